@@ -4,3 +4,7 @@ The core is numpy only: ``samcam.refine(label, masks)`` turns a method's pseudo 
 and SAM's class-agnostic masks into a refined pseudo label.
 """
 __version__ = "0.1.0"
+
+from .refine import refine, overlap_counts  # noqa: E402
+
+__all__ = ["refine", "overlap_counts", "__version__"]

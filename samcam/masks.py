@@ -55,14 +55,18 @@ except AttributeError:  # pragma: no cover - numpy 1.x
         return _POPCOUNT[array.view(np.uint8)].reshape(array.shape + (-1,)).sum(-1)
 
 
-def popcount_rows(packed: np.ndarray) -> np.ndarray:
-    """Number of set bits in each row of a 2-D uint8 array -> (rows,) int64."""
-    packed = np.ascontiguousarray(packed)
-    rows, width = packed.shape
-    pad = (-width) % 8
+def pack_words(flat: np.ndarray) -> np.ndarray:
+    """Bit-pack a 1-D bool array into zero-padded uint64 words (same layout as MaskSet.words)."""
+    packed = np.packbits(flat)
+    pad = (-packed.size) % 8
     if pad:
-        packed = np.concatenate([packed, np.zeros((rows, pad), np.uint8)], axis=1)
-    return _bitwise_count(packed.view(np.uint64)).sum(axis=1, dtype=np.int64)
+        packed = np.concatenate([packed, np.zeros(pad, np.uint8)])
+    return packed.view(np.uint64)
+
+
+def popcount(words: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Set bits of a uint64 array summed along ``axis`` -> int64."""
+    return _bitwise_count(words).sum(axis=axis, dtype=np.int64)
 
 
 class MaskSet:
@@ -77,7 +81,7 @@ class MaskSet:
     ``np.asarray(maskset)`` and :attr:`dense` give the K×H×W bool array.
     """
 
-    __slots__ = ("packed", "image_shape", "scores", "_areas")
+    __slots__ = ("packed", "image_shape", "scores", "_areas", "_words")
 
     def __init__(self, packed: np.ndarray, image_shape: Tuple[int, int], scores: Optional[Mapping[str, np.ndarray]] = None):
         height, width = (int(v) for v in image_shape)
@@ -93,6 +97,7 @@ class MaskSet:
             if value.shape[:1] != (len(packed),):
                 raise ValueError(f"score field {key!r} has {value.shape[:1]} rows for {len(packed)} masks")
         self._areas: Optional[np.ndarray] = None
+        self._words: Optional[np.ndarray] = None
 
     @classmethod
     def from_dense(cls, masks: np.ndarray, scores: Optional[Mapping[str, np.ndarray]] = None) -> "MaskSet":
@@ -120,8 +125,19 @@ class MaskSet:
     def areas(self) -> np.ndarray:
         """(K,) int64 pixel count of each mask."""
         if self._areas is None:
-            self._areas = popcount_rows(self.packed) if len(self) else np.zeros(0, np.int64)
+            self._areas = popcount(self.words, axis=1)
         return self._areas
+
+    @property
+    def words(self) -> np.ndarray:
+        """(K, ceil(H*W/64)) uint64 view of the bits, zero-padded (for AND + popcount)."""
+        if self._words is None:
+            packed = self.packed
+            pad = (-packed.shape[1]) % 8
+            if pad:
+                packed = np.concatenate([packed, np.zeros((len(packed), pad), np.uint8)], axis=1)
+            self._words = np.ascontiguousarray(packed).view(np.uint64)
+        return self._words
 
     @property
     def dense(self) -> np.ndarray:
