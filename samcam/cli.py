@@ -15,6 +15,7 @@ from typing import List, Optional, Sequence
 # a function (args) -> exit code.
 SUBCOMMAND_MODULES: List[str] = [
     "samcam.commands",
+    "samcam.vis",
 ]
 
 

@@ -1,0 +1,596 @@
+"""Picture panels of pseudo labels: ``samcam vis``.
+
+One PNG per image, columns side by side::
+
+    image | label set 1 | label set 2 | ... | SAM masks | ground truth
+
+Label maps are drawn in the VOC palette blended over the image at ``alpha``;
+ignore (255) is a hatch so it never looks like a class. Masks get random but
+seeded colours (the same image always looks the same) with outlines, so
+neighbouring regions stay apart. Under every column: the class names present.
+
+Panels are drawn with pillow alone (no matplotlib), so every column is exactly
+the image's width and a panel's size is predictable:
+``width = ncols * W + (ncols - 1) * COLUMN_GAP``,
+``height = TITLE_HEIGHT + H + legend height``.
+
+``--best K`` / ``--worst K`` pick the images whose per-image mIoU rose / fell the
+most between the first two label sets (see :func:`per_image_miou`).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import sys
+import zlib
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from . import masks as mask_io
+from .batch import BatchResult, ImageError, run_batch
+from .io import atomic_write_bytes, ensure_not_inside, read_label_png, read_name_list, voc_palette
+
+__all__ = [
+    "COLUMN_GAP",
+    "TITLE_HEIGHT",
+    "IMAGE_SUFFIXES",
+    "class_names",
+    "find_image",
+    "read_image",
+    "overlay_label",
+    "overlay_masks",
+    "compose_panel",
+    "render_image",
+    "render_panels",
+    "per_image_miou",
+    "score_images",
+    "select_changed",
+    "add_subcommand",
+]
+
+IGNORE_INDEX = 255
+# White gap between columns: keeps neighbouring overlays apart and makes the
+# column count checkable from the pixels alone.
+COLUMN_GAP = 6
+TITLE_HEIGHT = 22
+LEGEND_LINE_HEIGHT = 16
+LEGEND_PAD = 4
+BACKGROUND = (255, 255, 255)
+TEXT_COLOUR = (20, 20, 20)
+# VOC's own "void" colour, alternated with grey so 255 reads as a hatch, not a class.
+IGNORE_COLOURS = ((224, 224, 192), (90, 90, 90))
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
+
+_PALETTE = np.array(voc_palette(), dtype=np.uint8).reshape(256, 3)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def class_names(num_classes: int = 21) -> List[str]:
+    """Display names of classes ``0..num_classes-1``: VOC's for 21, ``class k`` otherwise."""
+    if num_classes == 21:
+        from .evaluate import VOC_CLASSES
+
+        return list(VOC_CLASSES)
+    return ["background"] + [f"class {k}" for k in range(1, num_classes)]
+
+
+def find_image(images_dir: os.PathLike, name: str) -> Path:
+    """The image file of ``name`` in ``images_dir`` (``.jpg`` as in VOC's JPEGImages, or ``.png``).
+
+    Raises ``FileNotFoundError`` naming what it looked for.
+    """
+    images_dir = Path(images_dir)
+    for suffix in IMAGE_SUFFIXES:
+        candidate = images_dir / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"no image for {name!r} in {images_dir} (looked for {name}.jpg, {name}.png)")
+
+
+def read_image(path: os.PathLike) -> np.ndarray:
+    """Read an image file as H×W×3 uint8 RGB; ``ImageError`` naming the file if unreadable."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            return np.array(image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageError(f"{path}: cannot read image ({error})") from error
+
+
+def _read_label(path: Path, shape: Tuple[int, int], num_classes: int) -> np.ndarray:
+    """A label PNG checked against the image size and the class range."""
+    label = read_label_png(path)
+    if label.shape != shape:
+        raise ImageError(f"{path}: label is {label.shape[1]}x{label.shape[0]} but the image is {shape[1]}x{shape[0]}")
+    values = np.unique(label)
+    bad = values[(values >= num_classes) & (values != IGNORE_INDEX)]
+    if bad.size:
+        raise ImageError(
+            f"{path}: label values {bad.tolist()} are outside 0..{num_classes - 1} and {IGNORE_INDEX} "
+            "(wrong --num-classes?)"
+        )
+    return label
+
+
+# ----------------------------------------------------------------------------- drawing
+
+
+def _hatch(shape: Tuple[int, int]) -> np.ndarray:
+    """H×W×3 uint8 diagonal stripes used for ignore (255) pixels."""
+    rows, cols = np.indices(shape)
+    stripe = ((rows + cols) // 3) % 2
+    return np.array(IGNORE_COLOURS, dtype=np.uint8)[stripe]
+
+
+def overlay_label(image: np.ndarray, label: np.ndarray, alpha: float = 0.6) -> np.ndarray:
+    """Blend a label map over an image.
+
+    Args:
+        image: H×W×3 uint8 RGB.
+        label: H×W uint8, 0..C-1 classes (VOC palette colours), 255 ignore.
+        alpha: weight of the label colour (0 = image only, 1 = colours only).
+
+    Returns:
+        H×W×3 uint8; ignore pixels are an opaque hatch so they never look like a class.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be within 0..1, got {alpha}")
+    colours = _PALETTE[label].astype(np.float32)
+    blended = (1.0 - alpha) * image.astype(np.float32) + alpha * colours
+    out = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    ignore = label == IGNORE_INDEX
+    if ignore.any():
+        out[ignore] = _hatch(label.shape)[ignore]
+    return out
+
+
+def mask_colours(count: int, seed: int) -> np.ndarray:
+    """``count``×3 uint8 bright random colours, the same for the same seed."""
+    rng = np.random.default_rng(seed)
+    # Floor at 60 so no mask is drawn near-black (it would vanish on dark images).
+    return rng.integers(60, 256, size=(count, 3), dtype=np.int64).astype(np.uint8)
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    """Pixels of a bool H×W mask that touch a pixel outside it (4-neighbourhood)."""
+    interior = mask.copy()
+    interior[1:, :] &= mask[:-1, :]
+    interior[:-1, :] &= mask[1:, :]
+    interior[:, 1:] &= mask[:, :-1]
+    interior[:, :-1] &= mask[:, 1:]
+    return mask & ~interior
+
+
+def overlay_masks(image: np.ndarray, masks, alpha: float = 0.6, seed: int = 0) -> np.ndarray:
+    """Draw class-agnostic masks over an image in random colours with outlines.
+
+    Args:
+        image: H×W×3 uint8 RGB.
+        masks: K×H×W bool array or a :class:`samcam.masks.MaskSet`.
+        alpha: weight of the mask colour inside masks.
+        seed: colour seed; the same seed gives the same colours.
+
+    Returns:
+        H×W×3 uint8. Large masks are painted first so small ones stay visible on top.
+    """
+    maskset = mask_io.as_maskset(masks, image_shape=image.shape[:2])
+    if maskset.image_shape != tuple(image.shape[:2]):
+        raise ImageError(
+            f"masks are {maskset.image_shape[1]}x{maskset.image_shape[0]} but the image is "
+            f"{image.shape[1]}x{image.shape[0]}"
+        )
+    out = image.astype(np.float32)
+    if len(maskset) == 0:
+        return image.copy()
+    dense = maskset.dense
+    colours = mask_colours(len(maskset), seed)
+    order = np.argsort(-maskset.areas, kind="stable")
+    for index in order:
+        region = dense[index]
+        out[region] = (1.0 - alpha) * out[region] + alpha * colours[index]
+    result = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    for index in order:
+        result[_outline(dense[index])] = colours[index]
+    return result
+
+
+@dataclass
+class Tile:
+    """One column of a panel: a title, an H×W×3 picture and legend entries (colour, text)."""
+
+    title: str
+    picture: np.ndarray
+    legend: List[Tuple[object, str]]  # colour: RGB tuple, "hatch" (ignore) or None
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError):  # pillow < 10.1 or no FreeType: bitmap font
+        return ImageFont.load_default()
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
+    """``text`` cut with an ellipsis so it fits ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…" if text else ""
+
+
+def _legend_lines(draw, entries, font, width: int) -> List[List[Tuple[Optional[Tuple[int, int, int]], str]]]:
+    """Greedy wrap of legend entries into lines no wider than ``width``."""
+    lines: List[List] = [[]]
+    used = 0
+    for colour, text in entries:
+        text = _fit(draw, text, font, width - 14)
+        need = (14 if colour is not None else 0) + int(draw.textlength(text, font=font)) + 10
+        if lines[-1] and used + need > width:
+            lines.append([])
+            used = 0
+        lines[-1].append((colour, text))
+        used += need
+    return lines
+
+
+def compose_panel(tiles: Sequence[Tile]) -> Image.Image:
+    """Put tiles side by side with titles above and legends below -> an RGB pillow image.
+
+    Every tile must have the same H×W. Width is ``len(tiles) * W + (len(tiles) - 1) * COLUMN_GAP``.
+    """
+    if not tiles:
+        raise ValueError("a panel needs at least one column")
+    height, width = tiles[0].picture.shape[:2]
+    for tile in tiles:
+        if tile.picture.shape[:2] != (height, width):
+            raise ValueError(f"column {tile.title!r} is {tile.picture.shape[:2]}, expected {(height, width)}")
+    title_font, legend_font = _font(14), _font(12)
+    scratch = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    wrapped = [_legend_lines(scratch, tile.legend, legend_font, width - 2 * LEGEND_PAD) for tile in tiles]
+    legend_height = max(len(lines) for lines in wrapped) * LEGEND_LINE_HEIGHT + 2 * LEGEND_PAD
+    total_width = len(tiles) * width + (len(tiles) - 1) * COLUMN_GAP
+    panel = Image.new("RGB", (total_width, TITLE_HEIGHT + height + legend_height), BACKGROUND)
+    draw = ImageDraw.Draw(panel)
+    hatch_swatch = Image.fromarray(_hatch((10, 10)))
+    for column, (tile, lines) in enumerate(zip(tiles, wrapped)):
+        left = column * (width + COLUMN_GAP)
+        draw.text((left + 3, 4), _fit(draw, tile.title, title_font, width - 6), fill=TEXT_COLOUR, font=title_font)
+        panel.paste(Image.fromarray(tile.picture), (left, TITLE_HEIGHT))
+        top = TITLE_HEIGHT + height + LEGEND_PAD
+        for line in lines:
+            x = left + LEGEND_PAD
+            for colour, text in line:
+                if colour == "hatch":
+                    panel.paste(hatch_swatch, (x, top + 3))
+                    x += 14
+                elif colour is not None:
+                    draw.rectangle((x, top + 3, x + 9, top + 12), fill=tuple(colour), outline=(0, 0, 0))
+                    x += 14
+                draw.text((x, top + 1), text, fill=TEXT_COLOUR, font=legend_font)
+                x += int(draw.textlength(text, font=legend_font)) + 10
+            top += LEGEND_LINE_HEIGHT
+    return panel
+
+
+def label_legend(label: np.ndarray, names: Sequence[str]) -> List[Tuple[object, str]]:
+    """Legend entries (colour, class name) for the classes present in an H×W label map."""
+    entries: List[Tuple[object, str]] = []
+    for value in np.unique(label).tolist():
+        if value == IGNORE_INDEX:
+            entries.append(("hatch", "ignore"))
+        else:
+            entries.append((tuple(int(c) for c in _PALETTE[value]), names[value] if value < len(names) else f"class {value}"))
+    return entries
+
+
+def _placeholder(shape: Tuple[int, int], text: str) -> Tile:
+    picture = np.full(shape + (3,), 200, dtype=np.uint8)
+    return Tile(title=text, picture=picture, legend=[(None, "no file for this image")])
+
+
+# ----------------------------------------------------------------------------- one image
+
+
+def render_image(
+    name: str,
+    *,
+    images_dir: os.PathLike,
+    label_dirs: Sequence[Tuple[str, os.PathLike]],
+    out_dir: os.PathLike,
+    masks_dir: Optional[os.PathLike] = None,
+    gt_dir: Optional[os.PathLike] = None,
+    alpha: float = 0.6,
+    num_classes: int = 21,
+    seed: int = 0,
+) -> Path:
+    """Draw and atomically write the panel ``{out_dir}/{name}.png`` of one image.
+
+    Columns: the image, each ``(title, folder)`` of ``label_dirs`` (``{folder}/{name}.png``),
+    the masks of ``masks_dir`` (found with :func:`samcam.masks.find`) when given, the
+    ground truth ``{gt_dir}/{name}.png`` when given (a grey "not found" column when that
+    image has none, as train_aug images usually have no ground truth).
+
+    Raises ``ImageError``/``ValueError``/``FileNotFoundError`` naming the file on bad input.
+    """
+    names = class_names(num_classes)
+    image = read_image(find_image(images_dir, name))
+    shape = image.shape[:2]
+    tiles = [Tile(title=name, picture=image, legend=[(None, f"{shape[1]}x{shape[0]}")])]
+    for title, folder in label_dirs:
+        label = _read_label(Path(folder) / f"{name}.png", shape, num_classes)
+        tiles.append(Tile(title=title, picture=overlay_label(image, label, alpha), legend=label_legend(label, names)))
+    if masks_dir is not None:
+        mask_path = mask_io.find(masks_dir, name)
+        try:
+            maskset = mask_io.load(mask_path)
+        except (OSError, KeyError, ValueError) as error:
+            raise ImageError(f"{mask_path}: cannot read masks ({error})") from error
+        if maskset.image_shape != shape:
+            raise ImageError(
+                f"{mask_path}: masks are {maskset.image_shape[1]}x{maskset.image_shape[0]} but the "
+                f"image is {shape[1]}x{shape[0]}"
+            )
+        # Per-image seed: reruns and other worker counts give the same colours.
+        mask_seed = zlib.crc32(name.encode("utf-8")) ^ seed
+        tiles.append(
+            Tile(
+                title="SAM masks",
+                picture=overlay_masks(image, maskset, alpha, seed=mask_seed),
+                legend=[(None, f"{len(maskset)} masks")],
+            )
+        )
+    if gt_dir is not None:
+        gt_path = Path(gt_dir) / f"{name}.png"
+        if gt_path.exists():
+            gt = _read_label(gt_path, shape, num_classes)
+            tiles.append(Tile(title="ground truth", picture=overlay_label(image, gt, alpha), legend=label_legend(gt, names)))
+        else:
+            tiles.append(_placeholder(shape, "ground truth"))
+    buffer = io.BytesIO()
+    compose_panel(tiles).save(buffer, format="PNG")
+    return atomic_write_bytes(Path(out_dir) / f"{name}.png", buffer.getvalue())
+
+
+def _panel_path(out_dir: Path, name: str) -> Path:
+    return out_dir / f"{name}.png"
+
+
+def render_panels(
+    names: Sequence[str],
+    *,
+    images_dir: os.PathLike,
+    label_dirs: Sequence[Tuple[str, os.PathLike]],
+    out_dir: os.PathLike,
+    masks_dir: Optional[os.PathLike] = None,
+    gt_dir: Optional[os.PathLike] = None,
+    alpha: float = 0.6,
+    num_classes: int = 21,
+    seed: int = 0,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> BatchResult:
+    """Write ``{out_dir}/{name}.png`` panels for ``names`` with the batch runner (resumable).
+
+    See :func:`render_image` for the columns. Refuses an ``out_dir`` inside an input folder.
+    """
+    if not label_dirs and masks_dir is None and gt_dir is None:
+        raise ValueError("nothing to draw: give at least one label folder, --masks or --gt")
+    ensure_not_inside(out_dir, [images_dir, masks_dir, gt_dir] + [folder for _, folder in label_dirs])
+    out_dir = Path(out_dir)
+    job = partial(
+        render_image,
+        images_dir=images_dir,
+        label_dirs=tuple((title, str(folder)) for title, folder in label_dirs),
+        out_dir=str(out_dir),
+        masks_dir=masks_dir,
+        gt_dir=gt_dir,
+        alpha=alpha,
+        num_classes=num_classes,
+        seed=seed,
+    )
+    return run_batch(
+        names, job, partial(_panel_path, out_dir), workers=workers, overwrite=overwrite, desc="vis", progress=progress
+    )
+
+
+# ----------------------------------------------------------------------------- choosing images
+
+
+def per_image_miou(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    classes: Sequence[int],
+    ignore_index: int = IGNORE_INDEX,
+) -> float:
+    """Mean IoU of one image's prediction over the given classes (NaN if no valid GT pixel).
+
+    Args:
+        pred, gt: H×W uint8 label maps; pixels where ``gt == ignore_index`` are left out.
+        classes: the classes to average over. A class absent from both ``pred`` and ``gt``
+            scores 1 (they agree it is not there), so two predictions are compared over
+            the same class set without dividing by zero.
+    """
+    valid = gt != ignore_index
+    if not valid.any():
+        return float("nan")
+    pred, gt = pred[valid], gt[valid]
+    ious = []
+    for value in classes:
+        in_pred, in_gt = pred == value, gt == value
+        union = np.count_nonzero(in_pred | in_gt)
+        ious.append(1.0 if union == 0 else np.count_nonzero(in_pred & in_gt) / union)
+    return float(np.mean(ious)) if ious else float("nan")
+
+
+def score_images(
+    names: Sequence[str],
+    first_dir: os.PathLike,
+    second_dir: os.PathLike,
+    gt_dir: os.PathLike,
+    num_classes: int = 21,
+) -> Tuple[Dict[str, Tuple[float, float]], List[Tuple[str, str]]]:
+    """Per-image mIoU of two label sets against the ground truth.
+
+    The classes averaged for an image are those present in its GT or in either
+    prediction (on pixels with valid GT), so both label sets are scored on one class set.
+
+    Returns:
+        ``({name: (miou_first, miou_second)}, [(name, reason)])``: images without a GT file,
+        with only ignore pixels, or with an unreadable label are listed in the second item.
+    """
+    scores: Dict[str, Tuple[float, float]] = {}
+    problems: List[Tuple[str, str]] = []
+    for name in names:
+        try:
+            gt = read_label_png(Path(gt_dir) / f"{name}.png")
+            first = _read_label(Path(first_dir) / f"{name}.png", gt.shape, num_classes)
+            second = _read_label(Path(second_dir) / f"{name}.png", gt.shape, num_classes)
+        except (OSError, ValueError) as error:
+            problems.append((name, str(error)))
+            continue
+        valid = gt != IGNORE_INDEX
+        if not valid.any():
+            problems.append((name, "ground truth is all ignore (255)"))
+            continue
+        present = np.union1d(np.union1d(np.unique(gt[valid]), np.unique(first[valid])), np.unique(second[valid]))
+        classes = [int(value) for value in present if value != IGNORE_INDEX]
+        scores[name] = (per_image_miou(first, gt, classes), per_image_miou(second, gt, classes))
+    return scores, problems
+
+
+def select_changed(scores: Dict[str, Tuple[float, float]], k: int, mode: str) -> List[str]:
+    """The ``k`` names whose score rose (``mode="best"``) or fell (``"worst"``) the most.
+
+    ``scores`` maps name -> (before, after). Ties are broken by name so the choice is stable.
+    """
+    if mode not in ("best", "worst"):
+        raise ValueError(f"mode must be 'best' or 'worst', got {mode!r}")
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    sign = -1.0 if mode == "best" else 1.0
+    ranked = sorted(scores, key=lambda name: (sign * (scores[name][1] - scores[name][0]), name))
+    return ranked[:k]
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def parse_named_dir(text: str) -> Tuple[str, str]:
+    """``NAME=DIR`` -> (NAME, DIR); a bare ``DIR`` is named after its folder."""
+    if "=" in text:
+        name, folder = text.split("=", 1)
+        if not name or not folder:
+            raise argparse.ArgumentTypeError(f"expected NAME=DIR, got {text!r}")
+        return name, folder
+    return Path(text).name or text, text
+
+
+def _label_names(folder: os.PathLike) -> List[str]:
+    return sorted(entry.name[:-4] for entry in os.scandir(folder) if entry.name.endswith(".png"))
+
+
+def _run_vis(args: argparse.Namespace) -> int:
+    for flag, folder in [("--images", args.images), ("--masks", args.masks), ("--gt", args.gt)] + [
+        ("--labels", folder) for _, folder in args.labels
+    ]:
+        if folder is not None and not Path(folder).is_dir():
+            raise FileNotFoundError(f"{flag} {folder}: not a folder")
+    if args.list:
+        pool = read_name_list(args.list)
+    else:
+        pool = _label_names(args.labels[0][1])
+        if not pool:
+            raise ValueError(f"no .png labels in {args.labels[0][1]}; give --list FILE")
+    chosen = pool
+    mode = "best" if args.best is not None else "worst" if args.worst is not None else None
+    if mode is not None:
+        if args.gt is None or len(args.labels) < 2:
+            raise ValueError(f"--{mode} compares the first two --labels against --gt: give both")
+        scores, problems = score_images(pool, args.labels[0][1], args.labels[1][1], args.gt, args.num_classes)
+        if problems:
+            print(f"{len(problems)} image(s) not ranked (no ground truth or unreadable), e.g. "
+                  f"{problems[0][0]}: {problems[0][1]}", file=sys.stderr)
+        if not scores:
+            raise ValueError("no image could be scored against --gt")
+        chosen = select_changed(scores, getattr(args, mode), mode)
+        first, second = args.labels[0][0], args.labels[1][0]
+        print(f"{'name':<20} {first:>10} {second:>10} {'change':>8}")
+        for name in chosen:
+            before, after = scores[name]
+            print(f"{name:<20} {before:>10.4f} {after:>10.4f} {after - before:>+8.4f}")
+    elif args.random is not None:
+        chosen = sorted(random.Random(args.seed).sample(pool, min(args.random, len(pool))))
+    result = render_panels(
+        chosen,
+        images_dir=args.images,
+        label_dirs=args.labels,
+        out_dir=args.out,
+        masks_dir=args.masks,
+        gt_dir=args.gt,
+        alpha=args.alpha,
+        num_classes=args.num_classes,
+        seed=args.seed,
+        workers=args.workers,
+        overwrite=args.overwrite,
+    )
+    print(result.summary(), file=sys.stderr)
+    print(f"panels in {args.out}")
+    return 0 if result.ok else 1
+
+
+def _alpha(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"--alpha must be within 0..1, got {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def add_subcommand(subparsers) -> None:
+    """Register ``samcam vis``."""
+    parser = subparsers.add_parser(
+        "vis",
+        help="draw picture panels: image | label sets | SAM masks | ground truth",
+        description=(
+            "Write one PNG per image to --out: the image, each label set over it in the VOC "
+            "palette, the SAM masks in random colours, and the ground truth, with the class "
+            "names present. --list chooses the images (default: every label of the first "
+            "--labels); --best/--worst/--random pick K of them."
+        ),
+    )
+    parser.add_argument("--images", required=True, help="image folder ({name}.jpg or {name}.png)")
+    parser.add_argument(
+        "--labels", required=True, action="append", type=parse_named_dir, metavar="NAME=DIR",
+        help="a label folder ({name}.png) and its column title; repeat for several (e.g. cam=... refined=...)",
+    )
+    parser.add_argument("--masks", help="mask folder (samcam mask store or amg.py output)")
+    parser.add_argument("--gt", help="ground-truth label folder ({name}.png)")
+    parser.add_argument("--out", required=True, help="output folder for the panels")
+    parser.add_argument("--list", help="image names, one per line (the pool for --best/--worst/--random)")
+    pick = parser.add_mutually_exclusive_group()
+    pick.add_argument("--best", type=_positive, metavar="K", help="the K images whose mIoU rose most from the first to the second --labels")
+    pick.add_argument("--worst", type=_positive, metavar="K", help="the K images whose mIoU fell most")
+    pick.add_argument("--random", type=_positive, metavar="K", help="K images at random (see --seed)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --random and of the mask colours (default 0)")
+    parser.add_argument("--alpha", type=_alpha, default=0.6, help="weight of label colours over the image (default 0.6)")
+    parser.add_argument("--num-classes", type=_positive, default=21, help="number of classes incl. background (default 21, VOC)")
+    parser.add_argument("--workers", type=_positive, default=1, help="processes (default 1)")
+    parser.add_argument("--overwrite", action="store_true", help="redraw panels that already exist")
+    parser.set_defaults(func=_run_vis)

@@ -1,0 +1,197 @@
+"""samcam vis: panel layout, overlays, best/worst selection, CLI."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from samcam import masks as mask_io
+from samcam import vis
+from samcam.cli import main
+from samcam.io import write_label_png
+
+H, W = 40, 56
+
+
+def _square_label(value: int, top: int, left: int, size: int) -> np.ndarray:
+    label = np.zeros((H, W), dtype=np.uint8)
+    label[top : top + size, left : left + size] = value
+    return label
+
+
+def build_dataset(root: Path, names=("a", "b", "c", "d"), image_suffix=".jpg") -> dict:
+    """Small VOC-like folders: images, GT, two label sets (cam, refined), a mask store.
+
+    Per-image quality is built so that, against the GT, ``refined`` beats ``cam`` by a
+    known amount on some images and loses on others: image i's cam square is shifted by
+    ``cam_shift[i]`` pixels and refined's by ``refined_shift[i]``.
+    """
+    rng = np.random.default_rng(0)
+    folders = {key: root / key for key in ("JPEGImages", "SegmentationClass", "cam", "refined", "masks")}
+    for folder in folders.values():
+        folder.mkdir(parents=True)
+    cam_shift = [8, 1, 4, 0, 6, 2]
+    refined_shift = [0, 5, 4, 3, 1, 2]
+    for index, name in enumerate(names):
+        image = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+        Image.fromarray(image).save(folders["JPEGImages"] / f"{name}{image_suffix}")
+        value = 1 + index % 4
+        gt = _square_label(value, 10, 10, 20)
+        gt[0, :] = 255  # a VOC-style ignore border
+        write_label_png(folders["SegmentationClass"] / f"{name}.png", gt, palette=True)
+        write_label_png(folders["cam"] / f"{name}.png", _square_label(value, 10, 10 + cam_shift[index], 20))
+        write_label_png(folders["refined"] / f"{name}.png", _square_label(value, 10, 10 + refined_shift[index], 20))
+        dense = np.stack([_square_label(1, 10, 10, 20) > 0, _square_label(1, 0, 0, 8) > 0, np.ones((H, W), bool)])
+        mask_io.write(folders["masks"] / name, dense)
+    return {key: str(folder) for key, folder in folders.items()}
+
+
+def _columns_from_gaps(panel: np.ndarray) -> int:
+    """Count picture columns by finding the all-white gap columns between them."""
+    body = panel[vis.TITLE_HEIGHT : vis.TITLE_HEIGHT + H]
+    white = np.all(body == 255, axis=(0, 2))
+    runs, inside = 0, False
+    for is_white in white:
+        if not is_white and not inside:
+            runs += 1
+        inside = not is_white
+    return runs
+
+
+def test_panel_size_and_columns(tmp_path):
+    data = build_dataset(tmp_path / "data")
+    out = tmp_path / "out"
+    vis.render_image(
+        "a", images_dir=data["JPEGImages"], label_dirs=[("cam", data["cam"]), ("refined", data["refined"])],
+        out_dir=out, masks_dir=data["masks"], gt_dir=data["SegmentationClass"], num_classes=5,
+    )
+    panel = np.array(Image.open(out / "a.png").convert("RGB"))
+    ncols = 5  # image, cam, refined, masks, gt
+    assert panel.shape[1] == ncols * W + (ncols - 1) * vis.COLUMN_GAP
+    assert panel.shape[0] > vis.TITLE_HEIGHT + H  # titles above, legends below
+    # Each gap is pure background from top to bottom.
+    for gap in range(1, ncols):
+        left = gap * W + (gap - 1) * vis.COLUMN_GAP
+        assert np.all(panel[:, left : left + vis.COLUMN_GAP] == 255)
+    assert _columns_from_gaps(panel) == ncols
+    # Column 0 is the image itself, unchanged.
+    image = np.array(Image.open(Path(data["JPEGImages"]) / "a.jpg").convert("RGB"))
+    np.testing.assert_array_equal(panel[vis.TITLE_HEIGHT : vis.TITLE_HEIGHT + H, :W], image)
+
+
+def test_fewer_columns_without_masks_and_gt(tmp_path):
+    data = build_dataset(tmp_path / "data", image_suffix=".png")
+    out = tmp_path / "out"
+    vis.render_image("b", images_dir=data["JPEGImages"], label_dirs=[("cam", data["cam"])], out_dir=out, num_classes=5)
+    panel = np.array(Image.open(out / "b.png").convert("RGB"))
+    assert panel.shape[1] == 2 * W + vis.COLUMN_GAP
+    assert _columns_from_gaps(panel) == 2
+
+
+def test_overlay_label_blends_and_hatches_ignore():
+    image = np.full((4, 6, 3), 100, dtype=np.uint8)
+    label = np.zeros((4, 6), dtype=np.uint8)
+    label[:, 3:] = 1
+    label[0, 0] = 255
+    out = vis.overlay_label(image, label, alpha=0.5)
+    # VOC class 1 is (128, 0, 0): halfway between image and colour.
+    np.testing.assert_array_equal(out[1, 4], [114, 50, 50])
+    np.testing.assert_array_equal(out[1, 0], [50, 50, 50])  # background is black
+    assert tuple(out[0, 0]) in vis.IGNORE_COLOURS
+    np.testing.assert_array_equal(vis.overlay_label(image, label, alpha=0.0)[1:], image[1:])
+    with pytest.raises(ValueError, match="alpha"):
+        vis.overlay_label(image, label, alpha=1.5)
+
+
+def test_mask_colours_are_deterministic_with_outlines():
+    image = np.zeros((20, 20, 3), dtype=np.uint8)
+    masks = np.zeros((2, 20, 20), dtype=bool)
+    masks[0, 2:12, 2:12] = True
+    masks[1, 10:18, 10:18] = True
+    first = vis.overlay_masks(image, masks, alpha=0.5, seed=3)
+    np.testing.assert_array_equal(first, vis.overlay_masks(image, masks, alpha=0.5, seed=3))
+    assert not np.array_equal(first, vis.overlay_masks(image, masks, alpha=0.5, seed=4))
+    colours = vis.mask_colours(2, 3)
+    np.testing.assert_array_equal(first[2, 5], colours[0])  # outline at full colour
+    assert np.all(first[6, 6] < colours[0])  # interior blended with the black image
+    np.testing.assert_array_equal(first[0, 0], [0, 0, 0])  # outside every mask
+
+
+def test_bad_label_is_reported_with_its_file(tmp_path):
+    data = build_dataset(tmp_path / "data")
+    write_label_png(Path(data["cam"]) / "a.png", np.full((H, W), 9, dtype=np.uint8))
+    write_label_png(Path(data["cam"]) / "b.png", np.zeros((H + 1, W), dtype=np.uint8))
+    result = vis.render_panels(
+        ["a", "b", "c"], images_dir=data["JPEGImages"], label_dirs=[("cam", data["cam"])],
+        out_dir=tmp_path / "out", num_classes=5, progress=False,
+    )
+    assert result.done == ["c"]
+    reasons = dict(result.failed)
+    assert "a.png" in reasons["a"] and "outside 0..4" in reasons["a"]
+    assert "b.png" in reasons["b"] and "the image is" in reasons["b"]
+
+
+def test_per_image_miou_counts_hallucinated_classes():
+    gt = np.array([[0, 0, 1, 1]], dtype=np.uint8)
+    exact = gt.copy()
+    extra = np.array([[0, 2, 1, 1]], dtype=np.uint8)
+    classes = [0, 1, 2]
+    assert vis.per_image_miou(exact, gt, classes) == 1.0  # class 2 absent in both: agrees
+    assert vis.per_image_miou(extra, gt, classes) == pytest.approx((0.5 + 1.0 + 0.0) / 3)
+    assert np.isnan(vis.per_image_miou(exact, np.full_like(gt, 255), classes))
+
+
+def test_best_and_worst_selection(tmp_path):
+    names = ("a", "b", "c", "d", "e", "f")
+    data = build_dataset(tmp_path / "data", names=names)
+    scores, problems = vis.score_images(names, data["cam"], data["refined"], data["SegmentationClass"], 5)
+    assert problems == []
+    change = {name: after - before for name, (before, after) in scores.items()}
+    # Shifts cam/refined: a 8->0 (big gain), e 6->1 (gain), b 1->5 (big loss), d 0->3 (loss),
+    # c and f unchanged.
+    assert change["a"] > change["e"] > 0
+    assert change["b"] < change["d"] < 0
+    assert change["c"] == change["f"] == 0
+    assert vis.select_changed(scores, 2, "best") == ["a", "e"]
+    assert vis.select_changed(scores, 2, "worst") == ["b", "d"]
+    assert vis.select_changed(scores, 3, "worst") == ["b", "d", "c"]  # tie c/f broken by name
+
+
+def test_cli_worst_writes_only_chosen_panels(tmp_path, capsys):
+    names = ("a", "b", "c", "d", "e", "f")
+    data = build_dataset(tmp_path / "data", names=names)
+    out = tmp_path / "panels"
+    code = main([
+        "vis", "--images", data["JPEGImages"], "--labels", f"cam={data['cam']}", "--labels", f"refined={data['refined']}",
+        "--masks", data["masks"], "--gt", data["SegmentationClass"], "--out", str(out), "--worst", "2", "--num-classes", "5",
+    ])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["b.png", "d.png"]
+    printed = capsys.readouterr().out
+    assert "b" in printed and "-0." in printed
+
+
+def test_cli_random_is_seeded_and_resumes(tmp_path, capsys):
+    names = ("a", "b", "c", "d", "e", "f")
+    data = build_dataset(tmp_path / "data", names=names)
+    args = ["vis", "--images", data["JPEGImages"], "--labels", f"cam={data['cam']}", "--random", "3",
+            "--seed", "7", "--num-classes", "5"]
+    assert main(args + ["--out", str(tmp_path / "one")]) == 0
+    assert main(args + ["--out", str(tmp_path / "two")]) == 0
+    first = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert len(first) == 3 and first == sorted(p.name for p in (tmp_path / "two").iterdir())
+    assert main(args + ["--out", str(tmp_path / "one")]) == 0
+    assert "3 already done" in capsys.readouterr().err
+
+
+def test_cli_errors(tmp_path, capsys):
+    data = build_dataset(tmp_path / "data")
+    base = ["vis", "--images", data["JPEGImages"], "--labels", f"cam={data['cam']}", "--num-classes", "5"]
+    assert main(base + ["--out", str(tmp_path / "o"), "--best", "1"]) == 2
+    assert "--best compares the first two --labels against --gt" in capsys.readouterr().err
+    assert main(base + ["--out", str(Path(data["cam"]) / "panels")]) == 2
+    assert "never writes into its inputs" in capsys.readouterr().err
+    assert main(base + ["--out", str(tmp_path / "o"), "--gt", str(tmp_path / "missing")]) == 2
+    assert "not a folder" in capsys.readouterr().err
