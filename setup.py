@@ -15,6 +15,7 @@ setup(
     install_requires=[
         "numpy>=1.24",
         "pillow>=9",
+        "scipy>=1.8",
         "scikit-image>=0.21",
         "tqdm>=4.60",
     ],

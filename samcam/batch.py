@@ -11,7 +11,7 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
@@ -43,16 +43,15 @@ class BatchResult:
         return text
 
 
-def _call(job: Callable[[str], object], name: str) -> Tuple[str, Optional[str]]:
-    """Run one job, turning any exception into a one-line reason (never raising)."""
+def _call(job: Callable[[str], object], name: str) -> Tuple[str, Optional[str], object]:
+    """Run one job -> (name, failure reason or None, job's return value); never raises."""
     try:
-        job(name)
-        return name, None
+        return name, None, job(name)
     except (ImageError, ValueError, OSError, KeyError) as error:
-        return name, f"{type(error).__name__}: {error}"
+        return name, f"{type(error).__name__}: {error}", None
     except Exception as error:  # a bug or an odd file: keep going, but keep the trace
         detail = traceback.format_exception_only(type(error), error)[-1].strip()
-        return name, f"{detail} (unexpected; please report)"
+        return name, f"{detail} (unexpected; please report)", None
 
 
 def run_batch(
@@ -64,6 +63,7 @@ def run_batch(
     overwrite: bool = False,
     desc: str = "images",
     progress: bool = True,
+    on_result: Optional[Callable[[str, object], None]] = None,
 ) -> BatchResult:
     """Run ``job(name)`` for every name, resumably, in ``workers`` processes.
 
@@ -77,6 +77,8 @@ def run_batch(
         overwrite: redo names whose output exists.
         desc: label of the tqdm progress bar (printed to stderr).
         progress: show the progress bar.
+        on_result: called in this process as ``on_result(name, value)`` with each
+            successful job's return value (e.g. to sum per-image confusion matrices).
 
     Returns:
         A :class:`BatchResult`; failures are collected, never raised, so one bad image
@@ -92,23 +94,24 @@ def run_batch(
     bar = tqdm(total=len(todo), desc=desc, unit="img", disable=not progress or not todo, file=sys.stderr)
     try:
         if workers <= 1 or len(todo) <= 1:
-            outcomes: Iterable[Tuple[str, Optional[str]]] = (_call(job, name) for name in todo)
-            for name, reason in outcomes:
-                _record(result, name, reason)
+            for name in todo:
+                _record(result, *_call(job, name), on_result)
                 bar.update(1)
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 chunk = max(1, min(16, len(todo) // (workers * 8) or 1))
-                for name, reason in pool.map(_call, [job] * len(todo), todo, chunksize=chunk):
-                    _record(result, name, reason)
+                for outcome in pool.map(_call, [job] * len(todo), todo, chunksize=chunk):
+                    _record(result, *outcome, on_result)
                     bar.update(1)
     finally:
         bar.close()
     return result
 
 
-def _record(result: BatchResult, name: str, reason: Optional[str]) -> None:
+def _record(result: BatchResult, name: str, reason: Optional[str], value: object, on_result) -> None:
     if reason is None:
         result.done.append(name)
+        if on_result is not None:
+            on_result(name, value)
     else:
         result.failed.append((name, reason))

@@ -1,0 +1,215 @@
+"""Dataset-level segmentation metrics, computed the standard way.
+
+mIoU is taken from ONE confusion matrix summed over every image of the list (as VOC
+and the WSSS papers do), not as a mean of per-image scores. GT pixels equal to
+``ignore_index`` are left out. A prediction pixel equal to ``ignore_index`` (pseudo
+labels may leave pixels unknown) is not a class: it is counted as a miss of the GT
+class (it lowers that class's recall and IoU, not any precision), so leaving pixels
+unlabelled never raises mIoU.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .batch import ImageError, run_batch
+from .io import read_label_png
+
+__all__ = [
+    "VOC_CLASSES",
+    "confusion_matrix",
+    "metrics_from_confusion",
+    "evaluate_arrays",
+    "evaluate_dirs",
+    "format_table",
+    "class_names",
+]
+
+VOC_CLASSES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)
+
+
+def class_names(num_classes: int) -> List[str]:
+    """VOC names for 21 classes, ``class k`` otherwise (index 0 is background)."""
+    if num_classes == len(VOC_CLASSES):
+        return list(VOC_CLASSES)
+    return ["background"] + [f"class {k}" for k in range(1, num_classes)]
+
+
+def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int = 21, ignore_index: int = 255) -> np.ndarray:
+    """Confusion counts of one image.
+
+    Args:
+        pred: H×W integer prediction (0..num_classes-1; ``ignore_index`` = no label).
+        gt: H×W integer ground truth (0..num_classes-1; ``ignore_index`` skipped).
+
+    Returns:
+        (C, C+1) int64: rows are GT classes, columns predicted classes, and the last
+        column counts GT pixels the prediction left unlabelled.
+
+    Raises:
+        ValueError: shape mismatch or values outside the class range.
+    """
+    pred = np.asarray(pred)
+    gt = np.asarray(gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction is {pred.shape} but ground truth is {gt.shape}")
+    for what, array in (("prediction", pred), ("ground truth", gt)):
+        bad = (array >= num_classes) & (array != ignore_index)
+        if bad.any() or (array < 0).any():
+            values = np.unique(array[bad | (array < 0)])[:8].tolist()
+            raise ValueError(f"{what} holds values {values} outside 0..{num_classes - 1} and {ignore_index}")
+    valid = gt != ignore_index
+    gt_valid = gt[valid].astype(np.int64)
+    pred_valid = pred[valid].astype(np.int64)
+    pred_valid[pred_valid == ignore_index] = num_classes  # the "unlabelled" column
+    counts = np.bincount(gt_valid * (num_classes + 1) + pred_valid, minlength=num_classes * (num_classes + 1))
+    return counts.reshape(num_classes, num_classes + 1)
+
+
+def metrics_from_confusion(confusion: np.ndarray) -> Dict[str, object]:
+    """Per-class and mean scores from a (C, C+1) (or (C, C)) confusion matrix.
+
+    Returns a dict: ``iou``, ``precision``, ``recall`` (lists of C floats, NaN for a
+    class absent from both GT and prediction), ``miou``, ``mean_precision``,
+    ``mean_recall`` (means over non-NaN classes), ``pixel_acc``, ``labelled``
+    (fraction of valid GT pixels that got a label).
+    """
+    confusion = np.asarray(confusion, dtype=np.float64)
+    num_classes = confusion.shape[0]
+    square = confusion[:, :num_classes]
+    true_positive = np.diag(square)
+    gt_total = confusion.sum(axis=1)
+    pred_total = square.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = true_positive / (gt_total + pred_total - true_positive)
+        precision = true_positive / pred_total
+        recall = true_positive / gt_total
+    total = confusion.sum()
+
+    def mean(values):
+        finite = values[~np.isnan(values)]
+        return float(finite.mean()) if finite.size else float("nan")
+
+    return {
+        "iou": iou.tolist(),
+        "precision": precision.tolist(),
+        "recall": recall.tolist(),
+        "miou": mean(iou),
+        "mean_precision": mean(precision),
+        "mean_recall": mean(recall),
+        "pixel_acc": float(true_positive.sum() / total) if total else float("nan"),
+        "labelled": float(square.sum() / total) if total else float("nan"),
+    }
+
+
+def evaluate_arrays(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], num_classes: int = 21, ignore_index: int = 255) -> Dict[str, object]:
+    """Metrics of in-memory label lists (one confusion matrix over all of them)."""
+    total = np.zeros((num_classes, num_classes + 1), np.int64)
+    for pred, gt in zip(preds, gts):
+        total += confusion_matrix(pred, gt, num_classes, ignore_index)
+    result = metrics_from_confusion(total)
+    result["confusion"] = total.tolist()
+    result["num_images"] = len(gts)
+    return result
+
+
+def _image_confusions(name: str, gt_dir: str, pred_dirs: Tuple[Tuple[str, str], ...], num_classes: int, ignore_index: int):
+    gt_path = Path(gt_dir) / f"{name}.png"
+    if not gt_path.exists():
+        raise ImageError(f"{gt_path}: ground truth missing")
+    gt = read_label_png(gt_path)
+    confusions = []
+    for set_name, pred_dir in pred_dirs:
+        pred_path = Path(pred_dir) / f"{name}.png"
+        if not pred_path.exists():
+            raise ImageError(f"{pred_path}: prediction missing for set {set_name!r}")
+        pred = read_label_png(pred_path)
+        try:
+            confusions.append(confusion_matrix(pred, gt, num_classes, ignore_index))
+        except ValueError as error:
+            raise ImageError(f"{pred_path} vs {gt_path}: {error}") from None
+    return confusions
+
+
+def evaluate_dirs(
+    gt_dir: os.PathLike,
+    pred_dirs: Mapping[str, os.PathLike],
+    names: Sequence[str],
+    num_classes: int = 21,
+    ignore_index: int = 255,
+    workers: int = 1,
+    progress: bool = True,
+) -> Dict[str, object]:
+    """Evaluate several prediction folders (e.g. before/after) on the same images.
+
+    Args:
+        gt_dir: folder of GT PNGs ``{name}.png``.
+        pred_dirs: set name -> folder of prediction PNGs ``{name}.png``.
+        names: image names to evaluate.
+
+    Returns:
+        ``{"sets": {set_name: metrics (see metrics_from_confusion) + confusion,
+        num_images}, "failed": [(name, reason)], "num_classes": C, "class_names": [...]}``.
+        An image that fails for any set (missing file, size mismatch) is left out of
+        every set, so the sets stay comparable, and is listed in ``failed``.
+    """
+    sets = tuple((str(k), str(v)) for k, v in pred_dirs.items())
+    if not sets:
+        raise ValueError("no prediction folders given")
+    totals = [np.zeros((num_classes, num_classes + 1), np.int64) for _ in sets]
+    counted: List[str] = []
+
+    def collect(name, confusions):
+        for total, confusion in zip(totals, confusions):
+            total += confusion
+        counted.append(name)
+
+    job = functools.partial(_image_confusions, gt_dir=str(gt_dir), pred_dirs=sets,
+                            num_classes=num_classes, ignore_index=ignore_index)
+    result = run_batch(names, job, workers=workers, desc="eval", progress=progress, on_result=collect)
+    out_sets = {}
+    for (set_name, _), total in zip(sets, totals):
+        metrics = metrics_from_confusion(total)
+        metrics["confusion"] = total.tolist()
+        metrics["num_images"] = len(counted)
+        out_sets[set_name] = metrics
+    return {"sets": out_sets, "failed": result.failed, "num_classes": num_classes,
+            "class_names": class_names(num_classes)}
+
+
+def format_table(results: Mapping[str, object]) -> str:
+    """A plain-text table: summary rows per set, then per-class IoU side by side."""
+    sets = results["sets"]
+    set_names = list(sets)
+    names = results.get("class_names") or class_names(results["num_classes"])
+    width = max(12, *(len(s) + 2 for s in set_names))
+    lines = []
+    header = f"{'':<16}" + "".join(f"{s:>{width}}" for s in set_names)
+    if len(set_names) == 2:
+        header += f"{'delta':>{width}}"
+    lines.append(header)
+
+    def row(label, values):
+        text = f"{label:<16}" + "".join(
+            f"{'-' if np.isnan(v) else f'{100 * v:.2f}':>{width}}" for v in values
+        )
+        if len(values) == 2 and not any(np.isnan(values)):
+            text += f"{100 * (values[1] - values[0]):>+{width}.2f}"
+        return text
+
+    for key, label in (("miou", "mIoU"), ("mean_precision", "precision"), ("mean_recall", "recall"),
+                       ("pixel_acc", "pixel acc"), ("labelled", "labelled")):
+        lines.append(row(label, [sets[s][key] for s in set_names]))
+    lines.append("per-class IoU")
+    for index, class_name in enumerate(names):
+        lines.append(row(f"  {class_name}"[:16], [sets[s]["iou"][index] for s in set_names]))
+    count = sets[set_names[0]]["num_images"]
+    lines.append(f"({count} images, one confusion matrix per set; values in %)")
+    return "\n".join(lines)
