@@ -282,10 +282,13 @@ def _samcam(label, maskset, num_classes, ignore_index, scores, ratio_thresh, cov
         # Paint the lowest priority first so the winner is painted last.
         # Rank kept masks from the winner down. np.lexsort's last key is the primary
         # one; the class key, last in rank, sends exact ties to the lower class index.
+        # Foreground masks always outrank background ones: a background part mask must
+        # not erase the object mask it lies in.
+        is_background = assigned[kept] == 0
         if conflict == "smaller":
-            order = np.lexsort((assigned[kept], -assigned_ratio[kept], areas[kept]))
+            order = np.lexsort((assigned[kept], -assigned_ratio[kept], areas[kept], is_background))
         else:
-            order = np.lexsort((assigned[kept], areas[kept], -assigned_ratio[kept]))
+            order = np.lexsort((assigned[kept], areas[kept], -assigned_ratio[kept], is_background))
         kept = kept[order]
         # Walk the packed bits from the winner down: each mask claims what no better
         # mask has claimed, so only one unpack per painted class is needed.
