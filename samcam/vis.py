@@ -35,13 +35,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 from . import masks as mask_io
 from .batch import BatchResult, ImageError, run_batch
+# _image_confusions: the evaluator's own per-image reader, so ranking and eval agree.
+from .evaluate import _image_confusions, class_names
 from .io import atomic_write_bytes, ensure_not_inside, read_label_png, read_name_list, voc_palette
 
 __all__ = [
     "COLUMN_GAP",
     "TITLE_HEIGHT",
     "IMAGE_SUFFIXES",
-    "class_names",
     "find_image",
     "read_image",
     "overlay_label",
@@ -72,15 +73,6 @@ _PALETTE = np.array(voc_palette(), dtype=np.uint8).reshape(256, 3)
 
 
 # ----------------------------------------------------------------------------- inputs
-
-
-def class_names(num_classes: int = 21) -> List[str]:
-    """Display names of classes ``0..num_classes-1``: VOC's for 21, ``class k`` otherwise."""
-    if num_classes == 21:
-        from .evaluate import VOC_CLASSES
-
-        return list(VOC_CLASSES)
-    return ["background"] + [f"class {k}" for k in range(1, num_classes)]
 
 
 def find_image(images_dir: os.PathLike, name: str) -> Path:
@@ -407,30 +399,31 @@ def render_panels(
 # ----------------------------------------------------------------------------- choosing images
 
 
-def per_image_miou(
-    pred: np.ndarray,
-    gt: np.ndarray,
-    classes: Sequence[int],
-    ignore_index: int = IGNORE_INDEX,
-) -> float:
-    """Mean IoU of one image's prediction over the given classes (NaN if no valid GT pixel).
+def per_image_miou(confusion: np.ndarray, classes: np.ndarray) -> float:
+    """Mean IoU of one image over ``classes`` from its confusion matrix.
 
     Args:
-        pred, gt: H×W uint8 label maps; pixels where ``gt == ignore_index`` are left out.
-        classes: the classes to average over. A class absent from both ``pred`` and ``gt``
-            scores 1 (they agree it is not there), so two predictions are compared over
-            the same class set without dividing by zero.
+        confusion: (C, C+1) int counts from :func:`samcam.evaluate.confusion_matrix`
+            (rows GT, columns prediction, last column = left unlabelled, a miss).
+        classes: bool (C,) the classes to average over. A class absent from both the
+            prediction and the GT scores 1 (they agree it is not there), so two label
+            sets are compared over one class set without dividing by zero.
+
+    Returns:
+        The mean IoU, NaN when no class is selected.
     """
-    valid = gt != ignore_index
-    if not valid.any():
-        return float("nan")
-    pred, gt = pred[valid], gt[valid]
-    ious = []
-    for value in classes:
-        in_pred, in_gt = pred == value, gt == value
-        union = np.count_nonzero(in_pred | in_gt)
-        ious.append(1.0 if union == 0 else np.count_nonzero(in_pred & in_gt) / union)
-    return float(np.mean(ious)) if ious else float("nan")
+    confusion = np.asarray(confusion, dtype=np.float64)
+    num_classes = confusion.shape[0]
+    true_positive = np.diag(confusion[:, :num_classes])
+    union = confusion.sum(axis=1) + confusion[:, :num_classes].sum(axis=0) - true_positive
+    iou = np.divide(true_positive, union, out=np.ones_like(union), where=union > 0)
+    return float(iou[classes].mean()) if np.any(classes) else float("nan")
+
+
+def _present(confusion: np.ndarray) -> np.ndarray:
+    """bool (C,): classes in the GT or the prediction of one image (valid GT pixels only)."""
+    num_classes = confusion.shape[0]
+    return (confusion.sum(axis=1) > 0) | (confusion[:, :num_classes].sum(axis=0) > 0)
 
 
 def score_images(
@@ -439,6 +432,7 @@ def score_images(
     second_dir: os.PathLike,
     gt_dir: os.PathLike,
     num_classes: int = 21,
+    workers: int = 1,
 ) -> Tuple[Dict[str, Tuple[float, float]], List[Tuple[str, str]]]:
     """Per-image mIoU of two label sets against the ground truth.
 
@@ -451,22 +445,24 @@ def score_images(
     """
     scores: Dict[str, Tuple[float, float]] = {}
     problems: List[Tuple[str, str]] = []
-    for name in names:
-        try:
-            gt = read_label_png(Path(gt_dir) / f"{name}.png")
-            first = _read_label(Path(first_dir) / f"{name}.png", gt.shape, num_classes)
-            second = _read_label(Path(second_dir) / f"{name}.png", gt.shape, num_classes)
-        except (OSError, ValueError) as error:
-            problems.append((name, str(error)))
-            continue
-        valid = gt != IGNORE_INDEX
-        if not valid.any():
+
+    def collect(name: str, confusions) -> None:
+        first, second = confusions
+        if first.sum() == 0:
             problems.append((name, "ground truth is all ignore (255)"))
-            continue
-        present = np.union1d(np.union1d(np.unique(gt[valid]), np.unique(first[valid])), np.unique(second[valid]))
-        classes = [int(value) for value in present if value != IGNORE_INDEX]
-        scores[name] = (per_image_miou(first, gt, classes), per_image_miou(second, gt, classes))
-    return scores, problems
+            return
+        classes = _present(first) | _present(second)
+        scores[name] = (per_image_miou(first, classes), per_image_miou(second, classes))
+
+    job = partial(
+        _image_confusions,
+        gt_dir=str(gt_dir),
+        pred_dirs=(("first", str(first_dir)), ("second", str(second_dir))),
+        num_classes=num_classes,
+        ignore_index=IGNORE_INDEX,
+    )
+    result = run_batch(names, job, workers=workers, desc="rank", progress=False, on_result=collect)
+    return scores, problems + list(result.failed)
 
 
 def select_changed(scores: Dict[str, Tuple[float, float]], k: int, mode: str) -> List[str]:
@@ -517,7 +513,9 @@ def _run_vis(args: argparse.Namespace) -> int:
     if mode is not None:
         if args.gt is None or len(args.labels) < 2:
             raise ValueError(f"--{mode} compares the first two --labels against --gt: give both")
-        scores, problems = score_images(pool, args.labels[0][1], args.labels[1][1], args.gt, args.num_classes)
+        scores, problems = score_images(
+            pool, args.labels[0][1], args.labels[1][1], args.gt, args.num_classes, workers=args.workers
+        )
         if problems:
             print(f"{len(problems)} image(s) not ranked (no ground truth or unreadable), e.g. "
                   f"{problems[0][0]}: {problems[0][1]}", file=sys.stderr)

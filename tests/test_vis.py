@@ -10,6 +10,7 @@ from PIL import Image
 from samcam import masks as mask_io
 from samcam import vis
 from samcam.cli import main
+from samcam.evaluate import confusion_matrix
 from samcam.io import write_label_png
 
 H, W = 40, 56
@@ -134,13 +135,14 @@ def test_bad_label_is_reported_with_its_file(tmp_path):
 
 
 def test_per_image_miou_counts_hallucinated_classes():
-    gt = np.array([[0, 0, 1, 1]], dtype=np.uint8)
-    exact = gt.copy()
-    extra = np.array([[0, 2, 1, 1]], dtype=np.uint8)
-    classes = [0, 1, 2]
-    assert vis.per_image_miou(exact, gt, classes) == 1.0  # class 2 absent in both: agrees
-    assert vis.per_image_miou(extra, gt, classes) == pytest.approx((0.5 + 1.0 + 0.0) / 3)
-    assert np.isnan(vis.per_image_miou(exact, np.full_like(gt, 255), classes))
+    gt = np.array([[0, 0, 1, 1, 255]], dtype=np.uint8)
+    exact = np.array([[0, 0, 1, 1, 2]], dtype=np.uint8)  # the class under ignore is not counted
+    extra = np.array([[0, 2, 1, 255, 0]], dtype=np.uint8)
+    classes = np.array([True, True, True])
+    assert vis.per_image_miou(confusion_matrix(exact, gt, 3), classes) == 1.0  # 2 absent in both: agrees
+    # background 1/2, class 1 1/2 (the unlabelled pixel is a miss), class 2 hallucinated 0.
+    assert vis.per_image_miou(confusion_matrix(extra, gt, 3), classes) == pytest.approx((0.5 + 0.5 + 0.0) / 3)
+    assert vis.per_image_miou(confusion_matrix(extra, gt, 3), np.array([True, True, False])) == 0.5
 
 
 def test_best_and_worst_selection(tmp_path):

@@ -1,0 +1,269 @@
+"""A static HTML evaluation report: ``samcam eval --report DIR`` and the end of ``samcam demo``.
+
+The report folder holds everything it shows (open ``index.html`` from disk, no server)::
+
+    index.html          overall table, per-class IoU table, chart, thumbnails
+    per_class_iou.png   per-class IoU bars, one colour per label set (matplotlib, Agg)
+    panels/{name}.png   full ``samcam vis`` panels of the chosen images
+    thumbs/{name}.png   small copies of them shown on the page, each linking to its panel
+
+The chosen images are the ``k`` whose per-image mIoU rose most and the ``k`` whose
+per-image mIoU fell most from the first label set to the second (see
+:func:`samcam.vis.score_images`); they need ``images_dir``, ``gt_dir`` and two sets.
+"""
+from __future__ import annotations
+
+import html
+import io
+import math
+import os
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from PIL import Image
+
+from .evaluate import class_names
+from .io import atomic_write_bytes, ensure_not_inside
+from .vis import render_panels, score_images, select_changed
+
+__all__ = ["write_report", "plot_per_class_iou", "THUMB_WIDTH"]
+
+THUMB_WIDTH = 560
+CHART_NAME = "per_class_iou.png"
+# Colours of the label sets in the chart: first (before) grey, second (after) blue, ...
+SET_COLOURS = ("#9e9e9e", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+
+_STYLE = """
+body { font-family: sans-serif; margin: 24px; color: #222; max-width: 1400px; }
+table { border-collapse: collapse; margin: 8px 0 20px; }
+th, td { border: 1px solid #ccc; padding: 3px 10px; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+thead th { background: #eef2f7; }
+td.up { color: #15803d; } td.down { color: #b91c1c; }
+.grid { display: flex; flex-wrap: wrap; gap: 14px; }
+figure { margin: 0; border: 1px solid #ddd; padding: 6px; background: #fafafa; }
+figcaption { font-size: 13px; margin-top: 4px; }
+.note { color: #555; font-size: 14px; }
+"""
+
+
+def _percent(value: float) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
+
+
+def plot_per_class_iou(sets: Mapping[str, Mapping[str, object]], names: Sequence[str]) -> bytes:
+    """PNG bytes of a grouped bar chart: per-class IoU (%) of every label set.
+
+    ``sets`` maps set name -> metrics with ``iou`` (C floats, NaN = class absent).
+    Uses matplotlib's Agg canvas directly, never pyplot, so it changes no global
+    backend of a caller's session and needs no display.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    set_names = list(sets)
+    count = len(names)
+    width = 0.8 / max(1, len(set_names))
+    figure = Figure(figsize=(max(6.0, 0.5 * count + 1.5), 4.2), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    for index, set_name in enumerate(set_names):
+        values = [100 * v if not math.isnan(v) else 0.0 for v in (float(x) for x in sets[set_name]["iou"])]
+        positions = [c + (index - (len(set_names) - 1) / 2) * width for c in range(count)]
+        miou = float(sets[set_name]["miou"])
+        axes.bar(positions, values, width, label=f"{set_name} (mIoU {_percent(miou)})",
+                 color=SET_COLOURS[index % len(SET_COLOURS)])
+    axes.set_xticks(range(count))
+    axes.set_xticklabels(names, rotation=45, ha="right", fontsize=9)
+    axes.set_ylabel("IoU (%)")
+    axes.set_ylim(0, 100)
+    axes.set_xlim(-0.6, count - 0.4)
+    axes.grid(axis="y", alpha=0.3)
+    # Legend above the axes: inside, it would hide bars near 100%.
+    axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.01), ncol=min(4, len(set_names)), fontsize=9, frameon=False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _overall_table(sets: Mapping[str, Mapping[str, object]]) -> str:
+    set_names = list(sets)
+    first = set_names[0]
+    rows = []
+    for set_name in set_names:
+        metrics = sets[set_name]
+        change = ""
+        if set_name != first:
+            delta = float(metrics["miou"]) - float(sets[first]["miou"])
+            css = "up" if delta > 0 else "down" if delta < 0 else ""
+            change = f'<td class="{css}">{100 * delta:+.2f}</td>' if not math.isnan(delta) else "<td>–</td>"
+        else:
+            change = "<td></td>"
+        rows.append(
+            f"<tr><td>{html.escape(set_name)}</td><td>{_percent(metrics['miou'])}</td>{change}"
+            f"<td>{_percent(metrics.get('mean_precision', float('nan')))}</td>"
+            f"<td>{_percent(metrics.get('mean_recall', float('nan')))}</td>"
+            f"<td>{_percent(metrics.get('pixel_acc', float('nan')))}</td>"
+            f"<td>{_percent(metrics.get('labelled', float('nan')))}</td>"
+            f"<td>{metrics.get('num_images', '')}</td></tr>"
+        )
+    return (
+        "<table><thead><tr><th>label set</th><th>mIoU</th><th>Δ mIoU vs "
+        f"{html.escape(first)}</th><th>precision</th><th>recall</th><th>pixel acc</th>"
+        "<th>labelled</th><th>images</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def _class_table(sets: Mapping[str, Mapping[str, object]], names: Sequence[str]) -> str:
+    set_names = list(sets)
+    head = "".join(f"<th>{html.escape(s)}</th>" for s in set_names)
+    two = len(set_names) >= 2
+    if two:
+        head += f"<th>Δ ({html.escape(set_names[1])} − {html.escape(set_names[0])})</th>"
+    rows = []
+    for index, class_name in enumerate(names):
+        values = [float(sets[s]["iou"][index]) for s in set_names]
+        cells = "".join(f"<td>{_percent(v)}</td>" for v in values)
+        if two:
+            delta = values[1] - values[0]
+            css = "up" if delta > 0 else "down" if delta < 0 else ""
+            cells += f'<td class="{css}">{"–" if math.isnan(delta) else f"{100 * delta:+.2f}"}</td>'
+        rows.append(f"<tr><td>{html.escape(class_name)}</td>{cells}</tr>")
+    return f"<table><thead><tr><th>class</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _thumbnail(panel_path: Path, thumb_path: Path) -> None:
+    with Image.open(panel_path) as panel:
+        panel = panel.convert("RGB")
+        if panel.width > THUMB_WIDTH:
+            height = max(1, round(panel.height * THUMB_WIDTH / panel.width))
+            panel = panel.resize((THUMB_WIDTH, height), Image.LANCZOS)
+        buffer = io.BytesIO()
+        panel.save(buffer, format="PNG")
+    atomic_write_bytes(thumb_path, buffer.getvalue())
+
+
+def _gallery(chosen: Sequence[str], scores: Mapping[str, Tuple[float, float]], out_dir: Path) -> str:
+    figures = []
+    for name in chosen:
+        before, after = scores[name]
+        panel = f"panels/{name}.png"
+        thumb = f"thumbs/{name}.png"
+        if not (out_dir / panel).exists():
+            continue
+        _thumbnail(out_dir / panel, out_dir / thumb)
+        figures.append(
+            f'<figure><a href="{html.escape(panel)}"><img src="{html.escape(thumb)}" alt="{html.escape(name)}"></a>'
+            f"<figcaption>{html.escape(name)}: mIoU {_percent(before)} → {_percent(after)} "
+            f"({100 * (after - before):+.2f})</figcaption></figure>"
+        )
+    return '<div class="grid">' + "".join(figures) + "</div>" if figures else '<p class="note">none</p>'
+
+
+def write_report(
+    results: Mapping[str, object],
+    out_dir: os.PathLike,
+    *,
+    images_dir: Optional[os.PathLike] = None,
+    pred_dirs: Optional[Mapping[str, os.PathLike]] = None,
+    gt_dir: Optional[os.PathLike] = None,
+    masks_dir: Optional[os.PathLike] = None,
+    names: Optional[Sequence[str]] = None,
+    num_classes: int = 21,
+    k: int = 4,
+    workers: int = 1,
+    progress: bool = False,
+) -> Path:
+    """Write the HTML report of an evaluation into ``out_dir``; returns ``out_dir/index.html``.
+
+    Args:
+        results: what :func:`samcam.evaluate.evaluate_dirs` returns (``sets`` with per-set
+            metrics, ``failed``, ``num_classes``, ``class_names``).
+        out_dir: report folder (created; must not lie inside an input folder).
+        images_dir, pred_dirs, gt_dir, names: for the picture panels of the ``k`` images
+            that gained most and the ``k`` that lost most from the first to the second
+            prediction set. Without them (or with fewer than two sets) the page has
+            tables and the chart only, and says why.
+        masks_dir: adds the SAM mask column to the panels.
+        num_classes: classes incl. background (taken from ``results`` when it has it).
+        k: images per gallery.
+        workers: processes for ranking and drawing.
+
+    Raises:
+        ValueError: ``results`` holds no label set, or ``out_dir`` is inside an input.
+    """
+    sets: Dict[str, Mapping[str, object]] = dict(results.get("sets") or {})
+    if not sets:
+        raise ValueError("the evaluation results hold no label set to report")
+    num_classes = int(results.get("num_classes", num_classes))
+    labels = list(results.get("class_names") or class_names(num_classes))
+    out_dir = Path(out_dir)
+    inputs = [images_dir, gt_dir, masks_dir] + list((pred_dirs or {}).values())
+    ensure_not_inside(out_dir, inputs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out_dir / CHART_NAME, plot_per_class_iou(sets, labels))
+
+    set_names = list(sets)
+    sections = [
+        "<h2>Overall</h2>",
+        _overall_table(sets),
+        '<p class="note">Scores in %, from one confusion matrix per label set over all images; '
+        "pixels the labels leave unlabelled (255) count as misses.</p>",
+        "<h2>Per-class IoU</h2>",
+        f'<img src="{CHART_NAME}" alt="per-class IoU bar chart">',
+        _class_table(sets, labels),
+    ]
+    failed = list(results.get("failed") or [])
+    if failed:
+        items = "".join(f"<li>{html.escape(str(n))}: {html.escape(str(r))}</li>" for n, r in failed[:50])
+        more = f"<li>… and {len(failed) - 50} more</li>" if len(failed) > 50 else ""
+        sections.append(f"<h2>Images left out ({len(failed)})</h2><ul>{items}{more}</ul>")
+
+    sections.append("<h2>Images</h2>")
+    pred_list = list((pred_dirs or {}).items())
+    missing = [what for what, value in (("the image folder", images_dir), ("the ground truth", gt_dir),
+                                        ("the image names", names)) if not value]
+    if len(pred_list) < 2:
+        missing.append("two prediction folders")
+    if missing:
+        sections.append(f'<p class="note">No picture panels: the report was not given {", ".join(missing)}.</p>')
+    else:
+        (first_name, first_dir), (second_name, second_dir) = pred_list[0], pred_list[1]
+        scores, problems = score_images(names, first_dir, second_dir, gt_dir, num_classes, workers=workers)
+        best = [n for n in select_changed(scores, k, "best") if scores[n][1] > scores[n][0]]
+        worst = [n for n in select_changed(scores, k, "worst") if scores[n][1] < scores[n][0]]
+        panel_result = render_panels(
+            best + worst,
+            images_dir=images_dir,
+            label_dirs=pred_list,
+            out_dir=out_dir / "panels",
+            masks_dir=masks_dir,
+            gt_dir=gt_dir,
+            num_classes=num_classes,
+            workers=workers,
+            overwrite=True,  # a rerun on new labels must not show stale panels
+            progress=progress,
+        )
+        sections.append(
+            f'<p class="note">Per-image mIoU of <b>{html.escape(first_name)}</b> → <b>{html.escape(second_name)}</b> '
+            "against the ground truth, over the classes present in the GT or either label map. "
+            "Click a picture for the full-size panel: image | label sets | SAM masks | ground truth.</p>"
+        )
+        sections.append(f"<h3>Largest gains ({len(best)})</h3>")
+        sections.append(_gallery(best, scores, out_dir))
+        sections.append(f"<h3>Largest losses ({len(worst)})</h3>")
+        sections.append(_gallery(worst, scores, out_dir))
+        trouble = problems + panel_result.failed
+        if trouble:
+            items = "".join(f"<li>{html.escape(n)}: {html.escape(r)}</li>" for n, r in trouble[:20])
+            sections.append(f'<p class="note">Not drawn or not ranked ({len(trouble)}):</p><ul>{items}</ul>')
+
+    title = "samcam evaluation: " + " vs ".join(set_names)
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+        + "\n".join(sections)
+        + "</body></html>\n"
+    )
+    return atomic_write_bytes(out_dir / "index.html", page.encode("utf-8"))
