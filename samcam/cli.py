@@ -14,8 +14,10 @@ from typing import List, Optional, Sequence
 # Modules that define add_subcommand(subparsers); each sets `func` on its parser,
 # a function (args) -> exit code.
 SUBCOMMAND_MODULES: List[str] = [
+    "samcam.adapters.cli",
     "samcam.commands",
     "samcam.vis",
+    "samcam.mmseg_config",
 ]
 
 
