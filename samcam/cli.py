@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES: List[str] = [
     "samcam.commands",
     "samcam.vis",
     "samcam.mmseg_config",
+    "samcam.masks_cli",
 ]
 
 

@@ -1,0 +1,582 @@
+"""SAM "segment everything" masks: model loading and a faster automatic mask generator.
+
+The only samcam module that imports ``torch`` and ``segment_anything``, and only inside
+functions, so the numpy core installs and runs without them.
+
+:class:`MaskGenerator` computes the same masks as segment-anything's
+``SamAutomaticMaskGenerator`` (same point grid, thresholds, NMS and order; the tests
+check equality on a small random-weight SAM) but skips work the official loop does:
+
+* masks are up-sampled to image size only after the ``pred_iou_thresh`` filter (the
+  official loop up-samples all ``3 × points_per_batch`` low-res masks first);
+* kept masks stay as boolean tensors on the device until the end instead of a
+  per-mask, GPU-synchronising run-length encoding and decoding;
+* the resize to SAM's input size happens in :meth:`MaskGenerator.prepare`, which the
+  ``samcam masks`` command runs in background threads while the GPU works;
+* optional bfloat16 autocast of the image encoder and mask decoder.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .masks import MaskSet
+
+__all__ = [
+    "SAM_MODELS",
+    "SamSettings",
+    "MaskGenerator",
+    "PreparedImage",
+    "load_state_dict",
+    "infer_sam_config",
+    "build_sam",
+    "load_sam",
+    "resolve_device",
+    "official_masks",
+    "annotations_to_maskset",
+]
+
+SAM_MODELS = ("vit_h", "vit_l", "vit_b")
+
+# The three official architectures, in the terms infer_sam_config() reads back from a
+# state dict (build_sam.py's builders; everything not listed is shared).
+_OFFICIAL_ENCODERS = {
+    "vit_h": dict(embed_dim=1280, depth=32, num_heads=16, global_attn_indexes=(7, 15, 23, 31)),
+    "vit_l": dict(embed_dim=1024, depth=24, num_heads=16, global_attn_indexes=(5, 11, 17, 23)),
+    "vit_b": dict(embed_dim=768, depth=12, num_heads=12, global_attn_indexes=(2, 5, 8, 11)),
+}
+
+
+@dataclass
+class SamSettings:
+    """Settings of SAM's automatic mask generator (defaults are SAM's own)."""
+
+    points_per_side: int = 32
+    points_per_batch: int = 64
+    pred_iou_thresh: float = 0.88
+    stability_score_thresh: float = 0.95
+    stability_score_offset: float = 1.0
+    box_nms_thresh: float = 0.7
+    crop_n_layers: int = 0
+    crop_nms_thresh: float = 0.7
+    crop_overlap_ratio: float = 512 / 1500
+    crop_n_points_downscale_factor: int = 1
+    min_mask_region_area: int = 0
+
+    def official_kwargs(self) -> Dict[str, Any]:
+        """Keyword arguments for ``SamAutomaticMaskGenerator`` with these settings."""
+        return asdict(self)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first setting out of range."""
+        if self.points_per_side < 1:
+            raise ValueError(f"--points-per-side must be >= 1, got {self.points_per_side}")
+        if self.points_per_batch < 1:
+            raise ValueError(f"--points-per-batch must be >= 1, got {self.points_per_batch}")
+        if self.crop_n_layers < 0:
+            raise ValueError(f"--crop-n-layers must be >= 0, got {self.crop_n_layers}")
+        if self.min_mask_region_area < 0:
+            raise ValueError(f"--min-mask-region-area must be >= 0, got {self.min_mask_region_area}")
+        for name in ("pred_iou_thresh", "stability_score_thresh", "box_nms_thresh", "crop_nms_thresh"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"--{name.replace('_', '-')} must lie in [0, 1], got {value}")
+
+
+# ------------------------------------------------------------------------ the model
+
+def load_state_dict(path: os.PathLike) -> Dict[str, Any]:
+    """Read a SAM checkpoint with ``torch.load(..., weights_only=True)`` -> state dict.
+
+    Only tensors and plain containers are unpickled, never arbitrary objects. A
+    checkpoint that wraps its weights as ``{"model": state_dict}`` or
+    ``{"state_dict": ...}`` is unwrapped.
+
+    Raises:
+        ValueError naming the file when it is not a loadable weights file.
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, AttributeError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"{path}: not a loadable SAM weights file ({first_line}); samcam loads checkpoints with "
+            "weights_only=True and never unpickles arbitrary objects"
+        ) from error
+    if isinstance(state, dict):
+        for key in ("model", "state_dict"):
+            if key in state and isinstance(state[key], dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not any(str(k).startswith("image_encoder.") for k in state):
+        raise ValueError(f"{path}: not a SAM checkpoint (no image_encoder.* weights in it)")
+    return state
+
+
+def _count_indexed(state_dict: Mapping[str, Any], prefix: str) -> int:
+    indices = {int(key[len(prefix):].split(".", 1)[0]) for key in state_dict if key.startswith(prefix)}
+    return max(indices) + 1 if indices else 0
+
+
+def infer_sam_config(state_dict: Mapping[str, Any]) -> Dict[str, Any]:
+    """Read SAM's architecture back from a state dict's tensor shapes.
+
+    Returns a dict with ``image_size, patch_size, embed_dim, depth, num_heads,
+    mlp_ratio, window_size, global_attn_indexes, prompt_embed_dim, mask_in_chans,
+    decoder_depth, decoder_mlp_dim, iou_head_depth, iou_head_hidden_dim,
+    num_multimask_outputs`` (the decoder's head count, 8, is not visible in shapes and
+    is SAM's fixed value) and ``model``: the official name (``vit_h``...) when the
+    encoder matches one, else ``None``.
+    """
+    try:
+        patch = state_dict["image_encoder.patch_embed.proj.weight"]
+        embed_dim, _, patch_size, _ = patch.shape
+        grid = state_dict["image_encoder.pos_embed"].shape[1]
+        depth = _count_indexed(state_dict, "image_encoder.blocks.")
+        window_size = 0
+        global_attn = []
+        head_dim = None
+        for index in range(depth):
+            rel_pos = state_dict[f"image_encoder.blocks.{index}.attn.rel_pos_h"]
+            head_dim = rel_pos.shape[1]
+            size = (rel_pos.shape[0] + 1) // 2
+            if size == grid:
+                global_attn.append(index)
+            else:
+                window_size = size
+        mlp_dim = state_dict["image_encoder.blocks.0.mlp.lin1.weight"].shape[0]
+        prompt_embed_dim = state_dict["image_encoder.neck.0.weight"].shape[0]
+        mask_in_chans = state_dict["prompt_encoder.mask_downscaling.3.weight"].shape[0]
+        decoder_depth = _count_indexed(state_dict, "mask_decoder.transformer.layers.")
+        decoder_mlp_dim = state_dict["mask_decoder.transformer.layers.0.mlp.lin1.weight"].shape[0]
+        iou_head_depth = _count_indexed(state_dict, "mask_decoder.iou_prediction_head.layers.")
+        iou_head_hidden_dim = state_dict["mask_decoder.iou_prediction_head.layers.0.weight"].shape[0]
+        num_multimask_outputs = _count_indexed(state_dict, "mask_decoder.output_hypernetworks_mlps.") - 1
+    except (KeyError, AttributeError, IndexError, ValueError) as error:
+        raise ValueError(f"not a SAM state dict: missing or odd tensor {error}") from error
+    if head_dim is None or embed_dim % head_dim:
+        raise ValueError("not a SAM state dict: cannot read the encoder's attention heads")
+    config = dict(
+        image_size=int(grid * patch_size),
+        patch_size=int(patch_size),
+        embed_dim=int(embed_dim),
+        depth=int(depth),
+        num_heads=int(embed_dim // head_dim),
+        mlp_ratio=mlp_dim / embed_dim,
+        window_size=int(window_size),
+        global_attn_indexes=tuple(global_attn),
+        prompt_embed_dim=int(prompt_embed_dim),
+        mask_in_chans=int(mask_in_chans),
+        decoder_depth=int(decoder_depth),
+        decoder_mlp_dim=int(decoder_mlp_dim),
+        iou_head_depth=int(iou_head_depth),
+        iou_head_hidden_dim=int(iou_head_hidden_dim),
+        num_multimask_outputs=int(num_multimask_outputs),
+    )
+    config["model"] = None
+    for name, encoder in _OFFICIAL_ENCODERS.items():
+        if all(config[key] == value for key, value in encoder.items()) and config["image_size"] == 1024:
+            config["model"] = name
+    return config
+
+
+def build_sam(config: Mapping[str, Any]):
+    """An untrained ``segment_anything.modeling.Sam`` with the architecture ``config``.
+
+    ``config`` holds :func:`infer_sam_config`'s keys; missing keys take SAM's values.
+    """
+    from functools import partial
+
+    import torch
+    from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+
+    image_size = config.get("image_size", 1024)
+    patch_size = config.get("patch_size", 16)
+    prompt_dim = config.get("prompt_embed_dim", 256)
+    embedding_size = image_size // patch_size
+    sam = Sam(
+        image_encoder=ImageEncoderViT(
+            img_size=image_size,
+            patch_size=patch_size,
+            embed_dim=config["embed_dim"],
+            depth=config["depth"],
+            num_heads=config["num_heads"],
+            mlp_ratio=config.get("mlp_ratio", 4.0),
+            out_chans=prompt_dim,
+            qkv_bias=True,
+            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+            use_rel_pos=True,
+            window_size=config.get("window_size", 14),
+            global_attn_indexes=tuple(config.get("global_attn_indexes", ())),
+        ),
+        prompt_encoder=PromptEncoder(
+            embed_dim=prompt_dim,
+            image_embedding_size=(embedding_size, embedding_size),
+            input_image_size=(image_size, image_size),
+            mask_in_chans=config.get("mask_in_chans", 16),
+        ),
+        mask_decoder=MaskDecoder(
+            num_multimask_outputs=config.get("num_multimask_outputs", 3),
+            transformer=TwoWayTransformer(
+                depth=config.get("decoder_depth", 2),
+                embedding_dim=prompt_dim,
+                mlp_dim=config.get("decoder_mlp_dim", 2048),
+                num_heads=8,
+            ),
+            transformer_dim=prompt_dim,
+            iou_head_depth=config.get("iou_head_depth", 3),
+            iou_head_hidden_dim=config.get("iou_head_hidden_dim", 256),
+        ),
+        pixel_mean=[123.675, 116.28, 103.53],
+        pixel_std=[58.395, 57.12, 57.375],
+    )
+    return sam.eval()
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` -> ``"cuda:<LOCAL_RANK or SLURM_LOCALID>"`` when CUDA is there, else ``"cpu"``.
+
+    ``"cuda"`` likewise picks the local rank's GPU; ``"cpu"`` and explicit
+    ``"cuda:N"`` are returned as they are.
+    """
+    import torch
+
+    if device not in ("auto", "cuda"):
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: CUDA is not available on this machine")
+        return device
+    if not torch.cuda.is_available():
+        if device == "cuda":
+            raise ValueError("--device cuda: CUDA is not available on this machine")
+        return "cpu"
+    local = os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0"))
+    try:
+        index = int(local) % torch.cuda.device_count()
+    except ValueError:
+        index = 0
+    return f"cuda:{index}"
+
+
+def load_sam(
+    model: Optional[str] = "vit_h",
+    checkpoint: Optional[os.PathLike] = None,
+    device: str = "cpu",
+    *,
+    allow_download: bool = True,
+    progress: bool = True,
+):
+    """Load SAM for mask generation -> ``segment_anything.modeling.Sam`` in eval mode.
+
+    Args:
+        model: ``vit_h``/``vit_l``/``vit_b``; picks the official checkpoint when
+            ``checkpoint`` is None, and is checked against the file otherwise. ``None``
+            accepts any SAM architecture found in ``checkpoint``.
+        checkpoint: a local checkpoint; its architecture is read from its shapes.
+        device: a torch device string (see :func:`resolve_device`).
+        allow_download: fetch the official checkpoint into the cache when missing.
+    """
+    from .checkpoints import resolve_checkpoint
+
+    if checkpoint is None and model is None:
+        raise ValueError("give --model or --checkpoint")
+    path = resolve_checkpoint(model or "vit_h", checkpoint, allow_download=allow_download, progress=progress)
+    state_dict = load_state_dict(path)
+    try:
+        config = infer_sam_config(state_dict)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+    if model is not None and config["model"] != model:
+        found = config["model"] or (
+            f"a non-standard SAM (embed dim {config['embed_dim']}, depth {config['depth']}, "
+            f"input {config['image_size']})"
+        )
+        raise ValueError(
+            f"{path} holds {found}, not {model}; pass the matching --model"
+            + (" or leave --model out to accept any SAM architecture" if config["model"] is None else "")
+        )
+    sam = build_sam(config)
+    missing, unexpected = sam.load_state_dict(state_dict, strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: weights do not fit the SAM architecture read from it "
+            f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
+        )
+    return sam.to(device).eval()
+
+
+# ------------------------------------------------------------ official generator
+
+def annotations_to_maskset(annotations: Sequence[Mapping[str, Any]], image_shape: Tuple[int, int]) -> MaskSet:
+    """``SamAutomaticMaskGenerator.generate`` output (binary_mask mode) -> MaskSet with scores.
+
+    Scores: ``predicted_iou``, ``stability_score`` (float32), ``area`` (int64), ``bbox``
+    and ``crop_box`` (int64, XYWH), ``point_coords`` (float64, (K, 2) x, y).
+    """
+    from .masks import as_maskset
+
+    if not annotations:
+        return as_maskset([], image_shape=image_shape)
+    dense = np.stack([np.asarray(a["segmentation"], dtype=bool) for a in annotations])
+    scores = {
+        "predicted_iou": np.array([a["predicted_iou"] for a in annotations], np.float32),
+        "stability_score": np.array([a["stability_score"] for a in annotations], np.float32),
+        "area": np.array([a["area"] for a in annotations], np.int64),
+        "bbox": np.array([a["bbox"] for a in annotations], np.int64).reshape(-1, 4),
+        "point_coords": np.array([a["point_coords"][0] for a in annotations], np.float64).reshape(-1, 2),
+        "crop_box": np.array([a["crop_box"] for a in annotations], np.int64).reshape(-1, 4),
+    }
+    return MaskSet.from_dense(dense, scores)
+
+
+def official_masks(sam, image: np.ndarray, settings: Optional[SamSettings] = None) -> MaskSet:
+    """Masks of ``image`` (H×W×3 uint8 RGB) from segment-anything's own generator -> MaskSet.
+
+    The reference :class:`MaskGenerator` is tested and benchmarked against.
+    """
+    from segment_anything import SamAutomaticMaskGenerator
+
+    settings = settings or SamSettings()
+    generator = SamAutomaticMaskGenerator(sam, output_mode="binary_mask", **settings.official_kwargs())
+    return annotations_to_maskset(generator.generate(image), image.shape[:2])
+
+
+# ------------------------------------------------------------------ fast generator
+
+@dataclass
+class PreparedImage:
+    """An image with its crops already resized to SAM's input size (CPU work only).
+
+    Attributes:
+        shape: (H, W) of the original image.
+        crops: per crop ``(crop_box XYXY, layer index, resized H'×W'×3 uint8, crop (h, w))``.
+    """
+
+    shape: Tuple[int, int]
+    crops: List[Tuple[List[int], int, np.ndarray, Tuple[int, int]]]
+
+
+def check_image(image: np.ndarray) -> np.ndarray:
+    """Check an RGB image is H×W×3 uint8 and return it (ValueError otherwise)."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"an image must be H×W×3 uint8 RGB, got {image.dtype} {image.shape}")
+    return image
+
+
+def _xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
+    """(K, 4) XYXY -> (K, 4) XYWH int64 (amg.box_xyxy_to_xywh does one box at a time)."""
+    boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4).copy()
+    boxes[:, 2:] -= boxes[:, :2]
+    return boxes
+
+
+class MaskGenerator:
+    """SAM automatic mask generation, same masks as ``SamAutomaticMaskGenerator``, faster.
+
+    Args:
+        sam: a ``segment_anything.modeling.Sam`` (see :func:`load_sam`), on its device.
+        settings: generator settings (SAM's defaults).
+        dtype: ``"float32"`` (masks match the official generator) or ``"bfloat16"``
+            (autocast on the encoder and decoder; faster on recent GPUs, masks may differ
+            slightly from float32 ones).
+    """
+
+    def __init__(self, sam, settings: Optional[SamSettings] = None, dtype: str = "float32"):
+        from segment_anything.utils.amg import build_all_layer_point_grids
+        from segment_anything.utils.transforms import ResizeLongestSide
+
+        self.sam = sam
+        self.settings = settings or SamSettings()
+        self.settings.validate()
+        if dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"--dtype must be float32 or bfloat16, got {dtype!r}")
+        self.dtype = dtype
+        self.transform = ResizeLongestSide(sam.image_encoder.img_size)
+        self.point_grids = build_all_layer_point_grids(
+            self.settings.points_per_side, self.settings.crop_n_layers, self.settings.crop_n_points_downscale_factor
+        )
+        if self.settings.min_mask_region_area > 0:
+            import cv2  # noqa: F401  (fail at start, not on the first image)
+
+    @property
+    def device(self):
+        return self.sam.device
+
+    def prepare(self, image: np.ndarray) -> PreparedImage:
+        """CPU part: crop boxes and resizing (thread-safe; run it ahead of :meth:`generate`)."""
+        from segment_anything.utils.amg import generate_crop_boxes
+
+        image = check_image(image)
+        if self.sam.image_format != "RGB":  # pragma: no cover - every released SAM is RGB
+            image = image[..., ::-1]
+        crop_boxes, layer_indices = generate_crop_boxes(
+            image.shape[:2], self.settings.crop_n_layers, self.settings.crop_overlap_ratio
+        )
+        crops = []
+        for crop_box, layer in zip(crop_boxes, layer_indices):
+            x0, y0, x1, y1 = crop_box
+            cropped = image[y0:y1, x0:x1, :]
+            crops.append((crop_box, layer, self.transform.apply_image(cropped), cropped.shape[:2]))
+        return PreparedImage(image.shape[:2], crops)
+
+    def generate(self, image) -> MaskSet:
+        """Masks of one image -> MaskSet (K×H×W, SAM's order) with SAM's per-mask scores.
+
+        Args:
+            image: H×W×3 uint8 RGB array, or a :class:`PreparedImage` from :meth:`prepare`.
+
+        Returns:
+            MaskSet whose scores are ``predicted_iou``, ``stability_score`` (float32),
+            ``area`` (int64), ``bbox``, ``crop_box`` (int64 XYWH) and ``point_coords``
+            (float64 (K, 2)), as in the official generator's annotations.
+        """
+        import torch
+
+        prepared = image if isinstance(image, PreparedImage) else self.prepare(image)
+        with torch.inference_mode():
+            return self._generate(prepared)
+
+    # The steps below mirror SamAutomaticMaskGenerator._generate_masks/_process_crop/
+    # _process_batch, with the same tensors in the same order, so NMS sees identical
+    # inputs and keeps the same masks in the same order.
+    def _generate(self, prepared: PreparedImage) -> MaskSet:
+        import torch
+        from torchvision.ops.boxes import batched_nms, box_area
+
+        parts = [self._process_crop(prepared.shape, *crop) for crop in prepared.crops]
+        data = {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
+        if len(prepared.crops) > 1:
+            scores = 1 / box_area(data["crop_boxes"])
+            keep = batched_nms(
+                data["boxes"].float(), scores.to(data["boxes"].device),
+                torch.zeros(len(data["boxes"])), iou_threshold=self.settings.crop_nms_thresh,
+            )
+            data = {key: value[keep.to(value.device)] for key, value in data.items()}
+        if self.settings.min_mask_region_area > 0 and len(data["masks"]):
+            data = self._remove_small_regions(data)
+        masks = data["masks"].cpu().numpy()
+        boxes = _xyxy_to_xywh(data["boxes"].cpu().numpy())
+        crop_boxes = _xyxy_to_xywh(data["crop_boxes"].cpu().numpy())
+        scores = {
+            "predicted_iou": data["iou_preds"].float().cpu().numpy().astype(np.float32),
+            "stability_score": data["stability_score"].float().cpu().numpy().astype(np.float32),
+            "area": masks.reshape(len(masks), prepared.shape[0] * prepared.shape[1]).sum(axis=1, dtype=np.int64),
+            "bbox": boxes.astype(np.int64).reshape(-1, 4),
+            "point_coords": data["points"].cpu().numpy().astype(np.float64).reshape(-1, 2),
+            "crop_box": crop_boxes.astype(np.int64).reshape(-1, 4),
+        }
+        return MaskSet.from_dense(masks, scores)
+
+    def _autocast(self):
+        import torch
+
+        return torch.autocast(
+            device_type=self.device.type, dtype=torch.bfloat16, enabled=self.dtype == "bfloat16"
+        )
+
+    def _process_crop(self, orig_size, crop_box, layer, resized, cropped_size) -> Dict[str, Any]:
+        import torch
+        from segment_anything.utils.amg import (
+            batch_iterator, batched_mask_to_box, calculate_stability_score,
+            is_box_near_crop_edge, uncrop_boxes_xyxy, uncrop_masks, uncrop_points,
+        )
+        from torchvision.ops.boxes import batched_nms
+
+        sam = self.sam
+        settings = self.settings
+        device = self.device
+        orig_h, orig_w = orig_size
+        pixels = torch.as_tensor(resized, device=device).permute(2, 0, 1).contiguous()[None]
+        input_size = tuple(pixels.shape[-2:])
+        with self._autocast():
+            features = sam.image_encoder(sam.preprocess(pixels))
+        image_pe = sam.prompt_encoder.get_dense_pe()
+
+        points_scale = np.array(cropped_size)[None, ::-1]
+        points_for_image = self.point_grids[layer] * points_scale
+        kept: Dict[str, List[Any]] = {k: [] for k in ("masks", "iou_preds", "points", "stability_score", "boxes")}
+        for (points,) in batch_iterator(settings.points_per_batch, points_for_image):
+            coords = torch.as_tensor(self.transform.apply_coords(points, cropped_size), device=device)
+            labels = torch.ones(coords.shape[0], dtype=torch.int, device=device)
+            with self._autocast():
+                sparse, dense = sam.prompt_encoder(points=(coords[:, None, :], labels[:, None]), boxes=None, masks=None)
+                low_res, iou_preds = sam.mask_decoder(
+                    image_embeddings=features, image_pe=image_pe, sparse_prompt_embeddings=sparse,
+                    dense_prompt_embeddings=dense, multimask_output=True,
+                )
+            low_res = low_res.float().flatten(0, 1)
+            iou_preds = iou_preds.float().flatten(0, 1)
+            batch_points = torch.as_tensor(points.repeat(low_res.shape[0] // len(points), axis=0))
+            # The IoU filter needs no pixels, so it runs before the costly up-sampling.
+            if settings.pred_iou_thresh > 0.0:
+                keep = iou_preds > settings.pred_iou_thresh
+                low_res, iou_preds, batch_points = low_res[keep], iou_preds[keep], batch_points[keep.cpu()]
+            if not len(iou_preds):
+                continue
+            logits = sam.postprocess_masks(low_res[:, None], input_size, cropped_size)[:, 0]
+            stability = calculate_stability_score(logits, sam.mask_threshold, settings.stability_score_offset)
+            if settings.stability_score_thresh > 0.0:
+                keep = stability >= settings.stability_score_thresh
+                logits, iou_preds, stability = logits[keep], iou_preds[keep], stability[keep]
+                batch_points = batch_points[keep.cpu()]
+            masks = logits > sam.mask_threshold
+            del logits
+            boxes = batched_mask_to_box(masks)
+            keep = ~is_box_near_crop_edge(boxes, crop_box, [0, 0, orig_w, orig_h])
+            if not torch.all(keep):
+                masks, boxes, iou_preds, stability = masks[keep], boxes[keep], iou_preds[keep], stability[keep]
+                batch_points = batch_points[keep.cpu()]
+            kept["masks"].append(uncrop_masks(masks, crop_box, orig_h, orig_w))
+            kept["iou_preds"].append(iou_preds)
+            kept["points"].append(batch_points)
+            kept["stability_score"].append(stability)
+            kept["boxes"].append(boxes)
+        if not kept["masks"]:
+            empty = torch.zeros(0, dtype=torch.float32, device=device)
+            return {
+                "masks": torch.zeros((0, orig_h, orig_w), dtype=torch.bool, device=device),
+                "iou_preds": empty, "stability_score": empty,
+                "boxes": torch.zeros((0, 4), dtype=torch.int64, device=device),
+                "points": torch.zeros((0, 2), dtype=torch.float64),
+                "crop_boxes": torch.zeros((0, 4), dtype=torch.int64),
+            }
+        data = {key: torch.cat(values) for key, values in kept.items()}
+        keep = batched_nms(
+            data["boxes"].float(), data["iou_preds"], torch.zeros(len(data["boxes"])),
+            iou_threshold=settings.box_nms_thresh,
+        )
+        data = {key: value[keep.to(value.device)] for key, value in data.items()}
+        data["boxes"] = uncrop_boxes_xyxy(data["boxes"], crop_box)
+        data["points"] = uncrop_points(data["points"], crop_box)
+        data["crop_boxes"] = torch.tensor([crop_box for _ in range(len(data["masks"]))], dtype=torch.int64).reshape(-1, 4)
+        return data
+
+    def _remove_small_regions(self, data: Dict[str, Any]) -> Dict[str, Any]:
+        """``--min-mask-region-area``: SAM's own post-processing, on the kept masks only."""
+        import torch
+        from segment_anything import SamAutomaticMaskGenerator
+        from segment_anything.utils.amg import MaskData, mask_to_rle_pytorch, rle_to_mask
+
+        mask_data = MaskData(
+            rles=mask_to_rle_pytorch(data["masks"].cpu()),
+            boxes=data["boxes"].cpu(), iou_preds=data["iou_preds"].cpu(), points=data["points"].cpu(),
+            stability_score=data["stability_score"].cpu(), crop_boxes=data["crop_boxes"].cpu(),
+        )
+        mask_data.to_numpy()
+        mask_data = SamAutomaticMaskGenerator.postprocess_small_regions(
+            mask_data, self.settings.min_mask_region_area,
+            max(self.settings.box_nms_thresh, self.settings.crop_nms_thresh),
+        )
+        result = {key: torch.as_tensor(np.asarray(mask_data[key])) for key in
+                  ("boxes", "iou_preds", "points", "stability_score", "crop_boxes")}
+        result["masks"] = torch.as_tensor(np.stack([rle_to_mask(r) for r in mask_data["rles"]]) if len(mask_data["rles"]) else np.zeros((0,) + tuple(data["masks"].shape[1:]), bool))
+        return result

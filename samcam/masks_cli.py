@@ -1,0 +1,302 @@
+"""``samcam masks``: SAM "segment everything" (or weight-free proposals) over a dataset.
+
+Inputs: an image folder (``{name}.jpg`` / ``.png``) and optionally a name list.
+Output: one mask store file per image, ``{out}/{name}.masks.npz``, holding the masks
+in SAM's order with its per-mask ``predicted_iou``, ``stability_score``, ``bbox``,
+``area``, ``point_coords`` and ``crop_box`` (see :mod:`samcam.masks`).
+
+Resumable (finished files are skipped, files appear atomically) and sharded: each
+process takes every N-th name from ``--shard I/N`` or, when launched by ``torchrun``
+or ``srun``, from ``RANK``/``WORLD_SIZE`` or ``SLURM_PROCID``/``SLURM_NTASKS``, and
+picks its GPU from ``LOCAL_RANK``/``SLURM_LOCALID``. While the GPU works on one image,
+background threads decode and resize the next ones.
+
+This module imports no torch; :mod:`samcam.generate` does, when SAM is used.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from . import masks as mask_store
+from .batch import BatchResult, run_batch
+from .commands import report_batch
+from .io import ensure_not_inside, read_name_list
+from .vis import IMAGE_SUFFIXES, find_image, read_image
+
+__all__ = ["add_subcommand", "compute_masks", "parse_shard", "shard_from_env", "select_shard", "image_names"]
+
+
+# --------------------------------------------------------------------------- sharding
+
+def parse_shard(spec: str) -> Tuple[int, int]:
+    """``"I/N"`` -> ``(I, N)`` with ``0 <= I < N`` (I counts from 0, like RANK)."""
+    try:
+        index_text, count_text = spec.split("/")
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        raise ValueError(f"--shard {spec!r}: expected I/N, e.g. 0/4 (I counts from 0)") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"--shard {spec!r}: need 0 <= I < N (I counts from 0, so the shards of 4 are 0/4 .. 3/4)")
+    return index, count
+
+
+def shard_from_env(environ: Optional[Mapping[str, str]] = None) -> Optional[Tuple[int, int]]:
+    """``(rank, world_size)`` set by torchrun (``RANK``/``WORLD_SIZE``) or SLURM
+    (``SLURM_PROCID``/``SLURM_NTASKS``), torchrun's first; ``None`` when neither is set."""
+    environ = os.environ if environ is None else environ
+    for rank_key, size_key in (("RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS")):
+        if rank_key in environ and size_key in environ:
+            try:
+                return parse_shard(f"{int(environ[rank_key])}/{int(environ[size_key])}")
+            except ValueError as error:
+                raise ValueError(f"{rank_key}={environ[rank_key]} {size_key}={environ[size_key]}: {error}") from None
+    return None
+
+
+def select_shard(names: Sequence[str], index: int, count: int) -> List[str]:
+    """Every ``count``-th name starting at ``index``: the same list gives the same split
+    on every process, the shards are disjoint, cover all names and differ in size by <= 1."""
+    return list(names)[index::count]
+
+
+def image_names(images_dir: os.PathLike, list_file: Optional[os.PathLike] = None) -> List[str]:
+    """Names to process: the ``--list`` file's, else every image in ``images_dir`` (sorted)."""
+    images_dir = Path(images_dir)
+    if not images_dir.is_dir():
+        raise FileNotFoundError(f"--images {images_dir}: folder does not exist")
+    if list_file is not None:
+        names = read_name_list(list_file)
+    else:
+        names = sorted({p.stem for p in images_dir.iterdir() if p.suffix in IMAGE_SUFFIXES and p.is_file()})
+        if not names:
+            raise FileNotFoundError(f"--images {images_dir}: no .jpg or .png images in it")
+    return list(OrderedDict.fromkeys(names))  # a name listed twice is done once
+
+
+# ------------------------------------------------------------------------ prefetching
+
+class _Prefetcher:
+    """Loads items for names in a known order in background threads, ``depth`` ahead.
+
+    ``get(name)`` returns the loaded item (or raises the loader's error for that
+    name); a name that was not foreseen is loaded on the spot.
+    """
+
+    def __init__(self, names: Sequence[str], load: Callable[[str], object], threads: int, depth: int):
+        self._load = load
+        self._upcoming: Iterator[str] = iter(names)
+        self._futures: Dict[str, Future] = {}
+        self._depth = max(1, depth)
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="samcam-decode")
+        self._fill()
+
+    def _fill(self) -> None:
+        with self._lock:
+            while len(self._futures) < self._depth:
+                name = next(self._upcoming, None)
+                if name is None:
+                    return
+                if name not in self._futures:
+                    self._futures[name] = self._pool.submit(self._load, name)
+
+    def get(self, name: str):
+        with self._lock:
+            future = self._futures.pop(name, None)
+        self._fill()
+        return future.result() if future is not None else self._load(name)
+
+    def close(self) -> None:
+        for future in self._futures.values():
+            future.cancel()
+        self._pool.shutdown(wait=True)
+
+
+# ------------------------------------------------------------------------------- jobs
+
+def _output_path(out_dir: Path, name: str) -> Path:
+    return out_dir / f"{name}{mask_store.STORE_SUFFIX}"
+
+
+def _proposals_one(name: str, images_dir: str, out_dir: str) -> None:
+    from . import proposals
+
+    image = read_image(find_image(images_dir, name))
+    mask_store.write(_output_path(Path(out_dir), name), proposals.generate(image))
+
+
+class _SamJob:
+    """One image through SAM: fetch the prefetched, resized image, generate, write."""
+
+    def __init__(self, generator, prefetcher: _Prefetcher, out_dir: Path):
+        self.generator = generator
+        self.prefetcher = prefetcher
+        self.out_dir = out_dir
+
+    def __call__(self, name: str) -> None:
+        prepared = self.prefetcher.get(name)
+        mask_store.write(_output_path(self.out_dir, name), self.generator.generate(prepared))
+
+
+def compute_masks(
+    images_dir: os.PathLike,
+    out_dir: os.PathLike,
+    names: Sequence[str],
+    *,
+    source: str = "sam",
+    model: Optional[str] = "vit_h",
+    checkpoint: Optional[os.PathLike] = None,
+    settings=None,
+    device: str = "auto",
+    dtype: str = "float32",
+    overwrite: bool = False,
+    workers: int = 1,
+    decode_threads: int = 2,
+    allow_download: bool = True,
+    progress: bool = True,
+) -> BatchResult:
+    """Write ``{out_dir}/{name}.masks.npz`` for every name, resumably.
+
+    Args:
+        images_dir: folder of ``{name}.jpg``/``.png`` RGB images.
+        out_dir: output folder (never inside ``images_dir``).
+        names: the names to do (already sharded); finished ones are skipped unless
+            ``overwrite``.
+        source: ``"sam"`` (segment-anything's automatic generator, see
+            :class:`samcam.generate.MaskGenerator`) or ``"proposals"`` (weight-free,
+            :func:`samcam.proposals.generate`).
+        model, checkpoint, allow_download: which SAM weights (see
+            :func:`samcam.generate.load_sam`).
+        settings: a :class:`samcam.generate.SamSettings` (SAM's defaults when None).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        dtype: ``float32`` or ``bfloat16`` (autocast).
+        workers: processes for ``proposals`` (SAM runs in this process).
+        decode_threads: background threads decoding and resizing images for SAM.
+
+    Returns:
+        The :class:`~samcam.batch.BatchResult`; a bad image is a failure, never an exception.
+    """
+    out_dir = Path(out_dir)
+    ensure_not_inside(out_dir, [images_dir])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output_path = functools.partial(_output_path, out_dir)
+    if source == "proposals":
+        job = functools.partial(_proposals_one, images_dir=str(images_dir), out_dir=str(out_dir))
+        return run_batch(names, job, output_path, workers=workers, overwrite=overwrite,
+                         desc="masks (proposals)", progress=progress)
+    if source != "sam":
+        raise ValueError(f"--source must be sam or proposals, got {source!r}")
+    # Only names that will actually run are prefetched; run_batch repeats this test.
+    todo = [n for n in names if overwrite or not output_path(n).exists()]
+    if not todo:
+        return run_batch(names, lambda name: None, output_path, overwrite=False, desc="masks", progress=False)
+    try:
+        from . import generate
+    except ImportError as error:  # pragma: no cover - depends on the installation
+        raise ValueError(
+            f"--source sam needs torch, torchvision and segment-anything ({error}); "
+            "install them with: pip install 'samcam[sam]'"
+        ) from error
+    sam = generate.load_sam(model, checkpoint, generate.resolve_device(device),
+                            allow_download=allow_download, progress=progress)
+    generator = generate.MaskGenerator(sam, settings, dtype=dtype)
+
+    def load(name: str):
+        return generator.prepare(read_image(find_image(images_dir, name)))
+
+    prefetcher = _Prefetcher(todo, load, threads=decode_threads, depth=2 * max(1, decode_threads))
+    try:
+        return run_batch(names, _SamJob(generator, prefetcher, out_dir), output_path, workers=1,
+                         overwrite=overwrite, desc=f"masks ({sam.device})", progress=progress)
+    finally:
+        prefetcher.close()
+
+
+# ---------------------------------------------------------------------------- command
+
+def _cmd_masks(args: argparse.Namespace) -> int:
+    from .checkpoints import CheckpointError
+
+    names = image_names(args.images, args.list)
+    if args.shard is not None:
+        shard = parse_shard(args.shard)
+        origin = "--shard"
+    else:
+        shard = shard_from_env()
+        origin = "environment (torchrun/SLURM)"
+    if shard is not None and shard[1] > 1:
+        names = select_shard(names, *shard)
+        print(f"samcam masks: shard {shard[0]}/{shard[1]} from {origin}: {len(names)} images", file=sys.stderr)
+    settings = None
+    if args.source == "sam":
+        from .generate import SamSettings  # no torch import at module level
+
+        settings = SamSettings(
+            points_per_side=args.points_per_side, points_per_batch=args.points_per_batch,
+            pred_iou_thresh=args.pred_iou_thresh, stability_score_thresh=args.stability_score_thresh,
+            box_nms_thresh=args.box_nms_thresh, crop_n_layers=args.crop_n_layers,
+            min_mask_region_area=args.min_mask_region_area,
+        )
+        settings.validate()
+    model = args.model if args.model is not None else (None if args.checkpoint else "vit_h")
+    try:
+        result = compute_masks(
+            args.images, args.out, names, source=args.source, model=model, checkpoint=args.checkpoint,
+            settings=settings, device=args.device, dtype=args.dtype, overwrite=args.overwrite,
+            workers=args.workers, decode_threads=args.decode_threads, allow_download=not args.no_download,
+            progress=not args.no_progress,
+        )
+    except CheckpointError as error:
+        print(f"samcam masks: error: {error}", file=sys.stderr)
+        return 2
+    return report_batch(result, "masks")
+
+
+def add_subcommand(subparsers) -> None:
+    """Register ``samcam masks``."""
+    parser = subparsers.add_parser(
+        "masks", help="SAM 'segment everything' masks for every image (resumable, sharded)",
+        description="Run SAM's automatic mask generator (same masks as segment-anything's "
+                    "SamAutomaticMaskGenerator, faster) over an image folder and write {out}/{name}.masks.npz "
+                    "per image. Finished images are skipped unless --overwrite. Under torchrun or srun each "
+                    "process takes its own shard and GPU.")
+    parser.add_argument("--images", required=True, metavar="DIR", help="image folder ({name}.jpg or .png)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (never the image folder)")
+    parser.add_argument("--list", metavar="FILE", help="image names, one per line (default: every image)")
+    parser.add_argument("--source", choices=("sam", "proposals"), default="sam",
+                        help="sam (default) or proposals: weight-free regions, a weaker substitute")
+    parser.add_argument("--model", choices=("vit_h", "vit_l", "vit_b"), default=None,
+                        help="SAM backbone (default vit_h; with --checkpoint, default: whatever the file holds)")
+    parser.add_argument("--checkpoint", metavar="PATH",
+                        help="local checkpoint (default: the official file in $SAMCAM_CACHE or ~/.cache/samcam, "
+                             "downloaded and SHA-256 checked when missing)")
+    parser.add_argument("--no-download", action="store_true", help="never download a checkpoint")
+    group = parser.add_argument_group("SAM automatic mask generator settings (defaults are SAM's)")
+    group.add_argument("--points-per-side", type=int, default=32)
+    group.add_argument("--points-per-batch", type=int, default=64,
+                       help="point prompts per decoder pass (more is faster on a GPU, same masks)")
+    group.add_argument("--pred-iou-thresh", type=float, default=0.88)
+    group.add_argument("--stability-score-thresh", type=float, default=0.95)
+    group.add_argument("--box-nms-thresh", type=float, default=0.7)
+    group.add_argument("--crop-n-layers", type=int, default=0)
+    group.add_argument("--min-mask-region-area", type=int, default=0, help="needs opencv when > 0")
+    parser.add_argument("--device", default="auto", help="auto (GPU of LOCAL_RANK if any, else CPU), cpu, cuda, cuda:N")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="bfloat16 autocasts SAM (faster on recent GPUs; masks may differ slightly)")
+    parser.add_argument("--shard", metavar="I/N",
+                        help="do every N-th image starting at I (0 <= I < N); default from RANK/WORLD_SIZE "
+                             "(torchrun) or SLURM_PROCID/SLURM_NTASKS (srun)")
+    parser.add_argument("--overwrite", action="store_true", help="redo images whose output exists")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="processes for --source proposals")
+    parser.add_argument("--decode-threads", type=int, default=2, metavar="N",
+                        help="background threads decoding images for SAM (default 2)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=_cmd_masks)
