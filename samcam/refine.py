@@ -266,7 +266,9 @@ def _samcam(label, maskset, num_classes, ignore_index, scores, ratio_thresh, cov
     # (mostly) covers, when the mask is not mainly noise around it.
     coverage = counts[:, 1:] / np.maximum(class_area[1:], 1.0)
     eligible = (coverage >= cover_thresh) & (ratio[:, 1:] >= cover_min_ratio) & (class_area[1:] > 0)
-    rescue = judged & (assigned < 0) & eligible.any(axis=1)
+    # It overrides a background assignment: an object mask with CAM only on its
+    # discriminative part is mostly "background" by the pseudo label.
+    rescue = judged & (assigned <= 0) & eligible.any(axis=1)
     if rescue.any():
         masked_ratio = np.where(eligible, ratio[:, 1:], -1.0)
         assigned = np.where(rescue, np.argmax(masked_ratio, axis=1) + 1, assigned)
@@ -279,7 +281,6 @@ def _samcam(label, maskset, num_classes, ignore_index, scores, ratio_thresh, cov
         out[out == ignore_index] = 0
     kept = np.flatnonzero(assigned >= 0)
     if kept.size:
-        # Paint the lowest priority first so the winner is painted last.
         # Rank kept masks from the winner down. np.lexsort's last key is the primary
         # one; the class key, last in rank, sends exact ties to the lower class index.
         # Foreground masks always outrank background ones: a background part mask must
