@@ -1,0 +1,374 @@
+"""The shared base of every method adapter: read a method's CAMs, threshold them the
+way that method does, refine with masks, write labels where its next stage reads them.
+
+A method is a :class:`MethodAdapter` *declaration* (see ``irn.py`` for the pattern):
+which CAM dict layouts it writes (:class:`CamFormat`), its own background threshold,
+the pseudo-label PNG sets it already writes, the PNG mode its next stage can read and
+the hint to print at the end. All behaviour lives here, so adding a sixth method is
+one new file with one declaration.
+
+CAM dicts come in three layouts, all with foreground classes stored 0-based
+(label = key + 1):
+
+* ``keys`` + ``high_res`` (IRN, CLIMS, ToCo): ``keys`` (K,) int (torch or numpy),
+  ``high_res`` (K, H, W) float at image size; no background channel.
+* the same with ``background_channel`` (AMN): ``high_res`` is (K+1, H, W) and
+  channel 0 is background; the method's own evaluation drops it.
+* ``keys_include_background`` (CLIMS ``previous_version``): ``keys`` is already
+  padded, ``[0, k1+1, ...]``, and the scores live under ``hr_cam`` (K, H, W).
+* ``class_dict`` (MCTformer): ``{class: (H, W) float}`` with int keys 0-based.
+
+Every method turns CAMs into a pseudo label the same way: put a constant plane of
+the background threshold in front of the foreground maps, take the argmax, map the
+winning channel back to its class (ties go to the earlier channel, background first).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from samcam import io as samcam_io
+from samcam import masks as samcam_masks
+from samcam.batch import ImageError
+from samcam.refine import refine
+from samcam.safe_pickle import load_npy
+
+__all__ = ["CamFormat", "LabelSet", "MethodAdapter", "as_numpy", "adapt_one"]
+
+
+def as_numpy(value: Any) -> np.ndarray:
+    """A numpy view of a numpy array, list or torch tensor (detached, on the CPU)."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor, without importing torch
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+@dataclass(frozen=True)
+class CamFormat:
+    """One layout of a method's CAM dict, and the threshold that method uses with it.
+
+    Attributes:
+        score_key: dict key of the image-size scores (None for ``class_dict``).
+        threshold: the method's default background threshold for this layout.
+        coco_threshold: its COCO (81-class) default, when the method has one.
+        keys_key: dict key of the class indices.
+        background_channel: channel 0 of the scores is background (dropped, as the
+            method's evaluation does).
+        keys_include_background: the keys are already ``[0, k1+1, ...]``.
+        class_dict: the dict itself maps 0-based class -> (H, W) scores.
+    """
+
+    score_key: Optional[str]
+    threshold: float
+    coco_threshold: Optional[float] = None
+    keys_key: str = "keys"
+    background_channel: bool = False
+    keys_include_background: bool = False
+    class_dict: bool = False
+
+    def matches(self, cam_dict: Mapping) -> bool:
+        if self.class_dict:
+            # an empty dict is an image without classes: still this layout
+            return all(_is_int(key) for key in cam_dict)
+        return self.score_key in cam_dict
+
+    def describe(self) -> str:
+        if self.class_dict:
+            return "{class: (H, W) scores} with int keys 0-based"
+        channels = "K+1 (channel 0 background)" if self.background_channel else "K"
+        return f"{{'{self.keys_key}': (K,), '{self.score_key}': ({channels}, H, W)}}"
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """A pseudo-label PNG set a method already writes (a ``--source png`` input)."""
+
+    path: str
+    description: str
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class MethodAdapter:
+    """Declaration of one WSSS method; its methods do the reading, thresholding and refining.
+
+    Attributes:
+        name: the ``--method`` value, e.g. ``"irn"``.
+        title: human name with its repository, e.g. ``"IRN (jiwoon-ahn/irn)"``.
+        cam_dir: where the CAM stage writes ``{name}.npy`` (relative to the method's run).
+        cam_formats: the CAM layouts it writes, most common first.
+        label_sets: pseudo-label PNG sets it already writes.
+        palette_allowed: its next stage reads PNGs with PIL (palette indices fine);
+            False when it reads with imageio, which turns a palette PNG into RGB.
+        next_stage: what to run next; ``{out}`` is replaced by the output folder.
+    """
+
+    name: str
+    title: str
+    cam_dir: str
+    cam_formats: Tuple[CamFormat, ...]
+    label_sets: Tuple[LabelSet, ...] = ()
+    palette_allowed: bool = False
+    next_stage: str = ""
+
+    # ------------------------------------------------------------------ reading CAMs
+    def load_cam(self, path: os.PathLike) -> dict:
+        """Read one CAM ``.npy`` with the allow-listed unpickler -> the method's dict."""
+        cam_dict = load_npy(path)
+        if not isinstance(cam_dict, Mapping):
+            raise ImageError(
+                f"{path}: expected a dict saved with np.save ({self.expected_layouts()}), "
+                f"got {type(cam_dict).__name__}"
+            )
+        return dict(cam_dict)
+
+    def expected_layouts(self) -> str:
+        return " or ".join(fmt.describe() for fmt in self.cam_formats)
+
+    def cam_format(self, cam_dict: Mapping) -> CamFormat:
+        """The declared layout ``cam_dict`` is in (ValueError naming what was found)."""
+        for fmt in self.cam_formats:
+            if fmt.matches(cam_dict):
+                return fmt
+        found = sorted(map(str, cam_dict))[:10]
+        raise ValueError(
+            f"not a {self.title} CAM dict: expected {self.expected_layouts()}, found keys {found}"
+        )
+
+    def foreground(
+        self, cam_dict: Mapping, num_classes: int = 21, image_shape: Optional[Tuple[int, int]] = None
+    ) -> Tuple[np.ndarray, np.ndarray, CamFormat]:
+        """The foreground maps of a CAM dict and their classes.
+
+        Args:
+            cam_dict: the method's CAM dict (numpy arrays or torch tensors).
+            num_classes: classes including background (21 VOC, 81 COCO).
+            image_shape: (H, W) used only when the dict holds no class at all.
+
+        Returns:
+            ``(classes, scores, fmt)``: classes (K,) int64 label values 1..num_classes-1
+            in the stored order, scores (K, H, W) float32, and the layout found.
+        """
+        fmt = self.cam_format(cam_dict)
+        if fmt.class_dict:
+            keys = sorted(int(key) for key in cam_dict)
+            planes = [as_numpy(cam_dict[key]) for key in sorted(cam_dict, key=int)]
+            shapes = {plane.shape for plane in planes}
+            if planes and (len(shapes) != 1 or len(next(iter(shapes))) != 2):
+                raise ValueError(f"class maps must all be H×W of one size, got shapes {sorted(shapes)}")
+            if not planes:
+                if image_shape is None:
+                    raise ValueError("CAM dict holds no class, so its image size is unknown; pass image_shape")
+                scores = np.zeros((0,) + tuple(image_shape), np.float32)
+            else:
+                scores = np.stack(planes).astype(np.float32, copy=False)
+            classes = np.asarray(keys, np.int64) + 1
+        else:
+            if fmt.keys_key not in cam_dict:
+                raise ValueError(f"CAM dict has '{fmt.score_key}' but no '{fmt.keys_key}' (keys found: {sorted(map(str, cam_dict))})")
+            keys = as_numpy(cam_dict[fmt.keys_key])
+            scores = as_numpy(cam_dict[fmt.score_key])
+            if keys.ndim != 1 or (keys.size and not np.issubdtype(keys.dtype, np.integer)):
+                raise ValueError(f"'{fmt.keys_key}' must be a 1-D integer array, got {keys.dtype} {keys.shape}")
+            keys = keys.astype(np.int64)
+            if fmt.keys_include_background:
+                if keys.size == 0 or keys[0] != 0:
+                    raise ValueError(f"'{fmt.keys_key}' should start with background 0 in this layout, got {keys[:5].tolist()}")
+                classes = keys[1:]
+            else:
+                classes = keys + 1
+            if scores.ndim != 3:
+                raise ValueError(f"'{fmt.score_key}' must be K×H×W, got shape {scores.shape}")
+            expected = len(classes) + (1 if fmt.background_channel else 0)
+            if scores.shape[0] != expected:
+                hint = (
+                    " (channel 0 should be background)" if fmt.background_channel
+                    else " (has a background channel? try the method that stores one, e.g. amn)"
+                    if scores.shape[0] == len(classes) + 1 else ""
+                )
+                raise ValueError(
+                    f"'{fmt.score_key}' has {scores.shape[0]} channels but {len(classes)} classes are "
+                    f"listed in '{fmt.keys_key}'; expected {expected}{hint}"
+                )
+            if fmt.background_channel:
+                scores = scores[1:]
+            scores = scores.astype(np.float32, copy=False)
+        if classes.size:
+            bad = classes[(classes < 1) | (classes >= num_classes)]
+            if bad.size:
+                raise ValueError(
+                    f"class keys {(bad - 1).tolist()[:5]} (0-based) are outside 0..{num_classes - 2}; "
+                    f"pass num_classes (81 for COCO) if your dataset has more classes"
+                )
+            if len(np.unique(classes)) != len(classes):
+                raise ValueError(f"class keys repeat: {(classes - 1).tolist()}")
+        if scores.size and not np.isfinite(scores).all():
+            raise ValueError("CAM scores contain NaN or infinity")
+        return classes, scores, fmt
+
+    def default_threshold(self, fmt: CamFormat, num_classes: int = 21) -> float:
+        """The method's own background threshold for layout ``fmt``."""
+        if num_classes == 81 and fmt.coco_threshold is not None:
+            return fmt.coco_threshold
+        return fmt.threshold
+
+    # ------------------------------------------------------------ CAMs -> label
+    def cam_to_label(
+        self,
+        cam_dict: Mapping,
+        threshold: Optional[float] = None,
+        num_classes: int = 21,
+        image_shape: Optional[Tuple[int, int]] = None,
+    ) -> np.ndarray:
+        """The method's own pseudo label from its CAM dict.
+
+        A constant background plane of ``threshold`` (default: the method's own) goes in
+        front of the foreground maps; argmax; channel i > 0 maps to its class.
+
+        Returns:
+            H×W uint8 label, 0 background, 1..num_classes-1 classes.
+        """
+        classes, scores, fmt = self.foreground(cam_dict, num_classes, image_shape)
+        if threshold is None:
+            threshold = self.default_threshold(fmt, num_classes)
+        if scores.shape[0] == 0:
+            return np.zeros(scores.shape[1:], np.uint8)
+        padded = np.concatenate([np.full((1,) + scores.shape[1:], threshold, np.float32), scores])
+        lookup = np.concatenate([[0], classes]).astype(np.uint8)
+        return lookup[np.argmax(padded, axis=0)]
+
+    def cam_scores(
+        self,
+        cam_dict: Mapping,
+        threshold: Optional[float] = None,
+        num_classes: int = 21,
+        image_shape: Optional[Tuple[int, int]] = None,
+    ) -> np.ndarray:
+        """Class scores for ``refine(..., scores=)``.
+
+        Returns:
+            (num_classes, H, W) float32: channel 0 the constant background plane the
+            method thresholds with, channel c the CAM of class c, 0 for classes absent
+            from the image.
+        """
+        classes, scores, fmt = self.foreground(cam_dict, num_classes, image_shape)
+        if threshold is None:
+            threshold = self.default_threshold(fmt, num_classes)
+        full = np.zeros((num_classes,) + scores.shape[1:], np.float32)
+        full[0] = threshold
+        full[classes] = scores
+        return full
+
+    def refine_cam(
+        self,
+        cam_dict: Mapping,
+        masks: Any,
+        *,
+        threshold: Optional[float] = None,
+        num_classes: int = 21,
+        rule: str = "samcam",
+        use_scores: bool = False,
+        **refine_params: Any,
+    ) -> np.ndarray:
+        """Drop-in call for the method's own script, right after its CAM stage.
+
+        Args:
+            cam_dict: the CAM dict as the method holds it before ``np.save``
+                (torch tensors or numpy arrays).
+            masks: the image's masks, anything :func:`samcam.refine` accepts
+                (K×H×W bool array, list of H×W bool arrays, MaskSet), or a path to a
+                mask file/folder (read with :func:`samcam.masks.load`).
+            threshold: background threshold (default: the method's own).
+            num_classes: 21 for VOC, 81 for COCO.
+            rule: ``"samcam"`` or ``"official"``.
+            use_scores: pass the CAM scores to ``refine`` (``samcam`` rule only) instead
+                of only the hard label.
+            **refine_params: further :func:`samcam.refine` options.
+
+        Returns:
+            H×W uint8 refined pseudo label.
+        """
+        if isinstance(masks, (str, os.PathLike)):
+            masks = samcam_masks.load(masks)
+        shape = getattr(masks, "image_shape", None) or (np.shape(masks)[1:] if np.ndim(masks) == 3 else None)
+        label = self.cam_to_label(cam_dict, threshold, num_classes, image_shape=shape)
+        scores = self.cam_scores(cam_dict, threshold, num_classes, image_shape=shape) if use_scores else None
+        return refine(label, masks, rule=rule, num_classes=num_classes, scores=scores, **refine_params)
+
+    # ---------------------------------------------------------------- CLI helpers
+    def hint(self, out_dir: os.PathLike) -> str:
+        """What to run next with the refined labels in ``out_dir``."""
+        out = str(out_dir)
+        lines = [f"Refined {self.title} pseudo labels are in {out}/ ({'VOC palette or ' if self.palette_allowed else ''}8-bit PNG, 0 background, 255 ignore)."]
+        if self.next_stage:
+            lines.append(self.next_stage.format(out=out))
+        lines.append(
+            "To train mmsegmentation on them: data_prefix=dict(img_path='JPEGImages', "
+            f"seg_map_path='{out}') with ann_file set to your train_aug list."
+        )
+        return "\n".join(lines)
+
+
+def adapt_one(
+    name: str,
+    *,
+    method: str,
+    out_dir: str,
+    masks_dir: str,
+    cams_dir: Optional[str] = None,
+    labels_dir: Optional[str] = None,
+    threshold: Optional[float] = None,
+    rule: str = "samcam",
+    num_classes: int = 21,
+    palette: bool = False,
+    use_scores: bool = False,
+) -> Path:
+    """One image of ``samcam-adapt``: read the pseudo label, refine, write ``{out}/{name}.png``.
+
+    With ``cams_dir`` the label comes from ``{cams_dir}/{name}.npy`` thresholded the
+    method's way; otherwise from ``{labels_dir}/{name}.png``. Module level so that
+    :func:`samcam.batch.run_batch` can send it to worker processes.
+
+    Raises:
+        ImageError / FileNotFoundError: with a message naming the files.
+    """
+    from . import get
+
+    adapter = get(method)
+    mask_path = samcam_masks.find(masks_dir, name)
+    maskset = samcam_masks.load(mask_path)
+    scores = None
+    if cams_dir is not None:
+        source = Path(cams_dir) / f"{name}.npy"
+        if not source.exists():
+            raise FileNotFoundError(f"{source}: CAM file does not exist")
+        cam_dict = adapter.load_cam(source)
+        try:
+            label = adapter.cam_to_label(cam_dict, threshold, num_classes, image_shape=maskset.image_shape)
+            if use_scores:
+                scores = adapter.cam_scores(cam_dict, threshold, num_classes, image_shape=maskset.image_shape)
+        except ValueError as error:
+            raise ImageError(f"{source}: {error}") from error
+    else:
+        source = Path(labels_dir) / f"{name}.png"
+        if not source.exists():
+            raise FileNotFoundError(f"{source}: label file does not exist")
+        label = samcam_io.read_label_png(source)
+    if tuple(label.shape) != tuple(maskset.image_shape):
+        raise ImageError(
+            f"{source} is {label.shape[0]}×{label.shape[1]} but its masks {mask_path} are "
+            f"{maskset.image_shape[0]}×{maskset.image_shape[1]}; the masks must come from the same image"
+        )
+    try:
+        refined = refine(label, maskset, rule=rule, num_classes=num_classes, scores=scores)
+    except ValueError as error:
+        raise ImageError(f"{source} with masks {mask_path}: {error}") from error
+    return samcam_io.write_label_png(Path(out_dir) / f"{name}.png", refined, palette=palette)
