@@ -225,6 +225,8 @@ def write(path: os.PathLike, masks, scores: Optional[Mapping[str, np.ndarray]] =
 
 
 def _load_store(path: Path) -> MaskSet:
+    if not zipfile.is_zipfile(path):  # np.load would otherwise try (and refuse) a pickle
+        raise ValueError(f"{path}: corrupt or truncated mask store file (not an npz archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             if "format" not in archive.files or str(archive["format"]) != _FORMAT:

@@ -1,0 +1,80 @@
+import json
+
+import numpy as np
+import pytest
+
+from samcam.cli import main
+from samcam.evaluate import confusion_matrix, evaluate_arrays, evaluate_dirs, metrics_from_confusion
+from samcam.io import write_label_png
+
+
+def test_confusion_matrix_by_hand():
+    gt = np.array([[0, 0, 1], [1, 2, 255]], np.uint8)
+    pred = np.array([[0, 1, 1], [255, 2, 0]], np.uint8)
+    cm = confusion_matrix(pred, gt, num_classes=3)
+    expected = np.zeros((3, 4), np.int64)
+    expected[0, 0] = 1   # (0,0)
+    expected[0, 1] = 1   # (0,1): bg predicted as 1
+    expected[1, 1] = 1   # (0,2)
+    expected[1, 3] = 1   # (1,0): class 1 left unlabelled by the prediction
+    expected[2, 2] = 1   # (1,1); (1,2) is GT ignore
+    assert np.array_equal(cm, expected)
+    metrics = metrics_from_confusion(cm)
+    # class 0: TP 1, GT 2, pred 1 -> 1/2; class 1: TP 1, GT 2 (one unlabelled), pred 2 -> 1/3; class 2: 1
+    assert metrics["iou"] == pytest.approx([1 / 2, 1 / 3, 1.0])
+    assert metrics["miou"] == pytest.approx((1 / 2 + 1 / 3 + 1) / 3)
+    assert metrics["precision"] == pytest.approx([1.0, 0.5, 1.0])
+    assert metrics["recall"] == pytest.approx([0.5, 0.5, 1.0])
+    assert metrics["labelled"] == pytest.approx(4 / 5)
+
+
+def test_dataset_level_miou_is_not_a_mean_of_per_image_scores():
+    gt_a = np.zeros((10, 10), np.uint8)
+    gt_a[:, :5] = 1
+    pred_a = gt_a.copy()                       # perfect on a big image
+    gt_b = np.array([[1, 0]], np.uint8)
+    pred_b = np.array([[0, 0]], np.uint8)      # class 1 missed on a tiny image
+    result = evaluate_arrays([pred_a, pred_b], [gt_a, gt_b], num_classes=2)
+    # one matrix: class 0: TP 51, FP 1 -> 51/52; class 1: TP 50, FN 1 -> 50/51
+    assert result["miou"] == pytest.approx((51 / 52 + 50 / 51) / 2)
+    per_image_mean = (1.0 + (0.5 + 0.0) / 2) / 2
+    assert abs(result["miou"] - per_image_mean) > 0.1
+
+
+def test_absent_classes_are_nan_and_skipped_in_the_mean():
+    gt = np.zeros((2, 2), np.uint8)
+    metrics = evaluate_arrays([gt], [gt], num_classes=21)
+    assert metrics["miou"] == 1.0
+    assert np.isnan(metrics["iou"][5])
+
+
+def test_eval_cli_side_by_side_json_and_failures(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    names = [f"im{i}" for i in range(4)]
+    gts, before, after = [], [], []
+    for name in names:
+        gt = rng.integers(0, 3, (6, 7)).astype(np.uint8)
+        b = np.where(rng.random((6, 7)) < 0.5, gt, 0).astype(np.uint8)
+        a = np.where(rng.random((6, 7)) < 0.9, gt, 0).astype(np.uint8)
+        for folder, array in (("gt", gt), ("before", b), ("after", a)):
+            write_label_png(tmp_path / folder / f"{name}.png", array, palette=folder == "gt")
+        gts.append(gt), before.append(b), after.append(a)
+    code = main(["eval", "--gt", str(tmp_path / "gt"), "--pred", f"cam={tmp_path / 'before'}",
+                 "--pred", f"refined={tmp_path / 'after'}", "--num-classes", "3",
+                 "--json", str(tmp_path / "m.json"), "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "cam" in out and "refined" in out and "delta" in out
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert saved["sets"]["cam"]["miou"] == pytest.approx(evaluate_arrays(before, gts, 3)["miou"])
+    assert saved["sets"]["refined"]["miou"] == pytest.approx(evaluate_arrays(after, gts, 3)["miou"])
+    # a missing prediction and a size mismatch: reported, left out of every set, exit 1
+    (tmp_path / "after" / "im1.png").unlink()
+    write_label_png(tmp_path / "before" / "im2.png", np.zeros((3, 3), np.uint8))
+    result = evaluate_dirs(tmp_path / "gt", {"cam": tmp_path / "before", "refined": tmp_path / "after"},
+                           names, num_classes=3, progress=False)
+    failed = dict(result["failed"])
+    assert set(failed) == {"im1", "im2"} and "im2.png" in failed["im2"]
+    assert result["sets"]["cam"]["num_images"] == 2
+    assert main(["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "before"),
+                 "--pred", str(tmp_path / "after"), "--num-classes", "3", "--no-progress"]) == 1
