@@ -18,6 +18,9 @@ setup(
         "scipy>=1.8",
         "scikit-image>=0.21",
         "tqdm>=4.60",
+        # The eval report's chart and `samcam demo`'s report need it; an extra would make
+        # the plain install's demo fail. Imported lazily, so `import samcam` stays light.
+        "matplotlib>=3.5",
     ],
     extras_require={
         # torch is a range here so cluster users keep their own CUDA build; the

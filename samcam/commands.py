@@ -141,6 +141,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_bytes(args.json, json.dumps(results, indent=1).encode())
         print(f"metrics written to {args.json}", file=sys.stderr)
+    if args.report:
+        from .report import write_report
+
+        page = write_report(results, args.report, images_dir=args.images, pred_dirs=preds, gt_dir=args.gt,
+                            masks_dir=args.masks, names=names, num_classes=args.num_classes, workers=args.workers)
+        print(f"report written to {page}", file=sys.stderr)
     if results["failed"]:
         print(f"{len(results['failed'])} images left out of every set:", file=sys.stderr)
         for name, reason in results["failed"]:
@@ -184,6 +190,10 @@ def add_subcommand(subparsers) -> None:
     parser.add_argument("--list", metavar="FILE", help="image names (default: every PNG of the first --pred)")
     parser.add_argument("--num-classes", type=int, default=21, help="classes including background (default 21)")
     parser.add_argument("--json", metavar="FILE", help="also write every number as JSON")
+    parser.add_argument("--report", metavar="DIR", help="also write an HTML report (DIR/index.html): tables, "
+                        "per-class IoU chart, panels of the images the second --pred helped / hurt most")
+    parser.add_argument("--images", metavar="DIR", help="image folder, for the report's panels")
+    parser.add_argument("--masks", metavar="DIR", help="mask folder, adds a mask column to the report's panels")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=_cmd_eval)

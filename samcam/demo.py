@@ -83,10 +83,9 @@ def run_demo(out_dir, num_images: int = 40, seed: int = 0, workers: int = 1) -> 
                             workers=workers, overwrite=True)
         if not result.ok or not proposals.ok:
             raise RuntimeError(f"demo failed: {result.summary()} {proposals.summary()}")
-    results = evaluate_dirs(out / "SegmentationClass",
-                            {"cam": out / "cam_label", "+proposals": out / "refined_proposals",
-                             "+sam_like": out / "refined_sam_like"},
-                            names, progress=False)
+    label_sets = {"cam": out / "cam_label", "+proposals": out / "refined_proposals",
+                  "+sam_like": out / "refined_sam_like"}
+    results = evaluate_dirs(out / "SegmentationClass", label_sets, names, progress=False)
     atomic_write_bytes(out / "metrics.json", json.dumps(results, indent=1).encode())
     print(format_table(results))
     sets = results["sets"]
@@ -96,4 +95,9 @@ def run_demo(out_dir, num_images: int = 40, seed: int = 0, workers: int = 1) -> 
         f"with simulated SAM masks {100 * sets['+sam_like']['miou']:.1f} "
         f"({time.perf_counter() - start:.1f} s). Outputs in {out}."
     )
+    from .report import write_report
+
+    page = write_report(results, out / "report", images_dir=out / "JPEGImages", gt_dir=out / "SegmentationClass",
+                        pred_dirs=label_sets, masks_dir=out / "masks_proposals", names=names, workers=workers)
+    print(f"report: {page} (open it in a browser)")
     return results

@@ -8,7 +8,7 @@ The report folder holds everything it shows (open ``index.html`` from disk, no s
     thumbs/{name}.png   small copies of them shown on the page, each linking to its panel
 
 The chosen images are the ``k`` whose per-image mIoU rose most and the ``k`` whose
-per-image mIoU fell most from the first label set to the second (see
+per-image mIoU fell most (or rose least) from the first label set to the second (see
 :func:`samcam.vis.score_images`); they need ``images_dir``, ``gt_dir`` and two sets.
 """
 from __future__ import annotations
@@ -41,6 +41,7 @@ th:first-child, td:first-child { text-align: left; }
 thead th { background: #eef2f7; }
 td.up { color: #15803d; } td.down { color: #b91c1c; }
 .grid { display: flex; flex-wrap: wrap; gap: 14px; }
+img { max-width: 100%; height: auto; }
 figure { margin: 0; border: 1px solid #ddd; padding: 6px; background: #fafafa; }
 figcaption { font-size: 13px; margin-top: 4px; }
 .note { color: #555; font-size: 14px; }
@@ -182,7 +183,7 @@ def write_report(
             metrics, ``failed``, ``num_classes``, ``class_names``).
         out_dir: report folder (created; must not lie inside an input folder).
         images_dir, pred_dirs, gt_dir, names: for the picture panels of the ``k`` images
-            that gained most and the ``k`` that lost most from the first to the second
+            that gained most and the ``k`` that lost most (or gained least) from the first to the second
             prediction set. Without them (or with fewer than two sets) the page has
             tables and the chart only, and says why.
         masks_dir: adds the SAM mask column to the panels.
@@ -231,8 +232,9 @@ def write_report(
     else:
         (first_name, first_dir), (second_name, second_dir) = pred_list[0], pred_list[1]
         scores, problems = score_images(names, first_dir, second_dir, gt_dir, num_classes, workers=workers)
-        best = [n for n in select_changed(scores, k, "best") if scores[n][1] > scores[n][0]]
-        worst = [n for n in select_changed(scores, k, "worst") if scores[n][1] < scores[n][0]]
+        best = select_changed(scores, k, "best")
+        # "Worst" = least improved even when nothing got worse: those are the images to look at.
+        worst = [n for n in select_changed(scores, k, "worst") if n not in best]
         panel_result = render_panels(
             best + worst,
             images_dir=images_dir,
@@ -248,11 +250,11 @@ def write_report(
         sections.append(
             f'<p class="note">Per-image mIoU of <b>{html.escape(first_name)}</b> → <b>{html.escape(second_name)}</b> '
             "against the ground truth, over the classes present in the GT or either label map. "
-            "Click a picture for the full-size panel: image | label sets | SAM masks | ground truth.</p>"
+            "Click a picture for the full-size panel: image | label sets | masks | ground truth.</p>"
         )
-        sections.append(f"<h3>Largest gains ({len(best)})</h3>")
+        sections.append(f"<h3>Most improved ({len(best)})</h3>")
         sections.append(_gallery(best, scores, out_dir))
-        sections.append(f"<h3>Largest losses ({len(worst)})</h3>")
+        sections.append(f"<h3>Least improved or worsened ({len(worst)})</h3>")
         sections.append(_gallery(worst, scores, out_dir))
         trouble = problems + panel_result.failed
         if trouble:

@@ -336,7 +336,7 @@ def render_image(
         mask_seed = zlib.crc32(name.encode("utf-8")) ^ seed
         tiles.append(
             Tile(
-                title="SAM masks",
+                title=f"masks ({Path(masks_dir).name})",
                 picture=overlay_masks(image, maskset, alpha, seed=mask_seed),
                 legend=[(None, f"{len(maskset)} masks")],
             )

@@ -120,3 +120,29 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     grey_bars = np.all(pixels == [0x9E, 0x9E, 0x9E], axis=-1).sum()
     blue_bars = np.all(pixels == [0x1F, 0x77, 0xB4], axis=-1).sum()
     assert grey_bars > 100 and blue_bars > 100, "the per-class IoU chart is not visible in the screenshot"
+
+
+def test_eval_cli_writes_report(tmp_path, capsys):
+    from samcam.cli import main
+
+    data = build_dataset(tmp_path / "data", names=NAMES)
+    out = tmp_path / "report"
+    code = main([
+        "eval", "--gt", data["SegmentationClass"], "--pred", f"cam={data['cam']}", "--pred", f"refined={data['refined']}",
+        "--num-classes", "5", "--no-progress", "--report", str(out), "--images", data["JPEGImages"], "--masks", data["masks"],
+    ])
+    assert code == 0
+    assert f"report written to {out / 'index.html'}" in capsys.readouterr().err
+    links = _links(out / "index.html")
+    # k=4 by default: the 4 most improved (a, e, c, f) and the rest, least improved (b, d).
+    assert len(links.anchors) == 6 and all((out / link).is_file() for link in links.anchors + links.images)
+
+
+def test_demo_ends_with_report(tmp_path, capsys):
+    from samcam.demo import run_demo
+
+    run_demo(tmp_path / "demo", num_images=3)
+    page = tmp_path / "demo" / "report" / "index.html"
+    assert f"report: {page}" in capsys.readouterr().out
+    links = _links(page)
+    assert links.anchors and all((page.parent / link).is_file() for link in links.anchors + links.images)

@@ -197,3 +197,16 @@ def test_cli_errors(tmp_path, capsys):
     assert "never writes into its inputs" in capsys.readouterr().err
     assert main(base + ["--out", str(tmp_path / "o"), "--gt", str(tmp_path / "missing")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_missing_gt_is_a_grey_column_and_not_ranked(tmp_path):
+    data = build_dataset(tmp_path / "data", names=("a", "b"))
+    (Path(data["SegmentationClass"]) / "b.png").unlink()
+    vis.render_image("b", images_dir=data["JPEGImages"], label_dirs=[("cam", data["cam"])], out_dir=tmp_path / "out",
+                     gt_dir=data["SegmentationClass"], num_classes=5)
+    panel = np.array(Image.open(tmp_path / "out" / "b.png").convert("RGB"))
+    left = 2 * (W + vis.COLUMN_GAP)
+    assert np.all(panel[vis.TITLE_HEIGHT : vis.TITLE_HEIGHT + H, left : left + W] == 200)
+    scores, problems = vis.score_images(["a", "b"], data["cam"], data["refined"], data["SegmentationClass"], 5)
+    assert list(scores) == ["a"]
+    assert problems[0][0] == "b" and "ground truth missing" in problems[0][1]
