@@ -69,14 +69,27 @@ def _torch() -> Any:
     return torch
 
 
-def _load_torch_storage(payload: bytes) -> Any:
+def _storage_loader(source: str) -> Callable[[bytes], Any]:
     """Stand-in for ``torch.storage._load_from_bytes`` that cannot run code.
 
     The payload is a legacy ``torch.save`` of one storage; ``weights_only=True`` reads
     it with torch's allow-listed unpickler, on the CPU.
     """
     torch = _torch()
-    return torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
+
+    def load_storage(payload: bytes) -> Any:
+        if not isinstance(payload, bytes):
+            raise UnsafePickleError(f"{source}: refused to load: torch storage payload is {type(payload).__name__}, not bytes")
+        try:
+            return torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
+        except Exception as error:  # torch raises UnpicklingError/RuntimeError for refused globals
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UnsafePickleError(
+                f"{source}: refused to load: a torch storage inside the file is not plain tensor data "
+                f"(torch.load(weights_only=True) says: {first_line}). Nothing was executed."
+            ) from error
+
+    return load_storage
 
 
 def _torch_attr(module_name: str) -> Callable[[str], Any]:
@@ -119,7 +132,8 @@ ALLOWED_GLOBALS.update(
         ("torch._utils", "_rebuild_tensor"): _torch_attr("torch._utils"),
         ("torch._utils", "_rebuild_tensor_v2"): _torch_attr("torch._utils"),
         ("torch._utils", "_rebuild_tensor_v3"): _torch_attr("torch._utils"),
-        ("torch.storage", "_load_from_bytes"): lambda name: _load_torch_storage,
+        # resolved in find_class: the loader needs the file name for its errors
+        ("torch.storage", "_load_from_bytes"): lambda name: _storage_loader("<bytes>"),
         ("torch", "*"): _torch_dtype,
     }
 )
@@ -148,6 +162,8 @@ class _AllowListUnpickler(pickle.Unpickler):
                 "np.load(path, allow_pickle=True); otherwise regenerate it."
             )
         try:
+            if (module, name) == ("torch.storage", "_load_from_bytes"):
+                return _storage_loader(self.source)
             return resolver(name)
         except ImportError as error:
             if module.split(".")[0] == _TORCH_PREFIX:

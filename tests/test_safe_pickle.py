@@ -1,0 +1,177 @@
+"""The allow-listed unpickler for CAM .npy files: plain data loads, anything else is refused unexecuted."""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import numpy.lib.format as npy_format
+import pytest
+import torch
+
+from samcam.safe_pickle import UnsafePickleError, load_npy, loads
+
+
+def npy_from_pickle(path, payload: bytes) -> None:
+    """An object-dtype .npy whose body is ``payload`` (what np.save writes for a dict)."""
+    with open(path, "wb") as handle:
+        npy_format.write_array_header_1_0(handle, {"descr": "|O", "fortran_order": False, "shape": ()})
+        handle.write(payload)
+
+
+class WriteMarker:
+    """Unpickling this creates a file: the harmless stand-in for arbitrary code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+class SystemCall:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_irn_style_dict_with_torch_tensors_round_trips(tmp_path):
+    keys = torch.tensor([4, 14], dtype=torch.int64)
+    cam = torch.rand(2, 10, 12)
+    high_res = np.random.default_rng(0).random((2, 37, 45), dtype=np.float32)
+    np.save(tmp_path / "cam.npy", {"keys": keys, "cam": cam, "high_res": high_res})
+    loaded = load_npy(tmp_path / "cam.npy")
+    assert isinstance(loaded["keys"], torch.Tensor) and loaded["keys"].dtype == torch.int64
+    assert torch.equal(loaded["keys"], keys) and torch.equal(loaded["cam"], cam)
+    assert isinstance(loaded["high_res"], np.ndarray) and loaded["high_res"].dtype == np.float32
+    np.testing.assert_array_equal(loaded["high_res"], high_res)
+
+
+def test_numpy_containers_and_scalars(tmp_path):
+    data = {
+        0: np.ones((3, 4), np.float32),
+        np.int64(7): np.zeros((3, 4), np.float16),
+        "names": ["a", "b"],
+        "pair": (1, 2.5),
+        "nested": {"x": np.arange(3), "set": {1, 2}},
+        "scalar": np.float32(0.25),
+        "text": "2007_000032",
+    }
+    np.save(tmp_path / "d.npy", data)
+    loaded = load_npy(tmp_path / "d.npy")
+    assert set(loaded) == set(data)
+    assert loaded[7].dtype == np.float16 and loaded["nested"]["set"] == {1, 2}
+    assert loaded["scalar"] == np.float32(0.25) and loaded["pair"] == (1, 2.5)
+    np.save(tmp_path / "plain.npy", np.arange(6).reshape(2, 3))
+    np.testing.assert_array_equal(load_npy(tmp_path / "plain.npy"), np.arange(6).reshape(2, 3))
+    assert load_npy(tmp_path / "d.npy", item=False).shape == ()
+
+
+def test_numpy_1x_module_names_load(tmp_path):
+    """Files written by numpy 1.x name numpy.core.multiarray, which numpy 2 renamed."""
+    array = np.array({"high_res": np.arange(4, dtype=np.float32)}, dtype=object)
+    payload = pickle.dumps(array, protocol=2)  # text GLOBAL opcodes: easy to rename
+    assert b"numpy._core.multiarray\n" in payload or b"numpy.core.multiarray\n" in payload
+    payload = payload.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+    npy_from_pickle(tmp_path / "old.npy", payload)
+    np.testing.assert_array_equal(load_npy(tmp_path / "old.npy")["high_res"], np.arange(4, dtype=np.float32))
+
+
+@pytest.mark.parametrize("payload_class,global_name", [(WriteMarker, "open"), (SystemCall, "system")])
+def test_malicious_file_is_refused_and_not_executed(tmp_path, payload_class, global_name):
+    # control: the same bytes, read the usual way, do run the payload
+    control_marker = tmp_path / "control"
+    control = tmp_path / "control.npy"
+    np.save(control, np.array({"keys": payload_class(control_marker)}, dtype=object), allow_pickle=True)
+    np.load(control, allow_pickle=True)
+    assert control_marker.exists(), "the fixture must really be malicious"
+
+    marker = tmp_path / "marker"
+    path = tmp_path / "2007_000032.npy"
+    np.save(path, np.array({"keys": payload_class(marker)}, dtype=object), allow_pickle=True)
+    with pytest.raises(UnsafePickleError) as caught:
+        load_npy(path)
+    message = str(caught.value)
+    assert str(path) in message and global_name in message and "refused" in message
+    assert not marker.exists()
+
+
+def test_payload_hidden_in_a_torch_storage_is_refused(tmp_path):
+    """torch.storage._load_from_bytes would torch.load(weights_only=False) its bytes; we never do."""
+    marker = tmp_path / "marker"
+
+    class StorageBomb:
+        def __reduce__(self):
+            return (torch.storage._load_from_bytes, (pickle.dumps(WriteMarker(marker), protocol=2),))
+
+    path = tmp_path / "cam.npy"
+    np.save(path, np.array({"cam": StorageBomb()}, dtype=object), allow_pickle=True)
+    with pytest.raises(UnsafePickleError, match="torch storage"):
+        load_npy(path)
+    assert not marker.exists()
+    # the unrestricted loader would have run it: proves the test file is a real attack
+    with pytest.raises(RuntimeError):  # torch complains only after running the payload
+        np.load(path, allow_pickle=True)
+    assert marker.exists()
+
+
+def test_other_globals_and_tricks_are_refused():
+    for payload in (
+        b"cbuiltins\neval\n(S'1+1'\ntR.",  # protocol 0 GLOBAL + REDUCE
+        b"csubprocess\nPopen\n(S'true'\ntR.",
+        b"cnumpy\nload\n(S'x'\ntR.",  # numpy itself, but not a data constructor
+        b"ctorch\nload\n(S'x'\ntR.",  # torch.load is not a dtype
+    ):
+        with pytest.raises(UnsafePickleError, match="refused"):
+            loads(payload, source="evil.npy")
+    with pytest.raises(UnsafePickleError, match="persistent id"):
+        loads(b"\x80\x02X\x03\x00\x00\x00abcQ.", source="p.npy")
+
+
+def test_broken_files_name_the_file(tmp_path):
+    truncated = tmp_path / "truncated.npy"
+    np.save(truncated, {"high_res": np.zeros((2, 8, 8), np.float32)})
+    truncated.write_bytes(truncated.read_bytes()[:-40])
+    with pytest.raises(ValueError, match="truncated.npy"):
+        load_npy(truncated)
+    not_npy = tmp_path / "image.npy"
+    not_npy.write_bytes(b"\x89PNG not an array")
+    with pytest.raises(ValueError, match="image.npy: not a .npy file"):
+        load_npy(not_npy)
+    with pytest.raises(FileNotFoundError, match="missing.npy"):
+        load_npy(tmp_path / "missing.npy")
+    odd = tmp_path / "odd.npy"
+    npy_from_pickle(odd, pickle.dumps({"not": "an array"}, protocol=3))
+    with pytest.raises(ValueError, match="does not hold an array"):
+        load_npy(odd)
+
+
+def test_works_without_torch_for_numpy_files(tmp_path):
+    """numpy-only files load when torch cannot be imported; torch files say to install it."""
+    np.save(tmp_path / "toco.npy", {"keys": np.array([1, 5]), "high_res": np.ones((2, 4, 4), np.float32)})
+    np.save(tmp_path / "irn.npy", {"keys": torch.tensor([1, 5]), "high_res": np.ones((2, 4, 4), np.float32)})
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["torch"] = None  # import torch now raises ImportError
+        from samcam.safe_pickle import load_npy
+        loaded = load_npy({str(tmp_path / "toco.npy")!r})
+        assert loaded["keys"].tolist() == [1, 5], loaded
+        try:
+            load_npy({str(tmp_path / "irn.npy")!r})
+        except ValueError as error:
+            print("ERROR:", error)
+        else:
+            raise SystemExit("torch file loaded without torch?")
+        assert "torch" not in sys.modules or sys.modules["torch"] is None
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "irn.npy" in result.stdout and "install torch" in result.stdout
