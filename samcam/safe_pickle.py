@@ -20,6 +20,7 @@ import importlib
 import io
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -83,7 +84,11 @@ def _storage_loader(source: str) -> Callable[[bytes], Any]:
         try:
             return torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
         except Exception as error:  # torch raises UnpicklingError/RuntimeError for refused globals
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            # torch's message is long; its "Unsupported global" line is the useful part
+            lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(error).splitlines()]
+            lines = [line for line in lines if line] or [type(error).__name__]
+            first_line = next((line for line in lines if "Unsupported" in line or "Unpickler error" in line), lines[0])
+            first_line = first_line.split(". Please use")[0]  # torch's allow-list advice does not apply here
             raise UnsafePickleError(
                 f"{source}: refused to load: a torch storage inside the file is not plain tensor data "
                 f"(torch.load(weights_only=True) says: {first_line}). Nothing was executed."
