@@ -186,13 +186,28 @@ def overlay_masks(image: np.ndarray, masks, alpha: float = 0.6, seed: int = 0) -
     dense = maskset.dense
     colours = mask_colours(len(maskset), seed)
     order = np.argsort(-maskset.areas, kind="stable")
+    boxes = [_box(dense[index]) for index in range(len(maskset))]
+    # Work inside each mask's box (grown by one pixel so the outline test sees the
+    # outside): SAM gives ~100 mostly small masks, so this is several times faster.
     for index in order:
-        region = dense[index]
-        out[region] = (1.0 - alpha) * out[region] + alpha * colours[index]
+        rows, cols = boxes[index]
+        region = dense[index, rows, cols]
+        crop = out[rows, cols]
+        crop[region] = (1.0 - alpha) * crop[region] + alpha * colours[index]
     result = np.clip(np.rint(out), 0, 255).astype(np.uint8)
     for index in order:
-        result[_outline(dense[index])] = colours[index]
+        rows, cols = boxes[index]
+        result[rows, cols][_outline(dense[index, rows, cols])] = colours[index]
     return result
+
+
+def _box(mask: np.ndarray) -> Tuple[slice, slice]:
+    """Row and column slices of a bool H×W mask's bounding box plus a one-pixel margin."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return slice(0, 0), slice(0, 0)
+    return slice(max(rows[0] - 1, 0), rows[-1] + 2), slice(max(cols[0] - 1, 0), cols[-1] + 2)
 
 
 @dataclass
@@ -568,27 +583,27 @@ def add_subcommand(subparsers) -> None:
         help="draw picture panels: image | label sets | SAM masks | ground truth",
         description=(
             "Write one PNG per image to --out: the image, each label set over it in the VOC "
-            "palette, the SAM masks in random colours, and the ground truth, with the class "
+            "palette, the masks in random colours with outlines, and the ground truth, with the class "
             "names present. --list chooses the images (default: every label of the first "
             "--labels); --best/--worst/--random pick K of them."
         ),
     )
-    parser.add_argument("--images", required=True, help="image folder ({name}.jpg or {name}.png)")
+    parser.add_argument("--images", required=True, metavar="DIR", help="image folder ({name}.jpg or {name}.png)")
     parser.add_argument(
         "--labels", required=True, action="append", type=parse_named_dir, metavar="NAME=DIR",
         help="a label folder ({name}.png) and its column title; repeat for several (e.g. cam=... refined=...)",
     )
-    parser.add_argument("--masks", help="mask folder (samcam mask store or amg.py output)")
-    parser.add_argument("--gt", help="ground-truth label folder ({name}.png)")
-    parser.add_argument("--out", required=True, help="output folder for the panels")
-    parser.add_argument("--list", help="image names, one per line (the pool for --best/--worst/--random)")
+    parser.add_argument("--masks", metavar="DIR", help="mask folder (samcam mask store or amg.py output)")
+    parser.add_argument("--gt", metavar="DIR", help="ground-truth label folder ({name}.png)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder for the panels")
+    parser.add_argument("--list", metavar="FILE", help="image names, one per line (the pool for --best/--worst/--random)")
     pick = parser.add_mutually_exclusive_group()
     pick.add_argument("--best", type=_positive, metavar="K", help="the K images whose mIoU rose most from the first to the second --labels")
-    pick.add_argument("--worst", type=_positive, metavar="K", help="the K images whose mIoU fell most")
+    pick.add_argument("--worst", type=_positive, metavar="K", help="the K images whose mIoU fell most (or rose least)")
     pick.add_argument("--random", type=_positive, metavar="K", help="K images at random (see --seed)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of --random and of the mask colours (default 0)")
-    parser.add_argument("--alpha", type=_alpha, default=0.6, help="weight of label colours over the image (default 0.6)")
-    parser.add_argument("--num-classes", type=_positive, default=21, help="number of classes incl. background (default 21, VOC)")
-    parser.add_argument("--workers", type=_positive, default=1, help="processes (default 1)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of --random and of the mask colours (default 0)")
+    parser.add_argument("--alpha", type=_alpha, default=0.6, metavar="A", help="weight of label colours over the image (default 0.6)")
+    parser.add_argument("--num-classes", type=_positive, default=21, metavar="N", help="number of classes incl. background (default 21, VOC)")
+    parser.add_argument("--workers", type=_positive, default=1, metavar="N", help="processes (default 1)")
     parser.add_argument("--overwrite", action="store_true", help="redraw panels that already exist")
     parser.set_defaults(func=_run_vis)
