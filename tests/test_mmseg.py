@@ -52,60 +52,45 @@ needs_mmseg_models = pytest.mark.skipif(
 )
 
 
-def _scene(rng: np.random.Generator):
-    """A 64x64 image with one or two coloured boxes: (image, gt, pseudo label, masks).
-
-    The pseudo label is the GT with each object cut to its top half (partial
-    activation) plus a false-positive strip (false activation), the two errors SAM
-    masks repair.
-    """
-    image = np.empty((SIZE, SIZE, 3), np.uint8)
-    image[:] = rng.integers(20, 90, size=3)
-    gt = np.zeros((SIZE, SIZE), np.uint8)
-    pseudo = np.zeros((SIZE, SIZE), np.uint8)
-    for cls in rng.choice(np.arange(1, 21), size=int(rng.integers(1, 3)), replace=False):
-        top, left = rng.integers(2, SIZE // 2, size=2)
-        height, width = rng.integers(14, SIZE // 2, size=2)
-        box = np.zeros((SIZE, SIZE), bool)
-        box[top:top + height, left:left + width] = True
-        image[box] = (np.array([cls * 12, 255 - cls * 11, (cls * 53) % 256]) + rng.integers(-10, 10, size=3)).clip(0, 255)
-        gt[box] = cls
-        half = box.copy()
-        half[top + height // 2:, :] = False
-        pseudo[half] = cls
-        pseudo[max(top - 3, 0):top, left:left + width] = cls  # bleeds above the object
-    masks = [gt == value for value in np.unique(gt)]
-    noise = rng.normal(0, 6, size=image.shape)
-    image = np.clip(image + noise, 0, 255).astype(np.uint8)
-    return image, gt, pseudo, np.stack(masks)
-
-
 def make_voc_dataset(root: Path, seed: int = 0) -> dict:
-    """A tiny VOC2012-layout dataset plus samcam-refined labels for its train split.
+    """A tiny VOC2012 layout and IRN-style CAMs refined into labels by ``samcam adapt``.
 
     Layout: root/VOC2012/{JPEGImages/*.jpg, SegmentationClass/*.png,
-    ImageSets/Segmentation/{train_aug,val}.txt}; refined labels in root/refined.
+    ImageSets/Segmentation/{train_aug,val}.txt}; IRN ``result/cam``-style
+    ``{name}.npy`` in root/cams, mask store in root/masks, refined labels in root/refined.
     """
-    from samcam.refine import refine
+    import torch
+    from samcam import masks as mask_store
+    from samcam.synthetic import cam_to_label, make_scene
 
     rng = np.random.default_rng(seed)
-    voc = root / "VOC2012"
-    (voc / "JPEGImages").mkdir(parents=True)
-    (voc / "SegmentationClass").mkdir()
-    (voc / "ImageSets" / "Segmentation").mkdir(parents=True)
-    refined = root / "refined"
-    improved = 0
+    voc, cams, mask_dir, refined = root / "VOC2012", root / "cams", root / "masks", root / "refined"
+    for folder in (voc / "JPEGImages", voc / "SegmentationClass", voc / "ImageSets" / "Segmentation", cams, mask_dir):
+        folder.mkdir(parents=True)
+    scenes = {}
     for name in TRAIN_NAMES + VAL_NAMES:
-        image, gt, pseudo, masks = _scene(rng)
-        Image.fromarray(image).save(voc / "JPEGImages" / f"{name}.jpg", quality=95)
-        write_label_png(voc / "SegmentationClass" / f"{name}.png", gt, palette=True)
-        if name in TRAIN_NAMES:
-            label = refine(pseudo, masks)
-            write_label_png(refined / f"{name}.png", label)
-            improved += int((label == gt).sum() > (pseudo == gt).sum())
-    (voc / "ImageSets" / "Segmentation" / "train_aug.txt").write_text("\n".join(TRAIN_NAMES) + "\n")
+        scene = make_scene(rng, SIZE, SIZE)
+        scenes[name] = scene
+        Image.fromarray(scene.image).save(voc / "JPEGImages" / f"{name}.jpg", quality=95)
+        write_label_png(voc / "SegmentationClass" / f"{name}.png", scene.gt, palette=True)
+        high_res = np.asarray(scene.cam["high_res"], np.float32)
+        # As IRN's step/make_cam.py saves it: torch keys and stride-4 cam, numpy high_res.
+        np.save(cams / f"{name}.npy", {"keys": torch.as_tensor(scene.cam["keys"], dtype=torch.int64),
+                                       "cam": torch.from_numpy(np.ascontiguousarray(high_res[:, ::4, ::4])),
+                                       "high_res": high_res})
+        mask_store.write(mask_dir / name, scene.masks)
+    train_list = voc / "ImageSets" / "Segmentation" / "train_aug.txt"
+    train_list.write_text("\n".join(TRAIN_NAMES) + "\n")
     (voc / "ImageSets" / "Segmentation" / "val.txt").write_text("\n".join(VAL_NAMES) + "\n")
-    return {"voc": voc, "refined": refined, "improved": improved}
+    code = main(["adapt", "--method", "irn", "--cams", str(cams), "--masks", str(mask_dir), "--out", str(refined),
+                 "--list", str(train_list), "--no-progress"])
+    assert code == 0, "samcam adapt failed on the fixture"
+    # Refinement must have changed something, or the test would train on plain CAM labels.
+    changed = sum(
+        int(not np.array_equal(read_label_png(refined / f"{name}.png"), cam_to_label(scenes[name].cam)))
+        for name in TRAIN_NAMES
+    )
+    return {"voc": voc, "refined": refined, "changed": changed}
 
 
 @pytest.fixture
@@ -253,7 +238,7 @@ def test_runner_trains_on_refined_labels(dataset, tmp_path, base, monkeypatch):
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    assert dataset["improved"] > 0, "fixture: refinement should repair some pseudo labels"
+    assert dataset["changed"] > 0, "fixture: samcam adapt should have changed some CAM labels"
     label = read_label_png(dataset["refined"] / f"{TRAIN_NAMES[0]}.png")
     assert label.shape == (SIZE, SIZE)
 
