@@ -32,7 +32,11 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cover-min-ratio", type=float, default=0.2,
                        help="samcam: ... if at least this fraction of the mask is that class (default 0.2)")
     group.add_argument("--background-thresh", type=float, default=0.5,
-                       help="samcam: a mask more than this fraction background paints background (default 0.5)")
+                       help="samcam, with --keep-unclaimed: a mask more than this fraction background paints "
+                            "background (default 0.5)")
+    group.add_argument("--keep-unclaimed", action="store_true",
+                       help="samcam: masks no class claims do NOT paint background (only masks more than "
+                            "--background-thresh background do); CAM foreground under them is kept")
     group.add_argument("--no-background-masks", action="store_true",
                        help="samcam: never paint background from masks (keeps CAM false activation)")
     group.add_argument("--conflict", choices=("smaller", "ratio"), default="smaller",
@@ -50,7 +54,8 @@ def rule_params(args: argparse.Namespace) -> Dict[str, object]:
                                  "ratio_thresh": args.ratio_thresh, "cover_thresh": args.cover_thresh}
     if args.rule == "samcam":
         params.update(cover_min_ratio=args.cover_min_ratio, background_thresh=args.background_thresh,
-                      background_masks=not args.no_background_masks, conflict=args.conflict, ignore=args.ignore)
+                      background_masks=not args.no_background_masks, conflict=args.conflict, ignore=args.ignore,
+                      unclaimed_background=not args.keep_unclaimed)
     return params
 
 

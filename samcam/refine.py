@@ -15,9 +15,12 @@ Two rules:
     class holds more than ``ratio_thresh`` of its known pixels; a mask that fails that
     test but covers at least ``cover_thresh`` of a foreground class's region, and has at
     least ``cover_min_ratio`` of its pixels in it, goes to that class (this fixes
-    partial activation: CAM only on the discriminative part of an object). Background
-    masks (kept when background holds more than ``background_thresh``) paint
-    background, which removes CAM that bled into e.g. sky or water. Where kept masks
+    partial activation: CAM only on the discriminative part of an object). Every other
+    mask paints background (``unclaimed_background``, as the reference rule does: SAM
+    says "one thing" and no class owns it, which is mostly CAM bleeding into sky,
+    water or a wall); with ``unclaimed_background=False`` only masks that are more
+    than ``background_thresh`` background do. Foreground masks always outrank
+    background masks. Where kept foreground masks
     overlap, the smaller mask wins (``conflict="smaller"``: parts beat wholes, objects
     beat the scene), ties going to the higher ratio, then the lower class index; or the
     higher ratio wins (``conflict="ratio"``). Pixels no kept mask covers keep the
@@ -139,6 +142,7 @@ def refine(
     ignore: str = "keep",
     min_evidence: float = 0.1,
     min_area: int = 0,
+    unclaimed_background: bool = True,
 ) -> np.ndarray:
     """Refine a pseudo label with class-agnostic masks (SAM "segment everything").
 
@@ -161,8 +165,9 @@ def refine(
             this fraction of c's region (``official``: 0.85) ...
         cover_min_ratio: ... and (``samcam`` only) at least this fraction of the mask is
             c, so a background mask that merely contains a small object is not taken.
-        background_thresh: keep a mask as background when background holds more than
-            this fraction of its known pixels (``samcam`` only).
+        background_thresh: with ``unclaimed_background=False``, keep a mask as
+            background when background holds more than this fraction of its known
+            pixels (``samcam`` only).
         background_masks: paint kept background masks as background (``samcam`` only).
         conflict: overlapping kept masks: ``"smaller"`` (the smaller mask wins) or
             ``"ratio"`` (the higher class ratio wins) (``samcam`` only).
@@ -171,6 +176,10 @@ def refine(
         min_evidence: a mask is only judged when at least this fraction of it is known
             (not ignore) (``samcam`` only).
         min_area: masks smaller than this many pixels are not used (``samcam`` only).
+        unclaimed_background: a judged mask that no foreground class keeps paints
+            background (default; +1.4 to +3 mIoU over False on the synthetic
+            benchmark). False: only masks more than ``background_thresh`` background
+            do, and CAM foreground under other masks is kept (``samcam`` only).
 
     Returns:
         H×W uint8 refined label with the same value conventions.
@@ -193,7 +202,7 @@ def refine(
         raise ValueError(f"unknown ignore handling {ignore!r}; use 'keep' or 'background'")
     return _samcam(
         label, maskset, num_classes, ignore_index, scores, ratio_thresh, cover_thresh, cover_min_ratio,
-        background_thresh, background_masks, conflict, ignore, min_evidence, min_area,
+        background_thresh, background_masks, conflict, ignore, min_evidence, min_area, unclaimed_background,
     )
 
 
@@ -243,7 +252,7 @@ def _soft_counts(scores, label_shape, maskset, num_classes):
 
 
 def _samcam(label, maskset, num_classes, ignore_index, scores, ratio_thresh, cover_thresh, cover_min_ratio,
-            background_thresh, background_masks, conflict, ignore, min_evidence, min_area):
+            background_thresh, background_masks, conflict, ignore, min_evidence, min_area, unclaimed_background):
     areas = maskset.areas
     if scores is None:
         counts, ignored, class_area = _counts(label, maskset, num_classes, ignore_index)
@@ -272,6 +281,10 @@ def _samcam(label, maskset, num_classes, ignore_index, scores, ratio_thresh, cov
     if rescue.any():
         masked_ratio = np.where(eligible, ratio[:, 1:], -1.0)
         assigned = np.where(rescue, np.argmax(masked_ratio, axis=1) + 1, assigned)
+    if unclaimed_background:
+        # Like the reference rule: a mask no foreground class claims is background
+        # (SAM says "one thing", CAM cannot say which class: usually spill).
+        assigned = np.where(judged & (assigned < 0), 0, assigned)
     if not background_masks:
         assigned = np.where(assigned == 0, -1, assigned)
     assigned_ratio = np.where(assigned >= 0, ratio[np.arange(len(assigned)), np.maximum(assigned, 0)], 0.0)
