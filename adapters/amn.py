@@ -20,9 +20,9 @@ ADAPTER = MethodAdapter(
     ),
     palette_allowed=False,
     next_stage=(
-        "AMN: evaluate with `python run_sample.py --voc12_root VOC2012 --sem_seg_out_dir {out} "
-        "--eval_sem_seg_pass True` and train your segmentation network on {out}/ "
-        "(refined amn_ir_label PNGs instead go to `--amn_ir_label_out_dir {out} --train_irn_pass True`)."
+        "AMN: evaluate them with\n"
+        "  python run_sample.py --voc12_root VOC2012 --sem_seg_out_dir {out} --eval_sem_seg_pass True\n"
+        "(refined amn_ir_label PNGs feed IRN training instead: --amn_ir_label_out_dir {out} --train_irn_pass True)"
     ),
 )
 

@@ -304,15 +304,16 @@ class MethodAdapter:
         return refine(label, masks, rule=rule, num_classes=num_classes, scores=scores, **refine_params)
 
     # ---------------------------------------------------------------- CLI helpers
-    def hint(self, out_dir: os.PathLike) -> str:
+    def hint(self, out_dir: os.PathLike, palette: bool = False) -> str:
         """What to run next with the refined labels in ``out_dir``."""
         out = str(out_dir)
-        lines = [f"Refined {self.title} pseudo labels are in {out}/ ({'VOC palette or ' if self.palette_allowed else ''}8-bit PNG, 0 background, 255 ignore)."]
+        kind = "VOC-palette" if palette else "8-bit grayscale"
+        lines = [f"Refined {self.title} pseudo labels are in {out}/ ({kind} PNG, 0 background, 255 ignore)."]
         if self.next_stage:
             lines.append(self.next_stage.format(out=out))
         lines.append(
-            "To train mmsegmentation on them: data_prefix=dict(img_path='JPEGImages', "
-            f"seg_map_path='{out}') with ann_file set to your train_aug list."
+            "mmsegmentation: seg_map_path='" + out + "' in data_prefix (ann_file: your train_aug list), "
+            f"or write a config with\n  samcam mmseg-config --labels {out} --data-root VOC2012 --out config.py"
         )
         return "\n".join(lines)
 

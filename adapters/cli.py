@@ -119,5 +119,5 @@ def run_adapt(args: argparse.Namespace) -> int:
     )
     print(result.summary(), file=sys.stderr)
     if result.done or result.skipped:
-        print(adapter.hint(args.out))
+        print(adapter.hint(args.out, palette=args.palette))
     return 0 if result.ok else 1

@@ -24,9 +24,9 @@ ADAPTER = MethodAdapter(
     ),
     palette_allowed=False,
     next_stage=(
-        "CLIMS: set `LABEL_DIR: {out}` under DATASET in "
-        "segmentation/deeplabv2/configs/voc12_imagenet_pretrained.yaml (or voc12_coco_pretrained.yaml) "
-        "and run `bash run_voc12_imagenet_pretrained.sh` in segmentation/deeplabv2."
+        "CLIMS: in segmentation/deeplabv2/configs/voc12_imagenet_pretrained.yaml set\n"
+        "  DATASET:\n    LABEL_DIR: {out}\n"
+        "then run `bash run_voc12_imagenet_pretrained.sh` in segmentation/deeplabv2."
     ),
 )
 

@@ -20,9 +20,9 @@ ADAPTER = MethodAdapter(
     ),
     palette_allowed=False,
     next_stage=(
-        "IRN: evaluate with `python run_sample.py --voc12_root VOC2012 --sem_seg_out_dir {out} "
-        "--eval_sem_seg_pass True` and train your segmentation network on {out}/ as the label folder "
-        "(refined ir_label PNGs instead go to `--ir_label_out_dir {out} --train_irn_pass True`)."
+        "IRN: evaluate them with\n"
+        "  python run_sample.py --voc12_root VOC2012 --sem_seg_out_dir {out} --eval_sem_seg_pass True\n"
+        "(refined ir_label PNGs feed IRN's own training instead: --ir_label_out_dir {out} --train_irn_pass True)"
     ),
 )
 

@@ -17,7 +17,7 @@ ADAPTER = MethodAdapter(
     cam_formats=(CamFormat(None, threshold=0.4, class_dict=True),),
     label_sets=(LabelSet("pgt-psa-rw", "PSA random-walk labels (infer_aff.py --out_rw), VOC palette, 0..20"),),
     palette_allowed=True,
-    next_stage="MCTformer: train the segmentation network with `python seg/train_seg.py ... --seg_pgt_path {out}`.",
+    next_stage="MCTformer: train the segmentation network with\n  python seg/train_seg.py ... --seg_pgt_path {out}",
 )
 
 load_cam = ADAPTER.load_cam

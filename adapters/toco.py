@@ -18,9 +18,8 @@ ADAPTER = MethodAdapter(
     label_sets=(LabelSet("work_dir/cam_label_crf2/train/pred", "CAM + CRF labels (low 0.25 / high 0.7), 255 unsure"),),
     palette_allowed=False,
     next_stage=(
-        "ToCo: no ToCo stage reads pseudo labels; train a segmentation network on {out}/ "
-        "(ToCo's own loader reads SegmentationClassAug/{{name}}.png, so a DeepLab trainer built on it "
-        "takes {out} in place of SegmentationClassAug)."
+        "ToCo: no ToCo stage reads pseudo labels back; train a segmentation network on {out}/\n"
+        "(ToCo's own loader reads SegmentationClassAug/{{name}}.png: point that folder at {out})."
     ),
 )
 
