@@ -24,11 +24,10 @@ winning channel back to its class (ties go to the earlier channel, background fi
 """
 from __future__ import annotations
 
-import functools
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -159,48 +158,9 @@ class MethodAdapter:
         """
         fmt = self.cam_format(cam_dict)
         if fmt.class_dict:
-            keys = sorted(int(key) for key in cam_dict)
-            planes = [as_numpy(cam_dict[key]) for key in sorted(cam_dict, key=int)]
-            shapes = {plane.shape for plane in planes}
-            if planes and (len(shapes) != 1 or len(next(iter(shapes))) != 2):
-                raise ValueError(f"class maps must all be H×W of one size, got shapes {sorted(shapes)}")
-            if not planes:
-                if image_shape is None:
-                    raise ValueError("CAM dict holds no class, so its image size is unknown; pass image_shape")
-                scores = np.zeros((0,) + tuple(image_shape), np.float32)
-            else:
-                scores = np.stack(planes).astype(np.float32, copy=False)
-            classes = np.asarray(keys, np.int64) + 1
+            classes, scores = _read_class_dict(cam_dict, image_shape)
         else:
-            if fmt.keys_key not in cam_dict:
-                raise ValueError(f"CAM dict has '{fmt.score_key}' but no '{fmt.keys_key}' (keys found: {sorted(map(str, cam_dict))})")
-            keys = as_numpy(cam_dict[fmt.keys_key])
-            scores = as_numpy(cam_dict[fmt.score_key])
-            if keys.ndim != 1 or (keys.size and not np.issubdtype(keys.dtype, np.integer)):
-                raise ValueError(f"'{fmt.keys_key}' must be a 1-D integer array, got {keys.dtype} {keys.shape}")
-            keys = keys.astype(np.int64)
-            if fmt.keys_include_background:
-                if keys.size == 0 or keys[0] != 0:
-                    raise ValueError(f"'{fmt.keys_key}' should start with background 0 in this layout, got {keys[:5].tolist()}")
-                classes = keys[1:]
-            else:
-                classes = keys + 1
-            if scores.ndim != 3:
-                raise ValueError(f"'{fmt.score_key}' must be K×H×W, got shape {scores.shape}")
-            expected = len(classes) + (1 if fmt.background_channel else 0)
-            if scores.shape[0] != expected:
-                hint = (
-                    " (channel 0 should be background)" if fmt.background_channel
-                    else " (has a background channel? try the method that stores one, e.g. amn)"
-                    if scores.shape[0] == len(classes) + 1 else ""
-                )
-                raise ValueError(
-                    f"'{fmt.score_key}' has {scores.shape[0]} channels but {len(classes)} classes are "
-                    f"listed in '{fmt.keys_key}'; expected {expected}{hint}"
-                )
-            if fmt.background_channel:
-                scores = scores[1:]
-            scores = scores.astype(np.float32, copy=False)
+            classes, scores = _read_keyed(cam_dict, fmt)
         if classes.size:
             bad = classes[(classes < 1) | (classes >= num_classes)]
             if bad.size:
@@ -316,6 +276,55 @@ class MethodAdapter:
             f"or write a config with\n  samcam mmseg-config --labels {out} --data-root VOC2012 --out config.py"
         )
         return "\n".join(lines)
+
+
+def _read_class_dict(cam_dict: Mapping, image_shape: Optional[Tuple[int, int]]) -> Tuple[np.ndarray, np.ndarray]:
+    """``{class (0-based): (H, W)}`` -> classes (K,) 1-based ascending, scores (K, H, W)."""
+    ordered = sorted(cam_dict, key=int)
+    planes = [as_numpy(cam_dict[key]) for key in ordered]
+    if not planes:
+        if image_shape is None:
+            raise ValueError("CAM dict holds no class, so its image size is unknown; pass image_shape")
+        return np.zeros(0, np.int64), np.zeros((0,) + tuple(image_shape), np.float32)
+    shapes = {plane.shape for plane in planes}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"class maps must all be H×W of one size, got shapes {sorted(shapes)}")
+    classes = np.asarray([int(key) for key in ordered], np.int64) + 1
+    return classes, np.stack(planes).astype(np.float32, copy=False)
+
+
+def _read_keyed(cam_dict: Mapping, fmt: CamFormat) -> Tuple[np.ndarray, np.ndarray]:
+    """``{keys: (K,), score_key: (K[+1], H, W)}`` -> classes (K,) 1-based, foreground scores (K, H, W)."""
+    if fmt.keys_key not in cam_dict:
+        raise ValueError(f"CAM dict has '{fmt.score_key}' but no '{fmt.keys_key}' (keys found: {sorted(map(str, cam_dict))})")
+    keys = as_numpy(cam_dict[fmt.keys_key])
+    scores = as_numpy(cam_dict[fmt.score_key])
+    if keys.ndim != 1 or (keys.size and not np.issubdtype(keys.dtype, np.integer)):
+        raise ValueError(f"'{fmt.keys_key}' must be a 1-D integer array, got {keys.dtype} {keys.shape}")
+    keys = keys.astype(np.int64)
+    if fmt.keys_include_background:
+        if keys.size == 0 or keys[0] != 0:
+            raise ValueError(f"'{fmt.keys_key}' should start with background 0 in this layout, got {keys[:5].tolist()}")
+        classes = keys[1:]
+    else:
+        classes = keys + 1
+    if scores.ndim != 3:
+        raise ValueError(f"'{fmt.score_key}' must be K×H×W, got shape {scores.shape}")
+    expected = len(classes) + (1 if fmt.background_channel else 0)
+    if scores.shape[0] != expected:
+        if fmt.background_channel:
+            hint = " (channel 0 should be background)"
+        elif scores.shape[0] == len(classes) + 1:
+            hint = " (a background channel? try the method that stores one, e.g. amn)"
+        else:
+            hint = ""
+        raise ValueError(
+            f"'{fmt.score_key}' has {scores.shape[0]} channels but {len(classes)} classes are "
+            f"listed in '{fmt.keys_key}'; expected {expected}{hint}"
+        )
+    if fmt.background_channel:
+        scores = scores[1:]
+    return classes, scores.astype(np.float32, copy=False)
 
 
 def adapt_one(

@@ -22,7 +22,7 @@ import os
 import pickle
 import re
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 import numpy as np
 import numpy.lib.format as npy_format

@@ -1,7 +1,6 @@
 """The allow-listed unpickler for CAM .npy files: plain data loads, anything else is refused unexecuted."""
 from __future__ import annotations
 
-import io
 import os
 import pickle
 import subprocess
