@@ -68,6 +68,20 @@ def reference_loop(label, png_folder, num_classes=21):
     return out
 
 
+try:  # amg.py writes its masks with cv2.imwrite(mask * 255): use the same encoder
+    import cv2
+
+    PNG_WRITER = f"cv2.imwrite (OpenCV {cv2.__version__}, as amg.py)"
+
+    def write_mask_png(path, mask):
+        cv2.imwrite(str(path), mask.astype(np.uint8) * 255)
+except ImportError:
+    PNG_WRITER = "PIL (OpenCV not installed; amg.py itself uses cv2.imwrite)"
+
+    def write_mask_png(path, mask):
+        Image.fromarray(mask.astype(np.uint8) * 255).save(path)
+
+
 def timed(function, repeat):
     function()
     start = time.perf_counter()
@@ -98,12 +112,13 @@ def main():
             folder = work / "png" / f"im{index}"
             folder.mkdir(parents=True)
             for k, mask in enumerate(masks):
-                Image.fromarray(mask.astype(np.uint8) * 255).save(folder / f"{k}.png")
+                write_mask_png(folder / f"{k}.png", mask)
             png_dirs.append(folder)
         masksets = [store.load(f) for f in store_files]
 
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
               f"numpy {np.__version__}, one process")
+        print(f"PNG folders written by {PNG_WRITER}")
         print(f"data: {args.images} images 375x500, {args.masks} masks each, "
               f"{np.mean([len(np.unique(l)) - 1 for l, _ in data]):.1f} classes per image on average")
         results = {}
