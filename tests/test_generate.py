@@ -1,0 +1,327 @@
+"""`samcam masks` with a tiny random-weight SAM: same masks as segment-anything's own
+generator, files readable, resumable, sharded, bad images reported and skipped."""
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="samcam masks needs torch ([sam] extra)")
+pytest.importorskip("segment_anything", reason="samcam masks needs segment-anything ([sam] extra)")
+
+from PIL import Image  # noqa: E402
+
+from samcam import masks as mask_store  # noqa: E402
+from samcam.cli import main  # noqa: E402
+from samcam.generate import (  # noqa: E402
+    MaskGenerator, SamSettings, build_sam, infer_sam_config, load_sam, load_state_dict, official_masks,
+)
+from samcam.masks_cli import _Prefetcher, parse_shard, select_shard, shard_from_env  # noqa: E402
+
+# A SAM small enough for CPU tests: 64 px input, 2 encoder blocks (one windowed, one
+# global), 32-d prompt/decoder width.
+TINY = dict(image_size=64, patch_size=16, embed_dim=32, depth=2, num_heads=2, mlp_ratio=4.0, window_size=2,
+            global_attn_indexes=(1,), prompt_embed_dim=32, mask_in_chans=16, decoder_depth=2,
+            decoder_mlp_dim=64, iou_head_depth=3, iou_head_hidden_dim=32, num_multimask_outputs=3)
+# Small grid. The random model's masks all reach the image borders, so any box NMS
+# keeps one of them; box_nms_thresh 1.0 (IoU > 1 never happens) keeps them all, giving
+# dozens of masks to compare. SAM's 0.7 is tested too.
+CLI_SETTINGS = ["--points-per-side", "8", "--box-nms-thresh", "1.0", "--device", "cpu", "--no-progress"]
+SETTINGS = SamSettings(points_per_side=8, box_nms_thresh=1.0)
+SHAPES = {"img_a": (48, 60), "img_b": (40, 40), "img_c": (50, 36), "img_d": (30, 70)}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # The tiny model's ops are far too small for intra-op threads: on the 2-core CI
+    # machine they made these tests ~10x slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _tiny_sam(seed: int = 0):
+    torch.manual_seed(seed)
+    sam = build_sam(TINY)
+    with torch.no_grad():
+        # Random weights give near-zero mask logits (stability 0) and IoU guesses around
+        # 0; scale them so SAM's default thresholds keep some masks and drop others.
+        for mlp in sam.mask_decoder.output_hypernetworks_mlps:
+            mlp.layers[-1].weight.mul_(3000)
+        sam.mask_decoder.iou_prediction_head.layers[-1].weight.mul_(10)
+        sam.mask_decoder.iou_prediction_head.layers[-1].bias.fill_(0.5)
+    return sam.eval()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "tiny_sam.pth"
+    torch.save(_tiny_sam().state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sam(checkpoint):
+    return load_sam(None, checkpoint, "cpu")
+
+
+def _image(shape, seed):
+    rng = np.random.default_rng(seed)
+    height, width = shape
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    image[height // 4: height // 2, width // 3: width // 2] = (200, 30, 30)  # a flat block
+    return image
+
+
+@pytest.fixture()
+def images(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for seed, (name, shape) in enumerate(SHAPES.items()):
+        Image.fromarray(_image(shape, seed)).save(folder / f"{name}.png")
+    return folder
+
+
+def _assert_same(actual: mask_store.MaskSet, expected: mask_store.MaskSet, where: str = ""):
+    assert actual.image_shape == expected.image_shape, where
+    assert len(actual) == len(expected), f"{where}: {len(actual)} masks vs {len(expected)}"
+    assert np.array_equal(actual.dense, expected.dense), where
+    assert sorted(actual.scores) == sorted(expected.scores), where
+    for key in expected.scores:
+        np.testing.assert_array_equal(actual.scores[key], expected.scores[key], err_msg=f"{where} {key}")
+
+
+# ----------------------------------------------------------------- model and weights
+
+def test_config_is_read_back_from_shapes():
+    config = infer_sam_config(_tiny_sam().state_dict())
+    for key, value in TINY.items():
+        assert config[key] == value, key
+    assert config["model"] is None
+
+
+@pytest.mark.parametrize("model", ["vit_b", "vit_l", "vit_h"])
+def test_official_architectures_are_recognised(model):
+    from segment_anything import sam_model_registry
+
+    with torch.device("meta"):  # shapes only: no memory, no time
+        state_dict = sam_model_registry[model]().state_dict()
+    assert infer_sam_config(state_dict)["model"] == model
+
+
+def test_weights_only_loading_refuses_pickled_objects(tmp_path):
+    evil = tmp_path / "evil.pth"
+    torch.save({"image_encoder.x": _Opaque()}, evil)
+    with pytest.raises(ValueError, match="evil.pth.*weights_only"):
+        load_state_dict(evil)
+    not_sam = tmp_path / "other.pth"
+    torch.save({"conv.weight": torch.zeros(2)}, not_sam)
+    with pytest.raises(ValueError, match="not a SAM checkpoint"):
+        load_state_dict(not_sam)
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ValueError, match="garbage.pth"):
+        load_state_dict(garbage)
+
+
+class _Opaque:
+    pass
+
+
+def test_model_mismatch_is_reported(checkpoint):
+    with pytest.raises(ValueError, match="not vit_b"):
+        load_sam("vit_b", checkpoint, "cpu")
+
+
+def test_wrapped_state_dict_is_unwrapped(tmp_path, sam):
+    wrapped = tmp_path / "wrapped.pth"
+    torch.save({"model": sam.state_dict()}, wrapped)
+    reloaded = load_sam(None, wrapped, "cpu")
+    for key, value in sam.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[key], value), key
+
+
+# --------------------------------------------------------- same masks as the official
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"box_nms_thresh": 0.7},
+    {"points_per_batch": 20},  # a last, partial batch
+    {"crop_n_layers": 1},  # crops: per-crop NMS, uncropping, cross-crop NMS
+    {"min_mask_region_area": 30},
+    {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0},  # filters off
+])
+def test_same_masks_as_segment_anything(sam, changes):
+    settings = SamSettings(**{**SETTINGS.official_kwargs(), **changes})
+    generator = MaskGenerator(sam, settings)
+    total = 0
+    for seed, shape in enumerate([(48, 60), (37, 29)]):
+        image = _image(shape, seed)
+        expected = official_masks(sam, image, settings)
+        _assert_same(generator.generate(image), expected, f"{changes} image {shape}")
+        total += len(expected)
+    assert total > 0, "the test model should keep some masks"
+
+
+def test_thresholds_really_filter(sam):
+    image = _image((48, 60), 0)
+    loose = MaskGenerator(sam, SamSettings(points_per_side=8, box_nms_thresh=1.0, pred_iou_thresh=0.0,
+                                           stability_score_thresh=0.0)).generate(image)
+    strict = MaskGenerator(sam, SETTINGS).generate(image)
+    assert 0 < len(strict) < len(loose)
+    assert strict.scores["predicted_iou"].min() > 0.88
+    assert strict.scores["stability_score"].min() >= 0.95
+
+
+def test_bfloat16_runs_and_keeps_the_format(sam):
+    result = MaskGenerator(sam, SETTINGS, dtype="bfloat16").generate(_image((48, 60), 0))
+    assert result.image_shape == (48, 60)
+    assert result.scores["predicted_iou"].dtype == np.float32
+
+
+def test_bad_settings_and_images_are_refused(sam):
+    with pytest.raises(ValueError, match="points-per-batch"):
+        MaskGenerator(sam, SamSettings(points_per_batch=0))
+    with pytest.raises(ValueError, match="dtype"):
+        MaskGenerator(sam, SETTINGS, dtype="float16")
+    with pytest.raises(ValueError, match="H×W×3 uint8"):
+        MaskGenerator(sam, SETTINGS).generate(np.zeros((8, 8), np.uint8))
+
+
+# ------------------------------------------------------------------------ the command
+
+def test_command_writes_official_masks(images, tmp_path, checkpoint, sam, capsys):
+    out = tmp_path / "masks"
+    code = main(["masks", "--images", str(images), "--out", str(out), "--checkpoint", str(checkpoint)] + CLI_SETTINGS)
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.masks.npz" for n in SHAPES)
+    assert mask_store.names_in(out) == sorted(SHAPES)
+    for name, shape in SHAPES.items():
+        stored = mask_store.load(mask_store.find(out, name))
+        image = np.array(Image.open(images / f"{name}.png"))
+        _assert_same(stored, official_masks(sam, image, SETTINGS), name)
+        assert stored.image_shape == shape
+        assert stored.scores["bbox"].shape == (len(stored), 4)
+    assert "4 written" in capsys.readouterr().err
+
+
+def test_resume_skips_finished_and_redoes_missing(images, tmp_path, checkpoint, capsys):
+    out = tmp_path / "masks"
+    args = ["masks", "--images", str(images), "--out", str(out), "--checkpoint", str(checkpoint)] + CLI_SETTINGS
+    assert main(args) == 0
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    os.remove(out / "img_b.masks.npz")
+    (out / "img_c.masks.npz.123.tmp").write_bytes(b"left by a killed run")  # ignored
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "1 written, 3 already done" in capsys.readouterr().err
+    for name, stamp in stamps.items():
+        if name != "img_b.masks.npz":
+            assert (out / name).stat().st_mtime_ns == stamp, f"{name} was rewritten"
+    assert mask_store.load(out / "img_b.masks.npz").image_shape == SHAPES["img_b"]
+    assert main(args + ["--overwrite"]) == 0
+    assert "4 written, 0 already done" in capsys.readouterr().err
+
+
+def test_shards_split_the_names(images, tmp_path, checkpoint, capsys, monkeypatch):
+    base = ["masks", "--images", str(images), "--checkpoint", str(checkpoint)] + CLI_SETTINGS
+    written = []
+    for index in range(3):
+        out = tmp_path / f"shard{index}"
+        assert main(base + ["--out", str(out), "--shard", f"{index}/3"]) == 0
+        written.append(sorted(p.name for p in out.iterdir()))
+    flat = [name for shard in written for name in shard]
+    assert sorted(flat) == sorted(f"{n}.masks.npz" for n in SHAPES) and len(set(flat)) == len(flat)
+    # torchrun's and SLURM's variables pick the same shard as --shard.
+    for env in ({"RANK": "1", "WORLD_SIZE": "3"}, {"SLURM_PROCID": "1", "SLURM_NTASKS": "3"}):
+        for key in ("RANK", "WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS", "LOCAL_RANK", "SLURM_LOCALID"):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        out = tmp_path / f"env_{'_'.join(env)}"
+        assert main(base + ["--out", str(out)]) == 0
+        assert sorted(p.name for p in out.iterdir()) == written[1]
+    capsys.readouterr()
+    assert main(base + ["--out", str(tmp_path / "x"), "--shard", "3/3"]) == 2
+    assert "0 <= I < N" in capsys.readouterr().err
+
+
+def test_shard_helpers():
+    names = [f"n{i}" for i in range(10)]
+    shards = [select_shard(names, i, 4) for i in range(4)]
+    assert sorted(sum(shards, [])) == sorted(names)
+    assert {len(s) for s in shards} == {2, 3}
+    assert parse_shard("2/4") == (2, 4)
+    for bad in ("4/4", "-1/2", "1", "a/b", "0/0"):
+        with pytest.raises(ValueError):
+            parse_shard(bad)
+    assert shard_from_env({}) is None
+    assert shard_from_env({"RANK": "3", "WORLD_SIZE": "8", "SLURM_PROCID": "0", "SLURM_NTASKS": "2"}) == (3, 8)
+    assert shard_from_env({"SLURM_PROCID": "5", "SLURM_NTASKS": "6"}) == (5, 6)
+
+
+def test_corrupt_image_is_reported_and_skipped(images, tmp_path, checkpoint, capsys):
+    (images / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG")
+    good = np.asarray(Image.open(images / "img_a.png"))
+    Image.fromarray(good).save(images / "truncated.jpg")
+    data = (images / "truncated.jpg").read_bytes()
+    (images / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    out = tmp_path / "masks"
+    code = main(["masks", "--images", str(images), "--out", str(out), "--checkpoint", str(checkpoint)] + CLI_SETTINGS)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "broken" in err and "truncated" in err and "2 failed" in err
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.masks.npz" for n in SHAPES)
+
+
+def test_list_file_and_missing_image(images, tmp_path, checkpoint, capsys):
+    listing = tmp_path / "list.txt"
+    listing.write_text("img_b\nimg_b\nnot_there\n")
+    out = tmp_path / "masks"
+    code = main(["masks", "--images", str(images), "--out", str(out), "--list", str(listing),
+                 "--checkpoint", str(checkpoint)] + CLI_SETTINGS)
+    err = capsys.readouterr().err
+    assert code == 1 and "not_there" in err and "1 written" in err
+    assert [p.name for p in out.iterdir()] == ["img_b.masks.npz"]
+
+
+def test_output_inside_images_is_refused(images, checkpoint, capsys):
+    code = main(["masks", "--images", str(images), "--out", str(images / "masks"),
+                 "--checkpoint", str(checkpoint)] + CLI_SETTINGS)
+    assert code == 2 and "never writes" in capsys.readouterr().err
+
+
+def test_proposals_source_same_format(images, tmp_path, capsys):
+    from samcam import proposals
+
+    out = tmp_path / "proposals"
+    assert main(["masks", "--images", str(images), "--out", str(out), "--source", "proposals", "--no-progress"]) == 0
+    for name in SHAPES:
+        stored = mask_store.load(out / f"{name}.masks.npz")
+        expected = proposals.generate(np.array(Image.open(images / f"{name}.png")))
+        assert np.array_equal(stored.dense, expected.dense), name
+
+
+def test_prefetcher_order_errors_and_unforeseen_names():
+    loaded = []
+
+    def load(name):
+        loaded.append(name)
+        if name == "bad":
+            raise ValueError("bad image")
+        return name.upper()
+
+    prefetcher = _Prefetcher(["a", "bad", "c", "d"], load, threads=2, depth=2)
+    try:
+        assert prefetcher.get("a") == "A"
+        with pytest.raises(ValueError, match="bad image"):
+            prefetcher.get("bad")
+        assert prefetcher.get("zz") == "ZZ"  # never announced: loaded on the spot
+        assert prefetcher.get("c") == "C" and prefetcher.get("d") == "D"
+    finally:
+        prefetcher.close()
+    assert sorted(loaded) == ["a", "bad", "c", "d", "zz"]
