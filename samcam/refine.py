@@ -42,7 +42,8 @@ __all__ = ["refine", "overlap_counts", "RULES"]
 RULES = ("samcam", "official")
 
 
-def _check_label(label: np.ndarray, num_classes: int, ignore_index: int) -> np.ndarray:
+def _check_label(label: np.ndarray, num_classes: int, ignore_index: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Validate a label map -> (H×W uint8 label, (256,) int64 value histogram)."""
     label = np.asarray(label)
     if label.ndim != 2:
         raise ValueError(f"label must be a 2-D H×W array, got shape {label.shape}")
@@ -64,7 +65,7 @@ def _check_label(label: np.ndarray, num_classes: int, ignore_index: int) -> np.n
             f"label holds values {bad[:8]} outside 0..{num_classes - 1} and ignore {ignore_index}; "
             f"pass num_classes (e.g. 81 for COCO) if your dataset has more classes"
         )
-    return label
+    return label, histogram
 
 
 def overlap_counts(label: np.ndarray, masks, num_classes: int = 21, ignore_index: int = 255) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -79,9 +80,9 @@ def overlap_counts(label: np.ndarray, masks, num_classes: int = 21, ignore_index
         ``counts[k, c] = |M_k ∩ (label == c)|``; ignored (K,) int64 pixels of each mask
         labelled ``ignore_index``; class_area (num_classes,) int64 pixels per class.
     """
-    label = _check_label(label, num_classes, ignore_index)
+    label, histogram = _check_label(label, num_classes, ignore_index)
     maskset = _check_masks(masks, label.shape)
-    return _counts(label, maskset, num_classes, ignore_index)
+    return _counts(label, histogram, maskset, num_classes, ignore_index)
 
 
 def _check_masks(masks, image_shape) -> MaskSet:
@@ -94,9 +95,8 @@ def _check_masks(masks, image_shape) -> MaskSet:
     return maskset
 
 
-def _counts(label: np.ndarray, maskset: MaskSet, num_classes: int, ignore_index: int):
+def _counts(label: np.ndarray, histogram: np.ndarray, maskset: MaskSet, num_classes: int, ignore_index: int):
     flat = label.ravel()
-    histogram = np.bincount(flat, minlength=256)
     class_area = histogram[:num_classes].astype(np.int64)
     count = len(maskset)
     counts = np.zeros((count, num_classes), np.int64)
@@ -112,7 +112,7 @@ def _counts(label: np.ndarray, maskset: MaskSet, num_classes: int, ignore_index:
     for value in present:
         if value == largest:
             continue
-        column = popcount(words & pack_words(flat == value), axis=1)
+        column = _value_popcount(words, flat == value)
         remainder -= column
         if value == ignore_index:
             ignored = column
@@ -123,6 +123,15 @@ def _counts(label: np.ndarray, maskset: MaskSet, num_classes: int, ignore_index:
     else:
         counts[:, largest] = remainder
     return counts, ignored, class_area
+
+
+def _value_popcount(words: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """|M_k ∩ region| for every mask, touching only the words the region spans."""
+    first = int(np.argmax(region))
+    last = region.size - 1 - int(np.argmax(region[::-1]))
+    start, stop = first // 64, last // 64 + 1
+    region_words = pack_words(region[start * 64: stop * 64])
+    return popcount(words[:, start:stop] & region_words, axis=1)
 
 
 def refine(
@@ -188,12 +197,12 @@ def refine(
         ValueError: label/mask size mismatch, values outside the class range,
             non-boolean masks, empty label, unknown rule or option.
     """
-    label = _check_label(label, num_classes, ignore_index)
+    label, histogram = _check_label(label, num_classes, ignore_index)
     maskset = _check_masks(masks, label.shape)
     if rule == "official":
         if scores is not None:
             raise ValueError("rule='official' uses the hard label only; drop scores= or use rule='samcam'")
-        return _official(label, maskset, num_classes, ignore_index, ratio_thresh, cover_thresh)
+        return _official(label, histogram, maskset, num_classes, ignore_index, ratio_thresh, cover_thresh)
     if rule != "samcam":
         raise ValueError(f"unknown rule {rule!r}; choose one of {RULES}")
     if conflict not in ("smaller", "ratio"):
@@ -201,13 +210,13 @@ def refine(
     if ignore not in ("keep", "background"):
         raise ValueError(f"unknown ignore handling {ignore!r}; use 'keep' or 'background'")
     return _samcam(
-        label, maskset, num_classes, ignore_index, scores, ratio_thresh, cover_thresh, cover_min_ratio,
+        label, histogram, maskset, num_classes, ignore_index, scores, ratio_thresh, cover_thresh, cover_min_ratio,
         background_thresh, background_masks, conflict, ignore, min_evidence, min_area, unclaimed_background,
     )
 
 
-def _official(label, maskset, num_classes, ignore_index, ratio_thresh, cover_thresh):
-    counts, _, class_area = _counts(label, maskset, num_classes, ignore_index)
+def _official(label, histogram, maskset, num_classes, ignore_index, ratio_thresh, cover_thresh):
+    counts, _, class_area = _counts(label, histogram, maskset, num_classes, ignore_index)
     areas = maskset.areas
     flat = label.ravel()
     out = np.zeros(flat.size, np.uint8)
@@ -251,11 +260,11 @@ def _soft_counts(scores, label_shape, maskset, num_classes):
     return soft, probabilities.sum(axis=1).astype(np.float64)
 
 
-def _samcam(label, maskset, num_classes, ignore_index, scores, ratio_thresh, cover_thresh, cover_min_ratio,
+def _samcam(label, histogram, maskset, num_classes, ignore_index, scores, ratio_thresh, cover_thresh, cover_min_ratio,
             background_thresh, background_masks, conflict, ignore, min_evidence, min_area, unclaimed_background):
     areas = maskset.areas
     if scores is None:
-        counts, ignored, class_area = _counts(label, maskset, num_classes, ignore_index)
+        counts, ignored, class_area = _counts(label, histogram, maskset, num_classes, ignore_index)
         counts = counts.astype(np.float64)
         class_area = class_area.astype(np.float64)
         known = (areas - ignored).astype(np.float64)
@@ -304,16 +313,21 @@ def _samcam(label, maskset, num_classes, ignore_index, scores, ratio_thresh, cov
         else:
             order = np.lexsort((assigned[kept], areas[kept], -assigned_ratio[kept], is_background))
         kept = kept[order]
-        # Walk the packed bits from the winner down: each mask claims what no better
-        # mask has claimed, so only one unpack per painted class is needed.
+        # Walk the packed bits of the foreground masks from the winner down: each claims
+        # what no better mask has claimed. Background masks rank below every
+        # foreground mask, so they paint one union of what is left.
         words = maskset.words
         claimed = np.zeros(words.shape[1], np.uint64)
         regions = {}
-        for index in kept:
+        foreground = kept[assigned[kept] > 0]
+        for index in foreground:
             fresh = words[index] & ~claimed
             claimed |= fresh
             cls = int(assigned[index])
             regions[cls] = regions[cls] | fresh if cls in regions else fresh
+        background = kept[assigned[kept] == 0]
+        if background.size:
+            regions[0] = np.bitwise_or.reduce(words[background], axis=0) & ~claimed
         for cls, region in regions.items():
             bits = np.unpackbits(region.view(np.uint8), count=out.size).view(bool)
             out[bits] = cls
