@@ -12,19 +12,9 @@ import numpy as np
 
 from .evaluate import evaluate_arrays
 from .refine import refine
-from .synthetic import cam_to_label, make_scene
+from .synthetic import cam_scores, cam_to_label, make_scene
 
-__all__ = ["rule_quality", "cam_scores"]
-
-
-def cam_scores(cam, num_classes: int = 21, background: float = 0.15) -> np.ndarray:
-    """IRN-style CAM dict -> C×H×W scores with a constant background plane (IRN's eval)."""
-    high_res = np.asarray(cam["high_res"], np.float32)
-    scores = np.zeros((num_classes,) + high_res.shape[1:], np.float32)
-    scores[0] = background
-    for key, plane in zip(np.asarray(cam["keys"]), high_res):
-        scores[int(key) + 1] = np.maximum(scores[int(key) + 1], plane)
-    return scores
+__all__ = ["rule_quality"]
 
 
 def rule_quality(num_scenes: int = 100, seed: int = 0, height: int = 120, width: int = 160) -> Dict[str, float]:

@@ -16,12 +16,15 @@ pipeline has, with the failure modes the paper targets built in:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["Scene", "make_scene", "cam_to_label"]
+# The scenes' CAMs are IRN-style: their pseudo label is IRN's (background plane 0.15).
+from .adapters.irn import cam_scores, cam_to_label  # noqa: F401  (re-exported)
+
+__all__ = ["Scene", "make_scene", "cam_to_label", "cam_scores"]
 
 # Fixed colours per class so that the same class looks alike across images.
 _CLASS_COLOURS = np.random.default_rng(1234).integers(30, 226, size=(21, 3))
@@ -191,18 +194,3 @@ def _make_masks(rng, objects, stuff, gt, height, width):
     if not masks:
         return np.zeros((0, height, width), bool)
     return np.stack([masks[i] for i in order]).astype(bool)
-
-
-def cam_to_label(cam: Dict[str, np.ndarray], threshold: float = 0.15, shape: Optional[tuple] = None) -> np.ndarray:
-    """IRN's eval rule: background plane ``threshold`` in front, argmax, index -> key+1.
-
-    cam: ``{"keys": (K,) 0-based, "high_res": (K, H, W)}`` -> H×W uint8 label.
-    """
-    high_res = np.asarray(cam["high_res"], dtype=np.float32)
-    keys = np.asarray(cam["keys"], dtype=np.int64)
-    if high_res.shape[0] == 0:
-        return np.zeros(shape if shape is not None else high_res.shape[1:], np.uint8)
-    stacked = np.concatenate([np.full((1,) + high_res.shape[1:], threshold, np.float32), high_res])
-    index = np.argmax(stacked, axis=0)
-    lookup = np.concatenate([[0], keys + 1]).astype(np.uint8)
-    return lookup[index]
