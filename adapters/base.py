@@ -336,15 +336,17 @@ def adapt_one(
     cams_dir: Optional[str] = None,
     labels_dir: Optional[str] = None,
     threshold: Optional[float] = None,
-    rule: str = "samcam",
     num_classes: int = 21,
     palette: bool = False,
     use_scores: bool = False,
+    refine_params: Optional[Mapping[str, Any]] = None,
+    mask_order: str = "numeric",
 ) -> Path:
     """One image of ``samcam-adapt``: read the pseudo label, refine, write ``{out}/{name}.png``.
 
     With ``cams_dir`` the label comes from ``{cams_dir}/{name}.npy`` thresholded the
-    method's way; otherwise from ``{labels_dir}/{name}.png``. Module level so that
+    method's way; otherwise from ``{labels_dir}/{name}.png``. ``refine_params`` (rule
+    and its parameters) go to :func:`samcam.refine`. Module level so that
     :func:`samcam.batch.run_batch` can send it to worker processes.
 
     Raises:
@@ -354,7 +356,7 @@ def adapt_one(
 
     adapter = get(method)
     mask_path = samcam_masks.find(masks_dir, name)
-    maskset = samcam_masks.load(mask_path)
+    maskset = samcam_masks.load(mask_path, png_order=mask_order)
     scores = None
     if cams_dir is not None:
         source = Path(cams_dir) / f"{name}.npy"
@@ -378,7 +380,9 @@ def adapt_one(
             f"{maskset.image_shape[0]}×{maskset.image_shape[1]}; the masks must come from the same image"
         )
     try:
-        refined = refine(label, maskset, rule=rule, num_classes=num_classes, scores=scores)
+        params = dict(refine_params or {})
+        params["num_classes"] = num_classes
+        refined = refine(label, maskset, scores=scores, **params)
     except ValueError as error:
         raise ImageError(f"{source} with masks {mask_path}: {error}") from error
     return samcam_io.write_label_png(Path(out_dir) / f"{name}.png", refined, palette=palette)

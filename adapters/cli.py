@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import sys
 from pathlib import Path
 from typing import List
 
 from samcam import io as samcam_io
 from samcam.batch import run_batch
-from samcam.refine import RULES
+from samcam.commands import add_batch_arguments, add_rule_arguments, report_batch, rule_params
 
 from . import available, get
 from .base import adapt_one
@@ -34,20 +33,16 @@ def add_subcommand(subparsers) -> None:
     parser.add_argument("--cams", type=Path, help="folder of the method's CAM {name}.npy files (--source cam)")
     parser.add_argument("--masks", type=Path, required=True, help="folder of masks per image (samcam store, amg.py PNG folders or RLE JSON)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the refined {name}.png labels (must not be an input folder)")
-    parser.add_argument("--list", type=Path, help="image names, one per line (default: every CAM/label file found)")
     parser.add_argument(
         "--source", choices=("cam", "png"), default="cam",
         help="cam: threshold the method's CAMs its own way (default); png: refine label PNGs it already wrote (--labels)",
     )
     parser.add_argument("--labels", type=Path, help="folder of the method's pseudo-label {name}.png files (--source png)")
     parser.add_argument("--threshold", type=float, help="background threshold for CAMs (default: the method's own)")
-    parser.add_argument("--rule", choices=RULES, default="samcam", help="refinement rule (official = the reference code, bit-exact)")
-    parser.add_argument("--num-classes", type=int, default=21, help="classes including background: 21 VOC, 81 COCO")
     parser.add_argument("--use-scores", action="store_true", help="give refine the CAM scores, not only the hard label (samcam rule, --source cam)")
-    parser.add_argument("--workers", type=int, default=1, help="processes")
-    parser.add_argument("--overwrite", action="store_true", help="redo images whose output exists (default: skip them, so a rerun resumes)")
     parser.add_argument("--palette", action="store_true", help="write VOC-palette PNGs (only for methods whose next stage reads with PIL: mctformer)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_batch_arguments(parser)  # --list (default: every CAM/label file found), --workers, --overwrite
+    add_rule_arguments(parser)   # --rule, --num-classes and the rule's parameters, as `samcam refine`
     parser.set_defaults(func=run_adapt)
 
 
@@ -102,10 +97,11 @@ def run_adapt(args: argparse.Namespace) -> int:
         cams_dir=str(args.cams) if args.source == "cam" else None,
         labels_dir=str(args.labels) if args.source == "png" else None,
         threshold=args.threshold,
-        rule=args.rule,
         num_classes=args.num_classes,
         palette=args.palette,
         use_scores=args.use_scores,
+        refine_params=rule_params(args),
+        mask_order=args.mask_order,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     result = run_batch(
@@ -117,7 +113,6 @@ def run_adapt(args: argparse.Namespace) -> int:
         desc=f"adapt {adapter.name}",
         progress=not args.no_progress,
     )
-    print(result.summary(), file=sys.stderr)
     if result.done or result.skipped:
         print(adapter.hint(args.out, palette=args.palette))
-    return 0 if result.ok else 1
+    return report_batch(result, f"adapt {adapter.name}")

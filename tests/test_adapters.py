@@ -195,6 +195,20 @@ def test_threshold_flag_overrides_the_methods_own(tmp_path):
     np.testing.assert_array_equal(read_png(out / f"{VOC_NAMES[0]}.png")[1], expected)
 
 
+def test_rule_parameters_reach_refine_like_samcam_refine(tmp_path):
+    cams, mask_dir, scenes = build_dataset(tmp_path, "irn")
+    out = tmp_path / "out"
+    assert adapt("--method", "irn", "--cams", cams, "--masks", mask_dir, "--out", out,
+                 "--keep-unclaimed", "--conflict", "ratio", "--ratio-thresh", "0.6") == 0
+    differs = 0
+    for name, (keys, high_res, masks) in scenes.items():
+        pseudo = own_label("irn", keys, high_res, OWN_THRESHOLD["irn"])
+        expected = samcam.refine(pseudo, masks, unclaimed_background=False, conflict="ratio", ratio_thresh=0.6)
+        np.testing.assert_array_equal(read_png(out / f"{name}.png")[1], expected)
+        differs += int(not np.array_equal(expected, samcam.refine(pseudo, masks)))
+    assert differs, "the flags should change some labels, or this test proves little"
+
+
 def test_mctformer_palette_and_entry_point(tmp_path, capsys):
     cams, mask_dir, scenes = build_dataset(tmp_path, "mctformer")
     out = tmp_path / "out"
