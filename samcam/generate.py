@@ -13,10 +13,11 @@ check equality on a small random-weight SAM) but skips work the official loop do
   per-mask, GPU-synchronising run-length encoding and decoding;
 * the resize to SAM's input size happens in :meth:`MaskGenerator.prepare`, which the
   ``samcam masks`` command runs in background threads while the GPU works;
-* optional bfloat16 autocast of the image encoder and mask decoder.
+* optional TF32 matrix products or bfloat16 autocast of the encoder and decoder.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 SAM_MODELS = ("vit_h", "vit_l", "vit_b")
+DTYPES = ("float32", "tf32", "bfloat16")
 
 # The three official architectures, in the terms infer_sam_config() reads back from a
 # state dict (build_sam.py's builders; everything not listed is shared).
@@ -385,9 +387,10 @@ class MaskGenerator:
     Args:
         sam: a ``segment_anything.modeling.Sam`` (see :func:`load_sam`), on its device.
         settings: generator settings (SAM's defaults).
-        dtype: ``"float32"`` (masks match the official generator) or ``"bfloat16"``
-            (autocast on the encoder and decoder; faster on recent GPUs, masks may differ
-            slightly from float32 ones).
+        dtype: ``"float32"`` (masks match the official generator), ``"tf32"`` (float32
+            tensors, TensorFloat-32 matrix products on NVIDIA GPUs since Ampere; masks
+            nearly identical) or ``"bfloat16"`` (autocast on the encoder and decoder;
+            fastest, masks may differ slightly from float32 ones).
     """
 
     def __init__(self, sam, settings: Optional[SamSettings] = None, dtype: str = "float32"):
@@ -397,8 +400,8 @@ class MaskGenerator:
         self.sam = sam
         self.settings = settings or SamSettings()
         self.settings.validate()
-        if dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"--dtype must be float32 or bfloat16, got {dtype!r}")
+        if dtype not in DTYPES:
+            raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         self.dtype = dtype
         self.transform = ResizeLongestSide(sam.image_encoder.img_size)
         self.point_grids = build_all_layer_point_grids(
@@ -442,8 +445,23 @@ class MaskGenerator:
         import torch
 
         prepared = image if isinstance(image, PreparedImage) else self.prepare(image)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._matmul_precision():
             return self._generate(prepared)
+
+    @contextlib.contextmanager
+    def _matmul_precision(self):
+        """TF32 for ``dtype="tf32"``, restoring the process-wide flags afterwards."""
+        import torch
+
+        if self.dtype != "tf32":
+            yield
+            return
+        saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
     # The steps below mirror SamAutomaticMaskGenerator._generate_masks/_process_crop/
     # _process_batch, with the same tensors in the same order, so NMS sees identical

@@ -162,6 +162,7 @@ def compute_masks(
     decode_threads: int = 2,
     allow_download: bool = True,
     progress: bool = True,
+    sam=None,
 ) -> BatchResult:
     """Write ``{out_dir}/{name}.masks.npz`` for every name, resumably.
 
@@ -177,9 +178,11 @@ def compute_masks(
             :func:`samcam.generate.load_sam`).
         settings: a :class:`samcam.generate.SamSettings` (SAM's defaults when None).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        dtype: ``float32`` or ``bfloat16`` (autocast).
+        dtype: ``float32``, ``tf32`` or ``bfloat16`` (see :class:`samcam.generate.MaskGenerator`).
         workers: processes for ``proposals`` (SAM runs in this process).
         decode_threads: background threads decoding and resizing images for SAM.
+        sam: an already loaded ``segment_anything`` model to use instead of
+            ``model``/``checkpoint`` (e.g. one built in memory for a benchmark).
 
     Returns:
         The :class:`~samcam.batch.BatchResult`; a bad image is a failure, never an exception.
@@ -205,8 +208,9 @@ def compute_masks(
             f"--source sam needs torch, torchvision and segment-anything ({error}); "
             "install them with: pip install 'samcam[sam]'"
         ) from error
-    sam = generate.load_sam(model, checkpoint, generate.resolve_device(device),
-                            allow_download=allow_download, progress=progress)
+    if sam is None:
+        sam = generate.load_sam(model, checkpoint, generate.resolve_device(device),
+                                allow_download=allow_download, progress=progress)
     generator = generate.MaskGenerator(sam, settings, dtype=dtype)
 
     def load(name: str):
@@ -289,8 +293,10 @@ def add_subcommand(subparsers) -> None:
     group.add_argument("--crop-n-layers", type=int, default=0)
     group.add_argument("--min-mask-region-area", type=int, default=0, help="needs opencv when > 0")
     parser.add_argument("--device", default="auto", help="auto (GPU of LOCAL_RANK if any, else CPU), cpu, cuda, cuda:N")
-    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
-                        help="bfloat16 autocasts SAM (faster on recent GPUs; masks may differ slightly)")
+    parser.add_argument("--dtype", choices=("float32", "tf32", "bfloat16"), default="float32",
+                        help="float32: the official generator's masks; tf32: TF32 matrix products on "
+                             "NVIDIA GPUs (faster, masks nearly identical); bfloat16: autocast (fastest, "
+                             "masks may differ slightly)")
     parser.add_argument("--shard", metavar="I/N",
                         help="do every N-th image starting at I (0 <= I < N); default from RANK/WORLD_SIZE "
                              "(torchrun) or SLURM_PROCID/SLURM_NTASKS (srun)")

@@ -177,10 +177,15 @@ def test_thresholds_really_filter(sam):
     assert strict.scores["stability_score"].min() >= 0.95
 
 
-def test_bfloat16_runs_and_keeps_the_format(sam):
-    result = MaskGenerator(sam, SETTINGS, dtype="bfloat16").generate(_image((48, 60), 0))
+@pytest.mark.parametrize("dtype", ["bfloat16", "tf32"])
+def test_faster_dtypes_run_and_keep_the_format(sam, dtype):
+    flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    result = MaskGenerator(sam, SETTINGS, dtype=dtype).generate(_image((48, 60), 0))
     assert result.image_shape == (48, 60)
     assert result.scores["predicted_iou"].dtype == np.float32
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == flags  # restored
+    if dtype == "tf32":  # no TF32 on a CPU: same masks as float32
+        _assert_same(result, MaskGenerator(sam, SETTINGS).generate(_image((48, 60), 0)))
 
 
 def test_bad_settings_and_images_are_refused(sam):
