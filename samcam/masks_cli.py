@@ -212,6 +212,10 @@ def compute_masks(
         sam = generate.load_sam(model, checkpoint, generate.resolve_device(device),
                                 allow_download=allow_download, progress=progress)
     generator = generate.MaskGenerator(sam, settings, dtype=dtype)
+    if progress:
+        source_text = f"--checkpoint {checkpoint}" if checkpoint else (model or "a model built in memory")
+        print(f"samcam masks: SAM ({source_text}) on {sam.device}, {dtype}, "
+              f"{len(todo)} images to do", file=sys.stderr)
 
     def load(name: str):
         return generator.prepare(read_image(find_image(images_dir, name)))

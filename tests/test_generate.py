@@ -294,6 +294,13 @@ def test_list_file_and_missing_image(images, tmp_path, checkpoint, capsys):
     assert [p.name for p in out.iterdir()] == ["img_b.masks.npz"]
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error; this machine has a GPU")
+def test_cuda_requested_without_gpu(images, tmp_path, checkpoint, capsys):
+    code = main(["masks", "--images", str(images), "--out", str(tmp_path / "m"), "--checkpoint", str(checkpoint),
+                 "--points-per-side", "8", "--device", "cuda", "--no-progress"])
+    assert code == 2 and "CUDA is not available" in capsys.readouterr().err
+
+
 def test_output_inside_images_is_refused(images, checkpoint, capsys):
     code = main(["masks", "--images", str(images), "--out", str(images / "masks"),
                  "--checkpoint", str(checkpoint)] + CLI_SETTINGS)
