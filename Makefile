@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # The torch/torchvision pair that installs from this machine's local disk.
 PIP_INSTALL := $(PIP) install -c constraints.txt
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test bench clean mmseg
 
 $(VENV)/.core-installed: setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,20 @@ $(VENV)/.core-installed: setup.py constraints.txt
 	$(PIP_INSTALL) -q -e .
 	touch $@
 
-$(VENV)/.test-installed: $(VENV)/.core-installed
+# [mmseg] needs full mmcv (compiled mmcv.ops, imported by mmseg.models). PyPI has only
+# its sdist: tools/build_mmcv_wheel.sh builds a CPU wheel for this torch once (~16 min
+# on 2 cores) and caches it outside the repo, so later venvs install it in seconds.
+MMCV_CACHE ?= $(HOME)/.cache/samcam-wheels
+
+$(VENV)/.mmseg-installed: $(VENV)/.core-installed tools/build_mmcv_wheel.sh
+	$(PIP_INSTALL) -q torch torchvision
+	wheel="$$(tools/build_mmcv_wheel.sh $(PY) $(MMCV_CACHE))" && $(PIP_INSTALL) -q "$$wheel"
+	$(PIP_INSTALL) -q -e ".[mmseg]"
+	touch $@
+
+mmseg: $(VENV)/.mmseg-installed
+
+$(VENV)/.test-installed: $(VENV)/.core-installed $(VENV)/.mmseg-installed
 	$(PIP_INSTALL) -q -e ".[sam,dev]"
 	touch $@
 

@@ -266,10 +266,14 @@ def test_runner_trains_on_refined_labels(dataset, tmp_path, base, monkeypatch):
     checkpoint = tmp_path / "work" / f"iter_{iters}.pth"
     assert checkpoint.is_file()
     # torch>=2.6 defaults to weights_only=True, which refuses mmengine 0.10's
-    # checkpoints (they hold its message hub); the README's workaround:
-    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    # checkpoints (they hold its message hub); the README's workaround is the env var.
     from mmengine.runner import load_checkpoint
 
+    monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", raising=False)
+    if tuple(int(part) for part in torch.__version__.split(".")[:2]) >= (2, 6):
+        with pytest.raises(Exception, match="[Ww]eights only"):
+            load_checkpoint(runner.model, str(checkpoint), map_location="cpu")
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     state = load_checkpoint(runner.model, str(checkpoint), map_location="cpu")
     head_keys = [k for k in state["state_dict"] if k.startswith("decode_head.")]
     assert head_keys and all(torch.isfinite(state["state_dict"][k]).all() for k in head_keys)
@@ -283,3 +287,21 @@ def test_one_opencv_package():
     installed = {dist.metadata["Name"].lower() for dist in metadata.distributions()}
     opencv = sorted(name for name in installed if name.startswith("opencv-"))
     assert opencv == ["opencv-python"], opencv
+
+
+@needs_mmseg_models
+def test_deeplabv2_head_sums_dilated_branches():
+    import torch
+    from samcam.mmseg_models import DeepLabV2Head
+
+    head = DeepLabV2Head(in_channels=8, channels=8, num_classes=21, dilations=(6, 12, 18, 24))
+    head.init_weights()
+    assert not hasattr(head, "conv_seg")  # no unused parameters under DistributedDataParallel
+    assert [branch.dilation for branch in head.aspp] == [(6, 6), (12, 12), (18, 18), (24, 24)]
+    for branch in head.aspp:
+        assert abs(float(branch.weight.detach().std()) - 0.01) < 0.003 and float(branch.bias.detach().abs().max()) == 0.0
+    features = torch.randn(2, 8, 9, 11)
+    logits = head([features])
+    assert logits.shape == (2, 21, 9, 11)
+    expected = sum(branch(features) for branch in head.aspp)
+    assert torch.allclose(logits, expected)
