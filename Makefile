@@ -15,8 +15,8 @@ $(VENV)/.core-installed: setup.py constraints.txt
 	touch $@
 
 # [mmseg] needs full mmcv (compiled mmcv.ops, imported by mmseg.models). PyPI has only
-# its sdist: tools/build_mmcv_wheel.sh builds a CPU wheel for this torch once (~16 min
-# on 2 cores) and caches it outside the repo, so later venvs install it in seconds.
+# its sdist: tools/build_mmcv_wheel.sh builds a CPU wheel for this torch once (~18 min
+# on 2 idle cores) and caches it outside the repo, so later venvs install it in seconds.
 MMCV_CACHE ?= $(HOME)/.cache/samcam-wheels
 
 $(VENV)/.mmseg-installed: $(VENV)/.core-installed tools/build_mmcv_wheel.sh

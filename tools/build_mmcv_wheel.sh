@@ -7,9 +7,9 @@
 # Why: `import mmseg.models` needs mmcv.ops, and OpenMMLab publishes mmcv wheels only
 # for a few torch/CUDA pairs (download.openmmlab.com/mmcv/dist/...). On a GPU cluster
 # install theirs, or `mim install "mmcv>=2.0.0rc4,<2.2.0"`. Elsewhere (CI, CPU
-# machines, newer torch) this builds the same package from PyPI's sdist: about 16
-# minutes on 2 cores. The wheel links against this torch's C++ ABI, so the cache is
-# keyed by torch version and Python tag.
+# machines, newer torch) this builds the same package from PyPI's sdist: 35 CPU-minutes
+# (about 18 minutes on 2 idle cores). The wheel links against this torch's C++ ABI,
+# so the cache is keyed by torch version and Python tag.
 set -euo pipefail
 
 PYTHON=${1:?usage: $0 PYTHON [CACHE_DIR]}
@@ -25,7 +25,7 @@ for wheel in "$dest"/mmcv-"$MMCV_VERSION"-*.whl; do
     fi
 done
 
-echo "building mmcv $MMCV_VERSION with CPU ops for $key (about 16 min on 2 cores; cached in $dest)" >&2
+echo "building mmcv $MMCV_VERSION with CPU ops for $key (about 35 CPU-minutes, ~18 min on 2 idle cores; cached in $dest)" >&2
 work=$(mktemp -d "${TMPDIR:-/tmp}/samcam-mmcv.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
