@@ -96,7 +96,6 @@ def _check_masks(masks, image_shape) -> MaskSet:
 
 
 def _counts(label: np.ndarray, histogram: np.ndarray, maskset: MaskSet, num_classes: int, ignore_index: int):
-    flat = label.ravel()
     class_area = histogram[:num_classes].astype(np.int64)
     count = len(maskset)
     counts = np.zeros((count, num_classes), np.int64)
@@ -112,7 +111,7 @@ def _counts(label: np.ndarray, histogram: np.ndarray, maskset: MaskSet, num_clas
     for value in present:
         if value == largest:
             continue
-        column = _value_popcount(words, flat == value)
+        column = _value_popcount(words, label == value)
         remainder -= column
         if value == ignore_index:
             ignored = column
@@ -126,12 +125,16 @@ def _counts(label: np.ndarray, histogram: np.ndarray, maskset: MaskSet, num_clas
 
 
 def _value_popcount(words: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """|M_k ∩ region| for every mask, touching only the words the region spans."""
-    first = int(np.argmax(region))
-    last = region.size - 1 - int(np.argmax(region[::-1]))
-    start, stop = first // 64, last // 64 + 1
-    region_words = pack_words(region[start * 64: stop * 64])
-    return popcount(words[:, start:stop] & region_words, axis=1)
+    """|M_k ∩ region| for every mask, touching only the words of the rows the region spans.
+
+    region: H×W bool.
+    """
+    rows = np.flatnonzero(region.any(axis=1))
+    width = region.shape[1]
+    start = rows[0] * width // 64
+    stop = min(words.shape[1], -(-(rows[-1] + 1) * width // 64))
+    flat = region.reshape(-1)[start * 64: stop * 64]
+    return popcount(words[:, start:stop] & pack_words(flat), axis=1)
 
 
 def refine(
@@ -329,6 +332,9 @@ def _samcam(label, histogram, maskset, num_classes, ignore_index, scores, ratio_
         if background.size:
             regions[0] = np.bitwise_or.reduce(words[background], axis=0) & ~claimed
         for cls, region in regions.items():
-            bits = np.unpackbits(region.view(np.uint8), count=out.size).view(bool)
-            out[bits] = cls
+            # Branch-free paint: out ^= (out ^ cls) * bit is out where bit is 0, cls where 1.
+            bits = np.unpackbits(region.view(np.uint8), count=out.size)
+            change = out ^ np.uint8(cls)
+            change *= bits
+            out ^= change
     return out.reshape(label.shape)
