@@ -114,6 +114,17 @@ class MaskSet:
         packed = np.packbits(masks.reshape(count, height * width), axis=1)
         return cls(packed, (height, width), scores)
 
+    @classmethod
+    def from_words(cls, words: np.ndarray, image_shape: Tuple[int, int], scores: Optional[Mapping[str, np.ndarray]] = None) -> "MaskSet":
+        """Wrap (K, ceil(H*W/64)) uint64 words (zero-padded bits, as :attr:`words`)."""
+        height, width = (int(v) for v in image_shape)
+        words = np.ascontiguousarray(words, dtype=np.uint64)
+        if words.ndim != 2 or words.shape[1] != (height * width + 63) // 64:
+            raise ValueError(f"words must be (K, ceil(H*W/64)) = (K, {(height * width + 63) // 64}), got {words.shape}")
+        maskset = cls(words.view(np.uint8)[:, : (height * width + 7) // 8], (height, width), scores)
+        maskset._words = words
+        return maskset
+
     def __len__(self) -> int:
         return self.packed.shape[0]
 
@@ -214,17 +225,25 @@ def write(path: os.PathLike, masks, scores: Optional[Mapping[str, np.ndarray]] =
             raise ValueError(f"score field {key!r} has {value.shape[:1]} rows for {len(maskset)} masks")
         if value.dtype == object:
             raise ValueError(f"score field {key!r} must be a numeric array")
-    # The bit-packed masks are LZMA-compressed (preset 1): on SAM-like masks 1.5x
-    # smaller than zip's deflate and faster to decompress (benchmarks/bench_refine.py);
-    # the npz container itself is stored uncompressed.
-    compressed = lzma.compress(maskset.packed.tobytes(), preset=1)
+    # Each mask keeps only the span of 64-bit words between its first and last set bit
+    # (a SAM mask covers a band of rows), and the spans are LZMA-compressed (preset 1):
+    # on SAM-like masks 5x smaller than amg.py's PNGs and faster to decompress than
+    # deflate (benchmarks/bench_refine.py). The npz container itself is uncompressed.
+    words = maskset.words
+    nonzero = words != 0
+    has_bits = nonzero.any(axis=1)
+    first = np.where(has_bits, np.argmax(nonzero, axis=1), 0)
+    last = words.shape[1] - 1 - np.argmax(nonzero[:, ::-1], axis=1)
+    length = np.where(has_bits, last - first + 1, 0)
+    chunks = [words[k, first[k]: first[k] + length[k]] for k in range(len(maskset))]
+    payload = np.concatenate(chunks).astype("<u8") if chunks else np.zeros(0, "<u8")
     buffer = io.BytesIO()
     np.savez(
         buffer,
         format=np.array(_FORMAT),
         image_shape=np.array(maskset.image_shape, dtype=np.int64),
-        count=np.array(len(maskset), dtype=np.int64),
-        packed_lzma=np.frombuffer(compressed, dtype=np.uint8),
+        spans=np.stack([first, length], axis=1).astype(np.int64).reshape(-1, 2),
+        words_lzma=np.frombuffer(lzma.compress(payload.tobytes(), preset=1), dtype=np.uint8),
         **{f"score_{key}": value for key, value in fields.items()},
     )
     return atomic_write_bytes(_store_path(path), buffer.getvalue())
@@ -238,20 +257,34 @@ def _load_store(path: Path) -> MaskSet:
             if "format" not in archive.files or str(archive["format"]) != _FORMAT:
                 raise ValueError(f"{path}: not a samcam mask store file (missing format tag {_FORMAT!r})")
             shape = tuple(int(v) for v in archive["image_shape"])
-            count = int(archive["count"])
-            raw = lzma.decompress(archive["packed_lzma"].tobytes())
-            row_bytes = (shape[0] * shape[1] + 7) // 8
-            if len(raw) != count * row_bytes:
-                raise ValueError(f"{len(raw)} bytes of masks for {count} masks of {shape[0]}×{shape[1]}")
-            packed = np.frombuffer(raw, dtype=np.uint8).reshape(count, row_bytes)
+            spans = archive["spans"]
+            payload = np.frombuffer(lzma.decompress(archive["words_lzma"].tobytes()), dtype="<u8")
+            words = _words_from_spans(spans, payload, shape)
             scores = {key[len("score_"):]: archive[key] for key in archive.files if key.startswith("score_")}
-            return MaskSet(packed, shape, scores)
+            return MaskSet.from_words(words, shape, scores)
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, lzma.LZMAError) as error:
         raise ValueError(f"{path}: corrupt or truncated mask store file ({error})") from error
     except ValueError as error:
         if str(path) in str(error):
             raise
         raise ValueError(f"{path}: invalid mask store file ({error})") from error
+
+
+def _words_from_spans(spans: np.ndarray, payload: np.ndarray, image_shape: Tuple[int, int]) -> np.ndarray:
+    """Place each mask's stored word span into a zeroed (K, ceil(H*W/64)) uint64 array."""
+    width = (image_shape[0] * image_shape[1] + 63) // 64
+    spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    starts, lengths = spans[:, 0], spans[:, 1]
+    if (starts < 0).any() or (lengths < 0).any() or (starts + lengths > width).any():
+        raise ValueError(f"mask spans fall outside {image_shape[0]}×{image_shape[1]} images")
+    if lengths.sum() != payload.size:
+        raise ValueError(f"{payload.size} words of masks stored for spans of {lengths.sum()}")
+    words = np.zeros((len(spans), width), np.uint64)
+    offset = 0
+    for row, (start, length) in enumerate(zip(starts.tolist(), lengths.tolist())):
+        words[row, start: start + length] = payload[offset: offset + length]
+        offset += length
+    return words
 
 
 # ------------------------------------------------------------------ amg.py PNG folder

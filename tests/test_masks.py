@@ -145,3 +145,12 @@ def test_maskset_rejects_non_boolean_and_checks_scores():
         MaskSet.from_dense(np.zeros((1, 2, 2), np.uint8))
     with pytest.raises(ValueError, match="rows"):
         MaskSet.from_dense(np.zeros((2, 2, 2), bool), {"predicted_iou": np.zeros(3)})
+
+
+def test_store_round_trip_of_empty_masks_and_empty_sets(tmp_path):
+    masks = np.zeros((3, 9, 13), bool)
+    masks[1, 8, 12] = True   # the very last pixel: ends inside the padded last word
+    masks[2, 0, 0] = True
+    assert np.array_equal(store.read(store.write(tmp_path / "a", masks)), masks)
+    none = store.load(store.write(tmp_path / "b", np.zeros((0, 9, 13), bool)))
+    assert len(none) == 0 and none.image_shape == (9, 13)
