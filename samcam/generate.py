@@ -469,7 +469,7 @@ class MaskGenerator:
     Args:
         sam: a ``segment_anything.modeling.Sam`` (see :func:`load_sam`), on its device.
         settings: generator settings (SAM's defaults).
-        dtype: ``"float32"`` (masks match the official generator), ``"tf32"`` (float32
+        dtype: ``"float32"`` (the official generator's masks, up to float rounding), ``"tf32"`` (float32
             tensors, TensorFloat-32 matrix products on NVIDIA GPUs since Ampere; masks
             nearly identical) or ``"bfloat16"`` (autocast on the encoder and decoder;
             fastest, masks may differ slightly from float32 ones).
