@@ -22,6 +22,7 @@ from .io import read_label_png
 __all__ = [
     "VOC_CLASSES",
     "confusion_matrix",
+    "image_confusions",
     "metrics_from_confusion",
     "evaluate_arrays",
     "evaluate_dirs",
@@ -120,7 +121,14 @@ def evaluate_arrays(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], num_
     return result
 
 
-def _image_confusions(name: str, gt_dir: str, pred_dirs: Tuple[Tuple[str, str], ...], num_classes: int, ignore_index: int):
+def image_confusions(name: str, gt_dir: str, pred_dirs: Tuple[Tuple[str, str], ...], num_classes: int,
+                     ignore_index: int) -> List[np.ndarray]:
+    """Confusion matrices of one image, one per ``(set name, folder)`` of ``pred_dirs``.
+
+    Reads ``{gt_dir}/{name}.png`` and ``{folder}/{name}.png``; returns a list of (C, C+1)
+    int64 matrices (see :func:`confusion_matrix`). Raises ``ImageError`` naming the file
+    when one is missing or does not match the ground truth.
+    """
     gt_path = Path(gt_dir) / f"{name}.png"
     if not gt_path.exists():
         raise ImageError(f"{gt_path}: ground truth missing")
@@ -171,7 +179,7 @@ def evaluate_dirs(
             total += confusion
         counted.append(name)
 
-    job = functools.partial(_image_confusions, gt_dir=str(gt_dir), pred_dirs=sets,
+    job = functools.partial(image_confusions, gt_dir=str(gt_dir), pred_dirs=sets,
                             num_classes=num_classes, ignore_index=ignore_index)
     result = run_batch(names, job, workers=workers, desc="eval", progress=progress, on_result=collect)
     out_sets = {}

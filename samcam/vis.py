@@ -35,8 +35,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from . import masks as mask_io
 from .batch import BatchResult, ImageError, run_batch
-# _image_confusions: the evaluator's own per-image reader, so ranking and eval agree.
-from .evaluate import _image_confusions, class_names
+# image_confusions: the evaluator's own per-image reader, so ranking and eval agree.
+from .commands import report_batch
+from .evaluate import class_names, image_confusions
 from .io import atomic_write_bytes, ensure_not_inside, read_label_png, read_name_list, voc_palette
 
 __all__ = [
@@ -470,7 +471,7 @@ def score_images(
         scores[name] = (per_image_miou(first, classes), per_image_miou(second, classes))
 
     job = partial(
-        _image_confusions,
+        image_confusions,
         gt_dir=str(gt_dir),
         pred_dirs=(("first", str(first_dir)), ("second", str(second_dir))),
         num_classes=num_classes,
@@ -557,9 +558,8 @@ def _run_vis(args: argparse.Namespace) -> int:
         workers=args.workers,
         overwrite=args.overwrite,
     )
-    print(result.summary(), file=sys.stderr)
     print(f"panels in {args.out}")
-    return 0 if result.ok else 1
+    return report_batch(result, "vis")
 
 
 def _alpha(text: str) -> float:
