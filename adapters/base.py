@@ -180,6 +180,13 @@ class MethodAdapter:
             return fmt.coco_threshold
         return fmt.threshold
 
+    def _foreground_and_threshold(self, cam_dict, threshold, num_classes, image_shape):
+        """:meth:`foreground` plus the threshold to use (the method's own when None)."""
+        classes, scores, fmt = self.foreground(cam_dict, num_classes, image_shape)
+        if threshold is None:
+            threshold = self.default_threshold(fmt, num_classes)
+        return classes, scores, threshold
+
     # ------------------------------------------------------------ CAMs -> label
     def cam_to_label(
         self,
@@ -196,9 +203,7 @@ class MethodAdapter:
         Returns:
             H×W uint8 label, 0 background, 1..num_classes-1 classes.
         """
-        classes, scores, fmt = self.foreground(cam_dict, num_classes, image_shape)
-        if threshold is None:
-            threshold = self.default_threshold(fmt, num_classes)
+        classes, scores, threshold = self._foreground_and_threshold(cam_dict, threshold, num_classes, image_shape)
         if scores.shape[0] == 0:
             return np.zeros(scores.shape[1:], np.uint8)
         padded = np.concatenate([np.full((1,) + scores.shape[1:], threshold, np.float32), scores])
@@ -219,9 +224,7 @@ class MethodAdapter:
             method thresholds with, channel c the CAM of class c, 0 for classes absent
             from the image.
         """
-        classes, scores, fmt = self.foreground(cam_dict, num_classes, image_shape)
-        if threshold is None:
-            threshold = self.default_threshold(fmt, num_classes)
+        classes, scores, threshold = self._foreground_and_threshold(cam_dict, threshold, num_classes, image_shape)
         full = np.zeros((num_classes,) + scores.shape[1:], np.float32)
         full[0] = threshold
         full[classes] = scores
