@@ -44,7 +44,6 @@ setup(
             "pytest>=7",
             "hypothesis>=6",
             "pycocotools>=2.0.6",
-            "matplotlib>=3.5",
         ],
     },
     entry_points={
