@@ -26,6 +26,8 @@ def rule_quality(num_scenes: int = 100, seed: int = 0, height: int = 120, width:
     variants = {
         "cam": lambda s, l: l,
         "official": lambda s, l: refine(l, s.masks, rule="official"),
+        "paper's description (majority class > 0.5)": lambda s, l: refine(
+            l, s.masks, cover_thresh=2.0, unclaimed_background=False),
         "samcam": lambda s, l: refine(l, s.masks),
         "samcam, masks in reverse order": lambda s, l: refine(l, s.masks[::-1]),
         "samcam conflict=ratio": lambda s, l: refine(l, s.masks, conflict="ratio"),
