@@ -27,7 +27,7 @@ $(VENV)/.mmseg-installed: $(VENV)/.core-installed tools/build_mmcv_wheel.sh
 
 mmseg: $(VENV)/.mmseg-installed
 
-$(VENV)/.test-installed: $(VENV)/.core-installed $(VENV)/.mmseg-installed
+$(VENV)/.test-installed: $(VENV)/.core-installed $(VENV)/.mmseg-installed setup.py
 	$(PIP_INSTALL) -q -e ".[sam,dev]"
 	touch $@
 
@@ -36,8 +36,10 @@ venv: $(VENV)/.core-installed
 demo: $(VENV)/.core-installed
 	$(VENV)/bin/samcam demo --out out/demo
 
+# Every extra is installed here, so SAMCAM_NO_SKIP=1 turns any skipped test into a failure.
 test: $(VENV)/.test-installed
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(VENV)/bin/ruff check .
+	SAMCAM_NO_SKIP=1 $(PY) -m pytest -q -rs -p no:cacheprovider tests
 
 bench: $(VENV)/.test-installed
 	$(PY) benchmarks/bench_refine.py

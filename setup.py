@@ -1,5 +1,5 @@
 """samcam: SAM-enhanced pseudo labels for weakly supervised semantic segmentation."""
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="samcam",
@@ -10,7 +10,8 @@ setup(
     python_requires=">=3.9",
     # adapters/ lives at the top of the repo but is installed as samcam.adapters:
     # a top-level `adapters` module would clash with an unrelated PyPI package.
-    packages=["samcam", "samcam.adapters"],
+    # (Run from a checkout's root, samcam/__init__.py finds it there instead.)
+    packages=find_packages(include=["samcam", "samcam.*"]) + ["samcam.adapters"],
     package_dir={"samcam": "samcam", "samcam.adapters": "adapters"},
     install_requires=[
         "numpy>=1.24",
@@ -44,6 +45,7 @@ setup(
             "pytest>=7",
             "hypothesis>=6",
             "pycocotools>=2.0.6",
+            "ruff==0.17.6",
         ],
     },
     entry_points={

@@ -3,7 +3,7 @@
 Each module here declares one method on the shared base (:mod:`samcam.adapters.base`)
 as ``ADAPTER`` and exports the drop-in functions ``refine_cam``, ``cam_to_label``,
 ``cam_scores`` and ``load_cam``. Modules are found by looking for ``ADAPTER``, so a new
-method is one new file.
+method is one new file. :mod:`samcam.adapters.run` refines a whole folder.
 
 >>> from samcam.adapters import irn
 >>> refined = irn.refine_cam(cam_dict, masks)          # doctest: +SKIP
@@ -18,7 +18,7 @@ from .base import CamFormat, LabelSet, MethodAdapter
 
 __all__ = ["CamFormat", "LabelSet", "MethodAdapter", "get", "available"]
 
-_NOT_METHODS = {"base", "cli"}
+_NOT_METHODS = {"base", "run"}
 _REGISTRY: Dict[str, MethodAdapter] = {}
 
 

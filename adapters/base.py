@@ -7,7 +7,7 @@ the pseudo-label PNG sets it already writes, the PNG mode its next stage can rea
 the hint to print at the end. All behaviour lives here, so adding a sixth method is
 one new file with one declaration.
 
-CAM dicts come in three layouts, all with foreground classes stored 0-based
+CAM dicts come in four layouts, all with foreground classes stored 0-based
 (label = key + 1):
 
 * ``keys`` + ``high_res`` (IRN, CLIMS, ToCo): ``keys`` (K,) int (torch or numpy),
@@ -18,26 +18,26 @@ CAM dicts come in three layouts, all with foreground classes stored 0-based
   padded, ``[0, k1+1, ...]``, and the scores live under ``hr_cam`` (K, H, W).
 * ``class_dict`` (MCTformer): ``{class: (H, W) float}`` with int keys 0-based.
 
-Every method turns CAMs into a pseudo label the same way: put a constant plane of
-the background threshold in front of the foreground maps, take the argmax, map the
-winning channel back to its class (ties go to the earlier channel, background first).
+Every method turns CAMs into a pseudo label the same way (:mod:`samcam.cams`): put a
+constant plane of the background threshold in front of the foreground maps, take the
+argmax, map the winning channel back to its class (ties go to the earlier channel,
+background first).
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Optional, Tuple
 
 import numpy as np
 
-from samcam import io as samcam_io
 from samcam import masks as samcam_masks
-from samcam.batch import ImageError
+from samcam.cams import label_from_cams, scores_from_cams
+from samcam.errors import ImageError
 from samcam.refine import refine
 from samcam.safe_pickle import load_npy
 
-__all__ = ["CamFormat", "LabelSet", "MethodAdapter", "as_numpy", "adapt_one"]
+__all__ = ["CamFormat", "LabelSet", "MethodAdapter", "as_numpy"]
 
 
 def as_numpy(value: Any) -> np.ndarray:
@@ -204,11 +204,7 @@ class MethodAdapter:
             H×W uint8 label, 0 background, 1..num_classes-1 classes.
         """
         classes, scores, threshold = self._foreground_and_threshold(cam_dict, threshold, num_classes, image_shape)
-        if scores.shape[0] == 0:
-            return np.zeros(scores.shape[1:], np.uint8)
-        padded = np.concatenate([np.full((1,) + scores.shape[1:], threshold, np.float32), scores])
-        lookup = np.concatenate([[0], classes]).astype(np.uint8)
-        return lookup[np.argmax(padded, axis=0)]
+        return label_from_cams(classes, scores, threshold)
 
     def cam_scores(
         self,
@@ -225,10 +221,7 @@ class MethodAdapter:
             from the image.
         """
         classes, scores, threshold = self._foreground_and_threshold(cam_dict, threshold, num_classes, image_shape)
-        full = np.zeros((num_classes,) + scores.shape[1:], np.float32)
-        full[0] = threshold
-        full[classes] = scores
-        return full
+        return scores_from_cams(classes, scores, threshold, num_classes)
 
     def refine_cam(
         self,
@@ -266,7 +259,7 @@ class MethodAdapter:
         scores = self.cam_scores(cam_dict, threshold, num_classes, image_shape=shape) if use_scores else None
         return refine(label, masks, rule=rule, num_classes=num_classes, scores=scores, **refine_params)
 
-    # ---------------------------------------------------------------- CLI helpers
+    # ------------------------------------------------------------- after a run
     def hint(self, out_dir: os.PathLike, palette: bool = False) -> str:
         """What to run next with the refined labels in ``out_dir``."""
         out = str(out_dir)
@@ -328,64 +321,3 @@ def _read_keyed(cam_dict: Mapping, fmt: CamFormat) -> Tuple[np.ndarray, np.ndarr
     if fmt.background_channel:
         scores = scores[1:]
     return classes, scores.astype(np.float32, copy=False)
-
-
-def adapt_one(
-    name: str,
-    *,
-    method: str,
-    out_dir: str,
-    masks_dir: str,
-    cams_dir: Optional[str] = None,
-    labels_dir: Optional[str] = None,
-    threshold: Optional[float] = None,
-    num_classes: int = 21,
-    palette: bool = False,
-    use_scores: bool = False,
-    refine_params: Optional[Mapping[str, Any]] = None,
-    mask_order: str = "numeric",
-) -> Path:
-    """One image of ``samcam-adapt``: read the pseudo label, refine, write ``{out}/{name}.png``.
-
-    With ``cams_dir`` the label comes from ``{cams_dir}/{name}.npy`` thresholded the
-    method's way; otherwise from ``{labels_dir}/{name}.png``. ``refine_params`` (rule
-    and its parameters) go to :func:`samcam.refine`. Module level so that
-    :func:`samcam.batch.run_batch` can send it to worker processes.
-
-    Raises:
-        ImageError / FileNotFoundError: with a message naming the files.
-    """
-    from . import get
-
-    adapter = get(method)
-    mask_path = samcam_masks.find(masks_dir, name)
-    maskset = samcam_masks.load(mask_path, png_order=mask_order)
-    scores = None
-    if cams_dir is not None:
-        source = Path(cams_dir) / f"{name}.npy"
-        if not source.exists():
-            raise FileNotFoundError(f"{source}: CAM file does not exist")
-        cam_dict = adapter.load_cam(source)
-        try:
-            label = adapter.cam_to_label(cam_dict, threshold, num_classes, image_shape=maskset.image_shape)
-            if use_scores:
-                scores = adapter.cam_scores(cam_dict, threshold, num_classes, image_shape=maskset.image_shape)
-        except ValueError as error:
-            raise ImageError(f"{source}: {error}") from error
-    else:
-        source = Path(labels_dir) / f"{name}.png"
-        if not source.exists():
-            raise FileNotFoundError(f"{source}: label file does not exist")
-        label = samcam_io.read_label_png(source)
-    if tuple(label.shape) != tuple(maskset.image_shape):
-        raise ImageError(
-            f"{source} is {label.shape[0]}×{label.shape[1]} but its masks {mask_path} are "
-            f"{maskset.image_shape[0]}×{maskset.image_shape[1]}; the masks must come from the same image"
-        )
-    try:
-        params = dict(refine_params or {})
-        params["num_classes"] = num_classes
-        refined = refine(label, maskset, scores=scores, **params)
-    except ValueError as error:
-        raise ImageError(f"{source} with masks {mask_path}: {error}") from error
-    return samcam_io.write_label_png(Path(out_dir) / f"{name}.png", refined, palette=palette)

@@ -5,8 +5,8 @@ same images with the same settings and the same SAM weights:
 
 * ``official``: a plain loop — decode the image, ``SamAutomaticMaskGenerator.generate``,
   write the masks and scores (the loop a user would write around SAM);
-* ``samcam``: :func:`samcam.masks_cli.compute_masks` (background decoding, the faster
-  generator of :mod:`samcam.generate`), at several ``points_per_batch`` and dtypes.
+* ``samcam``: :func:`samcam.sam.pipeline.compute_masks` (background decoding, the faster
+  generator of :mod:`samcam.sam.generate`), at several ``points_per_batch`` and dtypes.
 
 Each variant runs in its own subprocess (clean peak-memory numbers, same warm-up),
 builds SAM from the same seed, does one untimed warm-up image and then times
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import resource
 import subprocess
@@ -48,6 +47,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from samcam.sam.registry import MODEL_NAMES  # noqa: E402  (the checkout's samcam, after the path)
+
 # The CPU stand-in: a SAM small enough to run many images on a laptop core.
 # Small encoder, SAM's own prompt encoder and mask decoder (256-d).
 SMALL = dict(image_size=256, patch_size=16, embed_dim=96, depth=4, num_heads=4, mlp_ratio=4.0, window_size=8,
@@ -60,7 +61,7 @@ IOU_BIAS = 0.88
 
 def make_images(folder: Path, count: int, size: str, seed: int = 0) -> list:
     """VOC-like synthetic photos: rendered scenes (shapes on textured background), saved as JPEG."""
-    from samcam.synthetic import make_scene
+    from samcam.demo.synthetic import make_scene
 
     width, height = (int(v) for v in size.split("x"))
     rng = np.random.default_rng(seed)
@@ -79,12 +80,13 @@ def make_images(folder: Path, count: int, size: str, seed: int = 0) -> list:
 def build_model(model: str, device: str, scale: bool, seed: int = 0):
     import torch
 
-    from samcam.generate import _OFFICIAL_ENCODERS, build_sam
+    from samcam.sam.generate import build_sam
+    from samcam.sam.registry import SAM_MODELS
 
     torch.manual_seed(seed)
     if device.startswith("cuda"):
         torch.cuda.manual_seed_all(seed)
-    config = dict(SMALL) if model == "small" else dict(_OFFICIAL_ENCODERS[model])
+    config = dict(SMALL) if model == "small" else dict(SAM_MODELS[model].encoder)
     # Built on the CPU with a fixed seed so every subprocess gets the same weights.
     sam = build_sam(config)
     if scale:
@@ -108,9 +110,9 @@ def run_variant(args) -> dict:
     import torch
 
     from samcam import masks as mask_store
-    from samcam.generate import SamSettings, annotations_to_maskset, resolve_device
-    from samcam.masks_cli import compute_masks
-    from samcam.vis import read_image
+    from samcam.io import read_image
+    from samcam.sam.generate import SamSettings, annotations_to_maskset, resolve_device
+    from samcam.sam.pipeline import compute_masks
 
     device = resolve_device(args.device)
     sam = build_model(args.model, device, not args.no_scale)
@@ -171,7 +173,7 @@ def _breakdown(sam, settings, args, image, sync, repeats: int = 1) -> dict:
     its image encoder and its mask decoder over all point batches (with its dtype)."""
     import torch
 
-    from samcam.generate import MaskGenerator
+    from samcam.sam.generate import MaskGenerator
 
     def timed(function):
         function()
@@ -249,7 +251,7 @@ def agreement(reference_dir: Path, other_dir: Path, names) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="small", choices=("small", "vit_b", "vit_l", "vit_h"),
+    parser.add_argument("--model", default="small", choices=("small",) + MODEL_NAMES,
                         help="small = a tiny SAM for CPU runs (default); vit_* = official architectures")
     parser.add_argument("--images", type=int, default=4, help="timed images (+1 untimed warm-up)")
     parser.add_argument("--size", default="500x375", help="WxH of the synthetic images (VOC-sized by default)")

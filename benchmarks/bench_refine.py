@@ -28,7 +28,7 @@ from PIL import Image
 
 import samcam
 from samcam import masks as store
-from samcam.synthetic import _ellipse, cam_to_label, make_scene
+from samcam.demo.synthetic import _ellipse, cam_to_label, make_scene
 
 
 def make_image(rng, height=375, width=500, count=100):
@@ -107,7 +107,7 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="samcam-bench-"))
     try:
         store_files, png_dirs = [], []
-        for index, (label, masks) in enumerate(data):
+        for index, (_, masks) in enumerate(data):
             store_files.append(store.write(work / "store" / f"im{index}", masks))
             folder = work / "png" / f"im{index}"
             folder.mkdir(parents=True)
@@ -120,14 +120,14 @@ def main():
               f"numpy {np.__version__}, one process")
         print(f"PNG folders written by {PNG_WRITER}")
         print(f"data: {args.images} images 375x500, {args.masks} masks each, "
-              f"{np.mean([len(np.unique(l)) - 1 for l, _ in data]):.1f} classes per image on average")
+              f"{np.mean([len(np.unique(label)) - 1 for label, _ in data]):.1f} classes per image on average")
         results = {}
         for rule in ("samcam", "official"):
-            seconds = timed(lambda: [samcam.refine(l, m, rule=rule) for (l, _), m in zip(data, masksets)], 3)
+            seconds = timed(lambda rule=rule: [samcam.refine(label, m, rule=rule) for (label, _), m in zip(data, masksets)], 3)
             results[rule] = seconds / len(data)
             print(f"refine rule={rule:<8} masks in memory (MaskSet): {1 / results[rule]:8.1f} images/s "
                   f"({1000 * results[rule]:.2f} ms/image)")
-        dense_seconds = timed(lambda: [samcam.refine(l, m) for l, m in data], 2) / len(data)
+        dense_seconds = timed(lambda: [samcam.refine(label, m) for label, m in data], 2) / len(data)
         print(f"refine rule=samcam   masks in memory (bool K×H×W): {1 / dense_seconds:6.1f} images/s "
               f"({1000 * dense_seconds:.2f} ms/image, includes packing the bits)")
 
@@ -141,7 +141,7 @@ def main():
               f"({1000 * baseline:.0f} ms/image); output identical to rule=official")
         print(f"speed-up per image, refine in memory vs reference loop: "
               f"samcam {baseline / results['samcam']:.0f}x, official {baseline / results['official']:.0f}x")
-        end_to_end = timed(lambda: [samcam.refine(l, store.load(f)) for (l, _), f in zip(data, store_files)], 2)
+        end_to_end = timed(lambda: [samcam.refine(label, store.load(f)) for (label, _), f in zip(data, store_files)], 2)
         end_to_end /= len(data)
         print(f"end to end (load store file + refine samcam): {1 / end_to_end:.1f} images/s, "
               f"{baseline / end_to_end:.0f}x the reference loop")

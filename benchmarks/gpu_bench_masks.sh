@@ -20,8 +20,6 @@ if ! $PY -c "import segment_anything" 2>/dev/null; then
     $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/segment_anything-*.whl || exit 1
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
-# A bare checkout (no `pip install -e .`): samcam.adapters lives in adapters/ (setup.py's package_dir).
-$PY -c "import samcam.adapters" 2>/dev/null || ln -s ../adapters samcam/adapters
 $PY benchmarks/bench_masks.py --model "$MODEL" --images "$IMAGES" --json "$OUT/speed.json" --work /tmp/bench_speed \
     2>&1 | tee "$OUT/speed.txt"
 $PY benchmarks/bench_masks.py --model "$MODEL" --images "$AGREE_IMAGES" --points-per-side 16 --box-nms-thresh 1.0 \

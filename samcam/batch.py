@@ -15,11 +15,18 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
-__all__ = ["BatchResult", "run_batch", "ImageError"]
+from .errors import ImageError
+
+__all__ = ["BatchResult", "run_batch", "progress_bar"]
 
 
-class ImageError(ValueError):
-    """A per-image problem (bad file, size mismatch) with a message meant for the user."""
+def progress_bar(total: Optional[float], desc: str, enabled: bool, unit: str = "img", **options) -> tqdm:
+    """The one progress bar of samcam: tqdm on stderr, shown only when ``enabled``.
+
+    Library functions take ``progress=False`` by default and pass it here; the CLI
+    turns it on unless ``--no-progress``.
+    """
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, file=sys.stderr, **options)
 
 
 @dataclass
@@ -62,7 +69,7 @@ def run_batch(
     workers: int = 1,
     overwrite: bool = False,
     desc: str = "images",
-    progress: bool = True,
+    progress: bool = False,
     on_result: Optional[Callable[[str, object], None]] = None,
 ) -> BatchResult:
     """Run ``job(name)`` for every name, resumably, in ``workers`` processes.
@@ -76,7 +83,7 @@ def run_batch(
         workers: number of processes; 1 runs in this process.
         overwrite: redo names whose output exists.
         desc: label of the tqdm progress bar (printed to stderr).
-        progress: show the progress bar.
+        progress: show the progress bar (see :func:`progress_bar`).
         on_result: called in this process as ``on_result(name, value)`` with each
             successful job's return value (e.g. to sum per-image confusion matrices).
 
@@ -91,7 +98,7 @@ def run_batch(
             result.skipped.append(name)
         else:
             todo.append(name)
-    bar = tqdm(total=len(todo), desc=desc, unit="img", disable=not progress or not todo, file=sys.stderr)
+    bar = progress_bar(len(todo), desc, progress and bool(todo))
     try:
         if workers <= 1 or len(todo) <= 1:
             for name in todo:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
-from .batch import ImageError, run_batch
+from .batch import run_batch
+from .errors import ImageError
 from .io import read_label_png
 
 __all__ = [
@@ -28,6 +29,9 @@ __all__ = [
     "evaluate_dirs",
     "format_table",
     "class_names",
+    "per_image_miou",
+    "score_images",
+    "select_changed",
 ]
 
 VOC_CLASSES = (
@@ -153,7 +157,7 @@ def evaluate_dirs(
     num_classes: int = 21,
     ignore_index: int = 255,
     workers: int = 1,
-    progress: bool = True,
+    progress: bool = False,
 ) -> Dict[str, object]:
     """Evaluate several prediction folders (e.g. before/after) on the same images.
 
@@ -190,6 +194,88 @@ def evaluate_dirs(
         out_sets[set_name] = metrics
     return {"sets": out_sets, "failed": result.failed, "num_classes": num_classes,
             "class_names": class_names(num_classes)}
+
+
+
+def per_image_miou(confusion: np.ndarray, classes: np.ndarray) -> float:
+    """Mean IoU of one image over ``classes`` from its confusion matrix.
+
+    Args:
+        confusion: (C, C+1) int counts from :func:`confusion_matrix`
+            (rows GT, columns prediction, last column = left unlabelled, a miss).
+        classes: bool (C,) the classes to average over. A class absent from both the
+            prediction and the GT scores 1 (they agree it is not there), so two label
+            sets are compared over one class set without dividing by zero.
+
+    Returns:
+        The mean IoU, NaN when no class is selected.
+    """
+    confusion = np.asarray(confusion, dtype=np.float64)
+    num_classes = confusion.shape[0]
+    true_positive = np.diag(confusion[:, :num_classes])
+    union = confusion.sum(axis=1) + confusion[:, :num_classes].sum(axis=0) - true_positive
+    iou = np.divide(true_positive, union, out=np.ones_like(union), where=union > 0)
+    return float(iou[classes].mean()) if np.any(classes) else float("nan")
+
+
+def _present(confusion: np.ndarray) -> np.ndarray:
+    """bool (C,): classes in the GT or the prediction of one image (valid GT pixels only)."""
+    num_classes = confusion.shape[0]
+    return (confusion.sum(axis=1) > 0) | (confusion[:, :num_classes].sum(axis=0) > 0)
+
+
+def score_images(
+    names: Sequence[str],
+    first_dir: os.PathLike,
+    second_dir: os.PathLike,
+    gt_dir: os.PathLike,
+    num_classes: int = 21,
+    workers: int = 1,
+    ignore_index: int = 255,
+) -> Tuple[Dict[str, Tuple[float, float]], List[Tuple[str, str]]]:
+    """Per-image mIoU of two label sets against the ground truth.
+
+    The classes averaged for an image are those present in its GT or in either
+    prediction (on pixels with valid GT), so both label sets are scored on one class set.
+
+    Returns:
+        ``({name: (miou_first, miou_second)}, [(name, reason)])``: images without a GT file,
+        with only ignore pixels, or with an unreadable label are listed in the second item.
+    """
+    scores: Dict[str, Tuple[float, float]] = {}
+    problems: List[Tuple[str, str]] = []
+
+    def collect(name: str, confusions) -> None:
+        first, second = confusions
+        if first.sum() == 0:
+            problems.append((name, "ground truth is all ignore (255)"))
+            return
+        classes = _present(first) | _present(second)
+        scores[name] = (per_image_miou(first, classes), per_image_miou(second, classes))
+
+    job = functools.partial(
+        image_confusions,
+        gt_dir=str(gt_dir),
+        pred_dirs=(("first", str(first_dir)), ("second", str(second_dir))),
+        num_classes=num_classes,
+        ignore_index=ignore_index,
+    )
+    result = run_batch(names, job, workers=workers, desc="rank", progress=False, on_result=collect)
+    return scores, problems + list(result.failed)
+
+
+def select_changed(scores: Dict[str, Tuple[float, float]], k: int, mode: str) -> List[str]:
+    """The ``k`` names whose score rose (``mode="best"``) or fell (``"worst"``) the most.
+
+    ``scores`` maps name -> (before, after). Ties are broken by name so the choice is stable.
+    """
+    if mode not in ("best", "worst"):
+        raise ValueError(f"mode must be 'best' or 'worst', got {mode!r}")
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    sign = -1.0 if mode == "best" else 1.0
+    ranked = sorted(scores, key=lambda name: (sign * (scores[name][1] - scores[name][0]), name))
+    return ranked[:k]
 
 
 def format_table(results: Mapping[str, object]) -> str:

@@ -1,4 +1,4 @@
-"""Small file helpers shared by every command: atomic writes, label PNGs, name lists.
+"""File helpers shared by every command: atomic writes, label PNGs, images, name lists.
 
 Writes go to ``<path>.tmp`` in the destination folder and are moved into place with
 ``os.replace``, so a killed run never leaves a half-written output that a resumed run
@@ -14,14 +14,24 @@ from typing import Iterable, List, Optional, Sequence
 import numpy as np
 from PIL import Image
 
+from .errors import ImageError
+
 __all__ = [
     "atomic_write_bytes",
+    "encode_label_png",
     "write_label_png",
     "read_label_png",
     "read_name_list",
+    "list_names",
     "voc_palette",
     "ensure_not_inside",
+    "IMAGE_SUFFIXES",
+    "find_image",
+    "read_image",
 ]
+
+# How images are found by name: VOC's JPEGImages are .jpg; synthetic/demo data may be .png.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
 
 
 def atomic_write_bytes(path: os.PathLike, payload: bytes) -> Path:
@@ -117,6 +127,50 @@ def read_name_list(path: os.PathLike) -> List[str]:
             first = line.split()[0]
             names.append(Path(first).stem if "/" in first or "." in first else first)
     return names
+
+
+def list_names(folder: os.PathLike, suffixes: Sequence[str], *, folders: bool = False) -> List[str]:
+    """Sorted image names in ``folder``: file names ending in one of ``suffixes``, cut.
+
+    With ``folders``, sub-folder names count as names too (amg.py writes one folder
+    per image). Raises ``FileNotFoundError`` when ``folder`` is not a folder.
+    """
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"{folder}: folder does not exist")
+    names = set()
+    for entry in os.scandir(folder):
+        if entry.is_dir():
+            if folders:
+                names.add(entry.name)
+            continue
+        for suffix in suffixes:
+            if entry.name.endswith(suffix) and len(entry.name) > len(suffix):
+                names.add(entry.name[: -len(suffix)])
+                break
+    return sorted(names)
+
+
+def find_image(images_dir: os.PathLike, name: str) -> Path:
+    """The image file of ``name`` in ``images_dir`` (``.jpg`` as in VOC's JPEGImages, or ``.png``).
+
+    Raises ``FileNotFoundError`` naming what it looked for.
+    """
+    images_dir = Path(images_dir)
+    for suffix in IMAGE_SUFFIXES:
+        candidate = images_dir / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"no image for {name!r} in {images_dir} (looked for {name}.jpg, {name}.png)")
+
+
+def read_image(path: os.PathLike) -> np.ndarray:
+    """Read an image file as H×W×3 uint8 RGB; ``ImageError`` naming the file if unreadable."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            return np.array(image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageError(f"{path}: cannot read image ({error})") from error
 
 
 def ensure_not_inside(out_dir: os.PathLike, input_dirs: Iterable[Optional[os.PathLike]]) -> None:

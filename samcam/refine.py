@@ -3,7 +3,7 @@
 Two rules:
 
 ``"official"``
-    The public reference code's rule, bit for bit (see ``shared/method.md``): classes in
+    The public reference code's rule, bit for bit (README, "The rule"): classes in
     ascending order; for class c every mask not taken by an earlier class joins the
     union U and is taken for c if more than half of it lies in c or it covers at least
     85% of c; c's pixels outside U keep c; later classes paint over earlier ones;
@@ -35,7 +35,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .masks import MaskSet, as_maskset, pack_words, popcount
+from .masks.maskset import MaskSet, as_maskset, pack_words, popcount
 
 __all__ = ["refine", "overlap_counts", "RULES"]
 

@@ -112,7 +112,7 @@ def _torch_dtype(name: str) -> Any:
     return value
 
 
-# (module, name) -> resolver(name). "*" allows every name the resolver accepts.
+# (module, name) -> resolver(name); exact names only.
 # Everything here builds plain data from plain data; none can reach the file system,
 # a shell or an import of the file's choosing.
 ALLOWED_GLOBALS: Dict[Tuple[str, str], Callable[[str], Any]] = {}
@@ -124,7 +124,6 @@ ALLOWED_GLOBALS.update(
     {
         ("numpy", "ndarray"): _from_module("numpy"),
         ("numpy", "dtype"): _from_module("numpy"),
-        ("numpy.dtypes", "*"): _from_module("numpy.dtypes"),
         ("collections", "OrderedDict"): _from_module("collections"),
         ("builtins", "set"): _from_module("builtins"),
         ("builtins", "frozenset"): _from_module("builtins"),
@@ -139,9 +138,26 @@ ALLOWED_GLOBALS.update(
         ("torch._utils", "_rebuild_tensor_v3"): _torch_attr("torch._utils"),
         # resolved in find_class: the loader needs the file name for its errors
         ("torch.storage", "_load_from_bytes"): lambda name: _storage_loader("<bytes>"),
-        ("torch", "*"): _torch_dtype,
     }
 )
+# torch dtypes a tensor pickle names (torch.float32, ...), by exact name: torch.load and
+# friends are never reachable, whether or not torch is installed.
+_TORCH_DTYPES = (
+    "float16", "float32", "float64", "bfloat16", "half", "float", "double",
+    "uint8", "int8", "int16", "int32", "int64", "short", "int", "long", "bool",
+    "complex64", "complex128", "cfloat", "cdouble",
+)
+ALLOWED_GLOBALS.update({("torch", name): _torch_dtype for name in _TORCH_DTYPES})
+# numpy >= 1.25 DType classes, by exact name (a wildcard would hand out the module's
+# other attributes); object and variable-width string dtypes hold Python objects.
+_NUMPY_DTYPE_CLASSES = (
+    "BoolDType", "Int8DType", "UInt8DType", "Int16DType", "UInt16DType", "Int32DType", "UInt32DType",
+    "Int64DType", "UInt64DType", "ByteDType", "UByteDType", "ShortDType", "UShortDType", "IntDType",
+    "UIntDType", "LongDType", "ULongDType", "LongLongDType", "ULongLongDType", "Float16DType",
+    "Float32DType", "Float64DType", "LongDoubleDType", "Complex64DType", "Complex128DType",
+    "CLongDoubleDType", "BytesDType", "StrDType", "VoidDType", "DateTime64DType", "TimeDelta64DType",
+)
+ALLOWED_GLOBALS.update({("numpy.dtypes", name): _from_module("numpy.dtypes") for name in _NUMPY_DTYPE_CLASSES})
 _TORCH_PREFIX = "torch"
 
 
@@ -157,7 +173,7 @@ class _AllowListUnpickler(pickle.Unpickler):
         self.source = source
 
     def find_class(self, module: str, name: str) -> Any:
-        resolver = ALLOWED_GLOBALS.get((module, name)) or ALLOWED_GLOBALS.get((module, "*"))
+        resolver = ALLOWED_GLOBALS.get((module, name))
         if resolver is None:
             raise UnsafePickleError(
                 f"{self.source}: refused to load: the pickle asks for the global "

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from samcam import checkpoints
-from samcam.checkpoints import CheckpointError, OfficialCheckpoint
+from samcam.sam import checkpoints, registry
+from samcam.sam.checkpoints import CheckpointError
+from samcam.sam.registry import SamModel
 
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB: several read chunks
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -84,14 +85,14 @@ def test_http_error_names_url(server, tmp_path):
 
 def test_resolve_downloads_into_cache_then_reuses_it(server, tmp_path, monkeypatch):
     monkeypatch.setenv("SAMCAM_CACHE", str(tmp_path / "cache"))
-    fake = OfficialCheckpoint("vit_b", "sam_vit_b_01ec64.pth", f"{server}/good.pth", PAYLOAD_SHA)
-    monkeypatch.setitem(checkpoints.OFFICIAL_CHECKPOINTS, "vit_b", fake)
+    fake = SamModel("vit_b", "sam_vit_b_01ec64.pth", f"{server}/good.pth", PAYLOAD_SHA)
+    monkeypatch.setitem(registry.SAM_MODELS, "vit_b", fake)
     first = checkpoints.resolve_checkpoint("vit_b", progress=False)
     assert first == tmp_path / "cache" / "sam_vit_b_01ec64.pth"
     assert first.read_bytes() == PAYLOAD
     # Second call: served from the cache even with the server URL broken.
-    monkeypatch.setitem(checkpoints.OFFICIAL_CHECKPOINTS, "vit_b",
-                        OfficialCheckpoint("vit_b", fake.filename, f"{server}/missing.pth", PAYLOAD_SHA))
+    monkeypatch.setitem(registry.SAM_MODELS, "vit_b",
+                        SamModel("vit_b", fake.filename, f"{server}/missing.pth", PAYLOAD_SHA))
     assert checkpoints.resolve_checkpoint("vit_b", progress=False) == first
 
 
@@ -99,9 +100,9 @@ def test_no_network_error_says_which_file_and_where(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("SAMCAM_CACHE", str(cache))
     # Port 9 on loopback: nothing listens, like a machine without network access.
-    dead = OfficialCheckpoint("vit_h", "sam_vit_h_4b8939.pth", "http://127.0.0.1:9/sam_vit_h_4b8939.pth",
-                              checkpoints.OFFICIAL_CHECKPOINTS["vit_h"].sha256)
-    monkeypatch.setitem(checkpoints.OFFICIAL_CHECKPOINTS, "vit_h", dead)
+    dead = SamModel("vit_h", "sam_vit_h_4b8939.pth", "http://127.0.0.1:9/sam_vit_h_4b8939.pth",
+                    registry.SAM_MODELS["vit_h"].sha256)
+    monkeypatch.setitem(registry.SAM_MODELS, "vit_h", dead)
     with pytest.raises(CheckpointError) as info:
         checkpoints.resolve_checkpoint("vit_h", progress=False)
     message = str(info.value)
@@ -110,6 +111,7 @@ def test_no_network_error_says_which_file_and_where(tmp_path, monkeypatch):
 
 
 def test_no_download_flag_and_cli_exit_code(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("segment_anything", reason="samcam masks needs the [sam] extra")
     from samcam.cli import main
 
     monkeypatch.setenv("SAMCAM_CACHE", str(tmp_path / "cache"))
@@ -132,10 +134,10 @@ def test_explicit_checkpoint_must_exist(tmp_path):
 
 
 def test_official_table():
-    for model, info in checkpoints.OFFICIAL_CHECKPOINTS.items():
+    for model, info in registry.SAM_MODELS.items():
         assert info.filename.startswith(f"sam_{model}_") and info.url.endswith(info.filename)
         assert len(info.sha256) == 64 and int(info.sha256, 16) >= 0
-    assert checkpoints.OFFICIAL_CHECKPOINTS["vit_h"].sha256.startswith("a7bf3b02")
+    assert registry.SAM_MODELS["vit_h"].sha256.startswith("a7bf3b02")
 
 
 def test_cache_dir_default(monkeypatch, tmp_path):

@@ -5,8 +5,8 @@ from PIL import Image
 import samcam
 from samcam import masks as store
 from samcam.cli import main
+from samcam.demo.synthetic import cam_to_label, make_scene
 from samcam.io import read_label_png, write_label_png
-from samcam.synthetic import cam_to_label, make_scene
 
 
 @pytest.fixture
@@ -90,3 +90,24 @@ def test_palette_output_and_help(dataset, capsys):
     help_text = capsys.readouterr().out
     for flag in ("--pseudo", "--masks", "--out", "--list", "--rule", "--workers", "--overwrite"):
         assert flag in help_text
+
+
+def test_masks_without_torch_exits_2_and_says_what_to_install(tmp_path):
+    """`samcam masks` on a core install: a one-line error and exit 2, no traceback."""
+    import subprocess
+    import sys
+
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (8, 8)).save(images / "a.png")
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None  # as if torch were not installed\n"
+        "from samcam.cli import main\n"
+        f"sys.exit(main(['masks', '--images', {str(images)!r}, '--out', {str(tmp_path / 'out')!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "samcam masks: error:" in result.stderr and "pip install 'samcam[sam]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -3,8 +3,6 @@ generator, files readable, resumable, sharded, bad images reported and skipped."
 from __future__ import annotations
 
 import os
-import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,19 +11,21 @@ torch = pytest.importorskip("torch", reason="samcam masks needs torch ([sam] ext
 pytest.importorskip("segment_anything", reason="samcam masks needs segment-anything ([sam] extra)")
 
 from PIL import Image  # noqa: E402
+from tiny_sam import TINY  # noqa: E402
+from tiny_sam import tiny_sam as _tiny_sam  # noqa: E402
 
 from samcam import masks as mask_store  # noqa: E402
 from samcam.cli import main  # noqa: E402
-from samcam.generate import (  # noqa: E402
-    MaskGenerator, SamSettings, build_sam, infer_sam_config, load_sam, load_state_dict, official_masks,
+from samcam.sam.generate import (  # noqa: E402
+    MaskGenerator,
+    SamSettings,
+    infer_sam_config,
+    load_sam,
+    load_state_dict,
+    official_masks,
 )
-from samcam.masks_cli import _Prefetcher, parse_shard, select_shard, shard_from_env  # noqa: E402
+from samcam.sam.pipeline import _Prefetcher, parse_shard, select_shard, shard_from_env  # noqa: E402
 
-# A SAM small enough for CPU tests: 64 px input, 2 encoder blocks (one windowed, one
-# global), 32-d prompt/decoder width.
-TINY = dict(image_size=64, patch_size=16, embed_dim=32, depth=2, num_heads=2, mlp_ratio=4.0, window_size=2,
-            global_attn_indexes=(1,), prompt_embed_dim=32, mask_in_chans=16, decoder_depth=2,
-            decoder_mlp_dim=64, iou_head_depth=3, iou_head_hidden_dim=32, num_multimask_outputs=3)
 # Small grid. The random model's masks all reach the image borders, so any box NMS
 # keeps one of them; box_nms_thresh 1.0 (IoU > 1 never happens) keeps them all, giving
 # dozens of masks to compare. SAM's 0.7 is tested too.
@@ -42,19 +42,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def _tiny_sam(seed: int = 0):
-    torch.manual_seed(seed)
-    sam = build_sam(TINY)
-    with torch.no_grad():
-        # Random weights give near-zero mask logits (stability 0) and IoU guesses around
-        # 0; scale them so SAM's default thresholds keep some masks and drop others.
-        for mlp in sam.mask_decoder.output_hypernetworks_mlps:
-            mlp.layers[-1].weight.mul_(3000)
-        sam.mask_decoder.iou_prediction_head.layers[-1].weight.mul_(10)
-        sam.mask_decoder.iou_prediction_head.layers[-1].bias.fill_(0.5)
-    return sam.eval()
 
 
 @pytest.fixture(scope="module")
@@ -315,7 +302,7 @@ def test_output_inside_images_is_refused(images, checkpoint, capsys):
 
 
 def test_proposals_source_same_format(images, tmp_path, capsys):
-    from samcam import proposals
+    from samcam.sam import proposals
 
     out = tmp_path / "proposals"
     assert main(["masks", "--images", str(images), "--out", str(out), "--source", "proposals", "--no-progress"]) == 0
@@ -351,7 +338,7 @@ def test_shared_image_decoder_matches_sams_decoder():
     import torch
     from segment_anything.modeling import MaskDecoder, PromptEncoder, TwoWayTransformer
 
-    from samcam.generate import decode_shared_image
+    from samcam.sam.generate import decode_shared_image
 
     torch.manual_seed(0)
     decoder = MaskDecoder(

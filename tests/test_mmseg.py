@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,8 @@ from PIL import Image
 
 from samcam.cli import main
 from samcam.io import read_label_png, write_label_png
-from samcam import mmseg_config
-from samcam.mmseg_config import BASES, render_config
+from samcam.mmseg import config as mmseg_config
+from samcam.mmseg.config import BASES, render_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "mmseg"
 SIZE = 64
@@ -59,9 +58,9 @@ def make_voc_dataset(root: Path, seed: int = 0) -> dict:
     ImageSets/Segmentation/{train_aug,val}.txt}; IRN ``result/cam``-style
     ``{name}.npy`` in root/cams, mask store in root/masks, refined labels in root/refined.
     """
-    import torch
+    torch = pytest.importorskip("torch", reason="IRN-style CAM fixtures hold torch tensors: pip install 'samcam[sam]'")
     from samcam import masks as mask_store
-    from samcam.synthetic import cam_to_label, make_scene
+    from samcam.demo.synthetic import cam_to_label, make_scene
 
     rng = np.random.default_rng(seed)
     voc, cams, mask_dir, refined = root / "VOC2012", root / "cams", root / "masks", root / "refined"
@@ -190,7 +189,7 @@ def test_written_config_parses_with_mmengine(dataset, tmp_path, base):
     if base == "deeplabv2_r101":
         assert cfg.model.decode_head.type == "DeepLabV2Head"
         assert cfg.model.auxiliary_head is None
-        assert cfg.custom_imports.imports == ["samcam.mmseg_models"]
+        assert cfg.custom_imports.imports == ["samcam.mmseg.models"]
     else:
         assert cfg.model.auxiliary_head.num_classes == 21
 
@@ -292,7 +291,8 @@ def test_one_opencv_package():
 @needs_mmseg_models
 def test_deeplabv2_head_sums_dilated_branches():
     import torch
-    from samcam.mmseg_models import DeepLabV2Head
+
+    from samcam.mmseg.models import DeepLabV2Head
 
     head = DeepLabV2Head(in_channels=8, channels=8, num_classes=21, dilations=(6, 12, 18, 24))
     head.init_weights()

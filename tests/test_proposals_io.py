@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from samcam import proposals
+from samcam.demo.synthetic import make_scene
 from samcam.io import ensure_not_inside, read_label_png, read_name_list, write_label_png
 from samcam.masks import MaskSet
-from samcam.synthetic import make_scene
+from samcam.sam import proposals
 
 
 def test_proposals_give_nested_multiscale_masks_that_follow_the_scene():

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference_rule import official_naive
 
 import samcam
+from samcam.demo.synthetic import cam_to_label, make_scene
 from samcam.masks import MaskSet
-from samcam.synthetic import cam_to_label, make_scene
-
-from reference_rule import official_naive
 
 
 def random_case(rng, height=24, width=30, count=12, num_classes=21, ignore=True):

@@ -10,9 +10,13 @@ import textwrap
 import numpy as np
 import numpy.lib.format as npy_format
 import pytest
-import torch
 
 from samcam.safe_pickle import UnsafePickleError, load_npy, loads
+
+
+def need_torch():
+    """torch, or skip: these files pickle torch tensors, as IRN-family CAM files do."""
+    return pytest.importorskip("torch", reason="torch tensors in CAM files: pip install 'samcam[sam]'")
 
 
 def npy_from_pickle(path, payload: bytes) -> None:
@@ -41,6 +45,7 @@ class SystemCall:
 
 
 def test_irn_style_dict_with_torch_tensors_round_trips(tmp_path):
+    torch = need_torch()
     keys = torch.tensor([4, 14], dtype=torch.int64)
     cam = torch.rand(2, 10, 12)
     high_res = np.random.default_rng(0).random((2, 37, 45), dtype=np.float32)
@@ -103,6 +108,7 @@ def test_malicious_file_is_refused_and_not_executed(tmp_path, payload_class, glo
 
 def test_payload_hidden_in_a_torch_storage_is_refused(tmp_path):
     """torch.storage._load_from_bytes would torch.load(weights_only=False) its bytes; we never do."""
+    torch = need_torch()
     marker = tmp_path / "marker"
 
     class StorageBomb:
@@ -153,6 +159,7 @@ def test_broken_files_name_the_file(tmp_path):
 
 def test_works_without_torch_for_numpy_files(tmp_path):
     """numpy-only files load when torch cannot be imported; torch files say to install it."""
+    torch = need_torch()
     np.save(tmp_path / "toco.npy", {"keys": np.array([1, 5]), "high_res": np.ones((2, 4, 4), np.float32)})
     np.save(tmp_path / "irn.npy", {"keys": torch.tensor([1, 5]), "high_res": np.ones((2, 4, 4), np.float32)})
     script = textwrap.dedent(

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from samcam import evaluate
 from samcam import masks as mask_io
-from samcam import vis
 from samcam.cli import main
 from samcam.evaluate import confusion_matrix
 from samcam.io import write_label_png
+from samcam.viz import panels as vis
 
 H, W = 40, 56
 
@@ -139,16 +140,16 @@ def test_per_image_miou_counts_hallucinated_classes():
     exact = np.array([[0, 0, 1, 1, 2]], dtype=np.uint8)  # the class under ignore is not counted
     extra = np.array([[0, 2, 1, 255, 0]], dtype=np.uint8)
     classes = np.array([True, True, True])
-    assert vis.per_image_miou(confusion_matrix(exact, gt, 3), classes) == 1.0  # 2 absent in both: agrees
+    assert evaluate.per_image_miou(confusion_matrix(exact, gt, 3), classes) == 1.0  # 2 absent in both: agrees
     # background 1/2, class 1 1/2 (the unlabelled pixel is a miss), class 2 hallucinated 0.
-    assert vis.per_image_miou(confusion_matrix(extra, gt, 3), classes) == pytest.approx((0.5 + 0.5 + 0.0) / 3)
-    assert vis.per_image_miou(confusion_matrix(extra, gt, 3), np.array([True, True, False])) == 0.5
+    assert evaluate.per_image_miou(confusion_matrix(extra, gt, 3), classes) == pytest.approx((0.5 + 0.5 + 0.0) / 3)
+    assert evaluate.per_image_miou(confusion_matrix(extra, gt, 3), np.array([True, True, False])) == 0.5
 
 
 def test_best_and_worst_selection(tmp_path):
     names = ("a", "b", "c", "d", "e", "f")
     data = build_dataset(tmp_path / "data", names=names)
-    scores, problems = vis.score_images(names, data["cam"], data["refined"], data["SegmentationClass"], 5)
+    scores, problems = evaluate.score_images(names, data["cam"], data["refined"], data["SegmentationClass"], 5)
     assert problems == []
     change = {name: after - before for name, (before, after) in scores.items()}
     # Shifts cam/refined: a 8->0 (big gain), e 6->1 (gain), b 1->5 (big loss), d 0->3 (loss),
@@ -156,9 +157,9 @@ def test_best_and_worst_selection(tmp_path):
     assert change["a"] > change["e"] > 0
     assert change["b"] < change["d"] < 0
     assert change["c"] == change["f"] == 0
-    assert vis.select_changed(scores, 2, "best") == ["a", "e"]
-    assert vis.select_changed(scores, 2, "worst") == ["b", "d"]
-    assert vis.select_changed(scores, 3, "worst") == ["b", "d", "c"]  # tie c/f broken by name
+    assert evaluate.select_changed(scores, 2, "best") == ["a", "e"]
+    assert evaluate.select_changed(scores, 2, "worst") == ["b", "d"]
+    assert evaluate.select_changed(scores, 3, "worst") == ["b", "d", "c"]  # tie c/f broken by name
 
 
 def test_cli_worst_writes_only_chosen_panels(tmp_path, capsys):
@@ -207,6 +208,6 @@ def test_missing_gt_is_a_grey_column_and_not_ranked(tmp_path):
     panel = np.array(Image.open(tmp_path / "out" / "b.png").convert("RGB"))
     left = 2 * (W + vis.COLUMN_GAP)
     assert np.all(panel[vis.TITLE_HEIGHT : vis.TITLE_HEIGHT + H, left : left + W] == 200)
-    scores, problems = vis.score_images(["a", "b"], data["cam"], data["refined"], data["SegmentationClass"], 5)
+    scores, problems = evaluate.score_images(["a", "b"], data["cam"], data["refined"], data["SegmentationClass"], 5)
     assert list(scores) == ["a"]
     assert problems[0][0] == "b" and "ground truth missing" in problems[0][1]

@@ -29,8 +29,8 @@ test_dataloader = val_dataloader
 
 # DeepLabV2 as in the WSSS literature: dilated ResNet-101 (output stride 8) with
 # ASPP-L (four 3x3 branches, dilations 6/12/18/24, summed logits), no auxiliary head.
-# mmseg has no V2 head; samcam.mmseg_models registers one.
-custom_imports = dict(imports=['samcam.mmseg_models'], allow_failed_imports=False)
+# mmseg has no V2 head; samcam.mmseg.models registers one.
+custom_imports = dict(imports=['samcam.mmseg.models'], allow_failed_imports=False)
 model = dict(
     decode_head=dict(
         _delete_=True,

@@ -1,5 +1,5 @@
 """Synthetic rule benchmark: the default rule must be at least as good as `official`."""
-from samcam.quality import rule_quality
+from samcam.demo.quality import rule_quality
 
 
 def test_samcam_rule_at_least_as_good_as_official_on_synthetic_scenes():

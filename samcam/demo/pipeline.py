@@ -18,22 +18,47 @@ from __future__ import annotations
 import functools
 import io
 import json
-import sys
+import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict
 
 import numpy as np
 from PIL import Image
 
-from . import masks as mask_store
-from .batch import run_batch
-from .commands import refine_dir
-from .evaluate import evaluate_dirs, format_table
-from .io import atomic_write_bytes, write_label_png
+from .. import masks as mask_store
+from ..batch import run_batch
+from ..evaluate import evaluate_dirs
+from ..folders import refine_dir
+from ..io import atomic_write_bytes, read_image, write_label_png
+from ..sam.proposals import generate as generate_proposals
+from ..viz.report import write_report
 from .synthetic import cam_to_label, make_scene
 
-__all__ = ["run_demo", "build_dataset"]
+__all__ = ["run_demo", "build_dataset", "DemoResult"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` did: the evaluation, the report page, the wall time."""
+
+    results: Dict[str, object]
+    report: Path
+    out: Path
+    num_images: int
+    seconds: float
+
+    def summary(self) -> str:
+        sets = self.results["sets"]
+        return (
+            f"SYNTHETIC data, {self.num_images} images: CAM pseudo labels {100 * sets['cam']['miou']:.1f} mIoU -> "
+            f"refined with weight-free proposals {100 * sets['+proposals']['miou']:.1f}, "
+            f"with simulated SAM masks {100 * sets['+sam_like']['miou']:.1f} "
+            f"({self.seconds:.1f} s). Outputs in {self.out}."
+        )
 
 
 def build_dataset(out: Path, num_images: int, seed: int) -> list:
@@ -58,46 +83,33 @@ def build_dataset(out: Path, num_images: int, seed: int) -> list:
 
 
 def _proposals_one(name: str, out: str) -> None:
-    from .proposals import generate
-
-    with Image.open(Path(out) / "JPEGImages" / f"{name}.jpg") as image:
-        rgb = np.asarray(image.convert("RGB"))
-    mask_store.write(Path(out) / "masks_proposals" / name, generate(rgb))
+    rgb = read_image(Path(out) / "JPEGImages" / f"{name}.jpg")
+    mask_store.write(Path(out) / "masks_proposals" / name, generate_proposals(rgb))
 
 
-def run_demo(out_dir, num_images: int = 40, seed: int = 0, workers: int = 1) -> Dict[str, object]:
-    """Build the synthetic dataset, make masks, refine, evaluate; print before/after mIoU.
+def run_demo(out_dir, num_images: int = 40, seed: int = 0, workers: int = 1, progress: bool = False) -> DemoResult:
+    """Build the synthetic dataset, make masks, refine, evaluate, write the HTML report.
 
-    Returns the :func:`samcam.evaluate.evaluate_dirs` result.
+    Returns a :class:`DemoResult`; ``results`` is what :func:`samcam.evaluate.evaluate_dirs`
+    returns for the sets ``cam``, ``+proposals`` and ``+sam_like``.
     """
     out = Path(out_dir)
     start = time.perf_counter()
-    print(f"samcam demo: building {num_images} SYNTHETIC images under {out} (rendered shapes, not VOC)",
-          file=sys.stderr)
+    log.info("building %d SYNTHETIC images under %s (rendered shapes, not VOC)", num_images, out)
     names = build_dataset(out, num_images, seed)
     proposals = run_batch(names, functools.partial(_proposals_one, out=str(out)),
                           lambda n: out / "masks_proposals" / f"{n}{mask_store.STORE_SUFFIX}",
-                          workers=workers, desc="proposals")
+                          workers=workers, desc="proposals", progress=progress)
     for masks_name in ("proposals", "sam_like"):
         result = refine_dir(out / "cam_label", out / f"masks_{masks_name}", out / f"refined_{masks_name}", names,
-                            workers=workers, overwrite=True)
+                            workers=workers, overwrite=True, progress=progress)
         if not result.ok or not proposals.ok:
             raise RuntimeError(f"demo failed: {result.summary()} {proposals.summary()}")
     label_sets = {"cam": out / "cam_label", "+proposals": out / "refined_proposals",
                   "+sam_like": out / "refined_sam_like"}
-    results = evaluate_dirs(out / "SegmentationClass", label_sets, names, progress=False)
+    results = evaluate_dirs(out / "SegmentationClass", label_sets, names)
     atomic_write_bytes(out / "metrics.json", json.dumps(results, indent=1).encode())
-    print(format_table(results))
-    sets = results["sets"]
-    print(
-        f"\nSYNTHETIC data, {num_images} images: CAM pseudo labels {100 * sets['cam']['miou']:.1f} mIoU -> "
-        f"refined with weight-free proposals {100 * sets['+proposals']['miou']:.1f}, "
-        f"with simulated SAM masks {100 * sets['+sam_like']['miou']:.1f} "
-        f"({time.perf_counter() - start:.1f} s). Outputs in {out}."
-    )
-    from .report import write_report
-
+    seconds = time.perf_counter() - start
     page = write_report(results, out / "report", images_dir=out / "JPEGImages", gt_dir=out / "SegmentationClass",
                         pred_dirs=label_sets, masks_dir=out / "masks_proposals", names=names, workers=workers)
-    print(f"report: {page} (open it in a browser)")
-    return results
+    return DemoResult(results=results, report=page, out=out, num_images=num_images, seconds=seconds)

@@ -1,7 +1,7 @@
 """SAM "segment everything" masks: model loading and a faster automatic mask generator.
 
 The only samcam module that imports ``torch`` and ``segment_anything``, and only inside
-functions, so the numpy core installs and runs without them.
+functions, so importing it (and the numpy core) works without them.
 
 :class:`MaskGenerator` computes the same masks as segment-anything's
 ``SamAutomaticMaskGenerator`` (same point grid, thresholds, NMS and order; the tests
@@ -18,17 +18,21 @@ check equality on a small random-weight SAM) but skips work the official loop do
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import pickle
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .masks import MaskSet
+from ..masks import MaskSet, as_maskset
+from .checkpoints import resolve_checkpoint
+from .registry import DEFAULT_MODEL, SAM_MODELS
 
 __all__ = [
-    "SAM_MODELS",
     "SamSettings",
     "MaskGenerator",
     "PreparedImage",
@@ -41,16 +45,7 @@ __all__ = [
     "annotations_to_maskset",
 ]
 
-SAM_MODELS = ("vit_h", "vit_l", "vit_b")
 DTYPES = ("float32", "tf32", "bfloat16")
-
-# The three official architectures, in the terms infer_sam_config() reads back from a
-# state dict (build_sam.py's builders; everything not listed is shared).
-_OFFICIAL_ENCODERS = {
-    "vit_h": dict(embed_dim=1280, depth=32, num_heads=16, global_attn_indexes=(7, 15, 23, 31)),
-    "vit_l": dict(embed_dim=1024, depth=24, num_heads=16, global_attn_indexes=(5, 11, 17, 23)),
-    "vit_b": dict(embed_dim=768, depth=12, num_heads=12, global_attn_indexes=(2, 5, 8, 11)),
-}
 
 
 @dataclass
@@ -101,8 +96,6 @@ def load_state_dict(path: os.PathLike) -> Dict[str, Any]:
     Raises:
         ValueError naming the file when it is not a loadable weights file.
     """
-    import pickle
-
     import torch
 
     path = Path(path)
@@ -185,8 +178,8 @@ def infer_sam_config(state_dict: Mapping[str, Any]) -> Dict[str, Any]:
         num_multimask_outputs=int(num_multimask_outputs),
     )
     config["model"] = None
-    for name, encoder in _OFFICIAL_ENCODERS.items():
-        if all(config[key] == value for key, value in encoder.items()) and config["image_size"] == 1024:
+    for name, info in SAM_MODELS.items():
+        if all(config[key] == value for key, value in info.encoder.items()) and config["image_size"] == 1024:
             config["model"] = name
     return config
 
@@ -196,8 +189,6 @@ def build_sam(config: Mapping[str, Any]):
 
     ``config`` holds :func:`infer_sam_config`'s keys; missing keys take SAM's values.
     """
-    from functools import partial
-
     import torch
     from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
@@ -269,28 +260,28 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def load_sam(
-    model: Optional[str] = "vit_h",
+    model: Optional[str] = None,
     checkpoint: Optional[os.PathLike] = None,
     device: str = "cpu",
     *,
     allow_download: bool = True,
-    progress: bool = True,
+    progress: bool = False,
 ):
     """Load SAM for mask generation -> ``segment_anything.modeling.Sam`` in eval mode.
 
     Args:
-        model: ``vit_h``/``vit_l``/``vit_b``; picks the official checkpoint when
-            ``checkpoint`` is None, and is checked against the file otherwise. ``None``
-            accepts any SAM architecture found in ``checkpoint``.
+        model: ``vit_h``/``vit_l``/``vit_b``. Without ``checkpoint`` it picks the
+            official file (default ``vit_h``); with ``checkpoint`` it is checked
+            against the file, and ``None`` (default) accepts whatever SAM
+            architecture the file holds.
         checkpoint: a local checkpoint; its architecture is read from its shapes.
-        device: a torch device string (see :func:`resolve_device`).
+        device: a torch device string, or ``"auto"`` (see :func:`resolve_device`).
         allow_download: fetch the official checkpoint into the cache when missing.
+        progress: show a progress bar while downloading.
     """
-    from .checkpoints import resolve_checkpoint
-
-    if checkpoint is None and model is None:
-        raise ValueError("give --model or --checkpoint")
-    path = resolve_checkpoint(model or "vit_h", checkpoint, allow_download=allow_download, progress=progress)
+    if device == "auto":
+        device = resolve_device(device)
+    path = resolve_checkpoint(model or DEFAULT_MODEL, checkpoint, allow_download=allow_download, progress=progress)
     state_dict = load_state_dict(path)
     try:
         config = infer_sam_config(state_dict)
@@ -323,8 +314,6 @@ def annotations_to_maskset(annotations: Sequence[Mapping[str, Any]], image_shape
     Scores: ``predicted_iou``, ``stability_score`` (float32), ``area`` (int64), ``bbox``
     and ``crop_box`` (int64, XYWH), ``point_coords`` (float64, (K, 2) x, y).
     """
-    from .masks import as_maskset
-
     if not annotations:
         return as_maskset([], image_shape=image_shape)
     dense = np.stack([np.asarray(a["segmentation"], dtype=bool) for a in annotations])
@@ -411,8 +400,6 @@ def decode_shared_image(decoder, image_embeddings, image_pe, sparse, dense, mult
     Returns:
         (masks (B, M, 4h, 4w) logits, iou_pred (B, M)), M = 3 with multimask_output.
     """
-    import math
-
     import torch
 
     transformer = decoder.transformer
@@ -586,8 +573,13 @@ class MaskGenerator:
     def _process_crop(self, orig_size, crop_box, layer, resized, cropped_size) -> Dict[str, Any]:
         import torch
         from segment_anything.utils.amg import (
-            batch_iterator, batched_mask_to_box, calculate_stability_score,
-            is_box_near_crop_edge, uncrop_boxes_xyxy, uncrop_masks, uncrop_points,
+            batch_iterator,
+            batched_mask_to_box,
+            calculate_stability_score,
+            is_box_near_crop_edge,
+            uncrop_boxes_xyxy,
+            uncrop_masks,
+            uncrop_points,
         )
         from torchvision.ops.boxes import batched_nms
 

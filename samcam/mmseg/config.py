@@ -1,6 +1,6 @@
 """Write an mmsegmentation 1.x config that trains DeepLab on refined pseudo labels.
 
-``samcam mmseg-config --labels DIR --data-root DIR --out FILE`` writes a short config
+:func:`write_config` (``samcam mmseg-config --labels DIR --data-root DIR --out FILE``) writes a short config
 that *inherits* one of mmsegmentation's own Pascal VOC configs through mmengine's
 package scope (``_base_ = 'mmseg::deeplabv3plus/...voc12aug-512x512.py'``, resolved
 from the installed mmseg's ``.mim/configs``) and overrides only the data: images from
@@ -15,15 +15,13 @@ repository, with the copies installed under ``mmseg/.mim/tools``, and with
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from .io import atomic_write_bytes, read_name_list
+from ..io import atomic_write_bytes, read_name_list
 
 #: Where a refined label directory usually sits in the examples: inside data_root,
 #: next to mmseg's own ``SegmentationClassAug``.
@@ -34,12 +32,12 @@ VOC_DATA_ROOT = "data/VOCdevkit/VOC2012"
 
 # mmseg's DeepLabV2 equivalent does not exist; this model override turns its
 # DeepLabV3 R101 config into the DeepLabV2 (ASPP-L, no auxiliary head) that WSSS
-# papers train, with the head from samcam.mmseg_models.
+# papers train, with the head from samcam.mmseg.models.
 _DEEPLABV2_MODEL = """\
 # DeepLabV2 as in the WSSS literature: dilated ResNet-101 (output stride 8) with
 # ASPP-L (four 3x3 branches, dilations 6/12/18/24, summed logits), no auxiliary head.
-# mmseg has no V2 head; samcam.mmseg_models registers one.
-custom_imports = dict(imports=['samcam.mmseg_models'], allow_failed_imports=False)
+# mmseg has no V2 head; samcam.mmseg.models registers one.
+custom_imports = dict(imports=['samcam.mmseg.models'], allow_failed_imports=False)
 model = dict(
     decode_head=dict(
         _delete_=True,
@@ -292,73 +290,3 @@ def write_config(
         command=command,
     )
     return atomic_write_bytes(out, text.encode("utf-8"))
-
-
-def _command_line(args: argparse.Namespace) -> str:
-    """The command as the user could retype it (for the config's header)."""
-    parts = ["samcam mmseg-config", "--labels", args.labels, "--data-root", args.data_root, "--base", args.base]
-    if args.schedule != "20k":
-        parts += ["--schedule", args.schedule]
-    for flag, value in (("--train-list", args.train_list), ("--val-list", args.val_list), ("--batch-size", args.batch_size)):
-        if value is not None:
-            parts += [flag, str(value)]
-    return " ".join(parts + ["--out", args.out])
-
-
-def _run(args: argparse.Namespace) -> int:
-    command = _command_line(args)
-    out = write_config(
-        args.out,
-        labels=args.labels,
-        data_root=args.data_root,
-        base=args.base,
-        train_list=args.train_list,
-        val_list=args.val_list,
-        schedule=args.schedule,
-        batch_size=args.batch_size,
-        check=not args.no_check,
-        command=command,
-    )
-    print(f"wrote {out}", file=sys.stderr)
-    base_path, _ = resolve_base(args.base, args.schedule)
-    package_dir = installed_mmseg_dir()
-    if base_path.startswith("mmseg::"):
-        resolved = mmseg_config_file(base_path)
-        if resolved is None:
-            print("note: mmsegmentation is not installed here; the config needs it "
-                  "(pip install 'samcam[mmseg]') to resolve its mmseg:: base", file=sys.stderr)
-        elif not resolved.is_file():
-            print(f"warning: the installed mmseg has no {resolved}; check --base", file=sys.stderr)
-    tools = (package_dir / ".mim" / "tools") if package_dir else Path("tools")
-    print(f"train on one GPU:  python {tools / 'train.py'} {out}", file=sys.stderr)
-    print(f"train on N GPUs:   bash {tools / 'dist_train.sh'} {out} N", file=sys.stderr)
-    return 0
-
-
-def add_subcommand(subparsers) -> None:
-    """Register ``samcam mmseg-config``."""
-    names = ", ".join(BASES)
-    parser = subparsers.add_parser(
-        "mmseg-config",
-        help="write an mmsegmentation config that trains DeepLab on refined labels",
-        description=(
-            "Write an mmsegmentation 1.x config inheriting mmseg's own Pascal VOC config "
-            "(via 'mmseg::', from the installed package) with your paths: images from "
-            "DATA_ROOT/JPEGImages, labels from --labels, validation on DATA_ROOT/SegmentationClass."
-        ),
-    )
-    parser.add_argument("--labels", required=True, help="refined label directory ({name}.png)")
-    parser.add_argument("--data-root", required=True, help="VOC2012 directory holding JPEGImages/ and SegmentationClass/")
-    parser.add_argument(
-        "--base",
-        default=DEFAULT_BASE,
-        help=f"model: one of {names}; or an 'mmseg::dir/config.py' path or a config file (default {DEFAULT_BASE})",
-    )
-    parser.add_argument("--schedule", default="20k", choices=("20k", "40k"), help="mmseg's 20k or 40k iteration schedule")
-    parser.add_argument("--train-list", help=f"train names, one per line (default DATA_ROOT/{DEFAULT_TRAIN_LIST})")
-    parser.add_argument("--val-list", help=f"val names (default DATA_ROOT/{DEFAULT_VAL_LIST})")
-    parser.add_argument("--batch-size", type=int, help="images per GPU (default: the base config's, 4)")
-    parser.add_argument("--no-check", action="store_true", help="do not check that every listed image and label exists")
-    parser.add_argument("--out", required=True, help="config file to write (.py)")
-    parser.set_defaults(func=_run)
-

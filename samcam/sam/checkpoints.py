@@ -1,70 +1,42 @@
 """SAM checkpoints: the official files, a local cache, and a verified download.
 
-``samcam masks`` needs one of SAM's three official checkpoints. Without
+``samcam masks`` needs one of SAM's official checkpoints (:mod:`.registry`). Without
 ``--checkpoint PATH`` it looks in the cache folder (``$SAMCAM_CACHE`` or
 ``~/.cache/samcam``) and otherwise downloads the file from SAM's official URL,
-checks its SHA-256 against the published value and only then moves it into the
-cache, so a cached file is always a complete, verified one.
+checks its SHA-256 and only then moves it into the cache, so a cached file is always
+a complete, verified one.
 
-Pure standard library (no torch): loading the weights is :mod:`samcam.generate`'s job.
+No torch here: loading the weights is :mod:`.generate`'s job.
 """
 from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import socket
-import sys
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Optional
 
-from tqdm import tqdm
+from ..batch import progress_bar
+from .registry import SAM_MODELS, SamModel
 
 __all__ = [
     "CheckpointError",
-    "OfficialCheckpoint",
-    "OFFICIAL_CHECKPOINTS",
     "cache_dir",
     "resolve_checkpoint",
     "download",
     "sha256_of",
 ]
 
+log = logging.getLogger(__name__)
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint could not be found, downloaded or verified (message meant for the user)."""
 
-
-@dataclass(frozen=True)
-class OfficialCheckpoint:
-    """One of SAM's published checkpoints."""
-
-    model: str
-    filename: str
-    url: str
-    sha256: str
-
-
-_BASE_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
-# SHA-256 values as published alongside the checkpoints (and checked by many
-# downstream projects); the 6-hex suffix of each name is the start of its MD5.
-OFFICIAL_CHECKPOINTS: Dict[str, OfficialCheckpoint] = {
-    "vit_h": OfficialCheckpoint(
-        "vit_h", "sam_vit_h_4b8939.pth", _BASE_URL + "sam_vit_h_4b8939.pth",
-        "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
-    ),
-    "vit_l": OfficialCheckpoint(
-        "vit_l", "sam_vit_l_0b3195.pth", _BASE_URL + "sam_vit_l_0b3195.pth",
-        "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
-    ),
-    "vit_b": OfficialCheckpoint(
-        "vit_b", "sam_vit_b_01ec64.pth", _BASE_URL + "sam_vit_b_01ec64.pth",
-        "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
-    ),
-}
 
 _CHUNK = 1 << 20
 
@@ -84,7 +56,7 @@ def sha256_of(path: os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _manual_instructions(info: OfficialCheckpoint, folder: Path) -> str:
+def _manual_instructions(info: SamModel, folder: Path) -> str:
     return (
         f"Fetch {info.filename} by hand from {info.url} (SHA-256 {info.sha256}) and put it in "
         f"{folder}/ (the cache folder; set SAMCAM_CACHE to use another one), e.g.\n"
@@ -98,7 +70,7 @@ def resolve_checkpoint(
     checkpoint: Optional[os.PathLike] = None,
     *,
     allow_download: bool = True,
-    progress: bool = True,
+    progress: bool = False,
 ) -> Path:
     """The checkpoint file to load for ``model``.
 
@@ -121,16 +93,16 @@ def resolve_checkpoint(
         if not path.is_file():
             raise FileNotFoundError(f"--checkpoint {checkpoint}: no such file")
         return path
-    if model not in OFFICIAL_CHECKPOINTS:
-        raise ValueError(f"unknown SAM model {model!r}; choose one of {', '.join(OFFICIAL_CHECKPOINTS)}")
-    info = OFFICIAL_CHECKPOINTS[model]
+    if model not in SAM_MODELS:
+        raise ValueError(f"unknown SAM model {model!r}; choose one of {', '.join(SAM_MODELS)}")
+    info = SAM_MODELS[model]
     folder = cache_dir()
     cached = folder / info.filename
     if cached.is_file():
         return cached
     if not allow_download:
         raise CheckpointError(f"{info.filename} is not in {folder}. " + _manual_instructions(info, folder))
-    print(f"samcam: {info.filename} is not cached in {folder}; downloading it from {info.url}", file=sys.stderr)
+    log.info("%s is not cached in %s; downloading it from %s", info.filename, folder, info.url)
     try:
         return download(info.url, cached, info.sha256, progress=progress)
     except CheckpointError as error:
@@ -142,7 +114,7 @@ def download(
     destination: os.PathLike,
     sha256: str,
     *,
-    progress: bool = True,
+    progress: bool = False,
     timeout: float = 60.0,
 ) -> Path:
     """Download ``url`` to ``destination``, verify its SHA-256, then move it into place.
@@ -165,10 +137,8 @@ def download(
             with urllib.request.urlopen(url, timeout=timeout) as response:
                 header = response.headers.get("Content-Length")
                 expected = int(header) if header and header.isdigit() else None
-                bar = tqdm(
-                    total=expected, desc=destination.name, unit="B", unit_scale=True, unit_divisor=1024,
-                    disable=not progress, file=sys.stderr,
-                )
+                bar = progress_bar(expected, destination.name, progress, unit="B", unit_scale=True,
+                                   unit_divisor=1024)
                 with bar, open(partial, "wb") as handle:
                     while True:
                         chunk = response.read(_CHUNK)

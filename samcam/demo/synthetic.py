@@ -16,15 +16,28 @@ pipeline has, with the failure modes the paper targets built in:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict, List, Mapping
 
 import numpy as np
 from scipy import ndimage
 
-# The scenes' CAMs are IRN-style: their pseudo label is IRN's (background plane 0.15).
-from .adapters.irn import cam_scores, cam_to_label  # noqa: F401  (re-exported)
+from ..cams import label_from_cams, scores_from_cams
 
-__all__ = ["Scene", "make_scene", "cam_to_label", "cam_scores"]
+__all__ = ["Scene", "make_scene", "cam_to_label", "cam_scores", "CAM_THRESHOLD"]
+
+# The scenes' CAMs are IRN-style, so their pseudo label is IRN's: a background plane
+# of 0.15 (IRN's cam_eval_thres), then argmax.
+CAM_THRESHOLD = 0.15
+
+
+def cam_to_label(cam: Mapping[str, np.ndarray], threshold: float = CAM_THRESHOLD) -> np.ndarray:
+    """The pseudo label of a scene's IRN-style CAM dict -> H×W uint8."""
+    return label_from_cams(np.asarray(cam["keys"]) + 1, cam["high_res"], threshold)
+
+
+def cam_scores(cam: Mapping[str, np.ndarray], threshold: float = CAM_THRESHOLD, num_classes: int = 21) -> np.ndarray:
+    """Class scores of a scene's CAM dict for ``refine(..., scores=)`` -> (num_classes, H, W) float32."""
+    return scores_from_cams(np.asarray(cam["keys"]) + 1, cam["high_res"], threshold, num_classes)
 
 # Fixed colours per class so that the same class looks alike across images.
 _CLASS_COLOURS = np.random.default_rng(1234).integers(30, 226, size=(21, 3))
@@ -100,14 +113,14 @@ def make_scene(rng: np.random.Generator, height: int = 120, width: int = 160, ma
         parts = [body & ~head, head, limb & ~body & ~head]
         parts = [p for p in parts if p.sum() > 20]
         whole = np.zeros_like(body)
-        for part_index, part in enumerate(parts):
+        for part in parts:
             shade = np.clip(_CLASS_COLOURS[cls] + rng.integers(-45, 46, size=3), 0, 255)
             image[part] = shade
             whole |= part
         gt[whole] = cls
         objects.append({"class": int(cls), "whole": whole, "parts": parts, "head": head & whole})
     # Later objects occlude earlier ones: keep only visible pixels.
-    for index, obj in enumerate(objects):
+    for obj in objects:
         visible = gt == obj["class"]
         obj["whole"] = obj["whole"] & visible
         obj["parts"] = [p & visible for p in obj["parts"] if (p & visible).sum() > 10]

@@ -5,7 +5,7 @@ ResNet (output stride 8) followed by ASPP v2, four parallel 3x3 convolutions wit
 dilations 6, 12, 18 and 24 that each predict class logits, summed. mmsegmentation
 ships DeepLabV3/V3+ heads (ASPP with BN, image pooling and a fusion conv) but no V2
 head. The configs written by ``samcam mmseg-config --base deeplabv2_r101`` load this
-module through ``custom_imports = dict(imports=['samcam.mmseg_models'])``.
+module through ``custom_imports = dict(imports=['samcam.mmseg.models'])``.
 
 Importing this module needs mmsegmentation (and therefore compiled ``mmcv.ops``).
 """
@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from torch import nn
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
+from torch import nn
 
 
 @MODELS.register_module()

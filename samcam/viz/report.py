@@ -9,7 +9,7 @@ The report folder holds everything it shows (open ``index.html`` from disk, no s
 
 The chosen images are the ``k`` whose per-image mIoU rose most and the ``k`` whose
 per-image mIoU fell most (or rose least) from the first label set to the second (see
-:func:`samcam.vis.score_images`); they need ``images_dir``, ``gt_dir`` and two sets.
+:func:`samcam.evaluate.score_images`); they need ``images_dir``, ``gt_dir`` and two sets.
 """
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ import io
 import math
 import os
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 from PIL import Image
 
-from .evaluate import class_names
-from .io import atomic_write_bytes, ensure_not_inside
-from .vis import render_panels, score_images, select_changed
+from ..evaluate import class_names, score_images, select_changed
+from ..io import atomic_write_bytes, ensure_not_inside
+from .panels import render_panels
 
 __all__ = ["write_report", "plot_per_class_iou", "THUMB_WIDTH"]
 

@@ -14,47 +14,39 @@ the image's width and a panel's size is predictable:
 ``width = ncols * W + (ncols - 1) * COLUMN_GAP``,
 ``height = TITLE_HEIGHT + H + legend height``.
 
-``--best K`` / ``--worst K`` pick the images whose per-image mIoU rose / fell the
-most between the first two label sets (see :func:`per_image_miou`).
+Which images to draw is the caller's choice; :func:`samcam.evaluate.score_images`
+and :func:`samcam.evaluate.select_changed` rank them by per-image mIoU.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import os
-import random
-import sys
 import zlib
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from . import masks as mask_io
-from .batch import BatchResult, ImageError, run_batch
-# image_confusions: the evaluator's own per-image reader, so ranking and eval agree.
-from .commands import report_batch
-from .evaluate import class_names, image_confusions
-from .io import atomic_write_bytes, ensure_not_inside, read_label_png, read_name_list, voc_palette
+from .. import masks as mask_io
+from ..batch import BatchResult, run_batch
+from ..errors import ImageError
+from ..evaluate import class_names
+from ..io import atomic_write_bytes, ensure_not_inside, find_image, read_image, read_label_png, voc_palette
 
 __all__ = [
     "COLUMN_GAP",
     "TITLE_HEIGHT",
-    "IMAGE_SUFFIXES",
-    "find_image",
-    "read_image",
     "overlay_label",
     "overlay_masks",
+    "mask_colours",
+    "label_legend",
     "compose_panel",
+    "Tile",
     "render_image",
     "render_panels",
-    "per_image_miou",
-    "score_images",
-    "select_changed",
-    "add_subcommand",
 ]
 
 IGNORE_INDEX = 255
@@ -68,36 +60,11 @@ BACKGROUND = (255, 255, 255)
 TEXT_COLOUR = (20, 20, 20)
 # VOC's own "void" colour, alternated with grey so 255 reads as a hatch, not a class.
 IGNORE_COLOURS = ((224, 224, 192), (90, 90, 90))
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
 
 _PALETTE = np.array(voc_palette(), dtype=np.uint8).reshape(256, 3)
 
 
 # ----------------------------------------------------------------------------- inputs
-
-
-def find_image(images_dir: os.PathLike, name: str) -> Path:
-    """The image file of ``name`` in ``images_dir`` (``.jpg`` as in VOC's JPEGImages, or ``.png``).
-
-    Raises ``FileNotFoundError`` naming what it looked for.
-    """
-    images_dir = Path(images_dir)
-    for suffix in IMAGE_SUFFIXES:
-        candidate = images_dir / f"{name}{suffix}"
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"no image for {name!r} in {images_dir} (looked for {name}.jpg, {name}.png)")
-
-
-def read_image(path: os.PathLike) -> np.ndarray:
-    """Read an image file as H×W×3 uint8 RGB; ``ImageError`` naming the file if unreadable."""
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            return np.array(image.convert("RGB"))
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ImageError(f"{path}: cannot read image ({error})") from error
-
 
 def _read_label(path: Path, shape: Tuple[int, int], num_classes: int) -> np.ndarray:
     """A label PNG checked against the image size and the class range."""
@@ -386,7 +353,7 @@ def render_panels(
     seed: int = 0,
     workers: int = 1,
     overwrite: bool = False,
-    progress: bool = True,
+    progress: bool = False,
 ) -> BatchResult:
     """Write ``{out_dir}/{name}.png`` panels for ``names`` with the batch runner (resumable).
 
@@ -410,200 +377,3 @@ def render_panels(
     return run_batch(
         names, job, partial(_panel_path, out_dir), workers=workers, overwrite=overwrite, desc="vis", progress=progress
     )
-
-
-# ----------------------------------------------------------------------------- choosing images
-
-
-def per_image_miou(confusion: np.ndarray, classes: np.ndarray) -> float:
-    """Mean IoU of one image over ``classes`` from its confusion matrix.
-
-    Args:
-        confusion: (C, C+1) int counts from :func:`samcam.evaluate.confusion_matrix`
-            (rows GT, columns prediction, last column = left unlabelled, a miss).
-        classes: bool (C,) the classes to average over. A class absent from both the
-            prediction and the GT scores 1 (they agree it is not there), so two label
-            sets are compared over one class set without dividing by zero.
-
-    Returns:
-        The mean IoU, NaN when no class is selected.
-    """
-    confusion = np.asarray(confusion, dtype=np.float64)
-    num_classes = confusion.shape[0]
-    true_positive = np.diag(confusion[:, :num_classes])
-    union = confusion.sum(axis=1) + confusion[:, :num_classes].sum(axis=0) - true_positive
-    iou = np.divide(true_positive, union, out=np.ones_like(union), where=union > 0)
-    return float(iou[classes].mean()) if np.any(classes) else float("nan")
-
-
-def _present(confusion: np.ndarray) -> np.ndarray:
-    """bool (C,): classes in the GT or the prediction of one image (valid GT pixels only)."""
-    num_classes = confusion.shape[0]
-    return (confusion.sum(axis=1) > 0) | (confusion[:, :num_classes].sum(axis=0) > 0)
-
-
-def score_images(
-    names: Sequence[str],
-    first_dir: os.PathLike,
-    second_dir: os.PathLike,
-    gt_dir: os.PathLike,
-    num_classes: int = 21,
-    workers: int = 1,
-) -> Tuple[Dict[str, Tuple[float, float]], List[Tuple[str, str]]]:
-    """Per-image mIoU of two label sets against the ground truth.
-
-    The classes averaged for an image are those present in its GT or in either
-    prediction (on pixels with valid GT), so both label sets are scored on one class set.
-
-    Returns:
-        ``({name: (miou_first, miou_second)}, [(name, reason)])``: images without a GT file,
-        with only ignore pixels, or with an unreadable label are listed in the second item.
-    """
-    scores: Dict[str, Tuple[float, float]] = {}
-    problems: List[Tuple[str, str]] = []
-
-    def collect(name: str, confusions) -> None:
-        first, second = confusions
-        if first.sum() == 0:
-            problems.append((name, "ground truth is all ignore (255)"))
-            return
-        classes = _present(first) | _present(second)
-        scores[name] = (per_image_miou(first, classes), per_image_miou(second, classes))
-
-    job = partial(
-        image_confusions,
-        gt_dir=str(gt_dir),
-        pred_dirs=(("first", str(first_dir)), ("second", str(second_dir))),
-        num_classes=num_classes,
-        ignore_index=IGNORE_INDEX,
-    )
-    result = run_batch(names, job, workers=workers, desc="rank", progress=False, on_result=collect)
-    return scores, problems + list(result.failed)
-
-
-def select_changed(scores: Dict[str, Tuple[float, float]], k: int, mode: str) -> List[str]:
-    """The ``k`` names whose score rose (``mode="best"``) or fell (``"worst"``) the most.
-
-    ``scores`` maps name -> (before, after). Ties are broken by name so the choice is stable.
-    """
-    if mode not in ("best", "worst"):
-        raise ValueError(f"mode must be 'best' or 'worst', got {mode!r}")
-    if k < 0:
-        raise ValueError(f"k must be >= 0, got {k}")
-    sign = -1.0 if mode == "best" else 1.0
-    ranked = sorted(scores, key=lambda name: (sign * (scores[name][1] - scores[name][0]), name))
-    return ranked[:k]
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-def parse_named_dir(text: str) -> Tuple[str, str]:
-    """``NAME=DIR`` -> (NAME, DIR); a bare ``DIR`` is named after its folder."""
-    if "=" in text:
-        name, folder = text.split("=", 1)
-        if not name or not folder:
-            raise argparse.ArgumentTypeError(f"expected NAME=DIR, got {text!r}")
-        return name, folder
-    return Path(text).name or text, text
-
-
-def _label_names(folder: os.PathLike) -> List[str]:
-    return sorted(entry.name[:-4] for entry in os.scandir(folder) if entry.name.endswith(".png"))
-
-
-def _run_vis(args: argparse.Namespace) -> int:
-    for flag, folder in [("--images", args.images), ("--masks", args.masks), ("--gt", args.gt)] + [
-        ("--labels", folder) for _, folder in args.labels
-    ]:
-        if folder is not None and not Path(folder).is_dir():
-            raise FileNotFoundError(f"{flag} {folder}: not a folder")
-    if args.list:
-        pool = read_name_list(args.list)
-    else:
-        pool = _label_names(args.labels[0][1])
-        if not pool:
-            raise ValueError(f"no .png labels in {args.labels[0][1]}; give --list FILE")
-    chosen = pool
-    mode = "best" if args.best is not None else "worst" if args.worst is not None else None
-    if mode is not None:
-        if args.gt is None or len(args.labels) < 2:
-            raise ValueError(f"--{mode} compares the first two --labels against --gt: give both")
-        scores, problems = score_images(
-            pool, args.labels[0][1], args.labels[1][1], args.gt, args.num_classes, workers=args.workers
-        )
-        if problems:
-            print(f"{len(problems)} image(s) not ranked (no ground truth or unreadable), e.g. "
-                  f"{problems[0][0]}: {problems[0][1]}", file=sys.stderr)
-        if not scores:
-            raise ValueError("no image could be scored against --gt")
-        chosen = select_changed(scores, getattr(args, mode), mode)
-        first, second = args.labels[0][0], args.labels[1][0]
-        print(f"{'name':<20} {first:>10} {second:>10} {'change':>8}")
-        for name in chosen:
-            before, after = scores[name]
-            print(f"{name:<20} {before:>10.4f} {after:>10.4f} {after - before:>+8.4f}")
-    elif args.random is not None:
-        chosen = sorted(random.Random(args.seed).sample(pool, min(args.random, len(pool))))
-    result = render_panels(
-        chosen,
-        images_dir=args.images,
-        label_dirs=args.labels,
-        out_dir=args.out,
-        masks_dir=args.masks,
-        gt_dir=args.gt,
-        alpha=args.alpha,
-        num_classes=args.num_classes,
-        seed=args.seed,
-        workers=args.workers,
-        overwrite=args.overwrite,
-    )
-    print(f"panels in {args.out}")
-    return report_batch(result, "vis")
-
-
-def _alpha(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"--alpha must be within 0..1, got {text}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def add_subcommand(subparsers) -> None:
-    """Register ``samcam vis``."""
-    parser = subparsers.add_parser(
-        "vis",
-        help="draw picture panels: image | label sets | SAM masks | ground truth",
-        description=(
-            "Write one PNG per image to --out: the image, each label set over it in the VOC "
-            "palette, the masks in random colours with outlines, and the ground truth, with the class "
-            "names present. --list chooses the images (default: every label of the first "
-            "--labels); --best/--worst/--random pick K of them."
-        ),
-    )
-    parser.add_argument("--images", required=True, metavar="DIR", help="image folder ({name}.jpg or {name}.png)")
-    parser.add_argument(
-        "--labels", required=True, action="append", type=parse_named_dir, metavar="NAME=DIR",
-        help="a label folder ({name}.png) and its column title; repeat for several (e.g. cam=... refined=...)",
-    )
-    parser.add_argument("--masks", metavar="DIR", help="mask folder (samcam mask store or amg.py output)")
-    parser.add_argument("--gt", metavar="DIR", help="ground-truth label folder ({name}.png)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder for the panels")
-    parser.add_argument("--list", metavar="FILE", help="image names, one per line (the pool for --best/--worst/--random)")
-    pick = parser.add_mutually_exclusive_group()
-    pick.add_argument("--best", type=_positive, metavar="K", help="the K images whose mIoU rose most from the first to the second --labels")
-    pick.add_argument("--worst", type=_positive, metavar="K", help="the K images whose mIoU fell most (or rose least)")
-    pick.add_argument("--random", type=_positive, metavar="K", help="K images at random (see --seed)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of --random and of the mask colours (default 0)")
-    parser.add_argument("--alpha", type=_alpha, default=0.6, metavar="A", help="weight of label colours over the image (default 0.6)")
-    parser.add_argument("--num-classes", type=_positive, default=21, metavar="N", help="number of classes incl. background (default 21, VOC)")
-    parser.add_argument("--workers", type=_positive, default=1, metavar="N", help="processes (default 1)")
-    parser.add_argument("--overwrite", action="store_true", help="redraw panels that already exist")
-    parser.set_defaults(func=_run_vis)

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .masks import MaskSet
+from ..masks import MaskSet, empty_maskset
 
 __all__ = ["generate", "DEFAULT_SCALES"]
 
@@ -68,7 +68,7 @@ def generate(
             seen.add(key)
             masks.append(mask)
     if not masks:
-        return MaskSet(np.zeros((0, (height * width + 7) // 8), np.uint8), (height, width))
+        return empty_maskset((height, width))
     areas = np.array([m.sum() for m in masks], np.int64)
     order = np.argsort(-areas, kind="stable")[:max_masks]
     return MaskSet.from_dense(np.stack([masks[i] for i in order]), {"area": areas[order]})

@@ -1,31 +1,29 @@
-"""The ``samcam`` command line: argparse front end over the Python API.
+"""The ``samcam`` command line: a thin argparse skin over the Python API.
 
-Each subcommand lives beside the code it drives and registers itself through an
-``add_subcommand(subparsers)`` function listed in :data:`SUBCOMMAND_MODULES`; no
-logic lives only here.
+One module per subcommand, each with ``add_parser(subparsers)`` (which sets
+``run``, a function ``(args) -> exit code``); :mod:`.common` holds the shared flags.
+Exit codes: 0 all done, 1 some images failed (listed), 2 usage or configuration
+error, 130 interrupted.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
-# Modules that define add_subcommand(subparsers); each sets `func` on its parser,
-# a function (args) -> exit code.
-SUBCOMMAND_MODULES: List[str] = [
-    "samcam.adapters.cli",
-    "samcam.commands",
-    "samcam.vis",
-    "samcam.mmseg_config",
-    "samcam.masks_cli",
-]
+from .. import __version__
+from ..sam.checkpoints import CheckpointError
+from ..sam.pipeline import MissingPackages
+from . import adapt, demo, evaluate, masks, mmseg_config, refine, vis
+from .common import show_log
+
+__all__ = ["main", "adapt_main", "build_parser"]
+
+COMMANDS = (refine, adapt, masks, evaluate, vis, demo, mmseg_config)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full ``samcam`` parser with every registered subcommand."""
-    from . import __version__
-
+    """The full ``samcam`` parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="samcam",
         description=(
@@ -36,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"samcam {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for module_name in SUBCOMMAND_MODULES:
-        importlib.import_module(module_name).add_subcommand(subparsers)
+    for command in COMMANDS:
+        command.add_parser(subparsers)
     return parser
 
 
@@ -45,12 +43,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``samcam``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    show_log(args.command)
     try:
-        return int(args.func(args) or 0)
+        return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted; finished outputs are kept and a rerun resumes", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, CheckpointError, MissingPackages) as error:
         print(f"samcam {args.command}: error: {error}", file=sys.stderr)
         return 2
 
@@ -58,7 +57,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def adapt_main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``samcam-adapt`` (same as ``samcam adapt``)."""
     return main(["adapt"] + list(sys.argv[1:] if argv is None else argv))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

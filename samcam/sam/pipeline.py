@@ -11,27 +11,51 @@ or ``srun``, from ``RANK``/``WORLD_SIZE`` or ``SLURM_PROCID``/``SLURM_NTASKS``, 
 picks its GPU from ``LOCAL_RANK``/``SLURM_LOCALID``. While the GPU works on one image,
 background threads decode and resize the next ones.
 
-This module imports no torch; :mod:`samcam.generate` does, when SAM is used.
+This module imports no torch; :mod:`.generate` does, when SAM is used.
 """
 from __future__ import annotations
 
-import argparse
 import functools
+import importlib
+import logging
 import os
-import sys
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from . import masks as mask_store
-from .batch import BatchResult, run_batch
-from .commands import report_batch
-from .io import ensure_not_inside, read_name_list
-from .vis import IMAGE_SUFFIXES, find_image, read_image
+from .. import masks as mask_store
+from ..batch import BatchResult, run_batch
+from ..io import IMAGE_SUFFIXES, ensure_not_inside, find_image, list_names, read_image, read_name_list
+from . import generate, proposals
 
-__all__ = ["add_subcommand", "compute_masks", "parse_shard", "shard_from_env", "select_shard", "image_names"]
+__all__ = [
+    "compute_masks",
+    "parse_shard",
+    "shard_from_env",
+    "select_shard",
+    "image_names",
+    "missing_sam_packages",
+    "MissingPackages",
+]
+
+log = logging.getLogger(__name__)
+
+
+class MissingPackages(RuntimeError):
+    """Optional packages a feature needs are not installed (message says what to install)."""
+
+
+def missing_sam_packages() -> List[str]:
+    """The packages ``--source sam`` needs that cannot be imported ([] when all can)."""
+    missing = []
+    for name, module in (("torch", "torch"), ("torchvision", "torchvision"), ("segment-anything", "segment_anything")):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(name)
+    return missing
 
 
 # --------------------------------------------------------------------------- sharding
@@ -75,7 +99,7 @@ def image_names(images_dir: os.PathLike, list_file: Optional[os.PathLike] = None
     if list_file is not None:
         names = read_name_list(list_file)
     else:
-        names = sorted({p.stem for p in images_dir.iterdir() if p.suffix in IMAGE_SUFFIXES and p.is_file()})
+        names = list_names(images_dir, IMAGE_SUFFIXES)
         if not names:
             raise FileNotFoundError(f"--images {images_dir}: no .jpg or .png images in it")
     return list(OrderedDict.fromkeys(names))  # a name listed twice is done once
@@ -127,8 +151,6 @@ def _output_path(out_dir: Path, name: str) -> Path:
 
 
 def _proposals_one(name: str, images_dir: str, out_dir: str) -> None:
-    from . import proposals
-
     image = read_image(find_image(images_dir, name))
     mask_store.write(_output_path(Path(out_dir), name), proposals.generate(image))
 
@@ -161,7 +183,7 @@ def compute_masks(
     workers: int = 1,
     decode_threads: int = 2,
     allow_download: bool = True,
-    progress: bool = True,
+    progress: bool = False,
     sam=None,
 ) -> BatchResult:
     """Write ``{out_dir}/{name}.masks.npz`` for every name, resumably.
@@ -172,13 +194,13 @@ def compute_masks(
         names: the names to do (already sharded); finished ones are skipped unless
             ``overwrite``.
         source: ``"sam"`` (segment-anything's automatic generator, see
-            :class:`samcam.generate.MaskGenerator`) or ``"proposals"`` (weight-free,
-            :func:`samcam.proposals.generate`).
+            :class:`samcam.sam.generate.MaskGenerator`) or ``"proposals"`` (weight-free,
+            :func:`samcam.sam.proposals.generate`).
         model, checkpoint, allow_download: which SAM weights (see
-            :func:`samcam.generate.load_sam`).
-        settings: a :class:`samcam.generate.SamSettings` (SAM's defaults when None).
+            :func:`samcam.sam.generate.load_sam`).
+        settings: a :class:`samcam.sam.generate.SamSettings` (SAM's defaults when None).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        dtype: ``float32``, ``tf32`` or ``bfloat16`` (see :class:`samcam.generate.MaskGenerator`).
+        dtype: ``float32``, ``tf32`` or ``bfloat16`` (see :class:`samcam.sam.generate.MaskGenerator`).
         workers: processes for ``proposals`` (SAM runs in this process).
         decode_threads: background threads decoding and resizing images for SAM.
         sam: an already loaded ``segment_anything`` model to use instead of
@@ -201,21 +223,18 @@ def compute_masks(
     todo = [n for n in names if overwrite or not output_path(n).exists()]
     if not todo:
         return run_batch(names, lambda name: None, output_path, overwrite=False, desc="masks", progress=False)
-    try:
-        from . import generate
-    except ImportError as error:  # pragma: no cover - depends on the installation
-        raise ValueError(
-            f"--source sam needs torch, torchvision and segment-anything ({error}); "
-            "install them with: pip install 'samcam[sam]'"
-        ) from error
+    missing = missing_sam_packages()
+    if missing:
+        raise MissingPackages(
+            f"--source sam needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed; "
+            "install them with: pip install 'samcam[sam]' (or use --source proposals, a weaker weight-free substitute)"
+        )
     if sam is None:
         sam = generate.load_sam(model, checkpoint, generate.resolve_device(device),
                                 allow_download=allow_download, progress=progress)
     generator = generate.MaskGenerator(sam, settings, dtype=dtype)
-    if progress:
-        source_text = f"--checkpoint {checkpoint}" if checkpoint else (model or "a model built in memory")
-        print(f"samcam masks: SAM ({source_text}) on {sam.device}, {dtype}, "
-              f"{len(todo)} images to do", file=sys.stderr)
+    source_text = f"--checkpoint {checkpoint}" if checkpoint else (model or "a model built in memory")
+    log.info("SAM (%s) on %s, %s, %d images to do", source_text, sam.device, dtype, len(todo))
 
     def load(name: str):
         return generator.prepare(read_image(find_image(images_dir, name)))
@@ -226,87 +245,3 @@ def compute_masks(
                          overwrite=overwrite, desc=f"masks ({sam.device})", progress=progress)
     finally:
         prefetcher.close()
-
-
-# ---------------------------------------------------------------------------- command
-
-def _cmd_masks(args: argparse.Namespace) -> int:
-    from .checkpoints import CheckpointError
-
-    names = image_names(args.images, args.list)
-    if args.shard is not None:
-        shard = parse_shard(args.shard)
-        origin = "--shard"
-    else:
-        shard = shard_from_env()
-        origin = "environment (torchrun/SLURM)"
-    if shard is not None and shard[1] > 1:
-        names = select_shard(names, *shard)
-        print(f"samcam masks: shard {shard[0]}/{shard[1]} from {origin}: {len(names)} images", file=sys.stderr)
-    settings = None
-    if args.source == "sam":
-        from .generate import SamSettings  # no torch import at module level
-
-        settings = SamSettings(
-            points_per_side=args.points_per_side, points_per_batch=args.points_per_batch,
-            pred_iou_thresh=args.pred_iou_thresh, stability_score_thresh=args.stability_score_thresh,
-            box_nms_thresh=args.box_nms_thresh, crop_n_layers=args.crop_n_layers,
-            min_mask_region_area=args.min_mask_region_area,
-        )
-        settings.validate()
-    model = args.model if args.model is not None else (None if args.checkpoint else "vit_h")
-    try:
-        result = compute_masks(
-            args.images, args.out, names, source=args.source, model=model, checkpoint=args.checkpoint,
-            settings=settings, device=args.device, dtype=args.dtype, overwrite=args.overwrite,
-            workers=args.workers, decode_threads=args.decode_threads, allow_download=not args.no_download,
-            progress=not args.no_progress,
-        )
-    except CheckpointError as error:
-        print(f"samcam masks: error: {error}", file=sys.stderr)
-        return 2
-    return report_batch(result, "masks")
-
-
-def add_subcommand(subparsers) -> None:
-    """Register ``samcam masks``."""
-    parser = subparsers.add_parser(
-        "masks", help="SAM 'segment everything' masks for every image (resumable, sharded)",
-        description="Run SAM's automatic mask generator (same masks as segment-anything's "
-                    "SamAutomaticMaskGenerator, faster) over an image folder and write {out}/{name}.masks.npz "
-                    "per image. Finished images are skipped unless --overwrite. Under torchrun or srun each "
-                    "process takes its own shard and GPU.")
-    parser.add_argument("--images", required=True, metavar="DIR", help="image folder ({name}.jpg or .png)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (never the image folder)")
-    parser.add_argument("--list", metavar="FILE", help="image names, one per line (default: every image)")
-    parser.add_argument("--source", choices=("sam", "proposals"), default="sam",
-                        help="sam (default) or proposals: weight-free regions, a weaker substitute")
-    parser.add_argument("--model", choices=("vit_h", "vit_l", "vit_b"), default=None,
-                        help="SAM backbone (default vit_h; with --checkpoint, default: whatever the file holds)")
-    parser.add_argument("--checkpoint", metavar="PATH",
-                        help="local checkpoint (default: the official file in $SAMCAM_CACHE or ~/.cache/samcam, "
-                             "downloaded and SHA-256 checked when missing)")
-    parser.add_argument("--no-download", action="store_true", help="never download a checkpoint")
-    group = parser.add_argument_group("SAM automatic mask generator settings (defaults are SAM's)")
-    group.add_argument("--points-per-side", type=int, default=32)
-    group.add_argument("--points-per-batch", type=int, default=64,
-                       help="point prompts per decoder pass (more is faster on a GPU, same masks)")
-    group.add_argument("--pred-iou-thresh", type=float, default=0.88)
-    group.add_argument("--stability-score-thresh", type=float, default=0.95)
-    group.add_argument("--box-nms-thresh", type=float, default=0.7)
-    group.add_argument("--crop-n-layers", type=int, default=0)
-    group.add_argument("--min-mask-region-area", type=int, default=0, help="needs opencv when > 0")
-    parser.add_argument("--device", default="auto", help="auto (GPU of LOCAL_RANK if any, else CPU), cpu, cuda, cuda:N")
-    parser.add_argument("--dtype", choices=("float32", "tf32", "bfloat16"), default="float32",
-                        help="float32: the official generator's masks; tf32: TF32 matrix products on "
-                             "NVIDIA GPUs (faster, masks nearly identical); bfloat16: autocast (fastest, "
-                             "masks may differ slightly)")
-    parser.add_argument("--shard", metavar="I/N",
-                        help="do every N-th image starting at I (0 <= I < N); default from RANK/WORLD_SIZE "
-                             "(torchrun) or SLURM_PROCID/SLURM_NTASKS (srun)")
-    parser.add_argument("--overwrite", action="store_true", help="redo images whose output exists")
-    parser.add_argument("--workers", type=int, default=1, metavar="N", help="processes for --source proposals")
-    parser.add_argument("--decode-threads", type=int, default=2, metavar="N",
-                        help="background threads decoding images for SAM (default 2)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.set_defaults(func=_cmd_masks)

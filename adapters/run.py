@@ -1,0 +1,158 @@
+"""A method's whole folder: :func:`adapt_dir` (what ``samcam adapt`` runs) and its per-image job."""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from samcam import masks as samcam_masks
+from samcam.batch import BatchResult, run_batch
+from samcam.errors import ImageError
+from samcam.io import ensure_not_inside, list_names, read_label_png, write_label_png
+from samcam.refine import refine
+
+from . import get
+
+__all__ = ["adapt_dir", "adapt_one"]
+
+
+def adapt_one(
+    name: str,
+    *,
+    method: str,
+    out_dir: str,
+    masks_dir: str,
+    cams_dir: Optional[str] = None,
+    labels_dir: Optional[str] = None,
+    threshold: Optional[float] = None,
+    num_classes: int = 21,
+    palette: bool = False,
+    use_scores: bool = False,
+    refine_params: Optional[Mapping[str, Any]] = None,
+    mask_order: str = "numeric",
+) -> Path:
+    """One image of ``samcam-adapt``: read the pseudo label, refine, write ``{out}/{name}.png``.
+
+    With ``cams_dir`` the label comes from ``{cams_dir}/{name}.npy`` thresholded the
+    method's way; otherwise from ``{labels_dir}/{name}.png``. ``refine_params`` (rule
+    and its parameters) go to :func:`samcam.refine`. Module level so that
+    :func:`samcam.batch.run_batch` can send it to worker processes.
+
+    Raises:
+        ImageError / FileNotFoundError: with a message naming the files.
+    """
+    adapter = get(method)
+    mask_path = samcam_masks.find(masks_dir, name)
+    maskset = samcam_masks.load(mask_path, png_order=mask_order)
+    scores = None
+    if cams_dir is not None:
+        source = Path(cams_dir) / f"{name}.npy"
+        if not source.exists():
+            raise FileNotFoundError(f"{source}: CAM file does not exist")
+        cam_dict = adapter.load_cam(source)
+        try:
+            label = adapter.cam_to_label(cam_dict, threshold, num_classes, image_shape=maskset.image_shape)
+            if use_scores:
+                scores = adapter.cam_scores(cam_dict, threshold, num_classes, image_shape=maskset.image_shape)
+        except ValueError as error:
+            raise ImageError(f"{source}: {error}") from error
+    else:
+        source = Path(labels_dir) / f"{name}.png"
+        if not source.exists():
+            raise FileNotFoundError(f"{source}: label file does not exist")
+        label = read_label_png(source)
+    if tuple(label.shape) != tuple(maskset.image_shape):
+        raise ImageError(
+            f"{source} is {label.shape[0]}×{label.shape[1]} but its masks {mask_path} are "
+            f"{maskset.image_shape[0]}×{maskset.image_shape[1]}; the masks must come from the same image"
+        )
+    try:
+        params = dict(refine_params or {})
+        params["num_classes"] = num_classes
+        refined = refine(label, maskset, scores=scores, **params)
+    except ValueError as error:
+        raise ImageError(f"{source} with masks {mask_path}: {error}") from error
+    return write_label_png(Path(out_dir) / f"{name}.png", refined, palette=palette)
+
+
+def adapt_dir(
+    method: str,
+    masks_dir: os.PathLike,
+    out_dir: os.PathLike,
+    *,
+    cams_dir: Optional[os.PathLike] = None,
+    labels_dir: Optional[os.PathLike] = None,
+    names: Optional[Sequence[str]] = None,
+    threshold: Optional[float] = None,
+    num_classes: int = 21,
+    palette: bool = False,
+    use_scores: bool = False,
+    refine_params: Optional[Mapping[str, Any]] = None,
+    mask_order: str = "numeric",
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> BatchResult:
+    """Refine a method's CAMs (``cams_dir``) or pseudo-label PNGs (``labels_dir``) with masks.
+
+    Exactly one of ``cams_dir`` (``{name}.npy`` thresholded the method's way) and
+    ``labels_dir`` (``{name}.png``) is given. Writes ``{out_dir}/{name}.png`` in the
+    PNG mode the method's next stage reads, resumably; ``names`` defaults to every
+    input file found. ``refine_params`` (``rule`` and its parameters) go to
+    :func:`samcam.refine`.
+
+    Returns:
+        The :class:`~samcam.batch.BatchResult`; per-image failures are collected.
+
+    Raises:
+        ValueError / FileNotFoundError: a configuration error (wrong combination of
+            options, a missing folder, ``out_dir`` inside an input), before any image.
+    """
+    adapter = get(method)
+    if (cams_dir is None) == (labels_dir is None):
+        sets = ", ".join(label_set.path for label_set in adapter.label_sets) or "its pseudo-label folder"
+        raise ValueError(
+            f"give the CAM folder (--cams, e.g. {adapter.cam_dir}) or a pseudo-label PNG folder "
+            f"(--source png --labels; {adapter.title} writes {sets}), not both"
+        )
+    if labels_dir is not None:
+        if threshold is not None:
+            raise ValueError("--threshold applies to CAMs (--source cam); label PNGs are already thresholded")
+        if use_scores:
+            raise ValueError("--use-scores needs CAMs (--source cam)")
+    params = dict(refine_params or {})
+    if use_scores and params.get("rule") == "official":
+        raise ValueError("--rule official uses the hard label only; drop --use-scores")
+    if palette and not adapter.palette_allowed:
+        raise ValueError(
+            f"--palette: {adapter.title} reads labels with imageio, which turns a palette PNG into RGB; "
+            "its labels are written as plain 8-bit PNGs"
+        )
+    if not 2 <= num_classes <= 255:
+        raise ValueError(f"--num-classes must be in 2..255, got {num_classes}")
+    if not Path(masks_dir).is_dir():
+        raise FileNotFoundError(f"--masks {masks_dir}: folder does not exist")
+    ensure_not_inside(out_dir, [cams_dir, labels_dir, masks_dir])
+    input_dir, suffix = (cams_dir, ".npy") if cams_dir is not None else (labels_dir, ".png")
+    if names is None:
+        names = list_names(input_dir, (suffix,))
+        if not names:
+            raise ValueError(f"{input_dir}: no *{suffix} files found")
+    job = functools.partial(
+        adapt_one,
+        method=adapter.name,
+        out_dir=str(out_dir),
+        masks_dir=str(masks_dir),
+        cams_dir=None if cams_dir is None else str(cams_dir),
+        labels_dir=None if labels_dir is None else str(labels_dir),
+        threshold=threshold,
+        num_classes=num_classes,
+        palette=palette,
+        use_scores=use_scores,
+        refine_params=params,
+        mask_order=mask_order,
+    )
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return run_batch(names, job, lambda name: Path(out_dir) / f"{name}.png", workers=workers,
+                     overwrite=overwrite, desc=f"adapt {adapter.name}", progress=progress)

@@ -1,0 +1,79 @@
+"""``samcam adapt`` / ``samcam-adapt``: refine a WSSS method's pseudo labels in its own layout.
+
+    samcam-adapt --method irn --cams result/cam --masks sam_masks --out result/sem_seg_sam
+
+reads each ``{name}.npy`` CAM (or ``--source png --labels DIR``: each ``{name}.png``
+pseudo label the method already wrote), makes the method's own pseudo label, refines
+it with ``{masks}/{name}.*`` and writes ``{out}/{name}.png`` in the PNG mode the
+method's next stage reads; at the end it prints what to pass to that stage.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..adapters import available, get
+from ..adapters.run import adapt_dir
+from ..io import read_name_list
+from .common import add_batch_arguments, add_rule_arguments, report_batch, rule_params
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "adapt",
+        help="refine a WSSS method's CAMs or pseudo labels (IRN, AMN, CLIMS, MCTformer, ToCo)",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("--method", required=True, choices=available(), help="the WSSS method that wrote the inputs")
+    parser.add_argument("--cams", type=Path, metavar="DIR", help="folder of the method's CAM {name}.npy files (--source cam)")
+    parser.add_argument("--masks", type=Path, required=True, metavar="DIR",
+                        help="folder of masks per image (samcam store, amg.py PNG folders or RLE JSON)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="folder for the refined {name}.png labels (must not be an input folder)")
+    parser.add_argument(
+        "--source", choices=("cam", "png"), default="cam",
+        help="cam: threshold the method's CAMs its own way (default); png: refine label PNGs it already wrote (--labels)",
+    )
+    parser.add_argument("--labels", type=Path, metavar="DIR",
+                        help="folder of the method's pseudo-label {name}.png files (--source png)")
+    parser.add_argument("--threshold", type=float, help="background threshold for CAMs (default: the method's own)")
+    parser.add_argument("--use-scores", action="store_true",
+                        help="give refine the CAM scores, not only the hard label (samcam rule, --source cam)")
+    parser.add_argument("--palette", action="store_true",
+                        help="write VOC-palette PNGs (only for methods whose next stage reads with PIL: mctformer)")
+    add_batch_arguments(parser, list_help="image names, one per line (default: every CAM/label file found)")
+    add_rule_arguments(parser)   # --rule, --num-classes and the rule's parameters, as `samcam refine`
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    adapter = get(args.method)
+    if args.source == "cam":
+        if args.cams is None:
+            raise ValueError("--source cam needs --cams DIR (the method's CAM .npy folder, e.g. "
+                             f"{adapter.cam_dir}); or refine label PNGs with --source png --labels DIR")
+        if args.labels is not None:
+            raise ValueError("--labels is read only with --source png; drop it or add --source png")
+    elif args.labels is None:
+        sets = "; ".join(f"{s.path}: {s.description}" for s in adapter.label_sets) or "its pseudo-label folder"
+        raise ValueError(f"--source png needs --labels DIR ({adapter.title} writes {sets})")
+    result = adapt_dir(
+        adapter.name,
+        args.masks,
+        args.out,
+        cams_dir=args.cams if args.source == "cam" else None,
+        labels_dir=args.labels if args.source == "png" else None,
+        names=read_name_list(args.list) if args.list else None,
+        threshold=args.threshold,
+        num_classes=args.num_classes,
+        palette=args.palette,
+        use_scores=args.use_scores,
+        refine_params=rule_params(args),
+        mask_order=args.mask_order,
+        workers=args.workers,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    if result.done or result.skipped:
+        print(adapter.hint(args.out, palette=args.palette))
+    return report_batch(result, f"adapt {adapter.name}")

@@ -1,0 +1,129 @@
+"""What every ``samcam`` subcommand shares: flags, argument types, summaries, logging."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..batch import BatchResult
+from ..io import read_name_list
+from ..refine import RULES
+
+__all__ = [
+    "add_batch_arguments",
+    "add_rule_arguments",
+    "rule_params",
+    "named_dir",
+    "positive_int",
+    "names_or_list",
+    "report_batch",
+    "show_log",
+]
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def named_dir(text: str) -> Tuple[str, str]:
+    """argparse type: ``NAME=DIR`` -> (NAME, DIR); a bare ``DIR`` is named after its folder."""
+    if "=" in text:
+        name, folder = text.split("=", 1)
+        if not name or not folder:
+            raise argparse.ArgumentTypeError(f"expected NAME=DIR, got {text!r}")
+        return name, folder
+    return Path(text.rstrip("/")).name or text, text
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser, *, overwrite: bool = True,
+                        list_help: str = "image names, one per line (default: every file found)",
+                        workers_help: str = "worker processes (results do not depend on N; default 1)") -> None:
+    """``--list``, ``--workers``, ``--overwrite``, ``--no-progress``: every batch command has them.
+
+    ``overwrite=False`` for commands that write no per-image outputs (``eval``).
+    """
+    group = parser.add_argument_group("batch")
+    group.add_argument("--list", metavar="FILE", help=list_help)
+    group.add_argument("--workers", type=positive_int, default=1, metavar="N", help=workers_help)
+    if overwrite:
+        group.add_argument("--overwrite", action="store_true",
+                           help="redo images whose output already exists (default: skip them, i.e. resume)")
+    group.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def names_or_list(list_file: Optional[str], default: Sequence[str]) -> List[str]:
+    """The ``--list`` file's names when given, else ``default``."""
+    return read_name_list(list_file) if list_file else list(default)
+
+
+def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of the refinement rule, shared by ``refine`` and ``adapt``."""
+    group = parser.add_argument_group("refinement rule (see README: 'The rule')")
+    group.add_argument("--rule", choices=RULES, default="samcam",
+                       help="samcam: order-independent default; official: the reference code's rule, bit-exact")
+    group.add_argument("--num-classes", type=int, default=21,
+                       help="classes including background: 21 for VOC (default), 81 for COCO")
+    group.add_argument("--ratio-thresh", type=float, default=0.5,
+                       help="keep a mask for a class holding more than this fraction of it (default 0.5)")
+    group.add_argument("--cover-thresh", type=float, default=0.85,
+                       help="also keep a mask covering at least this fraction of a class region (default 0.85)")
+    group.add_argument("--cover-min-ratio", type=float, default=0.2,
+                       help="samcam: ... if at least this fraction of the mask is that class (default 0.2)")
+    group.add_argument("--background-thresh", type=float, default=0.5,
+                       help="samcam, with --keep-unclaimed: a mask more than this fraction background paints "
+                            "background (default 0.5)")
+    group.add_argument("--keep-unclaimed", action="store_true",
+                       help="samcam: masks no class claims do NOT paint background (only masks more than "
+                            "--background-thresh background do); CAM foreground under them is kept")
+    group.add_argument("--no-background-masks", action="store_true",
+                       help="samcam: never paint background from masks (keeps CAM false activation)")
+    group.add_argument("--conflict", choices=("smaller", "ratio"), default="smaller",
+                       help="samcam: overlapping kept masks: the smaller one wins (default) or the higher ratio")
+    group.add_argument("--ignore", choices=("keep", "background"), default="keep",
+                       help="samcam: ignore (255) pixels no kept mask covers stay 255 (keep) or become 0")
+    group.add_argument("--mask-order", choices=("numeric", "listdir"), default="numeric",
+                       help="order of amg.py PNG masks: 0.png, 1.png, ... (default) or the file system's "
+                            "(only to reproduce the reference code's order-dependent output)")
+
+
+def rule_params(args: argparse.Namespace) -> Dict[str, object]:
+    """Keyword arguments for :func:`samcam.refine` from the parsed rule flags."""
+    params: Dict[str, object] = {"rule": args.rule, "num_classes": args.num_classes,
+                                 "ratio_thresh": args.ratio_thresh, "cover_thresh": args.cover_thresh}
+    if args.rule == "samcam":
+        params.update(cover_min_ratio=args.cover_min_ratio, background_thresh=args.background_thresh,
+                      background_masks=not args.no_background_masks, conflict=args.conflict, ignore=args.ignore,
+                      unclaimed_background=not args.keep_unclaimed)
+    return params
+
+
+def report_batch(result: BatchResult, what: str) -> int:
+    """Print a batch summary to stderr; exit code 1 if any image failed, else 0."""
+    print(f"{what}: {result.summary()}", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def show_log(command: str) -> None:
+    """Show samcam's log messages (downloads, what a run is about to do) on stderr.
+
+    Library code logs to the ``samcam`` logger and never prints; this is where the
+    command line makes those messages visible, prefixed with the subcommand.
+    """
+    logger = logging.getLogger("samcam")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_samcam_cli", False):
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"samcam {command}: %(message)s"))
+    handler._samcam_cli = True
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)

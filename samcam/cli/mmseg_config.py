@@ -1,0 +1,89 @@
+"""``samcam mmseg-config``: write an mmsegmentation config for refined labels (:mod:`samcam.mmseg.config`)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..mmseg.config import (
+    BASES,
+    DEFAULT_BASE,
+    DEFAULT_TRAIN_LIST,
+    DEFAULT_VAL_LIST,
+    installed_mmseg_dir,
+    mmseg_config_file,
+    resolve_base,
+    write_config,
+)
+
+
+def add_parser(subparsers) -> None:
+    bases = "\n".join(f"  {name:<20} {base.description}" for name, base in BASES.items())
+    parser = subparsers.add_parser(
+        "mmseg-config",
+        help="write an mmsegmentation config that trains DeepLab on refined labels",
+        description=(
+            "Write an mmsegmentation 1.x config inheriting mmseg's own Pascal VOC config "
+            "(via 'mmseg::', from the installed package) with your paths: images from "
+            "DATA_ROOT/JPEGImages, labels from --labels, validation on DATA_ROOT/SegmentationClass."
+        ),
+        epilog=f"--base choices:\n{bases}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--labels", required=True, metavar="DIR", help="refined label directory ({name}.png)")
+    parser.add_argument("--data-root", required=True, metavar="DIR",
+                        help="VOC2012 directory holding JPEGImages/ and SegmentationClass/")
+    parser.add_argument(
+        "--base",
+        default=DEFAULT_BASE,
+        help=f"model: a name listed below, an 'mmseg::dir/config.py' path or a config file (default {DEFAULT_BASE})",
+    )
+    parser.add_argument("--schedule", default="20k", choices=("20k", "40k"),
+                        help="mmseg's 20k or 40k iteration schedule (default 20k)")
+    parser.add_argument("--train-list", metavar="FILE", help=f"train names, one per line (default DATA_ROOT/{DEFAULT_TRAIN_LIST})")
+    parser.add_argument("--val-list", metavar="FILE", help=f"val names (default DATA_ROOT/{DEFAULT_VAL_LIST})")
+    parser.add_argument("--batch-size", type=int, metavar="N", help="images per GPU (default: the base config's, 4)")
+    parser.add_argument("--no-check", action="store_true", help="do not check that every listed image and label exists")
+    parser.add_argument("--out", required=True, metavar="FILE", help="config file to write (.py)")
+    parser.set_defaults(run=run)
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The command as the user could retype it (for the config's header)."""
+    parts = ["samcam mmseg-config", "--labels", args.labels, "--data-root", args.data_root, "--base", args.base]
+    if args.schedule != "20k":
+        parts += ["--schedule", args.schedule]
+    for flag, value in (("--train-list", args.train_list), ("--val-list", args.val_list), ("--batch-size", args.batch_size)):
+        if value is not None:
+            parts += [flag, str(value)]
+    return " ".join(parts + ["--out", args.out])
+
+
+def run(args: argparse.Namespace) -> int:
+    command = _command_line(args)
+    out = write_config(
+        args.out,
+        labels=args.labels,
+        data_root=args.data_root,
+        base=args.base,
+        train_list=args.train_list,
+        val_list=args.val_list,
+        schedule=args.schedule,
+        batch_size=args.batch_size,
+        check=not args.no_check,
+        command=command,
+    )
+    print(f"wrote {out}", file=sys.stderr)
+    base_path, _ = resolve_base(args.base, args.schedule)
+    package_dir = installed_mmseg_dir()
+    if base_path.startswith("mmseg::"):
+        resolved = mmseg_config_file(base_path)
+        if resolved is None:
+            print("note: mmsegmentation is not installed here; the config needs it "
+                  "(pip install 'samcam[mmseg]') to resolve its mmseg:: base", file=sys.stderr)
+        elif not resolved.is_file():
+            print(f"warning: the installed mmseg has no {resolved}; check --base", file=sys.stderr)
+    tools = (package_dir / ".mim" / "tools") if package_dir else Path("tools")
+    print(f"train on one GPU:  python {tools / 'train.py'} {out}", file=sys.stderr)
+    print(f"train on N GPUs:   bash {tools / 'dist_train.sh'} {out} N", file=sys.stderr)
+    return 0

@@ -1,0 +1,73 @@
+"""Folder-level refinement: every ``{pseudo}/{name}.png`` with its masks -> ``{out}/{name}.png``.
+
+The per-image work is :func:`samcam.refine`; this module adds what a dataset run
+needs, through :func:`samcam.batch.run_batch`: resume, workers, atomic writes and a
+failure list instead of an exception.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+from . import masks as mask_store
+from .batch import BatchResult, run_batch
+from .io import ensure_not_inside, list_names, read_label_png, write_label_png
+from .refine import refine
+
+__all__ = ["refine_dir"]
+
+
+def _refine_one(name: str, pseudo_dir: str, mask_dir: str, out_dir: str, params: Dict[str, object],
+                palette: bool, mask_order: str) -> None:
+    label_path = Path(pseudo_dir) / f"{name}.png"
+    if not label_path.exists():
+        raise FileNotFoundError(f"{label_path}: pseudo label missing")
+    label = read_label_png(label_path)
+    mask_path = mask_store.find(mask_dir, name)
+    masks = mask_store.load(mask_path, png_order=mask_order)
+    try:
+        refined = refine(label, masks, **params)
+    except ValueError as error:
+        raise ValueError(f"{label_path} with {mask_path}: {error}") from None
+    write_label_png(Path(out_dir) / f"{name}.png", refined, palette=palette)
+
+
+def refine_dir(
+    pseudo_dir: os.PathLike,
+    mask_dir: os.PathLike,
+    out_dir: os.PathLike,
+    names: Optional[Sequence[str]] = None,
+    *,
+    workers: int = 1,
+    overwrite: bool = False,
+    palette: bool = False,
+    mask_order: str = "numeric",
+    progress: bool = False,
+    **params,
+) -> BatchResult:
+    """Refine every pseudo-label PNG ``{pseudo_dir}/{name}.png`` with its masks.
+
+    Args:
+        pseudo_dir: folder of H×W uint8 label PNGs (0 background, 1..C-1, 255 ignore).
+        mask_dir: folder of per-image masks in any form :func:`samcam.masks.find` finds.
+        out_dir: output folder; never inside an input folder.
+        names: image names (default: every ``*.png`` of ``pseudo_dir``).
+        workers: processes; the results do not depend on it.
+        overwrite: redo names whose output exists (default: skip them, i.e. resume).
+        palette: write VOC-palette PNGs instead of plain 8-bit (mode ``L``).
+        mask_order: ``"numeric"`` or ``"listdir"`` for amg.py PNG folders.
+        progress: show a progress bar on stderr.
+        **params: :func:`samcam.refine` options (``rule``, ``num_classes``, ...).
+
+    Writes ``{out_dir}/{name}.png`` atomically. Returns the
+    :class:`~samcam.batch.BatchResult` (failures are collected, not raised).
+    """
+    ensure_not_inside(out_dir, [pseudo_dir, mask_dir])
+    names = list(names) if names is not None else list_names(pseudo_dir, (".png",))
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    job = functools.partial(_refine_one, pseudo_dir=str(pseudo_dir), mask_dir=str(mask_dir), out_dir=str(out_dir),
+                            params=params, palette=palette, mask_order=mask_order)
+    return run_batch(names, job, lambda n: Path(out_dir) / f"{n}.png", workers=workers, overwrite=overwrite,
+                     desc="refine", progress=progress)

@@ -1,0 +1,31 @@
+"""A SAM small enough for CPU tests (random weights), shared by the SAM and README tests."""
+from __future__ import annotations
+
+import torch
+
+from samcam.sam.generate import build_sam
+
+# 64 px input, 2 encoder blocks (one windowed, one global), 32-d prompt/decoder width.
+TINY = dict(image_size=64, patch_size=16, embed_dim=32, depth=2, num_heads=2, mlp_ratio=4.0, window_size=2,
+            global_attn_indexes=(1,), prompt_embed_dim=32, mask_in_chans=16, decoder_depth=2,
+            decoder_mlp_dim=64, iou_head_depth=3, iou_head_hidden_dim=32, num_multimask_outputs=3)
+
+
+def tiny_sam(seed: int = 0):
+    """A random-weight tiny SAM whose masks pass SAM's default thresholds often enough."""
+    torch.manual_seed(seed)
+    sam = build_sam(TINY)
+    with torch.no_grad():
+        # Random weights give near-zero mask logits (stability 0) and IoU guesses around
+        # 0; scale them so SAM's default thresholds keep some masks and drop others.
+        for mlp in sam.mask_decoder.output_hypernetworks_mlps:
+            mlp.layers[-1].weight.mul_(3000)
+        sam.mask_decoder.iou_prediction_head.layers[-1].weight.mul_(10)
+        sam.mask_decoder.iou_prediction_head.layers[-1].bias.fill_(0.5)
+    return sam.eval()
+
+
+def save_tiny_checkpoint(path, seed: int = 0):
+    """Write the tiny SAM's state dict where a real checkpoint would be; returns the path."""
+    torch.save(tiny_sam(seed).state_dict(), path)
+    return path
