@@ -41,4 +41,6 @@ class _CheckoutAdapters(importlib.abc.MetaPathFinder):
 _HERE = Path(__file__).resolve().parent
 if not (_HERE / "adapters").exists() and (_HERE.parent / "setup.py").is_file() \
         and (_HERE.parent / "adapters" / "__init__.py").is_file():
-    sys.meta_path.append(_CheckoutAdapters(_HERE.parent / "adapters"))
+    # First in line: the adapters beside *this* samcam/, even if an editable install of
+    # another checkout would map samcam.adapters elsewhere.
+    sys.meta_path.insert(0, _CheckoutAdapters(_HERE.parent / "adapters"))
