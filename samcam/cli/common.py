@@ -5,13 +5,15 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..batch import BatchResult
 from ..io import read_name_list
 from ..refine import RULES
 
 __all__ = [
+    "ListOrChoose",
+    "list_or_choose",
     "add_batch_arguments",
     "add_rule_arguments",
     "rule_params",
@@ -21,6 +23,32 @@ __all__ = [
     "report_batch",
     "show_log",
 ]
+
+
+class ListOrChoose(argparse.Action):
+    """An option that takes one value, or, given alone, prints what it can be and exits 0.
+
+    ``samcam-adapt --method`` lists the installed methods and ``--rule`` the installed
+    rules (built in and plug-ins) this way, before the other required flags are asked for.
+    Build it with :func:`list_or_choose`.
+    """
+
+    listing: Callable[[], str] = staticmethod(lambda: "")
+
+    def __init__(self, option_strings, dest, **kwargs):
+        kwargs.setdefault("nargs", "?")
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values is None:
+            print(self.listing())
+            parser.exit(0)
+        setattr(namespace, self.dest, values)
+
+
+def list_or_choose(listing: Callable[[], str]) -> type:
+    """A :class:`ListOrChoose` action printing ``listing()`` when the option is given alone."""
+    return type("ListOrChooseAction", (ListOrChoose,), {"listing": staticmethod(listing)})
 
 
 def positive_int(text: str) -> int:
