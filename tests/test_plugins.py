@@ -96,7 +96,7 @@ def test_a_plugged_in_method_runs_end_to_end_from_the_cli(good_site, tmp_path):
     assert "toymethod" in listing.stdout and "plug-in from samcam-test-plugins 0.1.0" in listing.stdout
     assert "irn" in listing.stdout and "clip-es" in listing.stdout  # the built-in ones too
     run = samcam_cli(good_site, "adapt", "--no-progress", "--method", "toymethod", "--cams", "cams",
-                     "--masks", "masks", "--out", "refined", cwd=tmp_path)
+                     "--masks", "masks", "--out", "refined", "--workers", "2", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     for name, (cam_dict, masks) in scenes.items():
         expected = samcam.refine(toy_own_label(cam_dict), masks)
