@@ -7,8 +7,8 @@ and COCO background threshold and the upstream file it comes from), the pseudo-l
 PNG sets it already writes (:class:`LabelSet`), the folders its own stages write
 (:class:`MethodFolder`, refused as ``--out``), the PNG mode its next stage reads and
 the commands that continue its pipeline on refined labels (:class:`Continuation`).
-All behaviour lives here, so adding a sixth method is one new file with one
-declaration.
+All behaviour lives here, so adding a method is one new file with one declaration,
+in ``adapters/`` or in another package registered by entry point (:mod:`samcam.plugins`).
 
 CAM dicts come in these layouts; foreground classes are stored 0-based (label =
 key + 1) unless said otherwise:
