@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from samcam import masks as samcam_masks
+from samcam import provenance
 from samcam.batch import BatchResult, run_batch
 from samcam.errors import ImageError
 from samcam.io import ensure_not_inside, list_names, read_label_png, write_label_png
-from samcam.refine import refine
+from samcam.refine import refine, rule_parameters
 
 from . import get
 
@@ -93,6 +94,8 @@ def adapt_dir(
     workers: int = 1,
     overwrite: bool = False,
     progress: bool = False,
+    command: Optional[Sequence[str]] = None,
+    list_file: Optional[os.PathLike] = None,
 ) -> BatchResult:
     """Refine a method's CAMs (``cams_dir``) or pseudo-label PNGs (``labels_dir``) with masks.
 
@@ -100,14 +103,17 @@ def adapt_dir(
     ``labels_dir`` (``{name}.png``) is given. Writes ``{out_dir}/{name}.png`` in the
     PNG mode the method's next stage reads, resumably; ``names`` defaults to every
     input file found. ``refine_params`` (``rule`` and its parameters) go to
-    :func:`samcam.refine`.
+    :func:`samcam.refine`. ``{out_dir}/samcam.json`` records the method, source,
+    threshold, rule and every parameter, the inputs, and (``command``, ``list_file``)
+    how the run was started; see :mod:`samcam.provenance`.
 
     Returns:
         The :class:`~samcam.batch.BatchResult`; per-image failures are collected.
 
     Raises:
         ValueError / FileNotFoundError: a configuration error (wrong combination of
-            options, a missing folder, ``out_dir`` inside an input), before any image.
+            options, a missing folder, ``out_dir`` inside an input, ``out_dir`` holding
+            labels made with other settings), before any image.
     """
     adapter = get(method)
     if (cams_dir is None) == (labels_dir is None):
@@ -139,6 +145,24 @@ def adapt_dir(
         names = list_names(input_dir, (suffix,))
         if not names:
             raise ValueError(f"{input_dir}: no *{suffix} files found")
+    resolved = rule_parameters(**{**params, "num_classes": num_classes})
+    settings = {
+        "tool": "adapt",
+        "method": adapter.name,
+        "source": "cam" if cams_dir is not None else "png",
+        # None: the method's own for the CAM layout found (the layouts' values are listed)
+        "threshold": threshold,
+        "method_thresholds": sorted({fmt.coco_threshold if num_classes == 81 and fmt.coco_threshold is not None
+                                     else fmt.threshold for fmt in adapter.cam_formats}) if cams_dir else None,
+        "use_scores": bool(use_scores),
+        "refine": resolved,
+        "inputs": {("cams" if cams_dir is not None else "labels"): str(Path(input_dir).resolve()),
+                   "masks": str(Path(masks_dir).resolve())},
+        "mask_order": mask_order,
+        "palette": bool(palette),
+    }
+    provenance.claim(out_dir, settings, names, overwrite=overwrite, command=command, list_file=list_file,
+                     masks=provenance.describe_masks(masks_dir))
     job = functools.partial(
         adapt_one,
         method=adapter.name,
@@ -153,6 +177,5 @@ def adapt_dir(
         refine_params=params,
         mask_order=mask_order,
     )
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
     return run_batch(names, job, lambda name: Path(out_dir) / f"{name}.png", workers=workers,
                      overwrite=overwrite, desc=f"adapt {adapter.name}", progress=progress)

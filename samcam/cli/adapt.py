@@ -38,7 +38,8 @@ def add_parser(subparsers) -> None:
                         help="folder of the method's pseudo-label {name}.png files (--source png)")
     parser.add_argument("--threshold", type=float, help="background threshold for CAMs (default: the method's own)")
     parser.add_argument("--use-scores", action="store_true",
-                        help="give refine the CAM scores, not only the hard label (samcam rule, --source cam)")
+                        help="samcam rule, --source cam: the CAM's peak, not the label's thick middle, locates "
+                             "each class region's core for the rescue (README: 'The rule')")
     parser.add_argument("--palette", action="store_true",
                         help="write VOC-palette PNGs (only for methods whose next stage reads with PIL: mctformer)")
     add_batch_arguments(parser, list_help="image names, one per line (default: every CAM/label file found)")
@@ -73,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         overwrite=args.overwrite,
         progress=not args.no_progress,
+        command=args.command_line,
+        list_file=args.list,
     )
     if result.done or result.skipped:
         print(adapter.hint(args.out, palette=args.palette))
