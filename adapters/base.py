@@ -244,9 +244,9 @@ class MethodAdapter:
                 mask file/folder (read with :func:`samcam.masks.load`).
             threshold: background threshold (default: the method's own).
             num_classes: 21 for VOC, 81 for COCO.
-            rule: ``"samcam"`` or ``"official"``.
-            use_scores: pass the CAM scores to ``refine`` (``samcam`` rule only) instead
-                of only the hard label.
+            rule: ``"samcam"`` (default) or ``"official"``.
+            use_scores: pass the CAM scores to ``refine`` (``samcam`` rule only): the
+                CAM's peak, not the label's thick middle, locates each region's core.
             **refine_params: further :func:`samcam.refine` options.
 
         Returns:
