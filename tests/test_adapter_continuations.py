@@ -644,5 +644,6 @@ def test_transcam_continuations_evaluate_and_train_on_the_refined_folder(tmp_pat
     assert Path(seen["log_dir"]) == repo / "log" / "transcam_samcam"
     assert (repo / "log" / "transcam" / "events").read_text() == "baseline"  # the baseline log is untouched
     assert (repo / "deeplab" / "config.py").read_text() == TRANSCAM_CONFIG
-    assert sorted(p.name for p in out.iterdir()) == ["2007_000032.png"]  # nothing written into the refined folder
+    # nothing written into the refined folder: its label and samcam's own record only
+    assert sorted(p.name for p in out.iterdir()) == ["2007_000032.png", "samcam.json"]
     assert shlex.split(commands[2])[:2] == ["samcam", "mmseg-config"]
