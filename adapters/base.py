@@ -488,7 +488,7 @@ class MethodAdapter:
         threshold: Optional[float] = None,
         num_classes: int = 21,
         layout: Optional[str] = None,
-        rule: str = "samcam",
+        rule: Any = "samcam",
         use_scores: bool = False,
         **refine_params: Any,
     ) -> np.ndarray:
@@ -503,9 +503,11 @@ class MethodAdapter:
             threshold: background threshold (default: the method's own).
             num_classes: 21 for VOC, 81 for COCO.
             layout: insist on a CAM layout (e.g. ``"crf"``); None detects it.
-            rule: ``"samcam"`` (default) or ``"official"``.
-            use_scores: pass the CAM scores to ``refine`` (``samcam`` rule only): the
-                CAM's peak, not the label's thick middle, locates each region's core.
+            rule: ``"samcam"`` (default), ``"official"``, an installed plug-in rule's
+                name, or a rule object (see :func:`samcam.refine`).
+            use_scores: pass the CAM scores to ``refine`` (for rules that use them;
+                ``samcam``: the CAM's peak, not the label's thick middle, locates each
+                region's core).
             **refine_params: further :func:`samcam.refine` options.
 
         Returns:

@@ -16,6 +16,7 @@ other methods and rules keep working.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import logging
 from dataclasses import dataclass
@@ -36,12 +37,26 @@ class Plugin:
     Attributes:
         name: the entry point's name.
         value: the loaded object.
-        origin: where it comes from, e.g. ``"samcam-foo 1.0 (foo.plugin:RULE)"``.
+        package: the distribution that declares it, e.g. ``"samcam-foo"``.
+        version: that distribution's version.
+        target: the entry point's object reference, e.g. ``"foo.plugin:RULE"``.
     """
 
     name: str
     value: object
-    origin: str
+    package: str
+    version: str
+    target: str
+
+    @property
+    def origin(self) -> str:
+        """Where it comes from, e.g. ``"samcam-foo 1.0 (foo.plugin:RULE)"``."""
+        return f"{self.package} {self.version} ({self.target})"
+
+    @property
+    def source(self) -> str:
+        """The same without the version, e.g. ``"samcam-foo (foo.plugin:RULE)"``."""
+        return f"{self.package} ({self.target})"
 
 
 @dataclass(frozen=True)
@@ -69,10 +84,11 @@ def _entry_points(group: str):
     return list(found.get(group, []))  # pragma: no cover - Python 3.9
 
 
-def _origin(entry_point) -> str:
+def _package(entry_point) -> Tuple[str, str]:
     dist = getattr(entry_point, "dist", None)
-    package = f"{dist.metadata['Name']} {dist.version}" if dist is not None else "an unknown package"
-    return f"{package} ({entry_point.value})"
+    if dist is None:
+        return "an unknown package", "?"
+    return dist.metadata["Name"], dist.version
 
 
 def load_plugins(
@@ -94,10 +110,12 @@ def load_plugins(
         The :class:`PluginSet`. Problems are also logged as warnings on the ``samcam``
         logger, once per call.
     """
-    candidates: Dict[str, List[Tuple[object, str]]] = {}
+    candidates: Dict[str, List[Tuple[object, Plugin]]] = {}
     problems: Dict[str, str] = {}
     for entry_point in _entry_points(group):
-        origin = _origin(entry_point)
+        package, version = _package(entry_point)
+        plugin = Plugin(entry_point.name, None, package, version, entry_point.value)
+        origin = plugin.origin
         try:
             value = entry_point.load()
         except Exception as error:  # any failure inside a third-party import
@@ -111,17 +129,17 @@ def load_plugins(
         if reason is not None:
             problems[entry_point.name] = f"plug-in {origin} is not usable: {reason}"
             continue
-        candidates.setdefault(entry_point.name, []).append((value, origin))
+        candidates.setdefault(entry_point.name, []).append((value, plugin))
     plugins: Dict[str, Plugin] = {}
     for name, found in candidates.items():
-        origins = ", ".join(origin for _, origin in found)
+        origins = ", ".join(plugin.origin for _, plugin in found)
         if name in builtin:
             problems[name] = (f"plug-in {origins} uses the built-in name {name!r}, which cannot be replaced; "
                               "rename its entry point")
         elif len(found) > 1:
             problems[name] = f"several plug-ins declare {name!r}: {origins}; uninstall all but one"
         elif name not in problems:
-            plugins[name] = Plugin(name, found[0][0], found[0][1])
+            plugins[name] = dataclasses.replace(found[0][1], value=found[0][0])
         else:
             problems[name] += f"; another plug-in of that name also exists: {origins}"
     for name, reason in sorted(problems.items()):

@@ -25,9 +25,10 @@ parameters of its ``decide`` function, with their defaults.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class RuleInputs:
     Attributes:
         label: (H, W) uint8 pseudo label: 0 background, 1..C-1 classes,
             ``ignore_index`` unknown (validated: no other value occurs).
-        masks: the K masks as a :class:`~samcam.masks.MaskSet` (bit-packed; ``.dense()``
+        masks: the K masks as a :class:`~samcam.masks.MaskSet` (bit-packed; ``.dense``
             gives (K, H, W) bool, ``.words`` the packed rows).
         counts: (K, C) int64, ``counts[k, c]`` = pixels of mask k labelled c.
         ignored: (K,) int64, pixels of mask k labelled ``ignore_index``.
@@ -110,15 +111,19 @@ class Rule:
     description: str = ""
     uses_scores: bool = True
 
+    @functools.cached_property
+    def _signature(self) -> Tuple[Dict[str, Any], bool]:
+        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD
+                          for p in inspect.signature(self.decide).parameters.values())
+        return _parameters(self.decide), accepts_any
+
     def parameters(self) -> Dict[str, Any]:
         """The rule's parameters and their defaults (the keyword parameters of ``decide``)."""
-        return _parameters(self.decide)
+        return dict(self._signature[0])
 
     def resolve(self, params: Mapping[str, Any]) -> Dict[str, Any]:
         """``params`` with the defaults filled in (ValueError naming any unknown one)."""
-        known = self.parameters()
-        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD
-                          for p in inspect.signature(self.decide).parameters.values())
+        known, accepts_any = self._signature
         unknown = sorted(set(params) - set(known))
         if unknown and not accepts_any:
             raise ValueError(f"rule {self.name!r} has no parameter(s) {unknown}; its parameters: "
@@ -157,6 +162,8 @@ def _check_map(what: str, array: Any, shape, num_classes: int, ignore_index: int
         raise ValueError(f"{what} must be {shape[0]}×{shape[1]}, got shape {array.shape}")
     if not np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"{what} must hold integer class indices, got dtype {array.dtype}")
+    if array.size and array.max() < num_classes and (array.dtype == np.uint8 or array.min() >= 0):
+        return array.astype(np.uint8, copy=False)  # the usual case, one pass
     bad = (array < 0) | ((array >= num_classes) & (array != ignore_index))
     if bad.any():
         raise ValueError(f"{what} holds values {np.unique(array[bad])[:8].tolist()} outside 0..{num_classes - 1} "
@@ -203,7 +210,10 @@ def apply_decision(result: Any, inputs: RuleInputs, rule_name: str) -> np.ndarra
             base = inputs.label if result.base is None else _check_map(
                 "base", result.base, shape, inputs.num_classes, inputs.ignore_index)
             return paint(base.copy(), inputs.masks, assigned, order)
-        return _check_map("the label map", result, shape, inputs.num_classes, inputs.ignore_index)
+        out = _check_map("the label map", result, shape, inputs.num_classes, inputs.ignore_index)
+        if not out.flags.writeable or np.may_share_memory(out, inputs.label):
+            out = out.copy()  # never hand back (a view of) the caller's label
+        return out
     except ValueError as error:
         raise ValueError(f"rule {rule_name!r} returned a bad result: {error}") from None
 

@@ -1,7 +1,8 @@
 """Plug-ins through entry points: separate packages, installed with pip, used from the CLI.
 
-``tests/plugin_package`` (``samcam-test-plugins``) registers the method ``toymethod``;
-``tests/plugin_package_broken`` registers plug-ins that cannot work. Each is installed
+``tests/plugin_package`` (``samcam-test-plugins``) registers the method ``toymethod`` and
+the rules ``toyrule`` and ``toymap``; ``tests/plugin_package_broken`` registers plug-ins
+that cannot work; ``examples/plugin`` is the documented example (a method and a rule). Each is installed
 with ``pip install --target`` into a throwaway folder (no network: ``--no-index``, no
 build isolation), and samcam runs in a fresh interpreter with that folder on its path,
 so the entry points are found by ``importlib.metadata`` exactly as for any installed
@@ -19,9 +20,9 @@ import numpy as np
 import pytest
 
 import samcam
-from samcam import adapters
+from samcam import adapters, provenance
 from samcam import masks as samcam_masks
-from samcam.io import read_label_png
+from samcam.io import read_label_png, write_label_png
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -161,3 +162,167 @@ def test_the_example_plugin_works_as_its_readme_says(example_site, tmp_path):
     np.testing.assert_array_equal(read_label_png(tmp_path / "mycam_out" / "refined" / "2007_000032.png"),
                                   samcam.refine(own, masks))
     assert "python train_seg.py --labels" in run.stdout
+
+
+# ------------------------------------------------------------------------- rules
+
+def toyrule_restated(label, masks, share=0.5):
+    """samcam_test_plugins.rule:decide, one mask and one pixel at a time: each mask to its majority
+    class among its known pixels if that class holds more than ``share`` of them, smaller masks first
+    (ties by index); the first such mask covering a pixel paints it; elsewhere the label stays."""
+    used = []
+    for k, mask in enumerate(masks):
+        values = label[mask]
+        known = values[values != 255]
+        if known.size == 0:
+            continue
+        classes, counts = np.unique(known, return_counts=True)
+        best = classes[np.argmax(counts)]  # np.unique sorts: ties go to the lower class, as argmax does
+        if counts.max() > share * known.size:
+            used.append((int(mask.sum()), k, int(best)))
+    out = label.copy()
+    painted = np.zeros(label.shape, bool)
+    for _, k, cls in sorted(used):
+        fresh = masks[k] & ~painted
+        out[fresh] = cls
+        painted |= fresh
+    return out
+
+
+def refine_dataset(root: Path, count: int = 3):
+    (root / "pseudo").mkdir(parents=True), (root / "masks").mkdir()
+    cases = {}
+    for seed in range(count):
+        rng = np.random.default_rng(seed)
+        cam_dict, masks = toy_scene(seed)
+        label = toy_own_label(cam_dict)
+        label[rng.random(label.shape) < 0.03] = 255
+        name = f"2007_{seed:06d}"
+        write_label_png(root / "pseudo" / f"{name}.png", label)
+        samcam_masks.write(root / "masks" / name, masks)
+        cases[name] = (label, masks)
+    return cases
+
+
+def test_a_plugged_in_rule_runs_end_to_end_from_the_cli(good_site, tmp_path):
+    listing = samcam_cli(good_site, "refine", "--rule", cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    assert "toyrule" in listing.stdout and "plug-in from samcam-test-plugins 0.1.0" in listing.stdout
+    assert "parameters: share=0.5" in listing.stdout and "official" in listing.stdout
+    cases = refine_dataset(tmp_path)
+    run = samcam_cli(good_site, "refine", "--no-progress", "--rule", "toyrule", "--rule-param", "share=0.6",
+                     "--pseudo", "pseudo", "--masks", "masks", "--out", "refined", "--workers", "2", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    changed = 0
+    for name, (label, masks) in cases.items():
+        expected = toyrule_restated(label, masks, share=0.6)
+        np.testing.assert_array_equal(read_label_png(tmp_path / "refined" / f"{name}.png"), expected)
+        changed += int(not np.array_equal(expected, label))
+    assert changed
+    record = provenance.read(tmp_path / "refined")["settings"]["refine"]
+    assert record["rule"] == "toyrule" and record["share"] == 0.6
+    assert record["rule_origin"] == "samcam-test-plugins (samcam_test_plugins.rule:RULE)"
+    # a parameter the rule does not have is a usage error, before any image
+    bad = samcam_cli(good_site, "refine", "--no-progress", "--rule", "toyrule", "--rule-param", "ratio=0.6",
+                     "--pseudo", "pseudo", "--masks", "masks", "--out", "other", cwd=tmp_path)
+    assert bad.returncode == 2 and "has no parameter(s) ['ratio']" in bad.stderr
+    assert not list((tmp_path / "other").glob("*.png"))
+    # a rule that returns a label map
+    run = samcam_cli(good_site, "refine", "--no-progress", "--rule", "toymap", "--pseudo", "pseudo",
+                     "--masks", "masks", "--out", "mapped", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    for name, (label, masks) in cases.items():
+        np.testing.assert_array_equal(read_label_png(tmp_path / "mapped" / f"{name}.png"),
+                                      np.where(masks.any(axis=0), 0, label))
+
+
+def test_a_plugged_in_method_with_a_plugged_in_rule(good_site, tmp_path):
+    """The done-when case: a method and a rule from one separately installed package, one command."""
+    (tmp_path / "cams").mkdir(), (tmp_path / "masks").mkdir()
+    cam_dict, masks = toy_scene(7)
+    np.save(tmp_path / "cams" / "2007_000032.npy", cam_dict)
+    samcam_masks.write(tmp_path / "masks" / "2007_000032", masks)
+    run = samcam_cli(good_site, "adapt", "--no-progress", "--method", "toymethod", "--rule", "toyrule",
+                     "--rule-param", "share=0.55", "--cams", "cams", "--masks", "masks", "--out", "refined",
+                     cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    expected = toyrule_restated(toy_own_label(cam_dict), masks, share=0.55)
+    np.testing.assert_array_equal(read_label_png(tmp_path / "refined" / "2007_000032.png"), expected)
+    settings = provenance.read(tmp_path / "refined")["settings"]
+    assert settings["method"] == "toymethod" and settings["refine"]["rule"] == "toyrule"
+
+
+def test_broken_rules_are_named_and_a_bad_decision_fails_per_image(broken_site, tmp_path):
+    listing = samcam_cli(broken_site, "refine", "--rule", cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    assert "official     NOT USABLE" in listing.stdout and "built-in name 'official'" in listing.stdout
+    assert "notarule     NOT USABLE" in listing.stdout and "int" in listing.stdout
+    assert "samcam       counts every mask" in listing.stdout  # the default rule is untouched
+    refine_dataset(tmp_path, count=2)
+    clash = samcam_cli(broken_site, "refine", "--no-progress", "--rule", "official", "--pseudo", "pseudo",
+                       "--masks", "masks", "--out", "o", cwd=tmp_path)
+    assert clash.returncode == 2 and "cannot be replaced" in clash.stderr
+    nonsense = samcam_cli(broken_site, "refine", "--no-progress", "--rule", "nonsense", "--pseudo", "pseudo",
+                          "--masks", "masks", "--out", "n", cwd=tmp_path)
+    assert nonsense.returncode == 1
+    assert "rule 'nonsense' returned a bad result: assigned holds [99]" in nonsense.stderr
+    assert not list((tmp_path / "n").glob("*.png"))
+    default = samcam_cli(broken_site, "refine", "--no-progress", "--pseudo", "pseudo", "--masks", "masks",
+                         "--out", "d", cwd=tmp_path)
+    assert default.returncode == 0, default.stderr
+
+
+def test_rules_from_python(good_site, monkeypatch):
+    from samcam.refine import available_rules, refresh_rules, rule_origin
+
+    monkeypatch.syspath_prepend(str(good_site))
+    refresh_rules()
+    try:
+        assert "toyrule" in available_rules() and rule_origin("toyrule").startswith("samcam-test-plugins 0.1.0")
+        cam_dict, masks = toy_scene(2)
+        label = toy_own_label(cam_dict)
+        np.testing.assert_array_equal(samcam.refine(label, masks, rule="toyrule", share=0.7),
+                                      toyrule_restated(label, masks, share=0.7))
+    finally:
+        monkeypatch.undo()
+        refresh_rules()
+    assert "toyrule" not in available_rules()
+
+
+def majority_restated(label, masks, predicted_iou, share=0.6, min_iou=0.0):
+    """examples/plugin's majority rule, restated per mask and pixel."""
+    used = []
+    for k, mask in enumerate(masks):
+        values = label[mask]
+        known = values[values != 255]
+        if known.size == 0 or predicted_iou[k] < min_iou:
+            continue
+        classes, counts = np.unique(known, return_counts=True)
+        if counts.max() > share * known.size:
+            used.append((-float(predicted_iou[k]), k, int(classes[np.argmax(counts)])))
+    out = label.copy()
+    painted = np.zeros(label.shape, bool)
+    for _, k, cls in sorted(used):
+        out[masks[k] & ~painted] = cls
+        painted |= masks[k]
+    return out
+
+
+def test_the_example_rule_works_as_its_readme_says(example_site, tmp_path):
+    listing = samcam_cli(example_site, "refine", "--rule", cwd=tmp_path)
+    assert "majority" in listing.stdout and "plug-in from samcam-mycam 0.1.0" in listing.stdout
+    (tmp_path / "pseudo").mkdir(), (tmp_path / "masks").mkdir()
+    expected = {}
+    for seed in range(3):
+        cam_dict, masks = toy_scene(seed)
+        label = toy_own_label(cam_dict)
+        iou = np.random.default_rng(seed).uniform(0.85, 1.0, len(masks)).astype(np.float32)
+        write_label_png(tmp_path / "pseudo" / f"img{seed}.png", label)
+        samcam_masks.write(tmp_path / "masks" / f"img{seed}", masks, scores={"predicted_iou": iou})
+        expected[f"img{seed}"] = majority_restated(label, masks, iou, share=0.7, min_iou=0.9)
+    run = samcam_cli(example_site, "refine", "--no-progress", "--rule", "majority", "--rule-param", "share=0.7",
+                     "--rule-param", "min_iou=0.9", "--pseudo", "pseudo", "--masks", "masks", "--out", "refined",
+                     cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    for name, labels in expected.items():
+        np.testing.assert_array_equal(read_label_png(tmp_path / "refined" / f"{name}.png"), labels)

@@ -19,7 +19,7 @@ def decide(inputs, share=0.5):
 
 def toymap(inputs):
     """Every pixel under a mask becomes background."""
-    covered = inputs.masks.dense().any(axis=0) if len(inputs.areas) else np.zeros(inputs.label.shape, bool)
+    covered = inputs.masks.dense.any(axis=0) if len(inputs.areas) else np.zeros(inputs.label.shape, bool)
     return np.where(covered, 0, inputs.label).astype(np.uint8)
 
 
