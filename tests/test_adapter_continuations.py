@@ -550,7 +550,7 @@ def transcam_evaluation_parser():
     return parser
 
 
-# TransCAM deeplab/config.py:11-29, 55-60, verbatim (the keys the paths depend on)
+# TransCAM deeplab/config.py: the entries the paths depend on, as its lines 11-29 and 55-60 write them
 TRANSCAM_CONFIG = """import os
 config_dict = {
     'EXP_NAME': 'transcam',
