@@ -7,8 +7,8 @@ and COCO background threshold and the upstream file it comes from), the pseudo-l
 PNG sets it already writes (:class:`LabelSet`), the folders its own stages write
 (:class:`MethodFolder`, refused as ``--out``), the PNG mode its next stage reads and
 the commands that continue its pipeline on refined labels (:class:`Continuation`).
-All behaviour lives here, so adding a sixth method is one new file with one
-declaration.
+All behaviour lives here, so adding a method is one new file with one declaration,
+in ``adapters/`` or in another package registered by entry point (:mod:`samcam.plugins`).
 
 CAM dicts come in these layouts; foreground classes are stored 0-based (label =
 key + 1) unless said otherwise:
@@ -26,9 +26,11 @@ key + 1) unless said otherwise:
   background probabilities and class k sits under k + 1; no threshold, argmax.
 
 Every method turns CAMs into a pseudo label the same way (:mod:`samcam.cams`): put a
-background plane (the constant threshold, or the stored background probabilities)
-in front of the foreground maps, take the argmax, map the winning channel back to its
-class (ties go to the earlier channel, background first).
+background plane in front of the foreground maps, take the argmax, map the winning
+channel back to its class (ties go to the earlier channel, background first). The
+plane is the constant threshold; ``(1 - max cam)^t`` for a layout whose method reads
+t >= ``power_from`` as an exponent (CLIP-ES); or the stored background probabilities.
+It is computed in the precision the maps are stored in, as the methods do.
 
 When samcam picks the method's own threshold it first checks that the file is that
 method's (:meth:`MethodAdapter.read`): IRN, AMN, CLIMS and ToCo files share the
@@ -49,7 +51,7 @@ from typing import Any, List, Mapping, NamedTuple, Optional, Tuple, Union
 import numpy as np
 
 from samcam import masks as samcam_masks
-from samcam.cams import label_from_cams, scores_from_cams
+from samcam.cams import background_plane, label_from_cams, scores_from_cams
 from samcam.errors import ImageError
 from samcam.refine import refine
 from samcam.safe_pickle import load_npy
@@ -115,6 +117,9 @@ class CamFormat:
         probabilities: the scores are softmax probabilities without background, so
             they sum to at most 1 per pixel (ToCo).
         other_method: the ``--method`` to suggest when the checks above fail.
+        power_from: a threshold t >= this is the exponent of the ``"power"``
+            background rule, ``(1 - max_c cam_c)^t``, not a constant plane (CLIP-ES:
+            1, ``eval_cam.py:57-62``); None: always a constant plane.
     """
 
     layout: str
@@ -135,6 +140,11 @@ class CamFormat:
     forbidden_key: Optional[str] = None
     probabilities: bool = False
     other_method: str = ""
+    power_from: Optional[float] = None
+
+    def background_rule(self, threshold: float) -> str:
+        """``"power"`` or ``"constant"``: how this layout's method uses ``threshold``."""
+        return "power" if self.power_from is not None and threshold >= self.power_from else "constant"
 
     def matches(self, cam_dict: Mapping) -> bool:
         """Whether ``cam_dict`` has this layout's keys (values are checked when read)."""
@@ -210,8 +220,9 @@ class CamReading(NamedTuple):
     Attributes:
         classes: (K,) int64 label values 1..num_classes-1 in the stored order.
         scores: (K, H, W) float32 foreground scores.
-        background: the background plane: the threshold (float) or an (H, W) float32
-            map (CRF dicts).
+        background: the background plane: the threshold rounded to the maps' stored
+            precision (float), or an (H, W) float32 map (CRF dicts; the ``"power"``
+            rule, :func:`samcam.cams.background_plane`).
         fmt: the layout found.
     """
 
@@ -332,9 +343,11 @@ class MethodAdapter:
         """
         fmt = self.cam_format(cam_dict, layout)
         if fmt.class_dict:
+            # the methods copy class maps into a float32 tensor before thresholding
             classes, scores, background = _read_class_dict(cam_dict, image_shape, fmt, explicit=layout is not None)
+            precision = np.dtype(np.float32)
         else:
-            classes, scores = _read_keyed(cam_dict, fmt, image_shape)
+            classes, scores, precision = _read_keyed(cam_dict, fmt, image_shape)
             background = None
         if classes.size:
             bad = classes[(classes < 1) | (classes >= num_classes)]
@@ -359,7 +372,8 @@ class MethodAdapter:
         if threshold is None:
             self._check_origin(cam_dict, fmt, scores)
             threshold = self.default_threshold(fmt, num_classes)
-        return CamReading(classes, scores, float(threshold), fmt)
+        plane = background_plane(scores, float(threshold), fmt.background_rule(float(threshold)), precision)
+        return CamReading(classes, scores, plane, fmt)
 
     def foreground(
         self,
@@ -377,7 +391,7 @@ class MethodAdapter:
         if fmt.class_dict:
             classes, scores, _ = _read_class_dict(cam_dict, image_shape, fmt, explicit=layout is not None)
         else:
-            classes, scores = _read_keyed(cam_dict, fmt, image_shape)
+            classes, scores, _ = _read_keyed(cam_dict, fmt, image_shape)
         return classes, scores, fmt
 
     def own_threshold(self, fmt: CamFormat, num_classes: int = 21) -> Optional[float]:
@@ -437,9 +451,10 @@ class MethodAdapter:
     ) -> np.ndarray:
         """The method's own pseudo label from its CAM dict.
 
-        A background plane (constant ``threshold``, default: the method's own; or the
-        stored background probabilities of a CRF dict) goes in front of the foreground
-        maps; argmax; channel i > 0 maps to its class.
+        A background plane (from ``threshold``, default: the method's own, as a
+        constant or, where the method reads it so, the exponent of ``(1 - max)^t``; or
+        the stored background probabilities of a CRF dict) goes in front of the
+        foreground maps; argmax; channel i > 0 maps to its class.
 
         Returns:
             H×W uint8 label, 0 background, 1..num_classes-1 classes.
@@ -473,7 +488,7 @@ class MethodAdapter:
         threshold: Optional[float] = None,
         num_classes: int = 21,
         layout: Optional[str] = None,
-        rule: str = "samcam",
+        rule: Any = "samcam",
         use_scores: bool = False,
         **refine_params: Any,
     ) -> np.ndarray:
@@ -488,9 +503,11 @@ class MethodAdapter:
             threshold: background threshold (default: the method's own).
             num_classes: 21 for VOC, 81 for COCO.
             layout: insist on a CAM layout (e.g. ``"crf"``); None detects it.
-            rule: ``"samcam"`` (default) or ``"official"``.
-            use_scores: pass the CAM scores to ``refine`` (``samcam`` rule only): the
-                CAM's peak, not the label's thick middle, locates each region's core.
+            rule: ``"samcam"`` (default), ``"official"``, an installed plug-in rule's
+                name, or a rule object (see :func:`samcam.refine`).
+            use_scores: pass the CAM scores to ``refine`` (for rules that use them;
+                ``samcam``: the CAM's peak, not the label's thick middle, locates each
+                region's core).
             **refine_params: further :func:`samcam.refine` options.
 
         Returns:
@@ -628,8 +645,10 @@ def _read_class_dict(
 
 def _read_keyed(
     cam_dict: Mapping, fmt: CamFormat, image_shape: Optional[Tuple[int, int]]
-) -> Tuple[np.ndarray, np.ndarray]:
-    """``{keys: (K,), score_key: (K[+1], H, W)}`` -> classes (K,) 1-based, foreground scores (K, H, W)."""
+) -> Tuple[np.ndarray, np.ndarray, np.dtype]:
+    """``{keys: (K,), score_key: (K[+1], H, W)}`` -> classes (K,) 1-based, foreground scores
+    (K, H, W) float32, and the precision the method thresholds them in: float16 for maps
+    stored as float16 (its ``np.pad`` keeps their dtype), float32 otherwise."""
     if fmt.keys_key not in cam_dict:
         raise ValueError(f"CAM dict has '{fmt.score_key}' but no '{fmt.keys_key}' (keys found: {sorted(map(str, cam_dict))})")
     keys = as_numpy(cam_dict[fmt.keys_key])
@@ -640,7 +659,7 @@ def _read_keyed(
         # {"keys": <empty>} alone (matched only when empty): an image without classes
         if image_shape is None:
             raise ValueError("CAM dict holds no class and no scores, so its image size is unknown; pass image_shape")
-        return np.zeros(0, np.int64), np.zeros((0,) + tuple(image_shape), np.float32)
+        return np.zeros(0, np.int64), np.zeros((0,) + tuple(image_shape), np.float32), np.dtype(np.float32)
     scores = as_numpy(cam_dict[fmt.score_key])
     if fmt.keys_include_background:
         if keys.size == 0 or keys[0] != 0:
@@ -664,5 +683,6 @@ def _read_keyed(
         )
     if fmt.background_channel:
         scores = scores[1:]
-    return classes, scores.astype(np.float32, copy=False)
+    precision = np.dtype(np.float16 if scores.dtype == np.float16 else np.float32)
+    return classes, scores.astype(np.float32, copy=False), precision
 

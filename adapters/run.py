@@ -12,7 +12,7 @@ from samcam.batch import BatchResult, run_batch
 from samcam.cams import label_from_cams, scores_from_cams
 from samcam.errors import ImageError
 from samcam.io import ensure_not_inside, list_names, read_label_png, write_label_png
-from samcam.refine import refine, rule_parameters
+from samcam.refine import get_rule, refine, rule_parameters
 
 from . import get
 from .base import AdapterSetupError
@@ -148,8 +148,9 @@ def adapt_dir(
         if use_scores:
             raise ValueError("--use-scores needs CAMs (--source cam)")
     params = dict(refine_params or {})
-    if use_scores and params.get("rule") == "official":
-        raise ValueError("--rule official uses the hard label only; drop --use-scores")
+    if use_scores and not get_rule(params.get("rule", "samcam")).uses_scores:
+        raise ValueError(f"--rule {get_rule(params.get('rule', 'samcam')).name} uses the hard label only; "
+                         "drop --use-scores")
     if palette and not adapter.palette_allowed:
         raise ValueError(
             f"--palette: {adapter.title} reads labels with imageio, which turns a palette PNG into RGB; "

@@ -1,11 +1,23 @@
 """Class activation maps -> pseudo labels, the way WSSS methods threshold them.
 
 Every supported method turns its foreground CAMs into a pseudo label the same way: a
-constant plane of the background threshold goes in front of the foreground maps, the
-argmax picks a channel, and channel i > 0 maps back to its class (ties go to the
-earlier channel, background first). Where a method stores its own background map
-(MCTformer's CRF dicts) that map is the plane instead of a constant. Method adapters (``samcam.adapters``) read each
-method's files into ``(classes, scores)`` and call these.
+background plane goes in front of the foreground maps, the argmax picks a channel, and
+channel i > 0 maps back to its class (ties go to the earlier channel, background
+first). The plane is one of:
+
+* ``"constant"``: the background threshold t everywhere (IRN, AMN, CLIMS, ToCo,
+  MCTformer, TransCAM, and CLIP-ES with t < 1);
+* ``"power"``: ``(1 - max_c cam_c)^t`` per pixel (CLIP-ES with t >= 1,
+  ``eval_cam.py:57-62``): background is strong where no class is;
+* a stored map: where a method writes its own background probabilities (MCTformer's
+  CRF dicts).
+
+Methods compute the plane in the precision their maps are stored in (``np.pad`` of a
+float16 array gives a float16 plane; ``1 - max`` of float16 maps is float16), so the
+plane is computed in ``dtype`` and then compared in float32, which holds every float16
+and float32 value exactly: the label is the method's own, ties included. Method
+adapters (``samcam.adapters``) read each method's files into ``(classes, scores)`` and
+call these.
 """
 from __future__ import annotations
 
@@ -13,19 +25,57 @@ from typing import Union
 
 import numpy as np
 
-__all__ = ["label_from_cams", "scores_from_cams"]
+__all__ = ["BACKGROUND_RULES", "background_plane", "label_from_cams", "scores_from_cams"]
+
+BACKGROUND_RULES = ("constant", "power")
+
+
+def background_plane(
+    scores: np.ndarray, threshold: float, rule: str = "constant", dtype: np.dtype = np.float32
+) -> Union[float, np.ndarray]:
+    """The background plane a method puts in front of its foreground maps.
+
+    Args:
+        scores: (K, H, W) float foreground maps (K may be 0).
+        threshold: the constant (``"constant"``) or the exponent (``"power"``).
+        rule: ``"constant"`` or ``"power"`` (see the module docstring).
+        dtype: the precision the method computes the plane in: the dtype of its stored
+            maps (float16 for CLIP-ES, float32 for the others).
+
+    Returns:
+        ``"constant"``: the threshold rounded to ``dtype``, as a float. ``"power"``:
+        an (H, W) float32 map ``(1 - max_k scores_k)^threshold`` computed in ``dtype``
+        (all ones where K is 0, where nothing competes with background).
+    """
+    dtype = np.dtype(dtype)
+    if not np.issubdtype(dtype, np.floating):
+        raise ValueError(f"the plane's precision must be a float dtype, got {dtype}")
+    if rule == "constant":
+        return float(np.asarray(threshold, dtype))
+    if rule != "power":
+        raise ValueError(f"unknown background rule {rule!r}; choose one of {BACKGROUND_RULES}")
+    scores = np.asarray(scores)
+    if scores.ndim != 3:
+        raise ValueError(f"scores must be K×H×W, got shape {scores.shape}")
+    if scores.shape[0] == 0:
+        return np.ones(scores.shape[1:], np.float32)
+    peak = scores.max(axis=0).astype(dtype)  # exact: the maps are stored in dtype
+    one = dtype.type(1)
+    plane = np.power(one - peak, dtype.type(threshold))
+    return plane.astype(np.float32)
 
 
 def label_from_cams(classes: np.ndarray, scores: np.ndarray, threshold: Union[float, np.ndarray]) -> np.ndarray:
-    """Pseudo label from foreground CAMs and a background threshold.
+    """Pseudo label from foreground CAMs and a background plane.
 
     Args:
         classes: (K,) int label values (1..C-1) of the maps, in their stored order.
         scores: (K, H, W) float foreground scores (K may be 0).
-        threshold: the constant background score, or an (H, W) background map.
+        threshold: the constant background score, or an (H, W) background map
+            (see :func:`background_plane`).
 
     Returns:
-        H×W uint8 label: 0 where no class scores above ``threshold``, else the class
+        H×W uint8 label: 0 where no class scores above the background, else the class
         of the highest map.
     """
     scores = np.asarray(scores, dtype=np.float32)
@@ -48,9 +98,12 @@ def scores_from_cams(
 
     Returns:
         (num_classes, H, W) float32: channel 0 the background plane, channel c
-        the CAM of class c, 0 for classes absent from the image.
+        the CAM of class c, 0 for classes absent from the image. Negative CAM values
+        (TransCAM stores -1e-5-ish values at each map's minimum) are clipped to 0, no
+        evidence, as ``refine`` needs non-negative scores; with a non-negative plane the
+        argmax is the label of :func:`label_from_cams` all the same.
     """
-    scores = np.asarray(scores, dtype=np.float32)
+    scores = np.maximum(np.asarray(scores, dtype=np.float32), 0)
     full = np.zeros((num_classes,) + scores.shape[1:], np.float32)
     full[0] = threshold
     full[np.asarray(classes, dtype=np.int64)] = scores

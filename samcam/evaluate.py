@@ -6,10 +6,21 @@ and the WSSS papers do), not as a mean of per-image scores. GT pixels equal to
 labels may leave pixels unknown) is not a class: it is counted as a miss of the GT
 class (it lowers that class's recall and IoU, not any precision), so leaving pixels
 unlabelled never raises mIoU.
+
+Per-image numbers (:func:`image_metrics`, ``evaluate_dirs(per_image=True)``, ``samcam
+eval --per-image``) use the same conventions on one image's confusion matrix; an
+image's mIoU is the mean IoU over the classes *present*: those in its GT or in the
+prediction, counted on valid (non-ignore) GT pixels, so a class the prediction invents
+scores 0 and a class it misses scores 0. (The reference code's per-image CSV instead
+visits only the GT's foreground classes and pools the counts of the classes visited so
+far, so its values are neither per-class IoUs nor their mean; samcam does not copy it.)
 """
 from __future__ import annotations
 
+import csv
 import functools
+import io
+import math
 import os
 from pathlib import Path
 from typing import Dict, List, Mapping, Sequence, Tuple
@@ -18,7 +29,7 @@ import numpy as np
 
 from .batch import run_batch
 from .errors import ImageError
-from .io import read_label_png
+from .io import atomic_write_bytes, read_label_png
 
 __all__ = [
     "VOC_CLASSES",
@@ -30,6 +41,9 @@ __all__ = [
     "format_table",
     "class_names",
     "per_image_miou",
+    "image_metrics",
+    "PER_IMAGE_COLUMNS",
+    "write_per_image_csv",
     "score_images",
     "select_changed",
 ]
@@ -158,6 +172,7 @@ def evaluate_dirs(
     ignore_index: int = 255,
     workers: int = 1,
     progress: bool = False,
+    per_image: bool = False,
 ) -> Dict[str, object]:
     """Evaluate several prediction folders (e.g. before/after) on the same images.
 
@@ -165,10 +180,14 @@ def evaluate_dirs(
         gt_dir: folder of GT PNGs ``{name}.png``.
         pred_dirs: set name -> folder of prediction PNGs ``{name}.png``.
         names: image names to evaluate.
+        per_image: also return every image's numbers (:func:`image_metrics`).
 
     Returns:
         ``{"sets": {set_name: metrics (see metrics_from_confusion) + confusion,
-        num_images}, "failed": [(name, reason)], "num_classes": C, "class_names": [...]}``.
+        num_images}, "failed": [(name, reason)], "num_classes": C, "class_names": [...]}``
+        and, with ``per_image``, ``"per_image"``: one dict per image and set, in the
+        order of ``names`` then ``pred_dirs``: ``name``, ``set`` and the
+        :func:`image_metrics` keys (write them with :func:`write_per_image_csv`).
         An image that fails for any set (missing file, size mismatch) is left out of
         every set, so the sets stay comparable, and is listed in ``failed``.
     """
@@ -177,11 +196,15 @@ def evaluate_dirs(
         raise ValueError("no prediction folders given")
     totals = [np.zeros((num_classes, num_classes + 1), np.int64) for _ in sets]
     counted: List[str] = []
+    rows: Dict[str, List[Dict[str, object]]] = {}
 
     def collect(name, confusions):
         for total, confusion in zip(totals, confusions):
             total += confusion
         counted.append(name)
+        if per_image:
+            rows[name] = [{"name": name, "set": set_name, **image_metrics(confusion)}
+                          for (set_name, _), confusion in zip(sets, confusions)]
 
     job = functools.partial(image_confusions, gt_dir=str(gt_dir), pred_dirs=sets,
                             num_classes=num_classes, ignore_index=ignore_index)
@@ -192,8 +215,12 @@ def evaluate_dirs(
         metrics["confusion"] = total.tolist()
         metrics["num_images"] = len(counted)
         out_sets[set_name] = metrics
-    return {"sets": out_sets, "failed": result.failed, "num_classes": num_classes,
-            "class_names": class_names(num_classes)}
+    results = {"sets": out_sets, "failed": result.failed, "num_classes": num_classes,
+               "class_names": class_names(num_classes)}
+    if per_image:
+        # workers finish in any order: rows follow the names as given
+        results["per_image"] = [row for name in dict.fromkeys(names) if name in rows for row in rows[name]]
+    return results
 
 
 
@@ -222,6 +249,51 @@ def _present(confusion: np.ndarray) -> np.ndarray:
     """bool (C,): classes in the GT or the prediction of one image (valid GT pixels only)."""
     num_classes = confusion.shape[0]
     return (confusion.sum(axis=1) > 0) | (confusion[:, :num_classes].sum(axis=0) > 0)
+
+
+PER_IMAGE_COLUMNS = ("name", "set", "miou", "pixel_acc", "labelled", "classes")
+
+
+def image_metrics(confusion: np.ndarray) -> Dict[str, object]:
+    """One image's numbers from its (C, C+1) confusion matrix (:func:`confusion_matrix`).
+
+    Returns:
+        ``miou``: mean IoU over the classes present, i.e. in the GT or in the
+        prediction, counted on valid (non-ignore) GT pixels; a prediction's ignore
+        pixels are a miss, not a class. ``pixel_acc``: correct / valid GT pixels.
+        ``labelled``: fraction of valid GT pixels the prediction labelled (not
+        ignore). ``classes``: the present class indices, ascending. An image whose GT
+        is all ignore has no valid pixel: NaN for the three numbers and no classes.
+    """
+    confusion = np.asarray(confusion)
+    num_classes = confusion.shape[0]
+    square = confusion[:, :num_classes]
+    total = int(confusion.sum())
+    present = _present(confusion)
+    if total == 0:
+        return {"miou": math.nan, "pixel_acc": math.nan, "labelled": math.nan, "classes": []}
+    return {
+        "miou": per_image_miou(confusion, present),
+        "pixel_acc": float(np.trace(square) / total),
+        "labelled": float(square.sum() / total),
+        "classes": [int(c) for c in np.flatnonzero(present)],
+    }
+
+
+def write_per_image_csv(rows: Sequence[Mapping[str, object]], path: os.PathLike) -> Path:
+    """Write per-image rows (``evaluate_dirs(..., per_image=True)["per_image"]``) as CSV, atomically.
+
+    Columns :data:`PER_IMAGE_COLUMNS`: ``name``, ``set``, ``miou``, ``pixel_acc``,
+    ``labelled`` (full float precision; ``nan`` for an all-ignore GT) and ``classes``
+    (the present class indices separated by spaces). Returns the path.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(PER_IMAGE_COLUMNS)
+    for row in rows:
+        writer.writerow([row["name"], row["set"], repr(float(row["miou"])), repr(float(row["pixel_acc"])),
+                         repr(float(row["labelled"])), " ".join(str(c) for c in row["classes"])])
+    return atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
 def score_images(

@@ -37,22 +37,31 @@ Two rules, both independent of the masks' order:
 A rule is three steps, kept apart so that each can be tested and replaced: count
 (:func:`overlap_counts`, and the core cover for ``samcam``), decide (per mask: a
 class, background, or unused; and which mask wins where kept masks overlap), paint.
+The deciding is the rule's; counting, checking its result and painting are samcam's
+(:mod:`samcam.rules`, the contract). The two rules above are :class:`~samcam.rules.Rule`
+objects in :data:`BUILTIN_RULES`; other packages add rules through the entry point group
+``samcam.rules`` (:func:`available_rules`, :func:`get_rule`), and ``refine`` also takes
+a rule object or a ``decide`` function.
 Counting is one pass: masks are bit-packed, and each class present in the label costs
 one AND + popcount over the packed masks, so the K×C matrix comes at once.
 """
 from __future__ import annotations
 
-import inspect
-from typing import Any, Dict, Optional, Tuple
+import dataclasses
+import importlib
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 from scipy import ndimage
 
 from .masks.maskset import MaskSet, as_maskset, pack_words, popcount
+from .plugins import RULE_GROUP, PluginSet, load_plugins
+from .rules import Rule, RuleDecision, RuleInputs, apply_decision, as_rule
 
-__all__ = ["refine", "overlap_counts", "core_cover", "rule_parameters", "RULES", "CONFLICTS"]
+__all__ = ["refine", "overlap_counts", "core_cover", "rule_parameters", "RULES", "CONFLICTS", "BUILTIN_RULES",
+           "available_rules", "get_rule", "rule_origin", "rule_problems", "refresh_rules"]
 
-RULES = ("samcam", "official")
+RULES = ("samcam", "official")  # the built-in rules; available_rules() adds the installed plug-ins
 CONFLICTS = ("smaller", "ratio", "score")
 
 def _check_label(label: np.ndarray, num_classes: int, ignore_index: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -251,10 +260,105 @@ def refine(
     label: np.ndarray,
     masks,
     *,
-    rule: str = "samcam",
+    rule: Union[str, Rule, Callable[..., Any]] = "samcam",
     num_classes: int = 21,
     scores: Optional[np.ndarray] = None,
     ignore_index: int = 255,
+    **params: Any,
+) -> np.ndarray:
+    """Refine a pseudo label with class-agnostic masks (SAM "segment everything").
+
+    samcam validates the inputs and counts every mask against every class, the rule
+    decides (:mod:`samcam.rules`: the contract, for rules of your own), samcam checks
+    and paints the decision.
+
+    Args:
+        label: H×W uint8 pseudo label: 0 background, 1..num_classes-1 classes,
+            ``ignore_index`` (255) unknown.
+        masks: K×H×W bool array, a list of H×W bool arrays, or a
+            :class:`samcam.masks.MaskSet` (K may be 0). The result does not depend
+            on their order (either built-in rule).
+        rule: ``"samcam"`` (default), ``"official"`` (the reference code's rule,
+            bit-exact), the name of an installed plug-in rule (entry point group
+            ``samcam.rules``, see :func:`available_rules`), a
+            :class:`~samcam.rules.Rule`, or a function ``decide(inputs, **params)``.
+        num_classes: classes including background (21 for VOC, 81 for COCO).
+        scores: optional C×H×W float class scores (channel 0 background, C ==
+            num_classes), e.g. CAMs with a background plane, given to the rule
+            (``samcam``: they locate each class region's core, where the CAM peaks,
+            for the core rescue; the class ratios still come from the label;
+            ``official`` refuses them).
+        ignore_index: the label value meaning "unknown".
+        **params: the rule's parameters (:func:`rule_parameters` lists them with
+            their defaults). ``"samcam"``:
+
+            - ``ratio_thresh`` (0.5): keep a mask for its best class when that class
+              holds more than this fraction of the mask's known pixels;
+            - ``cover_thresh`` (0.85): also keep a mask for a foreground class c when
+              it covers at least this fraction of c's region or of the core of one
+              connected c region ...
+            - ``cover_min_ratio`` (0.3): ... and at least this fraction of the mask is
+              c, so a background mask that merely contains a small object is not taken;
+            - ``core_rescue`` (True): rescue masks by the cores of connected class
+              regions (False: by the whole class region only);
+            - ``core_depth`` (0.5): without ``scores``, a region's core is its pixels
+              at least this fraction of the region's largest distance-to-edge deep;
+            - ``core_score`` (0.85): with ``scores``, a region's core is its pixels
+              scoring at least this fraction of the region's highest score;
+            - ``background_thresh`` (0.5): with ``unclaimed_background=False``, keep a
+              mask as background when background holds more than this fraction of its
+              known pixels;
+            - ``background_masks`` (True): paint kept background masks as background;
+            - ``conflict`` ("smaller"): overlapping kept foreground masks: the smaller
+              mask wins, ``"ratio"``: the higher class ratio, ``"score"``: the higher
+              ``predicted_iou`` in ``masks.scores``;
+            - ``ignore`` ("keep"): ignore pixels no kept mask covers stay
+              ``ignore_index``; ``"background"``: they become 0;
+            - ``min_evidence`` (0.1): a mask is only judged when at least this fraction
+              of it is known (not ignore);
+            - ``min_area`` (0): masks smaller than this many pixels are not used;
+            - ``unclaimed_background`` (True): a judged mask that no foreground class
+              keeps paints background; False: only masks more than
+              ``background_thresh`` background do, and CAM foreground under other
+              masks is kept.
+
+            ``"official"``: ``ratio_thresh`` (0.5, foreground only) and
+            ``cover_thresh`` (0.85) of the reference rule; ignore always becomes 0.
+
+    Returns:
+        H×W uint8 refined label with the same value conventions.
+
+    Raises:
+        ValueError: label/mask size mismatch, values outside the class range,
+            non-boolean masks, empty label, unknown rule or parameter, bad option
+            values, bad scores, ``conflict="score"`` without ``predicted_iou`` scores,
+            a rule's result that is not a valid decision or label.
+    """
+    chosen = get_rule(rule)
+    chosen_params = chosen.resolve(params)
+    label, histogram = _check_label(label, num_classes, ignore_index)
+    maskset = _check_masks(masks, label.shape)
+    if scores is not None:
+        if not chosen.uses_scores:
+            raise ValueError(f"rule {chosen.name!r} uses the hard label only; drop scores= or use rule='samcam'")
+        scores = _read_only(_check_scores(scores, num_classes, label.shape))
+    counts, ignored, class_area = _counts(label, histogram, maskset, num_classes, ignore_index)
+    inputs = RuleInputs(
+        label=_read_only(label), masks=maskset, counts=_read_only(counts), ignored=_read_only(ignored),
+        areas=_read_only(maskset.areas), class_area=_read_only(class_area), num_classes=num_classes,
+        ignore_index=ignore_index, scores=scores, mask_scores=dict(maskset.scores),
+    )
+    return apply_decision(chosen.decide(inputs, **chosen_params), inputs, chosen.name)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+def _samcam_rule(
+    inputs: RuleInputs,
     ratio_thresh: float = 0.5,
     cover_thresh: float = 0.85,
     cover_min_ratio: float = 0.3,
@@ -268,103 +372,44 @@ def refine(
     min_evidence: float = 0.1,
     min_area: int = 0,
     unclaimed_background: bool = True,
-) -> np.ndarray:
-    """Refine a pseudo label with class-agnostic masks (SAM "segment everything").
-
-    Args:
-        label: H×W uint8 pseudo label: 0 background, 1..num_classes-1 classes,
-            ``ignore_index`` (255) unknown.
-        masks: K×H×W bool array, a list of H×W bool arrays, or a
-            :class:`samcam.masks.MaskSet` (K may be 0). The result does not depend
-            on their order (either rule).
-        rule: ``"samcam"`` (default) or ``"official"`` (the reference code's rule,
-            bit-exact).
-        num_classes: classes including background (21 for VOC, 81 for COCO).
-        scores: optional C×H×W float class scores (channel 0 background, C ==
-            num_classes), e.g. CAMs with a background plane (``samcam`` only). They
-            locate each class region's core (where the CAM peaks) for the core rescue;
-            the class ratios still come from the label.
-        ignore_index: the label value meaning "unknown".
-        ratio_thresh: keep a mask for its best class when that class holds more than
-            this fraction of the mask's known pixels (``official``: 0.5, foreground only).
-        cover_thresh: also keep a mask for a foreground class c when it covers at least
-            this fraction of c's region (``official``: 0.85) or (``samcam``) of the core
-            of one connected c region ...
-        cover_min_ratio: ... and (``samcam`` only) at least this fraction of the mask is
-            c, so a background mask that merely contains a small object is not taken.
-        core_rescue: rescue masks by the cores of connected class regions (``samcam``;
-            False: by the whole class region only, the rule before the core rescue).
-        core_depth: without ``scores``: a region's core is its pixels at least this
-            fraction of the region's largest distance-to-edge deep.
-        core_score: with ``scores``: a region's core is its pixels scoring at least
-            this fraction of the region's highest score.
-        background_thresh: with ``unclaimed_background=False``, keep a mask as
-            background when background holds more than this fraction of its known
-            pixels (``samcam`` only).
-        background_masks: paint kept background masks as background (``samcam`` only).
-        conflict: overlapping kept foreground masks: ``"smaller"`` (the smaller mask
-            wins), ``"ratio"`` (the higher class ratio wins) or ``"score"`` (the higher
-            ``predicted_iou`` in ``masks.scores`` wins) (``samcam`` only).
-        ignore: ``"keep"``: ignore pixels no kept mask covers stay ``ignore_index``;
-            ``"background"``: they become 0 (``official`` always does this).
-        min_evidence: a mask is only judged when at least this fraction of it is known
-            (not ignore) (``samcam`` only).
-        min_area: masks smaller than this many pixels are not used (``samcam`` only).
-        unclaimed_background: a judged mask that no foreground class keeps paints
-            background (default). False: only masks more than ``background_thresh``
-            background do, and CAM foreground under other masks is kept (``samcam`` only).
-
-    Returns:
-        H×W uint8 refined label with the same value conventions.
-
-    Raises:
-        ValueError: label/mask size mismatch, values outside the class range,
-            non-boolean masks, empty label, unknown rule or option, bad scores,
-            ``conflict="score"`` without ``predicted_iou`` scores.
-    """
-    label, histogram = _check_label(label, num_classes, ignore_index)
-    maskset = _check_masks(masks, label.shape)
-    if rule == "official":
-        if scores is not None:
-            raise ValueError("rule='official' uses the hard label only; drop scores= or use rule='samcam'")
-        return _official(label, histogram, maskset, num_classes, ignore_index, ratio_thresh, cover_thresh)
-    if rule != "samcam":
-        raise ValueError(f"unknown rule {rule!r}; choose one of {RULES}")
+) -> RuleDecision:
+    """The ``samcam`` rule (module docstring): one class per judged mask, the winner order, the base label."""
     if conflict not in CONFLICTS:
         raise ValueError(f"unknown conflict rule {conflict!r}; choose one of {CONFLICTS}")
     if ignore not in ("keep", "background"):
         raise ValueError(f"unknown ignore handling {ignore!r}; use 'keep' or 'background'")
-    if scores is not None:
-        scores = _check_scores(scores, num_classes, label.shape)
     predicted_iou = None
     if conflict == "score":
-        predicted_iou = maskset.scores.get("predicted_iou")
+        predicted_iou = inputs.mask_scores.get("predicted_iou")
         if predicted_iou is None:
             raise ValueError("conflict='score' needs SAM's predicted_iou with the masks (a samcam mask store or "
                              "an amg.py folder with metadata.csv); use conflict='smaller'")
-    counts, ignored, class_area = _counts(label, histogram, maskset, num_classes, ignore_index)
+    areas, counts, ignored = inputs.areas, inputs.counts, inputs.ignored
     cover = None
     if core_rescue:
         # Only masks that are at least cover_min_ratio of a class can be rescued for it.
-        known = np.maximum(maskset.areas - ignored, 1)[:, None]
+        known = np.maximum(areas - ignored, 1)[:, None]
         candidates = counts >= cover_min_ratio * known
         candidates[:, 0] = False
-        cover = _core_cover(label, maskset, num_classes, scores, core_depth, core_score, candidates)
+        cover = _core_cover(inputs.label, inputs.masks, inputs.num_classes, inputs.scores, core_depth, core_score,
+                            candidates)
     assigned, ratio = _decide_samcam(
-        counts, ignored, class_area, maskset.areas, cover, ratio_thresh=ratio_thresh, cover_thresh=cover_thresh,
+        counts, ignored, inputs.class_area, areas, cover, ratio_thresh=ratio_thresh, cover_thresh=cover_thresh,
         cover_min_ratio=cover_min_ratio, background_thresh=background_thresh, background_masks=background_masks,
         min_evidence=min_evidence, min_area=min_area, unclaimed_background=unclaimed_background)
-    order = _paint_order(assigned, maskset.areas, ratio, conflict, predicted_iou)
-    out = label.copy()
+    order = _paint_order(assigned, areas, ratio, conflict, predicted_iou)
+    base = None
     if ignore == "background":
-        out[out == ignore_index] = 0
-    return _paint(out, maskset, assigned, order)
+        base = inputs.label.copy()
+        base[base == inputs.ignore_index] = 0
+    return RuleDecision(assigned=assigned, order=order, base=base)
 
 
-def _official(label, histogram, maskset, num_classes, ignore_index, ratio_thresh, cover_thresh):
-    counts, _, class_area = _counts(label, histogram, maskset, num_classes, ignore_index)
-    taken_by = _decide_official(counts, class_area, maskset.areas, ratio_thresh, cover_thresh)
-    return _paint_official(label, maskset, taken_by, class_area)
+def _official_rule(inputs: RuleInputs, ratio_thresh: float = 0.5, cover_thresh: float = 0.85) -> np.ndarray:
+    """The reference code's rule (module docstring) -> its label map: it paints class by class,
+    so a later class's own pixels can cover an earlier class's mask (no single paint order)."""
+    taken_by = _decide_official(inputs.counts, inputs.class_area, inputs.areas, ratio_thresh, cover_thresh)
+    return _paint_official(inputs.label, inputs.masks, taken_by, inputs.class_area)
 
 
 def _decide_official(counts: np.ndarray, class_area: np.ndarray, areas: np.ndarray, ratio_thresh: float,
@@ -454,51 +499,112 @@ def _paint_order(assigned: np.ndarray, areas: np.ndarray, ratio: np.ndarray, con
     return kept[np.lexsort(keys)]
 
 
-def _paint(out: np.ndarray, maskset: MaskSet, assigned: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Paint kept masks onto ``out`` (H×W uint8, modified): each foreground mask claims what no
-    better mask has claimed; the background masks, ranked last, paint one union of what is left."""
-    flat = out.reshape(-1)
-    words = maskset.words
-    claimed = np.zeros(words.shape[1], np.uint64)
-    regions: Dict[int, np.ndarray] = {}
-    for index in order[assigned[order] > 0]:
-        fresh = words[index] & ~claimed
-        claimed |= fresh
-        cls = int(assigned[index])
-        regions[cls] = regions[cls] | fresh if cls in regions else fresh
-    background = order[assigned[order] == 0]
-    if background.size:
-        regions[0] = np.bitwise_or.reduce(words[background], axis=0) & ~claimed
-    for cls, region in regions.items():
-        # Branch-free paint: out ^= (out ^ cls) * bit is out where bit is 0, cls where 1.
-        bits = np.unpackbits(region.view(np.uint8), count=flat.size)
-        change = flat ^ np.uint8(cls)
-        change *= bits
-        flat ^= change
-    return out
+BUILTIN_RULES: Dict[str, Rule] = {
+    "samcam": Rule("samcam", _samcam_rule, "counts every mask against every class, rescues object masks by the "
+                                           "cores of class regions (default)"),
+    "official": Rule("official", _official_rule, "the reference code's rule, bit-exact", uses_scores=False),
+}
+_PLUGINS: Optional[PluginSet] = None
 
 
-# What rule="official" reads; every other keyword of refine() belongs to "samcam".
-_OFFICIAL_PARAMETERS = ("num_classes", "ignore_index", "ratio_thresh", "cover_thresh")
+def _plugin_rules() -> PluginSet:
+    global _PLUGINS
+    if _PLUGINS is None:
+        def check(value: Any) -> Optional[str]:
+            try:
+                as_rule(value, "check")
+            except TypeError as error:
+                return str(error)
+            return None
+
+        found = load_plugins(RULE_GROUP, BUILTIN_RULES, check,
+                             declared_name=lambda value: value.name if isinstance(value, Rule) else None)
+        plugins = {name: dataclasses.replace(plugin, value=as_rule(plugin.value, name))
+                   for name, plugin in found.plugins.items()}
+        _PLUGINS = PluginSet(plugins, found.problems)
+    return _PLUGINS
+
+
+def refresh_rules() -> None:
+    """Look for plug-in rules again (after installing one into a running interpreter)."""
+    global _PLUGINS
+    importlib.invalidate_caches()
+    _PLUGINS = None
+
+
+def available_rules() -> List[str]:
+    """Names ``rule=`` and ``--rule`` accept: the built-in rules, then the usable plug-ins, sorted
+    (a built-in name a plug-in also claims is left out: :func:`get_rule` says why)."""
+    plugins = _plugin_rules()
+    return [name for name in list(BUILTIN_RULES) + sorted(plugins.plugins) if name not in plugins.problems]
+
+
+def rule_problems() -> Dict[str, str]:
+    """name -> why that plug-in rule is left out (failed import, name clash, not a rule)."""
+    return dict(_plugin_rules().problems)
+
+
+def rule_origin(name: str) -> str:
+    """``"built in"`` or the package and object a plug-in rule comes from."""
+    get_rule(name)
+    plugin = _plugin_rules().plugins.get(name)
+    return "built in" if plugin is None else plugin.origin
+
+
+def get_rule(rule: Union[str, Rule, Callable[..., Any]]) -> Rule:
+    """The :class:`~samcam.rules.Rule` for a name (built in or plug-in), a Rule, or a ``decide`` function.
+
+    Raises:
+        ValueError: an unknown name (listing the known ones), or a plug-in of that name
+            that could not be used (saying why); a function whose parameters lack defaults.
+    """
+    if not isinstance(rule, str):
+        try:
+            return as_rule(rule)
+        except TypeError as error:
+            raise ValueError(str(error)) from None
+    plugins = _plugin_rules()
+    if rule in plugins.problems:
+        raise ValueError(f"rule {rule!r}: {plugins.problems[rule]}")
+    if rule in BUILTIN_RULES:
+        return BUILTIN_RULES[rule]
+    if rule in plugins.plugins:
+        return plugins.plugins[rule].value
+    raise ValueError(f"unknown rule {rule!r}; choose one of {tuple(available_rules())}")
 
 
 def rule_parameters(**params: Any) -> Dict[str, Any]:
     """Every parameter :func:`refine` uses with these keyword arguments, defaults filled in.
 
-    ``scores`` (data, not a setting) is not a parameter. For ``rule="official"`` only
-    the parameters that rule reads are listed. This is what ``samcam.json`` records.
+    ``scores`` (data, not a setting) is not a parameter. ``rule`` is recorded by name;
+    a plug-in rule also by where it comes from (``rule_origin``: package and object,
+    no version), a rule object passed directly by its module and name. This is what
+    ``samcam.json`` records.
 
     Raises:
         ValueError: an unknown keyword or rule.
     """
-    defaults = {name: parameter.default for name, parameter in inspect.signature(refine).parameters.items()
-                if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "scores"}
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        raise ValueError(f"unknown refine parameter(s) {unknown}; known: {sorted(defaults)}")
-    resolved = {**defaults, **params}
-    if resolved["rule"] not in RULES:
-        raise ValueError(f"unknown rule {resolved['rule']!r}; choose one of {RULES}")
-    if resolved["rule"] == "official":
-        resolved = {name: resolved[name] for name in ("rule",) + _OFFICIAL_PARAMETERS}
+    params = dict(params)
+    params.pop("scores", None)
+    chosen = get_rule(params.pop("rule", "samcam"))
+    resolved: Dict[str, Any] = {"rule": chosen.name}
+    origin = _origin_for_record(chosen)
+    if origin:
+        resolved["rule_origin"] = origin
+    resolved["num_classes"] = params.pop("num_classes", 21)
+    resolved["ignore_index"] = params.pop("ignore_index", 255)
+    try:
+        resolved.update(chosen.resolve(params))
+    except ValueError as error:
+        raise ValueError(f"unknown refine parameter(s): {error}") from None
     return resolved
+
+
+def _origin_for_record(chosen: Rule) -> str:
+    if BUILTIN_RULES.get(chosen.name) is chosen:
+        return ""
+    plugin = _plugin_rules().plugins.get(chosen.name)
+    if plugin is not None and plugin.value is chosen:
+        return plugin.source  # package and object; a new version of it is logged, like samcam's own
+    decide = chosen.decide
+    return f"python object {getattr(decide, '__module__', '?')}.{getattr(decide, '__qualname__', repr(decide))}"

@@ -13,18 +13,24 @@ into it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import pytest
-from test_adapters import WRITERS, make_scene
+from PIL import Image
+from test_adapters import WRITERS, H, W, make_scene
 
 from samcam import masks as samcam_masks
 from samcam.adapters import get
 from samcam.cli import build_parser, main
+from samcam.io import read_label_png, write_label_png
 
 
 def str2bool(v):
@@ -381,6 +387,8 @@ README_EXAMPLES = [  # (method, the README's example --out, classes)
     ("clims", "/work/clims/clims_coco/sem_seg_samcam", 81),
     ("mctformer", "/work/MCTformer_results/pgt-samcam", 21),
     ("toco", "/work/toco/work_dir/pseudo_samcam", 21),
+    ("clip-es", "/work/clip-es/output/voc12/pseudo_samcam", 21),
+    ("transcam", "/work/TransCAM/data/transcam/pseudo_samcam", 21),
 ]
 
 
@@ -391,3 +399,251 @@ def test_readme_shows_exactly_the_printed_commands(method, out, num_classes):
     assert commands
     for _, command in commands:
         assert command in readme, f"README lacks the {method} command {command!r}"
+
+
+# --------------------------------------------------- CLIP-ES -> deeplab-pytorch
+
+def deeplab_pytorch_voc12_yaml(root: str) -> str:
+    """kazuto1011/deeplab-pytorch configs/voc12.yaml:1-15 and 30-31, verbatim but for DATASET.ROOT
+    (your VOCdevkit, which its data/datasets/voc12/README.md asks you to set)."""
+    return (
+        "EXP:\n    ID: voc12\n    OUTPUT_DIR: data\n\n"
+        f"DATASET:\n    NAME: vocaug\n    ROOT: {root}\n    LABELS: ./data/datasets/voc12/labels.txt\n"
+        "    N_CLASSES: 21\n    IGNORE_LABEL: 255\n    SCALES: [0.5, 0.75, 1.0, 1.25, 1.5]\n    SPLIT:\n"
+        "        TRAIN: train_aug\n        VAL: val\n        TEST: test\n\n"
+        "MODEL:\n    NAME: DeepLabV2_ResNet101_MSC\n"
+    )
+
+
+def load_config(path: Path) -> Dict[str, object]:
+    """OmegaConf.load for the nested-mapping subset configs/voc12.yaml uses (4-space indents)."""
+    root: Dict[str, object] = {}
+    stack = [(-1, root)]
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        key, _, value = line.strip().partition(":")
+        while stack[-1][0] >= indent:
+            stack.pop()
+        value = value.strip()
+        if value:
+            stack[-1][1][key] = value
+        else:
+            stack[-1][1][key] = {}
+            stack.append((indent, stack[-1][1][key]))
+    return root
+
+
+def vocaug_files(config: Dict[str, object], split: str) -> List[Tuple[str, str, str]]:
+    """deeplab-pytorch libs/datasets/voc.py:65-86 (VOCAug): (image id, image path, label path)."""
+    root = os.path.join(config["DATASET"]["ROOT"], "VOC2012")
+    assert split in ["train", "train_aug", "trainval", "trainval_aug", "val"]
+    lines = [line.rstrip().split(" ") for line in open(os.path.join(root, "ImageSets/SegmentationAug", split + ".txt"))]
+    return [(files.split("/")[-1].split(".")[0], os.path.join(root, files[1:]), os.path.join(root, labels[1:]))
+            for files, labels in lines]
+
+
+def deeplab_main_parser():
+    """deeplab-pytorch main.py:86-106, 286-304 (click): train -c/--config-path; test -c, -m/--model-path
+    (click.Path(exists=True)); both --cuda/--cpu."""
+    parser = argparse.ArgumentParser(prog="main.py", exit_on_error=False)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("train", "test"):
+        command = commands.add_parser(name, exit_on_error=False)
+        command.add_argument("-c", "--config-path", required=True)
+        if name == "test":
+            command.add_argument("-m", "--model-path", required=True)
+        command.add_argument("--cuda", dest="cuda", action="store_true", default=True)
+        command.add_argument("--cpu", dest="cuda", action="store_false")
+    return parser
+
+
+def shell_commands(stdout: str) -> List[str]:
+    return [line[2:] for line in stdout.splitlines() if line.startswith("  ")]
+
+
+def run_shell(command: str, cwd: Path) -> None:
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    done = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{command!r} failed: {done.stderr}"
+
+
+def test_clip_es_continuation_trains_deeplab_pytorch_on_the_refined_folder(tmp_path, monkeypatch, capsys):
+    names = ["2007_000032", "2007_000039"]
+    voc = tmp_path / "datasets" / "VOCdevkit" / "VOC2012"  # the user's VOC, with deeplab-pytorch's lists
+    for folder in ("JPEGImages", "SegmentationClassAug", "ImageSets/SegmentationAug"):
+        (voc / folder).mkdir(parents=True)
+    for name in names:
+        (voc / "JPEGImages" / f"{name}.jpg").write_bytes(b"jpeg")
+        write_label_png(voc / "SegmentationClassAug" / f"{name}.png", np.full((H, W), 3, np.uint8))
+    for split in ("train_aug", "val"):  # the lists' format: /JPEGImages/x.jpg /SegmentationClassAug/x.png
+        (voc / "ImageSets/SegmentationAug" / f"{split}.txt").write_text(
+            "".join(f"/JPEGImages/{n}.jpg /SegmentationClassAug/{n}.png\n" for n in names))
+    before = sorted(str(p.relative_to(voc)) for p in voc.rglob("*"))
+    repo = tmp_path / "deeplab-pytorch"
+    (repo / "configs").mkdir(parents=True)
+    original = deeplab_pytorch_voc12_yaml(str(voc.parent))
+    (repo / "configs" / "voc12.yaml").write_text(original)
+    (repo / "VOC2012").symlink_to(voc)
+    # CLIP-ES's files, refined into a folder whose path needs quoting
+    work = tmp_path / "clip es"
+    (work / "cams").mkdir(parents=True), (work / "masks").mkdir()
+    for seed, name in enumerate(names):
+        keys, high_res, masks = make_scene(seed)
+        WRITERS["clip_es"](work / "cams" / f"{name}.npy", keys, high_res)
+        samcam_masks.write(work / "masks" / name, masks)
+    out = work / "output" / "voc12" / "pseudo samcam"
+    monkeypatch.chdir(repo)
+    assert main(["adapt", "--no-progress", "--method", "clip-es", "--cams", str(work / "cams"),
+                 "--masks", str(work / "masks"), "--out", str(out)]) == 0
+    commands = shell_commands(capsys.readouterr().out)
+    assert len(commands) == 5 and commands[-1].startswith("samcam mmseg-config")
+    for _ in range(2):  # the set-up commands run, and can run again
+        run_shell(commands[0], repo)
+        run_shell(commands[1], repo)
+    parser = deeplab_main_parser()
+    train = parser.parse_args(shlex.split(commands[2])[2:])
+    test = parser.parse_args(shlex.split(commands[3])[2:])
+    assert shlex.split(commands[2])[:2] == ["python", "main.py"] and train.command == "train"
+    assert test.command == "test" and train.cuda and test.cuda
+    train_cfg = load_config(repo / train.config_path)
+    test_cfg = load_config(repo / test.config_path)
+    # training reads every train_aug label from the refined folder, images from the user's VOC
+    for image_id, image_path, label_path in vocaug_files(train_cfg, train_cfg["DATASET"]["SPLIT"]["TRAIN"]):
+        assert os.path.realpath(label_path) == os.path.realpath(out / f"{image_id}.png")
+        assert os.path.realpath(image_path) == os.path.realpath(voc / "JPEGImages" / f"{image_id}.jpg")
+        with Image.open(label_path) as image:  # np.asarray(Image.open(label_path)) at voc.py:85
+            np.testing.assert_array_equal(np.asarray(image), read_label_png(out / f"{image_id}.png"))
+    # its checkpoints (main.py:196-203, 282) and logs (:192) get a new EXP.ID, outside the refined folder
+    checkpoint_dir = os.path.join(train_cfg["EXP"]["OUTPUT_DIR"], "models", train_cfg["EXP"]["ID"],
+                                  train_cfg["MODEL"]["NAME"].lower(), train_cfg["DATASET"]["SPLIT"]["TRAIN"])
+    assert train_cfg["EXP"]["ID"] == "voc12_samcam" and not inside(repo / checkpoint_dir, out)
+    assert test.model_path == os.path.join(checkpoint_dir, "checkpoint_final.pth")
+    # testing reads val against the user's ground truth and writes under the new ID (main.py:341-346)
+    assert test_cfg["DATASET"]["ROOT"] == str(voc.parent) and test_cfg["EXP"]["ID"] == "voc12_samcam"
+    for image_id, _, label_path in vocaug_files(test_cfg, test_cfg["DATASET"]["SPLIT"]["VAL"]):
+        assert os.path.realpath(label_path) == os.path.realpath(voc / "SegmentationClassAug" / f"{image_id}.png")
+    # nothing of the user's changed: their config, their VOC2012
+    assert (repo / "configs" / "voc12.yaml").read_text() == original
+    assert sorted(str(p.relative_to(voc)) for p in voc.rglob("*")) == before
+    original_cfg = load_config(repo / "configs" / "voc12.yaml")
+    for config in (train_cfg, test_cfg):  # the copies differ only in EXP.ID (and the train root)
+        assert config["MODEL"] == original_cfg["MODEL"] and config["EXP"]["OUTPUT_DIR"] == "data"
+        assert {k: v for k, v in config["DATASET"].items() if k != "ROOT"} == \
+            {k: v for k, v in original_cfg["DATASET"].items() if k != "ROOT"}
+
+
+# ------------------------------------------------------------ TransCAM
+
+def transcam_evaluation_parser():
+    """TransCAM evaluation.py:105-114, restated (``--curve`` is type=bool: bool('') is False)."""
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    parser.add_argument("--list", default="VOCdevkit/VOC2012/ImageSets/Segmentation/train.txt", type=str)
+    parser.add_argument("--predict_dir", default="data/transcam/out_rw", type=str)
+    parser.add_argument("--gt_dir", default="VOCdevkit/VOC2012/SegmentationClass", type=str)
+    parser.add_argument("--logfile", default="./evallog.txt", type=str)
+    parser.add_argument("--comment", required=True, type=str)
+    parser.add_argument("--type", default="npy", choices=["npy", "png"], type=str)
+    parser.add_argument("--t", default=None, type=float)
+    parser.add_argument("--curve", default=True, type=bool)
+    return parser
+
+
+# TransCAM deeplab/config.py: the entries the paths depend on, as its lines 11-29 and 55-60 write them
+TRANSCAM_CONFIG = """import os
+config_dict = {
+    'EXP_NAME': 'transcam',
+    'GPUS': 1,
+    'DATA_NAME': 'VOCDataset',
+    'DATA_YEAR': 2012,
+    'DATA_AUG': True,
+    'DATA_PSEUDO_GT': 'data/out_rw',
+    'MODEL_NAME': 'deeplabv1',
+    'MODEL_BACKBONE': 'resnet38',
+    'TRAIN_ITERATION': 20000,
+}
+
+config_dict['ROOT_DIR'] = os.path.abspath('.')
+config_dict['MODEL_SAVE_DIR'] = os.path.join(config_dict['ROOT_DIR'], 'data')
+config_dict['TRAIN_CKPT'] = None
+config_dict['LOG_DIR'] = os.path.join(config_dict['ROOT_DIR'], 'log', config_dict['EXP_NAME'])
+"""
+
+# What train_deeplab.py does with those paths, restated: Configuration(config_dict) (:30; it keeps
+# the dict, makes LOG_DIR afresh and MODEL_SAVE_DIR, deeplab/utils/configuration.py:10-30), VOCDataset's
+# pseudo-label folder and reader (VOCDataset.py:35-38, 76-79), the final checkpoint (:130-132) and
+# writelog's file (deeplab/utils/finalprocess.py:4). The GPU checks and the training are left out.
+TRANSCAM_TRAIN = """import json, os, shutil
+import numpy as np
+from PIL import Image
+from deeplab.config import config_dict
+
+
+class Configuration():
+    def __init__(self, config_dict, clear=True):
+        self.__dict__ = config_dict
+        if not os.path.isdir(self.LOG_DIR):
+            os.makedirs(self.LOG_DIR)
+        elif clear:
+            shutil.rmtree(self.LOG_DIR)
+            os.mkdir(self.LOG_DIR)
+        if not os.path.isdir(self.MODEL_SAVE_DIR):
+            os.makedirs(self.MODEL_SAVE_DIR)
+
+
+cfg = Configuration(config_dict)
+
+
+def train_net():
+    pseudo_gt_dir = cfg.DATA_PSEUDO_GT if cfg.DATA_PSEUDO_GT else 'VOCdevkit/pseudo_gt/VOC2012/Segmentation'
+    first = np.array(Image.open(pseudo_gt_dir + '/' + '2007_000032' + '.png'))
+    save_path = os.path.join(cfg.MODEL_SAVE_DIR, '%s_%s_%s_itr%d_all.pth' % (
+        cfg.MODEL_NAME, cfg.MODEL_BACKBONE, cfg.DATA_NAME, cfg.TRAIN_ITERATION))
+    open(save_path, 'w').close()
+    open(os.path.join(cfg.ROOT_DIR, 'log', 'logfile.txt'), 'a').close()
+    json.dump({'pseudo_gt_dir': pseudo_gt_dir, 'save_path': save_path, 'log_dir': cfg.LOG_DIR,
+               'first': first.tolist()}, open('seen.json', 'w'))
+
+
+if __name__ == '__main__':
+    train_net()
+"""
+
+
+def test_transcam_continuations_evaluate_and_train_on_the_refined_folder(tmp_path, monkeypatch, capsys):
+    repo = tmp_path / "TransCAM"
+    (repo / "deeplab").mkdir(parents=True)
+    (repo / "deeplab" / "config.py").write_text(TRANSCAM_CONFIG)
+    (repo / "train_deeplab.py").write_text(TRANSCAM_TRAIN)
+    (repo / "log" / "transcam").mkdir(parents=True)  # a baseline run's log, which Configuration would empty
+    (repo / "log" / "transcam" / "events").write_text("baseline")
+    (repo / "data" / "transcam" / "out_cam").mkdir(parents=True)
+    (repo / "masks").mkdir()
+    keys, high_res, masks = make_scene(0)
+    WRITERS["transcam"](repo / "data" / "transcam" / "out_cam" / "2007_000032.npy", keys, high_res)
+    samcam_masks.write(repo / "masks" / "2007_000032", masks)
+    out = repo / "data" / "transcam" / "out rw samcam"
+    monkeypatch.chdir(repo)
+    assert main(["adapt", "--no-progress", "--method", "transcam", "--cams", "data/transcam/out_cam",
+                 "--masks", "masks", "--out", str(out)]) == 0
+    commands = shell_commands(capsys.readouterr().out)
+    assert len(commands) == 3
+    # evaluation.py: PNGs of the refined folder, scored once, its log a new file
+    argv = shlex.split(commands[0])
+    assert argv[:2] == ["python", "evaluation.py"]
+    args = _parse(transcam_evaluation_parser(), argv[2:], commands[0])
+    assert args.type == "png" and args.curve is False and Path(args.predict_dir) == out
+    assert "samcam" in args.logfile and not inside(repo / args.logfile, out)
+    # train_deeplab.py through the printed python -c: DATA_PSEUDO_GT is the refined folder
+    run_shell(commands[1], repo)
+    seen = json.loads((repo / "seen.json").read_text())
+    assert seen["pseudo_gt_dir"] == str(out)
+    np.testing.assert_array_equal(np.array(seen["first"]), read_label_png(out / "2007_000032.png"))
+    assert Path(seen["save_path"]).parent == Path(str(out) + "_deeplab")
+    assert Path(seen["log_dir"]) == repo / "log" / "transcam_samcam"
+    assert (repo / "log" / "transcam" / "events").read_text() == "baseline"  # the baseline log is untouched
+    assert (repo / "deeplab" / "config.py").read_text() == TRANSCAM_CONFIG
+    # nothing written into the refined folder: its label and samcam's own record only
+    assert sorted(p.name for p in out.iterdir()) == ["2007_000032.png", "samcam.json"]
+    assert shlex.split(commands[2])[:2] == ["samcam", "mmseg-config"]

@@ -20,7 +20,7 @@ from PIL import Image
 
 import samcam
 from samcam import masks as samcam_masks
-from samcam.adapters import amn, available, clims, get, irn, mctformer, toco
+from samcam.adapters import amn, available, clims, clip_es, get, irn, mctformer, toco, transcam
 from samcam.adapters.base import AdapterSetupError
 from samcam.cli import adapt_main, main
 
@@ -34,6 +34,8 @@ OWN_THRESHOLD = {
     "clims_rw": 0.25,  # CLIMS previous_version/make_pseudo_labels.py:55 --threshold
     "mctformer": 0.39,  # MCTformer psa/infer_aff.py:73 --bg_thr
     "toco": 0.5,  # ToCo tools/eval_cam.py:19 --bkg_thre
+    "clip-es": 2.0,  # CLIP-ES eval_cam.py:83 --cam_eval_thres (t >= 1: exponent of (1 - max)^t, :57-62)
+    "transcam": 0.42,  # TransCAM infer_aff.py:62 --bkg
 }
 # ... and COCO threshold (None: the method has none)
 OWN_COCO_THRESHOLD = {
@@ -42,6 +44,8 @@ OWN_COCO_THRESHOLD = {
     "clims": 0.15,  # CLIMS README.md:86 passes --cam_eval_thres 0.15 (parser default 0.1, run_sample_coco.py:53)
     "mctformer": None,  # no COCO threshold in MCTformer
     "toco": 0.4,  # ToCo tools/eval_cam_coco.py:18 --bkg_thre
+    "clip-es": 2.0,  # CLIP-ES eval_cam.py:83, one script for VOC and COCO
+    "transcam": None,  # TransCAM has no COCO code
 }
 
 
@@ -155,6 +159,48 @@ def write_toco(path, keys, high_res):
     np.save(path, {"keys": keys.astype(np.int64), "high_res": toco_scores(high_res)})
 
 
+def clip_es_stored(keys, high_res):
+    """What CLIP-ES stores for a scene: keys in the order the classes first appear among the
+    image's XML objects (generate_cams_voc12.py:113-119, 146-147), here the reverse of the sorted
+    scene keys, and each map min-max normalised by scale_cam_image (pytorch_grad_cam/utils/
+    image.py:51-61) then cast to float16 (generate_cams_voc12.py:213)."""
+    order = np.arange(len(keys))[::-1]
+    maps = []
+    for index in order:
+        cam = high_res[index] - np.min(high_res[index])
+        maps.append(cam / (1e-7 + np.max(cam)))
+    return np.asarray([int(keys[i]) for i in order], dtype=np.int64), np.float32(maps).astype(np.float16)
+
+
+def write_clip_es(path, keys, high_res):
+    """CLIP-ES generate_cams_voc12.py:199-214 (COCO generate_cams_coco14.py:189-203):
+    keys = torch.tensor(list of python ints).numpy() (int64), attn_highres float16 (K, H, W)."""
+    stored_keys, maps = clip_es_stored(keys, high_res)
+    np.save(path, {"keys": stored_keys, "attn_highres": maps})
+
+
+def transcam_stored(keys, high_res, num_classes: int = 21):
+    """TransCAM infer_TransCAM.py:69-79: the summed CAMs of the 20 classes (absent classes are
+    zeroed by the label, :64), negatives to 0, min-max per class with the -1e-5 offset after
+    zeroing, and only the image's classes kept, under python int keys."""
+    num_classes = max(num_classes, int(np.max(keys)) + 2)  # TransCAM has 20 (:77); more only for COCO-sized tests
+    sum_cam = np.zeros((num_classes - 1,) + high_res.shape[1:], np.float32)
+    sum_cam[keys] = high_res * 3.0 - 0.2  # three scales' sum, some of it negative
+    sum_cam[sum_cam < 0] = 0
+    cam_max = np.max(sum_cam, (1, 2), keepdims=True)
+    cam_min = np.min(sum_cam, (1, 2), keepdims=True)
+    sum_cam[sum_cam < cam_min + 1e-5] = 0
+    norm_cam = (sum_cam - cam_min - 1e-5) / (cam_max - cam_min + 1e-5)
+    label = np.zeros(num_classes - 1, np.float32)
+    label[keys] = 1
+    return {i: norm_cam[i] for i in range(num_classes - 1) if label[i] > 1e-5}
+
+
+def write_transcam(path, keys, high_res):
+    """TransCAM infer_TransCAM.py:76-82: np.save of {int class 0-based: float32 (H, W)}."""
+    np.save(path, transcam_stored(keys, high_res))
+
+
 WRITERS = {
     "irn": write_irn,
     "amn": write_amn,
@@ -164,11 +210,30 @@ WRITERS = {
     "mctformer": write_mctformer,
     "mctformer_crf": write_mctformer_crf,
     "toco": write_toco,
+    "clip_es": write_clip_es,
+    "transcam": write_transcam,
 }
 
 
 def own_label(fixture: str, keys, high_res, threshold=None, num_classes: int = 21) -> np.ndarray:
     """The method's own label code, restated (not samcam's)."""
+    if fixture == "clip_es":  # CLIP-ES eval_cam.py:56-65, on the stored float16 maps
+        stored_keys, cams = clip_es_stored(keys, high_res)
+        if threshold < 1:
+            cams = np.pad(cams, ((1, 0), (0, 0), (0, 0)), mode="constant", constant_values=threshold)
+        else:
+            bg_score = np.power(1 - np.max(cams, axis=0, keepdims=True), threshold)
+            cams = np.concatenate((bg_score, cams), axis=0)
+        padded_keys = np.pad(stored_keys + 1, (1, 0), mode="constant")
+        return padded_keys[np.argmax(cams, axis=0)].astype(np.uint8)
+    if fixture == "transcam":  # TransCAM evaluation.py:27-33 (infer_aff.py:100-104 puts the same planes)
+        stored = transcam_stored(keys, high_res, num_classes)
+        h, w = list(stored.values())[0].shape
+        tensor = np.zeros((num_classes, h, w), np.float32)
+        for key in stored.keys():
+            tensor[key + 1] = stored[key]
+        tensor[0, :, :] = threshold
+        return np.argmax(tensor, axis=0).astype(np.uint8)
     if fixture == "mctformer":  # evaluation.py:31-36 --type npy (infer_aff.py:112-116 puts the same planes)
         tensor = np.zeros((num_classes,) + high_res.shape[1:], np.float32)
         for index, key in enumerate(keys):
@@ -224,13 +289,17 @@ METHOD_FIXTURES = [
     ("mctformer", "mctformer", (), OWN_THRESHOLD["mctformer"]),
     ("mctformer", "mctformer_crf", ("--layout", "crf"), None),
     ("toco", "toco", (), OWN_THRESHOLD["toco"]),
+    ("clip-es", "clip_es", (), OWN_THRESHOLD["clip-es"]),
+    ("clip-es", "clip_es", ("--threshold", "1"), 1.0),  # eval_cam_with_crf.py:111's exponent
+    ("clip-es", "clip_es", ("--threshold", "0.3"), 0.3),  # t < 1: a constant plane
+    ("transcam", "transcam", (), OWN_THRESHOLD["transcam"]),
 ]
 
 
 # ------------------------------------------------------------------------------ tests
 
-def test_registry_lists_the_five_methods():
-    assert available() == ["amn", "clims", "irn", "mctformer", "toco"]
+def test_registry_lists_the_seven_methods():
+    assert available() == ["amn", "clims", "clip-es", "irn", "mctformer", "toco", "transcam"]
     assert get("irn") is irn.ADAPTER
     with pytest.raises(ValueError, match="known methods"):
         get("psa")
@@ -238,7 +307,7 @@ def test_registry_lists_the_five_methods():
 
 def test_declared_thresholds_are_the_methods_own():
     """The declarations against the thresholds restated above from each method's code."""
-    for method in ("irn", "amn", "clims", "mctformer", "toco"):
+    for method in ("irn", "amn", "clims", "mctformer", "toco", "clip-es", "transcam"):
         fmt = get(method).cam_formats[0]
         assert fmt.threshold == OWN_THRESHOLD[method], method
         assert fmt.coco_threshold == OWN_COCO_THRESHOLD[method], method
@@ -527,7 +596,8 @@ def test_origin_checks_only_guard_the_methods_own_threshold():
 
 # ------------------------------------------------------------- COCO (points 2, 3, 6, 7)
 
-@pytest.mark.parametrize("method,fixture", [("amn", "amn"), ("toco", "toco"), ("clims", "clims")])
+@pytest.mark.parametrize("method,fixture", [("amn", "amn"), ("toco", "toco"), ("clims", "clims"),
+                                            ("clip-es", "clip_es")])
 def test_coco_uses_the_methods_own_coco_threshold(tmp_path, method, fixture):
     name = "COCO_train2014_000000000025"
     cams, mask_dir, scenes = build_dataset(tmp_path, fixture, names=[name], num_classes=81)
@@ -560,7 +630,7 @@ def test_amn_coco_threshold_is_cam_eval_thres_not_the_random_walks():
     assert not np.array_equal(label, own_label("amn", keys, high_res, 0.22, num_classes=81))
 
 
-@pytest.mark.parametrize("method,fixture", [("irn", "irn"), ("mctformer", "mctformer")])
+@pytest.mark.parametrize("method,fixture", [("irn", "irn"), ("mctformer", "mctformer"), ("transcam", "transcam")])
 def test_coco_without_a_threshold_of_the_methods_own_needs_one(tmp_path, capsys, method, fixture):
     name = "COCO_train2014_000000000025"
     cams, mask_dir, scenes = build_dataset(tmp_path, fixture, names=[name], num_classes=81)
@@ -723,12 +793,16 @@ GUARDED = [
     ("mctformer", "MCTformer_results/attn-patchrefine-npy-crf_12"),
     ("toco", "work_dir/2023/cam_label_crf2/train/pred"),
     ("toco", "VOC2012/SegmentationClassAug"), ("irn", "VOC2012/SegmentationClass"),
+    ("clip-es", "output/voc12/cams"), ("clip-es", "output/coco14/pseudo_masks"), ("clip-es", "final/ablation/baseline"),
+    ("transcam", "data/transcam/out_rw"), ("transcam", "data/transcam/out_crf_0.25"), ("transcam", "data/out_rw"),
+    ("transcam", "VOCdevkit/VOC2012/SegmentationClass"),
 ]
 
 
 @pytest.mark.parametrize("method,folder", GUARDED)
 def test_out_that_is_a_method_folder_is_refused(tmp_path, capsys, method, folder):
-    fixture = {"irn": "irn", "amn": "amn", "clims": "clims", "mctformer": "mctformer", "toco": "toco"}[method]
+    fixture = {"irn": "irn", "amn": "amn", "clims": "clims", "mctformer": "mctformer", "toco": "toco",
+               "clip-es": "clip_es", "transcam": "transcam"}[method]
     cams, mask_dir, _ = build_dataset(tmp_path, fixture, names=VOC_NAMES[:1])
     out = tmp_path / folder
     assert adapt("--method", method, "--cams", cams, "--masks", mask_dir, "--out", out) == 2
@@ -777,7 +851,7 @@ def test_drop_in_refine_cam_matches_the_cli(tmp_path):
 @pytest.mark.parametrize(
     "module,fixture,threshold",
     [(irn, "irn", 0.15), (amn, "amn", 0.25), (clims, "clims", 0.15), (clims, "clims_rw", 0.25),
-     (mctformer, "mctformer", 0.39), (toco, "toco", 0.5)],
+     (mctformer, "mctformer", 0.39), (toco, "toco", 0.5), (transcam, "transcam", 0.42)],
 )
 def test_cam_to_label_and_scores_per_method(tmp_path, module, fixture, threshold):
     keys, high_res, masks = make_scene(5)
@@ -789,8 +863,9 @@ def test_cam_to_label_and_scores_per_method(tmp_path, module, fixture, threshold
     scores = module.cam_scores(cam_dict)
     assert scores.shape == (21, H, W) and scores.dtype == np.float32
     assert np.all(scores[0] == np.float32(threshold))
-    stored = {"toco": toco_scores(high_res), "clims_rw": rw_maps(high_res)}.get(fixture, high_res)
-    np.testing.assert_allclose(scores[keys + 1], stored)
+    stored = {"toco": toco_scores(high_res), "clims_rw": rw_maps(high_res),
+              "transcam": np.stack(list(transcam_stored(keys, high_res).values()))}.get(fixture, high_res)
+    np.testing.assert_allclose(scores[keys + 1], np.maximum(stored, 0))  # negatives: no evidence
     absent = np.setdiff1d(np.arange(1, 21), keys + 1)
     assert not scores[absent].any()
     np.testing.assert_array_equal(np.argmax(scores, axis=0), label)  # scores rebuild the method's label
@@ -824,3 +899,89 @@ def test_bad_cam_dicts_give_clear_errors():
         toco.cam_to_label({"cam": high_res})
     with pytest.raises(ValueError, match="one size"):
         mctformer.cam_to_label({0: np.zeros((3, 3), np.float32), 1: np.zeros((4, 3), np.float32)})
+
+
+# ------------------------------------------------------------- CLIP-ES and TransCAM
+
+def _float16_flips(threshold: float, rule: str) -> np.ndarray:
+    """float16 values m where CLIP-ES's float16 plane and a float32 one disagree on whether m,
+    the top class score, beats background: proof that the precision matters."""
+    m16 = np.arange(1, 0x3C00, dtype=np.uint16).view(np.float16)  # every float16 in (0, 1)
+    if rule == "power":
+        wins16 = m16 > np.power(1 - m16, threshold)  # eval_cam.py:61, all float16
+        wins32 = m16.astype(np.float32) > np.power(1 - m16.astype(np.float32), np.float32(threshold))
+    else:
+        wins16 = m16 > np.float16(threshold)  # np.pad(float16, constant_values=t), eval_cam.py:59
+        wins32 = m16.astype(np.float32) > np.float32(threshold)
+    return m16[wins16 != wins32]
+
+
+@pytest.mark.parametrize("threshold,rule", [(2.0, "power"), (0.15, "constant")])
+def test_clip_es_thresholds_in_float16_as_its_eval_cam_does(threshold, rule):
+    flips = _float16_flips(threshold, rule)
+    assert flips.size, "no value where float16 and float32 disagree: the test would prove nothing"
+    # one image whose single class map holds exactly those values, next to a clear object
+    maps = np.zeros((1, 2, max(flips.size, 2)), np.float16)
+    maps[0, 0, :flips.size] = flips
+    maps[0, 1, :] = 1
+    cam_dict = {"keys": np.array([6], np.int64), "attn_highres": maps}
+    label = clip_es.cam_to_label(cam_dict, threshold=None if threshold == 2.0 else threshold)
+    if rule == "power":
+        bg = np.power(1 - np.max(maps, axis=0, keepdims=True), threshold)
+        cams = np.concatenate((bg, maps), axis=0)
+    else:
+        cams = np.pad(maps, ((1, 0), (0, 0), (0, 0)), mode="constant", constant_values=threshold)
+    expected = np.pad(cam_dict["keys"] + 1, (1, 0), mode="constant")[np.argmax(cams, axis=0)].astype(np.uint8)
+    np.testing.assert_array_equal(label, expected)
+    assert (label[1] == 7).all()
+
+
+def test_clip_es_keys_keep_their_stored_unsorted_order():
+    keys, high_res, masks = make_scene(3)
+    stored_keys, maps = clip_es_stored(keys, high_res)
+    assert stored_keys.tolist() == sorted(stored_keys.tolist(), reverse=True)  # not ascending
+    cam_dict = {"keys": stored_keys, "attn_highres": maps}
+    label = clip_es.cam_to_label(cam_dict)
+    np.testing.assert_array_equal(label, own_label("clip_es", keys, high_res, 2.0))
+    # a tie between two classes goes to the map stored first, as np.argmax over the stored order does
+    tied = {"keys": np.array([9, 2], np.int64), "attn_highres": np.full((2, 3, 3), 0.75, np.float16)}
+    assert (clip_es.cam_to_label(tied) == 10).all()
+
+
+def test_clip_es_scores_carry_the_power_plane():
+    keys, high_res, masks = make_scene(4)
+    stored_keys, maps = clip_es_stored(keys, high_res)
+    cam_dict = {"keys": stored_keys, "attn_highres": maps}
+    scores = clip_es.cam_scores(cam_dict)
+    expected_bg = np.power(1 - np.max(maps, axis=0), np.float16(2.0)).astype(np.float32)
+    np.testing.assert_array_equal(scores[0], expected_bg)
+    in_float32 = np.power(1 - np.max(maps.astype(np.float32), axis=0), np.float32(2.0))
+    assert not np.array_equal(scores[0], in_float32)  # the plane is CLIP-ES's float16 one
+    np.testing.assert_array_equal(scores[stored_keys + 1], maps.astype(np.float32))
+    label = clip_es.cam_to_label(cam_dict)
+    np.testing.assert_array_equal(np.argmax(scores, axis=0), label)
+    np.testing.assert_array_equal(clip_es.refine_cam(cam_dict, masks, use_scores=True),
+                                  samcam.refine(label, masks, scores=scores))
+
+
+def test_clip_es_and_transcam_files_are_not_each_others():
+    keys, high_res, _ = make_scene(2)
+    clip_dict = {"keys": clip_es_stored(keys, high_res)[0], "attn_highres": clip_es_stored(keys, high_res)[1]}
+    with pytest.raises(ValueError, match="not a TransCAM"):
+        transcam.cam_to_label(clip_dict)
+    with pytest.raises(ValueError, match="not a CLIP-ES"):
+        clip_es.cam_to_label(transcam_stored(keys, high_res))
+    with pytest.raises(ValueError, match="not a CLIP-ES"):
+        clip_es.cam_to_label({"keys": keys, "high_res": high_res})  # an IRN-family file
+
+
+def test_transcam_own_threshold_is_infer_aff_bkg_not_mctformers():
+    """The same layout as MCTformer's maps: the method named decides the threshold, 0.42 vs 0.39."""
+    keys, high_res, _ = make_scene(9)
+    stored = transcam_stored(keys, high_res)
+    first = next(iter(stored))
+    stored[first][:4, :4] = 0.40  # between the two thresholds
+    label = transcam.cam_to_label(stored)
+    assert (label[:4, :4] == 0).all()
+    assert (mctformer.cam_to_label(stored)[:4, :4] == first + 1).all()
+    assert min(float(v.min()) for v in stored.values()) < 0  # the -1e-5 offset after zeroing (:73-74)

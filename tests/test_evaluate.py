@@ -78,3 +78,60 @@ def test_eval_cli_side_by_side_json_and_failures(tmp_path, capsys):
     assert result["sets"]["cam"]["num_images"] == 2
     assert main(["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "before"),
                  "--pred", str(tmp_path / "after"), "--num-classes", "3", "--no-progress"]) == 1
+
+
+def _restated_image_numbers(pred, gt, num_classes=3, ignore=255):
+    """Per-image numbers from the arrays, independently of samcam's confusion matrices."""
+    valid = gt != ignore
+    if not valid.any():
+        return float("nan"), float("nan"), float("nan"), []
+    classes = sorted({int(v) for v in np.unique(gt[valid])} | {int(v) for v in np.unique(pred[valid]) if v != ignore})
+    ious = [np.sum((gt == c) & (pred == c) & valid) / np.sum(((gt == c) | (pred == c)) & valid) for c in classes]
+    return (float(np.mean(ious)), float(np.sum((pred == gt) & valid) / valid.sum()),
+            float(np.sum((pred != ignore) & valid) / valid.sum()), classes)
+
+
+def test_per_image_csv_cli_and_api(tmp_path, capsys):
+    import csv
+
+    from samcam.evaluate import PER_IMAGE_COLUMNS, image_metrics
+
+    rng = np.random.default_rng(1)
+    names = ["z9", "a1", "m5"]  # not sorted: rows follow the list
+    arrays = {}
+    for index, name in enumerate(names):
+        gt = rng.integers(0, 2, (6, 7)).astype(np.uint8)
+        gt[0] = 255
+        before = np.where(rng.random((6, 7)) < 0.6, gt, 2).astype(np.uint8)  # invents class 2
+        after = np.where(rng.random((6, 7)) < 0.9, gt, 255).astype(np.uint8)  # leaves pixels unlabelled
+        if index == 2:
+            gt[:] = 255  # all ignore: no valid pixel
+        for folder, array in (("gt", gt), ("before", before), ("after", after)):
+            write_label_png(tmp_path / folder / f"{name}.png", array)
+        arrays[name] = (gt, {"cam": before, "refined": after})
+    (tmp_path / "list.txt").write_text("\n".join(names))
+    csv_path = tmp_path / "per_image.csv"
+    assert main(["eval", "--gt", str(tmp_path / "gt"), "--pred", f"cam={tmp_path / 'before'}",
+                 "--pred", f"refined={tmp_path / 'after'}", "--num-classes", "3", "--list", str(tmp_path / "list.txt"),
+                 "--per-image", str(csv_path), "--no-progress", "--workers", "2"]) == 0
+    assert "per-image numbers written" in capsys.readouterr().err
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert tuple(rows[0]) == PER_IMAGE_COLUMNS
+    assert [(row[0], row[1]) for row in rows[1:]] == [(n, s) for n in names for s in ("cam", "refined")]
+    api = evaluate_dirs(tmp_path / "gt", {"cam": tmp_path / "before", "refined": tmp_path / "after"}, names,
+                        num_classes=3, per_image=True)["per_image"]
+    for row, from_api in zip(rows[1:], api):
+        gt, preds = arrays[row[0]]
+        miou, acc, labelled, classes = _restated_image_numbers(preds[row[1]], gt)
+        written = [float(value) for value in row[2:5]]
+        np.testing.assert_allclose(written, [miou, acc, labelled], rtol=1e-12)
+        assert written == [from_api["miou"], from_api["pixel_acc"], from_api["labelled"]] or np.isnan(miou)
+        assert row[5] == " ".join(map(str, classes)) and from_api["classes"] == classes
+    cam_row = rows[1]
+    assert "2" in cam_row[5].split()  # the invented class is present, and scores 0
+    assert rows[5][2] == "nan" and rows[5][5] == ""  # the all-ignore image
+    assert not list(tmp_path.glob("*.tmp"))  # written atomically
+    # the same numbers for one array pair
+    gt, preds = arrays["a1"]
+    assert image_metrics(confusion_matrix(preds["refined"], gt, 3))["miou"] == float(rows[4][2])

@@ -211,3 +211,19 @@ def test_missing_gt_is_a_grey_column_and_not_ranked(tmp_path):
     scores, problems = evaluate.score_images(["a", "b"], data["cam"], data["refined"], data["SegmentationClass"], 5)
     assert list(scores) == ["a"]
     assert problems[0][0] == "b" and "ground truth missing" in problems[0][1]
+
+
+def test_cli_names_draw_exactly_those_images(tmp_path, capsys):
+    data = build_dataset(tmp_path / "data", names=("a", "b", "c", "d"))
+    base = ["vis", "--images", data["JPEGImages"], "--labels", f"cam={data['cam']}", "--labels",
+            f"refined={data['refined']}", "--gt", data["SegmentationClass"], "--num-classes", "5", "--no-progress"]
+    assert main(base + ["--out", str(tmp_path / "o"), "d", "b", "d"]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["b.png", "d.png"]
+    # a name with no image is that image's failure, the others are drawn
+    assert main(base + ["--out", str(tmp_path / "o2"), "a", "nosuch"]) == 1
+    assert "nosuch" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "o2").iterdir()) == ["a.png"]
+    # names choose the images: a picking flag as well is a usage error
+    assert main(base + ["--out", str(tmp_path / "o3"), "--best", "1", "a"]) == 2
+    assert "drop --best" in capsys.readouterr().err
+    assert not (tmp_path / "o3").exists()

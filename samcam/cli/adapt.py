@@ -14,19 +14,41 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..adapters import available, get
+from ..adapters import available, get, origin, plugin_problems
 from ..adapters.run import adapt_dir
 from ..io import read_name_list
-from .common import add_batch_arguments, add_rule_arguments, report_batch, rule_params
+from .common import add_batch_arguments, add_rule_arguments, list_or_choose, report_batch, rule_params
+
+
+def _method(text: str) -> str:
+    """argparse type of ``--method``: an installed method (the error lists them, and says why a
+    plug-in of that name could not be used)."""
+    try:
+        get(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _methods_help() -> str:
+    lines = [f"  {name:<10} {get(name).title}" + ("" if origin(name) == "built in" else f", plug-in from {origin(name)}")
+             for name in available()]
+    lines += [f"  {name:<10} NOT USABLE: {reason}" for name, reason in sorted(plugin_problems().items())]
+    return "installed methods (--method; plug-ins register under the entry point group samcam.adapters):\n" + \
+        "\n".join(lines)
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "adapt",
-        help="refine a WSSS method's CAMs or pseudo labels (IRN, AMN, CLIMS, MCTformer, ToCo)",
+        help=f"refine a WSSS method's CAMs or pseudo labels ({', '.join(available())})",
         description=__doc__.split("\n\n")[0],
+        epilog=_methods_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--method", required=True, choices=available(), help="the WSSS method that wrote the inputs")
+    parser.add_argument("--method", required=True, type=_method, metavar="{" + ",".join(available()) + "}",
+                        action=list_or_choose(_methods_help),
+                        help="the WSSS method that wrote the inputs (listed below; --method alone lists them)")
     parser.add_argument("--cams", type=Path, metavar="DIR", help="folder of the method's CAM {name}.npy files (--source cam)")
     parser.add_argument("--masks", type=Path, required=True, metavar="DIR",
                         help="folder of masks per image (samcam store, amg.py PNG folders or RLE JSON)")
@@ -39,8 +61,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--labels", type=Path, metavar="DIR",
                         help="folder of the method's pseudo-label {name}.png files (--source png)")
     parser.add_argument("--threshold", type=float,
-                        help="background threshold for CAMs (default: the method's own for the layout and "
-                             "--num-classes; some layouts have none and need it)")
+                        help="background threshold for CAMs, read as the method reads it (clip-es: T >= 1 is the "
+                             "exponent of (1 - max)^T, T < 1 a constant); default: the method's own for the layout "
+                             "and --num-classes; some layouts have none and need it")
     layouts = sorted({fmt.layout for method in available() for fmt in get(method).cam_formats})
     parser.add_argument(
         "--layout", choices=layouts, metavar="LAYOUT",

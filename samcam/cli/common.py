@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import logging
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..batch import BatchResult
 from ..io import read_name_list
-from ..refine import CONFLICTS, RULES
+from ..refine import CONFLICTS, RULES, available_rules, get_rule, rule_origin, rule_problems
 
 __all__ = [
+    "ListOrChoose",
+    "list_or_choose",
     "add_batch_arguments",
     "add_rule_arguments",
     "rule_params",
@@ -21,6 +24,32 @@ __all__ = [
     "report_batch",
     "show_log",
 ]
+
+
+class ListOrChoose(argparse.Action):
+    """An option that takes one value, or, given alone, prints what it can be and exits 0.
+
+    ``samcam-adapt --method`` lists the installed methods and ``--rule`` the installed
+    rules (built in and plug-ins) this way, before the other required flags are asked for.
+    Build it with :func:`list_or_choose`.
+    """
+
+    listing: Callable[[], str] = staticmethod(lambda: "")
+
+    def __init__(self, option_strings, dest, **kwargs):
+        kwargs.setdefault("nargs", "?")
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values is None:
+            print(self.listing())
+            parser.exit(0)
+        setattr(namespace, self.dest, values)
+
+
+def list_or_choose(listing: Callable[[], str]) -> type:
+    """A :class:`ListOrChoose` action printing ``listing()`` when the option is given alone."""
+    return type("ListOrChooseAction", (ListOrChoose,), {"listing": staticmethod(listing)})
 
 
 def positive_int(text: str) -> int:
@@ -68,9 +97,14 @@ def names_or_list(list_file: Optional[str], default: Sequence[str]) -> List[str]
 def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the refinement rule, shared by ``refine`` and ``adapt``."""
     group = parser.add_argument_group("refinement rule (see README: 'The rule')")
-    group.add_argument("--rule", choices=RULES, default="samcam",
+    group.add_argument("--rule", type=_rule_name, default="samcam", action=list_or_choose(_rules_help),
+                       metavar="{" + ",".join(available_rules()) + "}",
                        help="samcam (default): counts every mask against every class, rescues object masks by "
-                            "the cores of class regions; official: the reference code's rule, bit-exact")
+                            "the cores of class regions; official: the reference code's rule, bit-exact; or an "
+                            "installed plug-in rule (--rule alone lists them)")
+    group.add_argument("--rule-param", action="append", type=_rule_param, default=[], metavar="NAME=VALUE",
+                       help="a parameter of the rule, repeatable (a plug-in rule's, or a built-in one's without a "
+                            "flag, e.g. min_area=50); VALUE is read as a Python literal (0.3, True, 'x'), else as text")
     group.add_argument("--num-classes", type=int, default=21,
                        help="classes including background: 21 for VOC (default), 81 for COCO")
     group.add_argument("--ratio-thresh", type=float, default=0.5,
@@ -107,8 +141,46 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
                             "system's, as the reference code reads them (neither rule's result depends on it)")
 
 
+def _rule_name(text: str) -> str:
+    """argparse type of ``--rule``: an installed rule (the error lists them, and says why a
+    plug-in of that name could not be used)."""
+    try:
+        get_rule(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _rules_help() -> str:
+    lines = [f"  {name:<12} " + (get_rule(name).description or "")
+             + ("" if rule_origin(name) == "built in" else f" (plug-in from {rule_origin(name)})")
+             + "; parameters: " + (", ".join(f"{key}={value!r}" for key, value in get_rule(name).parameters().items())
+                                   or "none")
+             for name in available_rules()]
+    lines += [f"  {name:<12} NOT USABLE: {reason}" for name, reason in sorted(rule_problems().items())]
+    return "installed rules (--rule; plug-ins register under the entry point group samcam.rules):\n" + "\n".join(lines)
+
+
+def _rule_param(text: str) -> Tuple[str, object]:
+    """argparse type of ``--rule-param``: ``NAME=VALUE`` -> (NAME, Python literal or text)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
+
+
 def rule_params(args: argparse.Namespace) -> Dict[str, object]:
-    """Keyword arguments for :func:`samcam.refine` from the parsed rule flags."""
+    """Keyword arguments for :func:`samcam.refine` from the parsed rule flags.
+
+    The flags of the built-in rules go to them; a plug-in rule gets only ``--rule-param``
+    values (checked against its parameters by :func:`samcam.refine.rule_parameters`).
+    """
+    extra = dict(args.rule_param)
+    if args.rule not in RULES:
+        return {"rule": args.rule, "num_classes": args.num_classes, **extra}
     params: Dict[str, object] = {"rule": args.rule, "num_classes": args.num_classes,
                                  "ratio_thresh": args.ratio_thresh, "cover_thresh": args.cover_thresh}
     if args.rule == "samcam":
@@ -116,6 +188,7 @@ def rule_params(args: argparse.Namespace) -> Dict[str, object]:
                       core_depth=args.core_depth, core_score=args.core_score,
                       background_thresh=args.background_thresh, background_masks=not args.no_background_masks,
                       conflict=args.conflict, ignore=args.ignore, unclaimed_background=not args.keep_unclaimed)
+    params.update(extra)
     return params
 
 

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from ..evaluate import evaluate_dirs, format_table
+from ..evaluate import evaluate_dirs, format_table, write_per_image_csv
 from ..io import atomic_write_bytes, list_names
 from ..viz.report import write_report
 from .common import add_batch_arguments, named_dir, names_or_list
@@ -21,6 +21,9 @@ def add_parser(subparsers) -> None:
                         help="a prediction folder, optionally named (repeat: before/after side by side)")
     parser.add_argument("--num-classes", type=int, default=21, help="classes including background (default 21)")
     parser.add_argument("--json", metavar="FILE", help="also write every number as JSON")
+    parser.add_argument("--per-image", metavar="FILE.csv",
+                        help="also write one CSV row per image and --pred: name, set, miou (mean IoU over the classes "
+                             "in the image's GT or that prediction, on valid GT pixels), pixel_acc, labelled, classes")
     parser.add_argument("--report", metavar="DIR", help="also write an HTML report (DIR/index.html): tables, "
                         "per-class IoU chart, panels of the images the second --pred helped / hurt most")
     parser.add_argument("--images", metavar="DIR", help="image folder, for the report's panels")
@@ -35,8 +38,11 @@ def run(args: argparse.Namespace) -> int:
     if not names:
         raise ValueError("no images to evaluate (empty list or prediction folder)")
     results = evaluate_dirs(args.gt, preds, names, num_classes=args.num_classes, workers=args.workers,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, per_image=bool(args.per_image))
     print(format_table(results))
+    if args.per_image:
+        write_per_image_csv(results.pop("per_image"), args.per_image)
+        print(f"per-image numbers written to {args.per_image}", file=sys.stderr)
     if args.json:
         atomic_write_bytes(args.json, json.dumps(results, indent=1).encode())
         print(f"metrics written to {args.json}", file=sys.stderr)

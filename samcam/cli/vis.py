@@ -27,10 +27,12 @@ def add_parser(subparsers) -> None:
         description=(
             "Write one PNG per image to --out: the image, each label set over it in the VOC "
             "palette, the masks in random colours with outlines, and the ground truth, with the class "
-            "names present. --list chooses the images (default: every label of the first "
-            "--labels); --best/--worst/--random pick K of them."
+            "names present. NAMEs choose the images (the reference code's --vis_sample); else --list "
+            "(default: every label of the first --labels), of which --best/--worst/--random pick K."
         ),
     )
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="images to draw, by name (e.g. 2007_000032); instead of --list/--best/--worst/--random")
     parser.add_argument("--images", required=True, metavar="DIR", help="image folder ({name}.jpg or {name}.png)")
     parser.add_argument(
         "--labels", required=True, action="append", type=named_dir, metavar="NAME=DIR",
@@ -60,11 +62,18 @@ def run(args: argparse.Namespace) -> int:
     ]:
         if folder is not None and not Path(folder).is_dir():
             raise FileNotFoundError(f"{flag} {folder}: not a folder")
-    pool = names_or_list(args.list, list_names(args.labels[0][1], (".png",)))
-    if not pool:
-        raise ValueError(f"no .png labels in {args.labels[0][1]}; give --list FILE")
-    chosen = pool
     mode = "best" if args.best is not None else "worst" if args.worst is not None else None
+    if args.names:
+        picked = [flag for flag, value in (("--list", args.list), ("--best", args.best), ("--worst", args.worst),
+                                           ("--random", args.random)) if value is not None]
+        if picked:
+            raise ValueError(f"NAMEs choose the images: drop {', '.join(picked)}")
+        pool = list(dict.fromkeys(args.names))
+    else:
+        pool = names_or_list(args.list, list_names(args.labels[0][1], (".png",)))
+    if not pool:
+        raise ValueError(f"no .png labels in {args.labels[0][1]}; give --list FILE or NAMEs")
+    chosen = pool
     if mode is not None:
         if args.gt is None or len(args.labels) < 2:
             raise ValueError(f"--{mode} compares the first two --labels against --gt: give both")

@@ -32,7 +32,8 @@ from ..batch import progress_bar
 from ..evaluate import confusion_matrix
 from ..io import atomic_write_bytes
 from ..masks.maskset import MaskSet, as_maskset
-from ..refine import _check_label, _core_cover, _counts, _decide_samcam, _paint, _paint_order, refine
+from ..refine import _check_label, _core_cover, _counts, _decide_samcam, _paint_order, refine
+from ..rules import paint as _paint
 from .scenes import FAMILIES, make_bench_scene
 
 __all__ = [

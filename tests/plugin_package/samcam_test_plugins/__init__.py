@@ -1,0 +1,1 @@
+"""samcam plug-ins used by samcam's own tests: a method (``toymethod``) and a rule."""

@@ -1,0 +1,1 @@
+"""Broken samcam plug-ins for samcam's tests."""
