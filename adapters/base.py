@@ -34,6 +34,7 @@ import numpy as np
 from samcam import masks as samcam_masks
 from samcam.cams import label_from_cams, scores_from_cams
 from samcam.errors import ImageError
+from samcam.limits import limits
 from samcam.refine import refine
 from samcam.safe_pickle import load_npy
 
@@ -43,8 +44,33 @@ __all__ = ["CamFormat", "LabelSet", "MethodAdapter", "as_numpy"]
 def as_numpy(value: Any) -> np.ndarray:
     """A numpy view of a numpy array, list or torch tensor (detached, on the CPU)."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor, without importing torch
-        value = value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        if str(getattr(value, "dtype", "")) == "torch.bfloat16":  # numpy has no bfloat16
+            value = value.float()
+        value = value.numpy()
     return np.asarray(value)
+
+
+def _numeric(array: np.ndarray, what: str) -> np.ndarray:
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{what} holds {array.dtype} values, not numbers")
+    return array
+
+
+def _check_planes(shape: Tuple[int, ...], what: str, image_shape: Optional[Tuple[int, int]], channels: int) -> None:
+    """A CAM array's size against the image's and the limits, before it is converted or copied."""
+    height, width = shape[-2:]
+    if image_shape is not None and (height, width) != tuple(image_shape):
+        raise ValueError(
+            f"{what} is {height}×{width} but the image (its masks) is {image_shape[0]}×{image_shape[1]}; "
+            "CAMs must be at image size (the method's high_res maps)"
+        )
+    limit = limits().max_pixels
+    if height * width > limit:
+        raise ValueError(f"{what} is {height}×{width}, more than the limit of {limit:,} pixels "
+                         "(raise SAMCAM_MAX_PIXELS if the CAMs are genuine)")
+    if len(shape) == 3 and shape[0] > channels:
+        raise ValueError(f"{what} has {shape[0]} channels, more than the {channels} classes")
 
 
 @dataclass(frozen=True)
@@ -150,7 +176,8 @@ class MethodAdapter:
         Args:
             cam_dict: the method's CAM dict (numpy arrays or torch tensors).
             num_classes: classes including background (21 VOC, 81 COCO).
-            image_shape: (H, W) used only when the dict holds no class at all.
+            image_shape: (H, W) of the image; the maps must have this size (checked
+                before they are converted), and it gives the size of an empty dict.
 
         Returns:
             ``(classes, scores, fmt)``: classes (K,) int64 label values 1..num_classes-1
@@ -158,9 +185,9 @@ class MethodAdapter:
         """
         fmt = self.cam_format(cam_dict)
         if fmt.class_dict:
-            classes, scores = _read_class_dict(cam_dict, image_shape)
+            classes, scores = _read_class_dict(cam_dict, image_shape, num_classes)
         else:
-            classes, scores = _read_keyed(cam_dict, fmt)
+            classes, scores = _read_keyed(cam_dict, fmt, image_shape, num_classes)
         if classes.size:
             bad = classes[(classes < 1) | (classes >= num_classes)]
             if bad.size:
@@ -274,9 +301,16 @@ class MethodAdapter:
         return "\n".join(lines)
 
 
-def _read_class_dict(cam_dict: Mapping, image_shape: Optional[Tuple[int, int]]) -> Tuple[np.ndarray, np.ndarray]:
+def _read_class_dict(cam_dict: Mapping, image_shape: Optional[Tuple[int, int]],
+                     num_classes: int) -> Tuple[np.ndarray, np.ndarray]:
     """``{class (0-based): (H, W)}`` -> classes (K,) 1-based ascending, scores (K, H, W)."""
     ordered = sorted(cam_dict, key=int)
+    bad = [int(key) for key in ordered if not 0 <= key < num_classes - 1]
+    if bad:
+        raise ValueError(
+            f"class keys {bad[:5]} (0-based) are outside 0..{num_classes - 2}; "
+            f"pass num_classes (81 for COCO) if your dataset has more classes"
+        )
     planes = [as_numpy(cam_dict[key]) for key in ordered]
     if not planes:
         if image_shape is None:
@@ -284,19 +318,25 @@ def _read_class_dict(cam_dict: Mapping, image_shape: Optional[Tuple[int, int]]) 
         return np.zeros(0, np.int64), np.zeros((0,) + tuple(image_shape), np.float32)
     shapes = {plane.shape for plane in planes}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
-        raise ValueError(f"class maps must all be H×W of one size, got shapes {sorted(shapes)}")
+        raise ValueError(f"class maps must all be H×W of one size, got shapes {sorted(shapes)[:5]}")
+    for key, plane in zip(ordered, planes):
+        _numeric(plane, f"class map {key}")
+    _check_planes(planes[0].shape, "the class maps", image_shape, num_classes)
     classes = np.asarray([int(key) for key in ordered], np.int64) + 1
     return classes, np.stack(planes).astype(np.float32, copy=False)
 
 
-def _read_keyed(cam_dict: Mapping, fmt: CamFormat) -> Tuple[np.ndarray, np.ndarray]:
+def _read_keyed(cam_dict: Mapping, fmt: CamFormat, image_shape: Optional[Tuple[int, int]] = None,
+                num_classes: int = 256) -> Tuple[np.ndarray, np.ndarray]:
     """``{keys: (K,), score_key: (K[+1], H, W)}`` -> classes (K,) 1-based, foreground scores (K, H, W)."""
     if fmt.keys_key not in cam_dict:
-        raise ValueError(f"CAM dict has '{fmt.score_key}' but no '{fmt.keys_key}' (keys found: {sorted(map(str, cam_dict))})")
+        raise ValueError(f"CAM dict has '{fmt.score_key}' but no '{fmt.keys_key}' (keys found: {sorted(map(str, cam_dict))[:10]})")
     keys = as_numpy(cam_dict[fmt.keys_key])
     scores = as_numpy(cam_dict[fmt.score_key])
-    if keys.ndim != 1 or (keys.size and not np.issubdtype(keys.dtype, np.integer)):
+    if keys.ndim != 1 or (keys.size and keys.dtype.kind not in "iu"):
         raise ValueError(f"'{fmt.keys_key}' must be a 1-D integer array, got {keys.dtype} {keys.shape}")
+    if keys.size and (keys.min() < 0 or keys.max() > 255):
+        raise ValueError(f"'{fmt.keys_key}' holds {keys.min()}..{keys.max()}, not class indices")
     keys = keys.astype(np.int64)
     if fmt.keys_include_background:
         if keys.size == 0 or keys[0] != 0:
@@ -306,6 +346,7 @@ def _read_keyed(cam_dict: Mapping, fmt: CamFormat) -> Tuple[np.ndarray, np.ndarr
         classes = keys + 1
     if scores.ndim != 3:
         raise ValueError(f"'{fmt.score_key}' must be K×H×W, got shape {scores.shape}")
+    _numeric(scores, f"'{fmt.score_key}'")
     expected = len(classes) + (1 if fmt.background_channel else 0)
     if scores.shape[0] != expected:
         if fmt.background_channel:
@@ -318,6 +359,7 @@ def _read_keyed(cam_dict: Mapping, fmt: CamFormat) -> Tuple[np.ndarray, np.ndarr
             f"'{fmt.score_key}' has {scores.shape[0]} channels but {len(classes)} classes are "
             f"listed in '{fmt.keys_key}'; expected {expected}{hint}"
         )
+    _check_planes(scores.shape, f"'{fmt.score_key}'", image_shape, num_classes)
     if fmt.background_channel:
         scores = scores[1:]
     return classes, scores.astype(np.float32, copy=False)

@@ -10,6 +10,8 @@ unlabelled never raises mIoU.
 from __future__ import annotations
 
 import functools
+import json
+import math
 import os
 from pathlib import Path
 from typing import Dict, List, Mapping, Sequence, Tuple
@@ -32,6 +34,7 @@ __all__ = [
     "per_image_miou",
     "score_images",
     "select_changed",
+    "results_json",
 ]
 
 VOC_CLASSES = (
@@ -168,13 +171,23 @@ def evaluate_dirs(
 
     Returns:
         ``{"sets": {set_name: metrics (see metrics_from_confusion) + confusion,
-        num_images}, "failed": [(name, reason)], "num_classes": C, "class_names": [...]}``.
+        num_images}, "failed": [(name, reason)], "internal_errors": [(name, traceback)],
+        "num_classes": C, "class_names": [...]}``.
         An image that fails for any set (missing file, size mismatch) is left out of
-        every set, so the sets stay comparable, and is listed in ``failed``.
+        every set, so the sets stay comparable, and is listed in ``failed``;
+        ``internal_errors`` holds those of them that hit a bug. NaN scores (a class
+        absent everywhere) stay NaN here; :func:`results_json` writes them as ``null``.
+
+    Raises:
+        FileNotFoundError: ``gt_dir`` or a prediction folder does not exist.
     """
     sets = tuple((str(k), str(v)) for k, v in pred_dirs.items())
     if not sets:
         raise ValueError("no prediction folders given")
+    # A missing folder is one configuration error, not one failure per image.
+    for what, folder in [("ground-truth folder", gt_dir)] + [(f"prediction folder {k!r}", v) for k, v in sets]:
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"{what} {folder} does not exist")
     totals = [np.zeros((num_classes, num_classes + 1), np.int64) for _ in sets]
     counted: List[str] = []
 
@@ -192,8 +205,26 @@ def evaluate_dirs(
         metrics["confusion"] = total.tolist()
         metrics["num_images"] = len(counted)
         out_sets[set_name] = metrics
-    return {"sets": out_sets, "failed": result.failed, "num_classes": num_classes,
-            "class_names": class_names(num_classes)}
+    return {"sets": out_sets, "failed": result.failed, "internal_errors": result.internal,
+            "num_classes": num_classes, "class_names": class_names(num_classes)}
+
+
+def _strict(value):
+    """NaN/infinity -> None, recursively (JSON has no NaN; strict parsers refuse it)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    if isinstance(value, np.generic):
+        return _strict(value.item())
+    return value
+
+
+def results_json(results: Mapping[str, object]) -> str:
+    """Strict JSON of :func:`evaluate_dirs`' results: undefined scores (NaN) become ``null``."""
+    return json.dumps(_strict(results), indent=1, allow_nan=False)
 
 
 
