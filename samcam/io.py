@@ -10,6 +10,7 @@ Readers check what a file declares (its size, an image's pixel count) against
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -23,7 +24,7 @@ import struct
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import numpy.lib.format as npy_format
@@ -296,7 +297,8 @@ def _allow_pil_pixels(limit: int) -> None:
         Image.MAX_IMAGE_PIXELS = limit
 
 
-class open_png:
+@contextlib.contextmanager
+def open_png(path: os.PathLike, what: str = "PNG") -> Iterator[Image.Image]:
     """``with open_png(path, what) as image``: a PIL image of a checked PNG file, not yet decoded.
 
     Checks, naming ``path`` in the error: a regular file within the size limit, the PNG
@@ -305,40 +307,31 @@ class open_png:
     anything. Errors are :class:`~samcam.errors.ImageError`; a missing file gives
     ``FileNotFoundError``.
     """
-
-    def __init__(self, path: os.PathLike, what: str = "PNG"):
-        self.path = Path(path)
-        self.what = what
-        self.image = None
-
-    def __enter__(self):
-        path, what = self.path, self.what
-        check_input_file(path, what)
-        with open(path, "rb") as handle:
-            head = handle.read(24)
-        if not head.startswith(PNG_SIGNATURE):
-            raise ImageError(
-                f"{path}: {what} is {_file_kind(head)}, not a PNG; "
-                + ("labels must be PNG (lossy formats such as JPEG change class values)"
-                   if "label" in what else "expected a PNG file")
-            )
-        if len(head) < 24 or head[12:16] != b"IHDR":
-            raise ImageError(f"{path}: {what} is a corrupt PNG (no IHDR header)")
-        width, height = struct.unpack(">II", head[16:24])
-        check_pixels(path, width, height, what)
-        _allow_pil_pixels(limits().max_pixels)
-        try:
-            self.image = Image.open(_in_memory(path), formats=("PNG",))
-        except MemoryError:
-            raise
-        except Exception as error:  # PIL's decoder errors vary by file: all mean "bad file"
-            raise ImageError(f"{path}: cannot read {what} ({type(error).__name__}: {error})") from error
-        return self.image
-
-    def __exit__(self, *exc_info):
-        if self.image is not None:
-            self.image.close()
-        return False
+    path = Path(path)
+    check_input_file(path, what)
+    with open(path, "rb") as handle:
+        head = handle.read(24)
+    if not head.startswith(PNG_SIGNATURE):
+        raise ImageError(
+            f"{path}: {what} is {_file_kind(head)}, not a PNG; "
+            + ("labels must be PNG (lossy formats such as JPEG change class values)"
+               if "label" in what else "expected a PNG file")
+        )
+    if len(head) < 24 or head[12:16] != b"IHDR":
+        raise ImageError(f"{path}: {what} is a corrupt PNG (no IHDR header)")
+    width, height = struct.unpack(">II", head[16:24])
+    check_pixels(path, width, height, what)
+    _allow_pil_pixels(limits().max_pixels)
+    try:
+        image = Image.open(_in_memory(path), formats=("PNG",))
+    except MemoryError:
+        raise
+    except Exception as error:  # PIL's decoder errors vary by file: all mean "bad file"
+        raise ImageError(f"{path}: cannot read {what} ({type(error).__name__}: {error})") from error
+    try:
+        yield image
+    finally:
+        image.close()
 
 
 def _decode(path: Path, what: str, action):

@@ -58,10 +58,8 @@ from samcam.io import read_label_png  # noqa: E402
 from samcam.masks import decode_coco_rle, encode_coco_rle  # noqa: E402
 from samcam.safe_pickle import loads  # noqa: E402
 
-try:
-    import torch
-except ImportError:  # the CAM targets then use numpy layouts only
-    torch = None
+torch = None  # imported by main() for the targets that read torch tensors (slow to import)
+TORCH_TARGETS = ("cam_bytes", "cam_fields", "pickle_opcodes")
 
 STATS: Counter = Counter()
 WORK = Path(tempfile.mkdtemp(prefix="samcam-fuzz-"))
@@ -562,7 +560,7 @@ def target_label(data):
 
 # ---------------------------------------------------------------------------- CAM .npy files
 
-METHODS = ["toco", "mctformer", "clims"] + (["irn", "amn"] if torch is not None else [])
+METHODS = ["toco", "mctformer", "clims"]  # + irn and amn (torch tensors) when torch is there
 
 
 def _cam_dict(method, keys, high_res):
@@ -858,9 +856,7 @@ def target_pickle(data):
 
 # =============================================================================== main
 
-STORE_SEEDS = _valid_stores()
-CAM_SEEDS = _cam_seeds()
-PICKLE_SEEDS = _pickle_seeds()
+STORE_SEEDS = CAM_SEEDS = PICKLE_SEEDS = None  # made by main(), after torch is imported or not
 
 TARGETS = {
     # name: (strategy, function, what it feeds)
@@ -888,7 +884,7 @@ def limit_memory(budget_mb: int) -> int:
 
 
 def main(argv=None) -> int:
-    global LAST
+    global LAST, torch, STORE_SEEDS, CAM_SEEDS, PICKLE_SEEDS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("target", choices=sorted(TARGETS))
     parser.add_argument("--examples", type=int, default=50)
@@ -898,6 +894,15 @@ def main(argv=None) -> int:
     parser.add_argument("--last", help="folder that holds the input being tried (for reproducing a crash)")
     args = parser.parse_args(argv)
     LAST = Path(args.last) if args.last else None
+    if args.target in TORCH_TARGETS:
+        try:
+            import torch as torch_module
+        except ImportError:  # then the CAM targets use the numpy layouts only
+            torch_module = None
+        torch = torch_module
+        if torch is not None:
+            METHODS.extend(["irn", "amn"])
+    STORE_SEEDS, CAM_SEEDS, PICKLE_SEEDS = _valid_stores(), _cam_seeds(), _pickle_seeds()
     strategy, function = TARGETS[args.target]
     cap = limit_memory(args.budget_mb)
 
@@ -914,7 +919,8 @@ def main(argv=None) -> int:
     finally:
         counts = {key: value for key, value in STATS.items() if not key.startswith("error: ")}
         counts["distinct error messages"] = sum(1 for key in STATS if key.startswith("error: "))
-        counts.update(target=args.target, examples=args.examples, seed=args.seed, address_space_cap=cap)
+        counts.update(target=args.target, examples=args.examples, seed=args.seed, address_space_cap=cap,
+                      torch=torch is not None)
         print(json.dumps(counts, sort_keys=True))
         if args.stats:
             Path(args.stats).write_text(json.dumps(counts, sort_keys=True))
