@@ -2,32 +2,49 @@
 way that method does, refine with masks, write labels where its next stage reads them.
 
 A method is a :class:`MethodAdapter` *declaration* (see ``irn.py`` for the pattern):
-which CAM dict layouts it writes (:class:`CamFormat`), its own background threshold,
-the pseudo-label PNG sets it already writes, the PNG mode its next stage can read and
-the hint to print at the end. All behaviour lives here, so adding a sixth method is
-one new file with one declaration.
+which CAM dict layouts it writes (:class:`CamFormat`, each with the method's own VOC
+and COCO background threshold and the upstream file it comes from), the pseudo-label
+PNG sets it already writes (:class:`LabelSet`), the folders its own stages write
+(:class:`MethodFolder`, refused as ``--out``), the PNG mode its next stage reads and
+the commands that continue its pipeline on refined labels (:class:`Continuation`).
+All behaviour lives here, so adding a sixth method is one new file with one
+declaration.
 
-CAM dicts come in four layouts, all with foreground classes stored 0-based
-(label = key + 1):
+CAM dicts come in these layouts; foreground classes are stored 0-based (label =
+key + 1) unless said otherwise:
 
 * ``keys`` + ``high_res`` (IRN, CLIMS, ToCo): ``keys`` (K,) int (torch or numpy),
-  ``high_res`` (K, H, W) float at image size; no background channel.
+  ``high_res`` (K, H, W) float at image size; no background channel. An image
+  without classes may be stored as ``{"keys": <empty>}`` alone (AMN's COCO branch):
+  all background.
 * the same with ``background_channel`` (AMN): ``high_res`` is (K+1, H, W) and
   channel 0 is background; the method's own evaluation drops it.
 * ``keys_include_background`` (CLIMS ``previous_version``): ``keys`` is already
-  padded, ``[0, k1+1, ...]``, and the scores live under ``hr_cam`` (K, H, W).
+  padded, ``[0, k1+1, ...]``, and the scores live under ``hr_cam`` or ``rw`` (K, H, W).
 * ``class_dict`` (MCTformer): ``{class: (H, W) float}`` with int keys 0-based.
+* ``class_dict`` with ``background_key`` (MCTformer ``--out-crf``): key 0 holds the
+  background probabilities and class k sits under k + 1; no threshold, argmax.
 
 Every method turns CAMs into a pseudo label the same way (:mod:`samcam.cams`): put a
-constant plane of the background threshold in front of the foreground maps, take the
-argmax, map the winning channel back to its class (ties go to the earlier channel,
-background first).
+background plane (the constant threshold, or the stored background probabilities)
+in front of the foreground maps, take the argmax, map the winning channel back to its
+class (ties go to the earlier channel, background first).
+
+When samcam picks the method's own threshold it first checks that the file is that
+method's (:meth:`MethodAdapter.read`): IRN, AMN, CLIMS and ToCo files share the
+``keys`` + ``high_res`` layout but not their thresholds, so a file of another method
+would be thresholded wrongly without a word. With an explicit ``threshold`` the
+labels do not depend on which of them wrote the file, and the check is skipped.
 """
 from __future__ import annotations
 
+import fnmatch
 import os
+import re
+import shlex
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Tuple
+from pathlib import Path
+from typing import Any, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -38,7 +55,29 @@ from samcam.limits import limits
 from samcam.refine import refine
 from samcam.safe_pickle import load_npy
 
-__all__ = ["CamFormat", "LabelSet", "MethodAdapter", "as_numpy"]
+__all__ = [
+    "AdapterSetupError",
+    "CamFormat",
+    "CamReading",
+    "Continuation",
+    "LabelSet",
+    "MethodAdapter",
+    "MethodFolder",
+    "GROUND_TRUTH_FOLDERS",
+    "as_numpy",
+]
+
+# Tolerance of the value checks: float32 sums of softmax probabilities, CRF marginals.
+_SUM_TOLERANCE = 1e-3
+
+
+class AdapterSetupError(ValueError):
+    """A problem with the method or options, not with one image: the file belongs to
+    another method or layout, or the method has no threshold of its own for it.
+
+    ``samcam-adapt`` checks the first CAM file with classes for it before the batch and
+    stops with exit code 2, so a wrong ``--method`` never writes a folder of wrong labels.
+    """
 
 
 def as_numpy(value: Any) -> np.ndarray:
@@ -75,38 +114,72 @@ def _check_planes(shape: Tuple[int, ...], what: str, image_shape: Optional[Tuple
 
 @dataclass(frozen=True)
 class CamFormat:
-    """One layout of a method's CAM dict, and the threshold that method uses with it.
+    """One layout of a method's CAM dict, and the thresholds that method uses with it.
 
     Attributes:
+        layout: the ``--layout`` name of this layout (``cam``, ``hr_cam``, ``rw``, ``crf``).
+        written_by: the upstream file that writes it, e.g. ``"step/make_cam.py:55-56"``.
         score_key: dict key of the image-size scores (None for ``class_dict``).
-        threshold: the method's default background threshold for this layout.
-        coco_threshold: its COCO (81-class) default, when the method has one.
+        threshold: the method's own VOC (21-class) background threshold; None when
+            the method has none (``no_threshold`` says why).
+        threshold_source: upstream file:line of ``threshold``.
+        coco_threshold: its own COCO (81-class) threshold, or None.
+        coco_source: upstream file:line of ``coco_threshold`` (or why there is none).
+        no_threshold: why ``threshold`` is None (shown when ``--threshold`` is needed).
         keys_key: dict key of the class indices.
         background_channel: channel 0 of the scores is background (dropped, as the
             method's evaluation does).
         keys_include_background: the keys are already ``[0, k1+1, ...]``.
-        class_dict: the dict itself maps 0-based class -> (H, W) scores.
+        class_dict: the dict itself maps class -> (H, W) scores (int keys).
+        background_key: with ``class_dict``: key 0 is the background probability map and
+            class k is stored under k + 1 (no threshold; the argmax decides).
+        auto: chosen by auto-detection; False for a layout that must be asked for with
+            ``layout=`` because its keys look like another layout's (``crf``).
+        required_key: a key the method always writes (IRN family: ``cam``); a file
+            without it whose scores look like ``other_method``'s is refused.
+        forbidden_key: a key the method never writes (ToCo: ``cam``).
+        probabilities: the scores are softmax probabilities without background, so
+            they sum to at most 1 per pixel (ToCo).
+        other_method: the ``--method`` to suggest when the checks above fail.
     """
 
+    layout: str
+    written_by: str
     score_key: Optional[str]
-    threshold: float
+    threshold: Optional[float]
+    threshold_source: str = ""
     coco_threshold: Optional[float] = None
+    coco_source: str = ""
+    no_threshold: str = ""
     keys_key: str = "keys"
     background_channel: bool = False
     keys_include_background: bool = False
     class_dict: bool = False
+    background_key: bool = False
+    auto: bool = True
+    required_key: Optional[str] = None
+    forbidden_key: Optional[str] = None
+    probabilities: bool = False
+    other_method: str = ""
 
     def matches(self, cam_dict: Mapping) -> bool:
+        """Whether ``cam_dict`` has this layout's keys (values are checked when read)."""
         if self.class_dict:
             # an empty dict is an image without classes: still this layout
             return all(_is_int(key) for key in cam_dict)
-        return self.score_key in cam_dict
+        if self.score_key in cam_dict:
+            return True
+        # {"keys": <empty>} alone: an image without classes (AMN's COCO branch)
+        return set(cam_dict) == {self.keys_key} and np.size(as_numpy(cam_dict[self.keys_key])) == 0
 
     def describe(self) -> str:
+        if self.background_key:
+            return "{0: background, k+1: class k} CRF probabilities, (H, W) each"
         if self.class_dict:
             return "{class: (H, W) scores} with int keys 0-based"
         channels = "K+1 (channel 0 background)" if self.background_channel else "K"
-        return f"{{'{self.keys_key}': (K,), '{self.score_key}': ({channels}, H, W)}}"
+        keys = "(K+1,) [0, k1+1, ...]" if self.keys_include_background else "(K,)"
+        return f"{{'{self.keys_key}': {keys}, '{self.score_key}': ({channels}, H, W)}}"
 
 
 @dataclass(frozen=True)
@@ -117,8 +190,68 @@ class LabelSet:
     description: str
 
 
+@dataclass(frozen=True)
+class MethodFolder:
+    """A folder one of the method's own stages writes: never an ``--out``.
+
+    ``pattern`` is matched against the *end* of the output path, one path component
+    per pattern component, with shell wildcards (``fnmatch``): ``result/sem_seg``
+    matches ``/x/irn/result/sem_seg``; ``sem_seg`` matches any folder of that name.
+    """
+
+    pattern: str
+    writer: str
+
+    def matches(self, path: os.PathLike) -> bool:
+        parts = Path(self.pattern).parts
+        tail = Path(path).parts[-len(parts):]
+        return len(tail) == len(parts) and all(fnmatch.fnmatchcase(a, b) for a, b in zip(tail, parts))
+
+
+# Ground truth that every method's evaluation reads: refined labels never go there.
+GROUND_TRUTH_FOLDERS = (
+    MethodFolder("SegmentationClassAug", "the VOC ground truth (SBD-augmented) every method evaluates against"),
+    MethodFolder("SegmentationClass", "the VOC ground truth every method evaluates against"),
+)
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """One command that continues the method's pipeline on the refined labels.
+
+    ``purpose`` and ``command`` are templates: ``{out}`` becomes the absolute,
+    shell-quoted output folder (``{out}_rw``: a sibling folder for stages that write
+    labels of their own, never the refined folder itself). ``datasets`` says
+    for which label sets it applies: ``"voc"`` (21 classes) and/or ``"coco"`` (81).
+    """
+
+    purpose: str
+    command: str
+    datasets: Tuple[str, ...] = ("voc",)
+
+
+class CamReading(NamedTuple):
+    """A CAM dict read the method's way.
+
+    Attributes:
+        classes: (K,) int64 label values 1..num_classes-1 in the stored order.
+        scores: (K, H, W) float32 foreground scores.
+        background: the background plane: the threshold (float) or an (H, W) float32
+            map (CRF dicts).
+        fmt: the layout found.
+    """
+
+    classes: np.ndarray
+    scores: np.ndarray
+    background: Union[float, np.ndarray]
+    fmt: CamFormat
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+_COCO_ID = re.compile(r"\d{12}")
 
 
 @dataclass(frozen=True)
@@ -131,9 +264,15 @@ class MethodAdapter:
         cam_dir: where the CAM stage writes ``{name}.npy`` (relative to the method's run).
         cam_formats: the CAM layouts it writes, most common first.
         label_sets: pseudo-label PNG sets it already writes.
+        method_folders: folders its own stages write; ``--out`` may not be one of them
+            (nor the ground truth, :data:`GROUND_TRUTH_FOLDERS`).
         palette_allowed: its next stage reads PNGs with PIL (palette indices fine);
             False when it reads with imageio, which turns a palette PNG into RGB.
-        next_stage: what to run next; ``{out}`` is replaced by the output folder.
+        continuations: commands that continue its pipeline on the refined labels.
+        run_from: where those commands run, e.g. ``"the IRN repository root"``.
+        notes: extra lines printed after the commands (placeholders to fill in).
+        coco_image_prefixes: a CAM named by a bare 12-digit COCO id (``000000057870``)
+            finds masks named after its image, ``{prefix}{id}``, with these prefixes.
     """
 
     name: str
@@ -141,8 +280,12 @@ class MethodAdapter:
     cam_dir: str
     cam_formats: Tuple[CamFormat, ...]
     label_sets: Tuple[LabelSet, ...] = ()
+    method_folders: Tuple[MethodFolder, ...] = ()
     palette_allowed: bool = False
-    next_stage: str = ""
+    continuations: Tuple[Continuation, ...] = ()
+    run_from: str = ""
+    notes: Tuple[str, ...] = ()
+    coco_image_prefixes: Tuple[str, ...] = ("COCO_train2014_", "COCO_val2014_")
 
     # ------------------------------------------------------------------ reading CAMs
     def load_cam(self, path: os.PathLike) -> dict:
@@ -156,38 +299,71 @@ class MethodAdapter:
         return dict(cam_dict)
 
     def expected_layouts(self) -> str:
-        return " or ".join(fmt.describe() for fmt in self.cam_formats)
+        return " or ".join(f"{fmt.describe()} (--layout {fmt.layout})" for fmt in self.cam_formats)
 
-    def cam_format(self, cam_dict: Mapping) -> CamFormat:
-        """The declared layout ``cam_dict`` is in (ValueError naming what was found)."""
-        for fmt in self.cam_formats:
-            if fmt.matches(cam_dict):
-                return fmt
+    def layouts(self) -> List[str]:
+        """The ``--layout`` names this method accepts."""
+        return [fmt.layout for fmt in self.cam_formats]
+
+    def cam_format(self, cam_dict: Mapping, layout: Optional[str] = None) -> CamFormat:
+        """The declared layout ``cam_dict`` is in.
+
+        Args:
+            layout: a layout name to insist on (see :meth:`layouts`); None detects it
+                among the layouts with ``auto``.
+
+        Raises:
+            ValueError: no layout fits (naming what was found); AdapterSetupError:
+                ``layout`` is not one of this method's.
+        """
+        if layout is not None:
+            chosen = [fmt for fmt in self.cam_formats if fmt.layout == layout]
+            if not chosen:
+                raise AdapterSetupError(
+                    f"{self.title} has no layout {layout!r}; its layouts: {', '.join(self.layouts())}"
+                )
+            if chosen[0].matches(cam_dict):
+                return chosen[0]
+            candidates = chosen
+        else:
+            candidates = [fmt for fmt in self.cam_formats if fmt.auto]
+            for fmt in candidates:
+                if fmt.matches(cam_dict):
+                    return fmt
         found = sorted(map(str, cam_dict))[:10]
-        raise ValueError(
-            f"not a {self.title} CAM dict: expected {self.expected_layouts()}, found keys {found}"
-        )
+        expected = " or ".join(fmt.describe() for fmt in candidates)
+        raise ValueError(f"not a {self.title} CAM dict: expected {expected}, found keys {found}")
 
-    def foreground(
-        self, cam_dict: Mapping, num_classes: int = 21, image_shape: Optional[Tuple[int, int]] = None
-    ) -> Tuple[np.ndarray, np.ndarray, CamFormat]:
-        """The foreground maps of a CAM dict and their classes.
+    def read(
+        self,
+        cam_dict: Mapping,
+        threshold: Optional[float] = None,
+        num_classes: int = 21,
+        image_shape: Optional[Tuple[int, int]] = None,
+        layout: Optional[str] = None,
+    ) -> CamReading:
+        """Read a CAM dict the method's way: its classes, foreground scores and background.
 
         Args:
             cam_dict: the method's CAM dict (numpy arrays or torch tensors).
+            threshold: background threshold; None: the method's own for this layout
+                and dataset, after checking that the file is this method's.
             num_classes: classes including background (21 VOC, 81 COCO).
             image_shape: (H, W) of the image; the maps must have this size (checked
                 before they are converted), and it gives the size of an empty dict.
+            layout: insist on a layout (see :meth:`layouts`); None detects it.
 
-        Returns:
-            ``(classes, scores, fmt)``: classes (K,) int64 label values 1..num_classes-1
-            in the stored order, scores (K, H, W) float32, and the layout found.
+        Raises:
+            ValueError: a bad dict; AdapterSetupError: another method's or layout's
+                file, or no threshold of the method's own (pass ``threshold``).
         """
-        fmt = self.cam_format(cam_dict)
+        fmt = self.cam_format(cam_dict, layout)
         if fmt.class_dict:
-            classes, scores = _read_class_dict(cam_dict, image_shape, num_classes)
+            classes, scores, background = _read_class_dict(cam_dict, image_shape, fmt, explicit=layout is not None,
+                                                           num_classes=num_classes)
         else:
             classes, scores = _read_keyed(cam_dict, fmt, image_shape, num_classes)
+            background = None
         if classes.size:
             bad = classes[(classes < 1) | (classes >= num_classes)]
             if bad.size:
@@ -199,20 +375,78 @@ class MethodAdapter:
                 raise ValueError(f"class keys repeat: {(classes - 1).tolist()}")
         if scores.size and not np.isfinite(scores).all():
             raise ValueError("CAM scores contain NaN or infinity")
+        if fmt.background_key:
+            if threshold is not None:
+                raise AdapterSetupError(
+                    f"a threshold does not apply to {self.title} {fmt.layout} dicts: key 0 holds the "
+                    "background probabilities and the argmax decides; drop --threshold"
+                )
+            return CamReading(classes, scores, background, fmt)
+        if not classes.size:
+            return CamReading(classes, scores, 0.0 if threshold is None else float(threshold), fmt)
+        if threshold is None:
+            self._check_origin(cam_dict, fmt, scores)
+            threshold = self.default_threshold(fmt, num_classes)
+        return CamReading(classes, scores, float(threshold), fmt)
+
+    def foreground(
+        self,
+        cam_dict: Mapping,
+        num_classes: int = 21,
+        image_shape: Optional[Tuple[int, int]] = None,
+        layout: Optional[str] = None,
+    ) -> Tuple[np.ndarray, np.ndarray, CamFormat]:
+        """The foreground maps of a CAM dict and their classes: ``(classes, scores, fmt)``.
+
+        classes (K,) int64 label values 1..num_classes-1 in the stored order, scores
+        (K, H, W) float32, and the layout found (no threshold is resolved).
+        """
+        fmt = self.cam_format(cam_dict, layout)
+        if fmt.class_dict:
+            classes, scores, _ = _read_class_dict(cam_dict, image_shape, fmt, explicit=layout is not None)
+        else:
+            classes, scores = _read_keyed(cam_dict, fmt, image_shape)
         return classes, scores, fmt
 
     def default_threshold(self, fmt: CamFormat, num_classes: int = 21) -> float:
-        """The method's own background threshold for layout ``fmt``."""
+        """The method's own background threshold for layout ``fmt`` (AdapterSetupError if none)."""
+        if num_classes == 21 and fmt.threshold is not None:
+            return fmt.threshold
         if num_classes == 81 and fmt.coco_threshold is not None:
             return fmt.coco_threshold
-        return fmt.threshold
+        if num_classes == 21:
+            why = fmt.no_threshold or "none in its code"
+        elif num_classes == 81:
+            why = fmt.coco_source or "its code has no COCO threshold"
+        else:
+            why = f"it has defaults only for VOC (21 classes){' and COCO (81)' if fmt.coco_threshold else ''}"
+        raise AdapterSetupError(
+            f"{self.title} has no background threshold of its own for {fmt.layout} files with "
+            f"{num_classes} classes ({why}); pass --threshold T (threshold=T)"
+        )
 
-    def _foreground_and_threshold(self, cam_dict, threshold, num_classes, image_shape):
-        """:meth:`foreground` plus the threshold to use (the method's own when None)."""
-        classes, scores, fmt = self.foreground(cam_dict, num_classes, image_shape)
-        if threshold is None:
-            threshold = self.default_threshold(fmt, num_classes)
-        return classes, scores, threshold
+    def _check_origin(self, cam_dict: Mapping, fmt: CamFormat, scores: np.ndarray) -> None:
+        """Refuse a file that is another method's (only when its threshold would be ours)."""
+        hint = f"use --method {fmt.other_method}, or pass --threshold explicitly if you are sure"
+        if fmt.forbidden_key and fmt.forbidden_key in cam_dict:
+            raise AdapterSetupError(
+                f"has '{fmt.forbidden_key}', which {self.title}'s {fmt.written_by} never writes: "
+                f"this is not a {self.name} CAM file; {hint}"
+            )
+        total = scores.sum(axis=0) if scores.size else np.zeros(0)
+        sums_to_at_most_one = bool(total.size == 0 or total.max() <= 1 + _SUM_TOLERANCE)
+        if fmt.probabilities and not sums_to_at_most_one:
+            raise AdapterSetupError(
+                f"its '{fmt.score_key}' sums to {total.max():.3f} at some pixel, but {self.title}'s "
+                f"{fmt.written_by} writes softmax probabilities (at most 1 per pixel): this is not a "
+                f"{self.name} CAM file; {hint}"
+            )
+        if fmt.required_key and fmt.required_key not in cam_dict and sums_to_at_most_one:
+            raise AdapterSetupError(
+                f"has no '{fmt.required_key}', which {self.title}'s {fmt.written_by} always writes, and its "
+                f"'{fmt.score_key}' sums to at most 1 per pixel like softmax probabilities: this looks "
+                f"like a {fmt.other_method} CAM file; {hint}"
+            )
 
     # ------------------------------------------------------------ CAMs -> label
     def cam_to_label(
@@ -221,17 +455,19 @@ class MethodAdapter:
         threshold: Optional[float] = None,
         num_classes: int = 21,
         image_shape: Optional[Tuple[int, int]] = None,
+        layout: Optional[str] = None,
     ) -> np.ndarray:
         """The method's own pseudo label from its CAM dict.
 
-        A constant background plane of ``threshold`` (default: the method's own) goes in
-        front of the foreground maps; argmax; channel i > 0 maps to its class.
+        A background plane (constant ``threshold``, default: the method's own; or the
+        stored background probabilities of a CRF dict) goes in front of the foreground
+        maps; argmax; channel i > 0 maps to its class.
 
         Returns:
             H×W uint8 label, 0 background, 1..num_classes-1 classes.
         """
-        classes, scores, threshold = self._foreground_and_threshold(cam_dict, threshold, num_classes, image_shape)
-        return label_from_cams(classes, scores, threshold)
+        reading = self.read(cam_dict, threshold, num_classes, image_shape, layout)
+        return label_from_cams(reading.classes, reading.scores, reading.background)
 
     def cam_scores(
         self,
@@ -239,16 +475,17 @@ class MethodAdapter:
         threshold: Optional[float] = None,
         num_classes: int = 21,
         image_shape: Optional[Tuple[int, int]] = None,
+        layout: Optional[str] = None,
     ) -> np.ndarray:
         """Class scores for ``refine(..., scores=)``.
 
         Returns:
-            (num_classes, H, W) float32: channel 0 the constant background plane the
-            method thresholds with, channel c the CAM of class c, 0 for classes absent
-            from the image.
+            (num_classes, H, W) float32: channel 0 the background plane the method
+            thresholds with, channel c the CAM of class c, 0 for classes absent from
+            the image.
         """
-        classes, scores, threshold = self._foreground_and_threshold(cam_dict, threshold, num_classes, image_shape)
-        return scores_from_cams(classes, scores, threshold, num_classes)
+        reading = self.read(cam_dict, threshold, num_classes, image_shape, layout)
+        return scores_from_cams(reading.classes, reading.scores, reading.background, num_classes)
 
     def refine_cam(
         self,
@@ -257,6 +494,7 @@ class MethodAdapter:
         *,
         threshold: Optional[float] = None,
         num_classes: int = 21,
+        layout: Optional[str] = None,
         rule: str = "samcam",
         use_scores: bool = False,
         **refine_params: Any,
@@ -271,6 +509,7 @@ class MethodAdapter:
                 mask file/folder (read with :func:`samcam.masks.load`).
             threshold: background threshold (default: the method's own).
             num_classes: 21 for VOC, 81 for COCO.
+            layout: insist on a CAM layout (e.g. ``"crf"``); None detects it.
             rule: ``"samcam"`` or ``"official"``.
             use_scores: pass the CAM scores to ``refine`` (``samcam`` rule only) instead
                 of only the hard label.
@@ -282,62 +521,160 @@ class MethodAdapter:
         if isinstance(masks, (str, os.PathLike)):
             masks = samcam_masks.load(masks)
         shape = getattr(masks, "image_shape", None) or (np.shape(masks)[1:] if np.ndim(masks) == 3 else None)
-        label = self.cam_to_label(cam_dict, threshold, num_classes, image_shape=shape)
-        scores = self.cam_scores(cam_dict, threshold, num_classes, image_shape=shape) if use_scores else None
+        reading = self.read(cam_dict, threshold, num_classes, shape, layout)
+        label = label_from_cams(reading.classes, reading.scores, reading.background)
+        scores = None
+        if use_scores:
+            scores = scores_from_cams(reading.classes, reading.scores, reading.background, num_classes)
         return refine(label, masks, rule=rule, num_classes=num_classes, scores=scores, **refine_params)
 
+    # ------------------------------------------------------------- file names
+    def mask_names(self, name: str) -> List[str]:
+        """Names to look for masks of CAM ``name`` under, in order.
+
+        The CAM's own name first; a bare 12-digit COCO id (AMN's COCO branch names CAMs
+        ``000000057870``) then tries the image names ``COCO_train2014_000000057870``
+        and ``COCO_val2014_000000057870`` that ``samcam masks`` gives its outputs.
+        """
+        names = [name]
+        if _COCO_ID.fullmatch(name):
+            names += [prefix + name for prefix in self.coco_image_prefixes]
+        return names
+
+    def find_masks(self, masks_dir: os.PathLike, name: str) -> Path:
+        """The mask file of CAM ``name`` (see :meth:`mask_names`).
+
+        Raises:
+            FileNotFoundError: none found (naming every name tried); ImageError: masks
+                under more than one of the names.
+        """
+        found, tried = [], []
+        for candidate in self.mask_names(name):
+            try:
+                found.append(samcam_masks.find(masks_dir, candidate))
+            except FileNotFoundError as error:
+                tried.append(str(error))
+        if len(found) > 1:
+            raise ImageError(f"masks for {name!r} under several names: {', '.join(map(str, found))}; keep one")
+        if not found:
+            raise FileNotFoundError("; ".join(tried))
+        return found[0]
+
+    # ------------------------------------------------------------- output folder
+    def method_folder(self, out_dir: os.PathLike) -> Optional[MethodFolder]:
+        """The method's own output folder (or ground truth) that ``out_dir`` is, or None.
+
+        Compared by path suffix, on the path as given (made absolute) and with symlinks
+        resolved.
+        """
+        paths = {Path(os.path.abspath(out_dir)), Path(out_dir).resolve()}
+        for folder in self.method_folders + GROUND_TRUTH_FOLDERS:
+            if any(folder.matches(path) for path in paths):
+                return folder
+        return None
+
     # ------------------------------------------------------------- after a run
-    def hint(self, out_dir: os.PathLike, palette: bool = False) -> str:
-        """What to run next with the refined labels in ``out_dir``."""
-        out = str(out_dir)
+    def continuation_commands(self, out_dir: os.PathLike, num_classes: int = 21) -> List[Tuple[str, str]]:
+        """``(purpose, command)`` for every command that continues the pipeline on ``out_dir``."""
+        dataset = {21: "voc", 81: "coco"}.get(num_classes)
+        out = shlex.quote(os.path.abspath(out_dir))
+        return [(step.purpose.format(out=out), step.command.format(out=out))
+                for step in self.continuations if dataset in step.datasets]
+
+    def hint(self, out_dir: os.PathLike, palette: bool = False, num_classes: int = 21) -> str:
+        """What to run next with the refined labels in ``out_dir`` (printed by ``samcam-adapt``).
+
+        Each command is one line starting with two spaces, ready to copy; ``{out}`` is
+        the absolute output path.
+        """
+        out = os.path.abspath(out_dir)
         kind = "VOC-palette" if palette else "8-bit grayscale"
         lines = [f"Refined {self.title} pseudo labels are in {out}/ ({kind} PNG, 0 background, 255 ignore)."]
-        if self.next_stage:
-            lines.append(self.next_stage.format(out=out))
-        lines.append(
-            "mmsegmentation: seg_map_path='" + out + "' in data_prefix (ann_file: your train_aug list), "
-            f"or write a config with\n  samcam mmseg-config --labels {out} --data-root VOC2012 --out config.py"
-        )
+        commands = self.continuation_commands(out_dir, num_classes)
+        if commands:
+            lines.append(f"Continue the pipeline (run from {self.run_from}):" if self.run_from else "Continue with:")
+            for purpose, command in commands:
+                lines.append(f"# {purpose}")
+                lines.append(f"  {command}")
+            lines += list(self.notes)
+        else:
+            lines.append(f"{self.title} has no stage for {num_classes}-class labels here; "
+                         "train a segmentation network on them.")
         return "\n".join(lines)
 
 
-def _read_class_dict(cam_dict: Mapping, image_shape: Optional[Tuple[int, int]],
-                     num_classes: int) -> Tuple[np.ndarray, np.ndarray]:
-    """``{class (0-based): (H, W)}`` -> classes (K,) 1-based ascending, scores (K, H, W)."""
+def _read_class_dict(
+    cam_dict: Mapping, image_shape: Optional[Tuple[int, int]], fmt: CamFormat, explicit: bool, num_classes: int = 256
+) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """``{class: (H, W)}`` -> classes (K,) 1-based ascending, scores (K, H, W), background plane.
+
+    0-based dicts have no background plane (None). With ``fmt.background_key`` key 0
+    is the background plane and key k + 1 is class k (so the label value is the key).
+    """
     ordered = sorted(cam_dict, key=int)
-    bad = [int(key) for key in ordered if not 0 <= key < num_classes - 1]
+    bad = [int(key) for key in ordered if not 0 <= key < num_classes]
     if bad:
         raise ValueError(
-            f"class keys {bad[:5]} (0-based) are outside 0..{num_classes - 2}; "
+            f"class keys {bad[:5]} are outside 0..{num_classes - 1}; "
             f"pass num_classes (81 for COCO) if your dataset has more classes"
         )
     planes = [as_numpy(cam_dict[key]) for key in ordered]
     if not planes:
+        if fmt.background_key:
+            raise ValueError("CRF dict is empty; it should hold key 0 (background) and k+1 per class")
         if image_shape is None:
             raise ValueError("CAM dict holds no class, so its image size is unknown; pass image_shape")
-        return np.zeros(0, np.int64), np.zeros((0,) + tuple(image_shape), np.float32)
+        return np.zeros(0, np.int64), np.zeros((0,) + tuple(image_shape), np.float32), None
     shapes = {plane.shape for plane in planes}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
         raise ValueError(f"class maps must all be H×W of one size, got shapes {sorted(shapes)[:5]}")
     for key, plane in zip(ordered, planes):
         _numeric(plane, f"class map {key}")
     _check_planes(planes[0].shape, "the class maps", image_shape, num_classes)
-    classes = np.asarray([int(key) for key in ordered], np.int64) + 1
-    return classes, np.stack(planes).astype(np.float32, copy=False)
+    keys = np.asarray([int(key) for key in ordered], np.int64)
+    stack = np.stack(planes).astype(np.float32, copy=False)
+    sums_to_one = len(planes) >= 2 and bool(np.abs(stack.sum(axis=0) - 1).max() <= _SUM_TOLERANCE)
+    if fmt.background_key:
+        if keys[0] != 0 or len(keys) < 2:
+            raise AdapterSetupError(
+                f"a CRF dict has key 0 (background) and k+1 per class; this one has keys {keys.tolist()[:8]}: "
+                "a 0-based CAM dict? drop --layout crf"
+            )
+        if not sums_to_one:
+            raise AdapterSetupError(
+                "--layout crf: its maps do not sum to 1 per pixel, so they are not CRF probabilities "
+                "(MCTformer --out-crf writes CRF marginals); a 0-based CAM dict? drop --layout crf"
+            )
+        return keys[1:], stack[1:], stack[0]
+    if not explicit and keys[0] == 0 and sums_to_one:
+        # a CAM dict never sums to 1 at every pixel (each map is min-max normalised);
+        # an --out-crf dict always does: reading it 0-based would shift every class by one
+        raise AdapterSetupError(
+            "this dict has key 0 and its maps sum to 1 at every pixel: an MCTformer --out-crf dict "
+            "(key 0 background, class k under k+1), not a 0-based CAM dict; pass --layout crf "
+            "(or --layout cam if it really is a CAM dict)"
+        )
+    return keys + 1, stack, None
 
 
-def _read_keyed(cam_dict: Mapping, fmt: CamFormat, image_shape: Optional[Tuple[int, int]] = None,
-                num_classes: int = 256) -> Tuple[np.ndarray, np.ndarray]:
+def _read_keyed(
+    cam_dict: Mapping, fmt: CamFormat, image_shape: Optional[Tuple[int, int]], num_classes: int = 256
+) -> Tuple[np.ndarray, np.ndarray]:
     """``{keys: (K,), score_key: (K[+1], H, W)}`` -> classes (K,) 1-based, foreground scores (K, H, W)."""
     if fmt.keys_key not in cam_dict:
-        raise ValueError(f"CAM dict has '{fmt.score_key}' but no '{fmt.keys_key}' (keys found: {sorted(map(str, cam_dict))[:10]})")
+        raise ValueError(f"CAM dict has '{fmt.score_key}' but no '{fmt.keys_key}' (keys found: {sorted(map(str, cam_dict))})")
     keys = as_numpy(cam_dict[fmt.keys_key])
-    scores = as_numpy(cam_dict[fmt.score_key])
-    if keys.ndim != 1 or (keys.size and keys.dtype.kind not in "iu"):
+    if keys.ndim != 1 or (keys.size and not np.issubdtype(keys.dtype, np.integer)):
         raise ValueError(f"'{fmt.keys_key}' must be a 1-D integer array, got {keys.dtype} {keys.shape}")
     if keys.size and (keys.min() < 0 or keys.max() > 255):
         raise ValueError(f"'{fmt.keys_key}' holds {keys.min()}..{keys.max()}, not class indices")
     keys = keys.astype(np.int64)
+    if fmt.score_key not in cam_dict:
+        # {"keys": <empty>} alone (matched only when empty): an image without classes
+        if image_shape is None:
+            raise ValueError("CAM dict holds no class and no scores, so its image size is unknown; pass image_shape")
+        return np.zeros(0, np.int64), np.zeros((0,) + tuple(image_shape), np.float32)
+    scores = as_numpy(cam_dict[fmt.score_key])
     if fmt.keys_include_background:
         if keys.size == 0 or keys[0] != 0:
             raise ValueError(f"'{fmt.keys_key}' should start with background 0 in this layout, got {keys[:5].tolist()}")
@@ -363,3 +700,4 @@ def _read_keyed(cam_dict: Mapping, fmt: CamFormat, image_shape: Optional[Tuple[i
     if fmt.background_channel:
         scores = scores[1:]
     return classes, scores.astype(np.float32, copy=False)
+

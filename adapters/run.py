@@ -8,13 +8,18 @@ from typing import Any, Mapping, Optional, Sequence
 
 from samcam import masks as samcam_masks
 from samcam.batch import BatchResult, run_batch
+from samcam.cams import label_from_cams, scores_from_cams
 from samcam.errors import ImageError
 from samcam.io import ensure_not_inside, list_names, read_label_png, write_label_png
 from samcam.refine import refine
 
 from . import get
+from .base import AdapterSetupError
 
-__all__ = ["adapt_dir", "adapt_one"]
+__all__ = ["adapt_dir", "adapt_one", "check_first_cam"]
+
+# how many CAM files the folder check looks through for one with classes
+_FIRST_FILES_CHECKED = 20
 
 
 def adapt_one(
@@ -27,6 +32,7 @@ def adapt_one(
     labels_dir: Optional[str] = None,
     threshold: Optional[float] = None,
     num_classes: int = 21,
+    layout: Optional[str] = None,
     palette: bool = False,
     use_scores: bool = False,
     refine_params: Optional[Mapping[str, Any]] = None,
@@ -35,15 +41,19 @@ def adapt_one(
     """One image of ``samcam-adapt``: read the pseudo label, refine, write ``{out}/{name}.png``.
 
     With ``cams_dir`` the label comes from ``{cams_dir}/{name}.npy`` thresholded the
-    method's way; otherwise from ``{labels_dir}/{name}.png``. ``refine_params`` (rule
-    and its parameters) go to :func:`samcam.refine`. Module level so that
-    :func:`samcam.batch.run_batch` can send it to worker processes.
+    method's way (``layout`` insists on a CAM layout, e.g. ``"crf"``); otherwise from
+    ``{labels_dir}/{name}.png``. A CAM dict without classes gives an all-background
+    label of the masks' size, as the methods do downstream. Masks are looked up under
+    the method's :meth:`~samcam.adapters.base.MethodAdapter.mask_names` (a bare COCO
+    id also finds ``COCO_train2014_{id}``); the output keeps the input's name.
+    ``refine_params`` (rule and its parameters) go to :func:`samcam.refine`. Module
+    level so that :func:`samcam.batch.run_batch` can send it to worker processes.
 
     Raises:
         ImageError / FileNotFoundError: with a message naming the files.
     """
     adapter = get(method)
-    mask_path = samcam_masks.find(masks_dir, name)
+    mask_path = adapter.find_masks(masks_dir, name)
     maskset = samcam_masks.load(mask_path, png_order=mask_order)
     scores = None
     if cams_dir is not None:
@@ -52,11 +62,12 @@ def adapt_one(
             raise FileNotFoundError(f"{source}: CAM file does not exist")
         cam_dict = adapter.load_cam(source)
         try:
-            label = adapter.cam_to_label(cam_dict, threshold, num_classes, image_shape=maskset.image_shape)
-            if use_scores:
-                scores = adapter.cam_scores(cam_dict, threshold, num_classes, image_shape=maskset.image_shape)
+            reading = adapter.read(cam_dict, threshold, num_classes, maskset.image_shape, layout)
         except ValueError as error:
             raise ImageError(f"{source}: {error}") from error
+        label = label_from_cams(reading.classes, reading.scores, reading.background)
+        if use_scores:
+            scores = scores_from_cams(reading.classes, reading.scores, reading.background, num_classes)
     else:
         source = Path(labels_dir) / f"{name}.png"
         if not source.exists():
@@ -86,12 +97,14 @@ def adapt_dir(
     names: Optional[Sequence[str]] = None,
     threshold: Optional[float] = None,
     num_classes: int = 21,
+    layout: Optional[str] = None,
     palette: bool = False,
     use_scores: bool = False,
     refine_params: Optional[Mapping[str, Any]] = None,
     mask_order: str = "numeric",
     workers: int = 1,
     overwrite: bool = False,
+    overwrite_method_folder: bool = False,
     progress: bool = False,
 ) -> BatchResult:
     """Refine a method's CAMs (``cams_dir``) or pseudo-label PNGs (``labels_dir``) with masks.
@@ -102,12 +115,19 @@ def adapt_dir(
     input file found. ``refine_params`` (``rule`` and its parameters) go to
     :func:`samcam.refine`.
 
+    Before any image: ``out_dir`` may not be one of the method's own output folders
+    (:meth:`~samcam.adapters.base.MethodAdapter.method_folder`, matched by path
+    suffix, e.g. IRN's ``result/sem_seg``), which its next run would overwrite, unless
+    ``overwrite_method_folder``; and the first CAM file with classes is checked to be
+    this method's, in a layout with a threshold (:func:`check_first_cam`).
+
     Returns:
         The :class:`~samcam.batch.BatchResult`; per-image failures are collected.
 
     Raises:
         ValueError / FileNotFoundError: a configuration error (wrong combination of
-            options, a missing folder, ``out_dir`` inside an input), before any image.
+            options, a missing folder, ``out_dir`` inside an input or one of the
+            method's own folders, another method's CAM files), before any image.
     """
     adapter = get(method)
     if (cams_dir is None) == (labels_dir is None):
@@ -131,14 +151,28 @@ def adapt_dir(
         )
     if not 2 <= num_classes <= 255:
         raise ValueError(f"--num-classes must be in 2..255, got {num_classes}")
+    if layout is not None:
+        if labels_dir is not None:
+            raise ValueError("--layout applies to CAMs (--source cam)")
+        if layout not in adapter.layouts():
+            raise ValueError(f"{adapter.title} has no layout {layout!r}; its layouts: {', '.join(adapter.layouts())}")
     if not Path(masks_dir).is_dir():
         raise FileNotFoundError(f"--masks {masks_dir}: folder does not exist")
     ensure_not_inside(out_dir, [cams_dir, labels_dir, masks_dir])
+    folder = adapter.method_folder(out_dir)
+    if folder is not None and not overwrite_method_folder:
+        raise ValueError(
+            f"--out {out_dir} is a folder {adapter.title}'s own stages write ({folder.pattern}: {folder.writer}); "
+            "refined labels there would be overwritten or would corrupt its evaluation. Choose another folder "
+            "(e.g. a new name beside it), or pass --overwrite-method-folder if you mean it"
+        )
     input_dir, suffix = (cams_dir, ".npy") if cams_dir is not None else (labels_dir, ".png")
     if names is None:
         names = list_names(input_dir, (suffix,))
         if not names:
             raise ValueError(f"{input_dir}: no *{suffix} files found")
+    if cams_dir is not None:
+        check_first_cam(adapter.name, cams_dir, names, threshold=threshold, num_classes=num_classes, layout=layout)
     job = functools.partial(
         adapt_one,
         method=adapter.name,
@@ -148,6 +182,7 @@ def adapt_dir(
         labels_dir=None if labels_dir is None else str(labels_dir),
         threshold=threshold,
         num_classes=num_classes,
+        layout=layout,
         palette=palette,
         use_scores=use_scores,
         refine_params=params,
@@ -156,3 +191,41 @@ def adapt_dir(
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     return run_batch(names, job, lambda name: Path(out_dir) / f"{name}.png", workers=workers,
                      overwrite=overwrite, desc=f"adapt {adapter.name}", progress=progress)
+
+
+def check_first_cam(
+    method: str,
+    cams_dir: os.PathLike,
+    names: Sequence[str],
+    *,
+    threshold: Optional[float] = None,
+    num_classes: int = 21,
+    layout: Optional[str] = None,
+) -> Optional[Path]:
+    """Check the folder's first CAM file with classes for method-level problems.
+
+    A file of another method or layout, or a layout without a threshold of the
+    method's own, is a mistake in the options, not in one image: raise before any
+    image is written. Files that do not load or read are left to the batch, which
+    reports them per image. Looks at up to the first 20 names.
+
+    Returns:
+        The file checked, or None when none of them had classes.
+
+    Raises:
+        ValueError: naming the file and what is wrong.
+    """
+    adapter = get(method)
+    for name in list(names)[:_FIRST_FILES_CHECKED]:
+        path = Path(cams_dir) / f"{name}.npy"
+        try:
+            cam_dict = adapter.load_cam(path)
+            classes, _, _ = adapter.foreground(cam_dict, num_classes, image_shape=(1, 1), layout=layout)
+            if classes.size:
+                adapter.read(cam_dict, threshold, num_classes, layout=layout)
+                return path
+        except AdapterSetupError as error:
+            raise ValueError(f"{path}: {error}") from error
+        except (ValueError, OSError, KeyError, ImportError):
+            continue  # a bad file: the batch reports it with the others
+    return None

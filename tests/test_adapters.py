@@ -1,12 +1,15 @@
 """samcam-adapt and the drop-in adapter API, on fixtures written exactly in each method's format.
 
 Each fixture writer below mirrors the ``np.save`` call of the method's CAM stage
-(shapes, key types, torch vs numpy, background channel); each ``own_label`` mirrors
-the method's own evaluation code (pad a background plane, argmax, look up the keys),
-written independently of samcam so that the adapters are checked against it.
+(shapes, key types, torch vs numpy, background channel, COCO variants, images without
+classes); each ``own_label`` mirrors the method's own label code (pad a background
+plane, argmax, look up the keys), written independently of samcam so that the
+adapters are checked against it. Upstream references are to the snapshots named in
+the adapters' docstrings (file:line).
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 from pathlib import Path
@@ -18,11 +21,28 @@ from PIL import Image
 import samcam
 from samcam import masks as samcam_masks
 from samcam.adapters import amn, available, clims, get, irn, mctformer, toco
+from samcam.adapters.base import AdapterSetupError
 from samcam.cli import adapt_main, main
 
 H, W = 37, 45  # odd sizes: the stride-4 maps are ceil(H/4) x ceil(W/4)
 VOC_NAMES = ["2007_000032", "2007_000039", "2008_000123"]
-OWN_THRESHOLD = {"irn": 0.15, "amn": 0.25, "clims": 0.15, "mctformer": 0.4, "toco": 0.5}
+# Each method's own VOC threshold, from its code (not from samcam):
+OWN_THRESHOLD = {
+    "irn": 0.15,  # irn run_sample.py:30 --cam_eval_thres
+    "amn": 0.25,  # AMN voc12 run_sample.py:40 --cam_eval_thres
+    "clims": 0.15,  # CLIMS run_sample.py:59 --cam_eval_thres
+    "clims_rw": 0.25,  # CLIMS previous_version/make_pseudo_labels.py:55 --threshold
+    "mctformer": 0.39,  # MCTformer psa/infer_aff.py:73 --bg_thr
+    "toco": 0.5,  # ToCo tools/eval_cam.py:19 --bkg_thre
+}
+# ... and COCO threshold (None: the method has none)
+OWN_COCO_THRESHOLD = {
+    "irn": None,  # IRN has no COCO code
+    "amn": 0.25,  # AMN coco14 run_sample_coco.py:43 --cam_eval_thres (0.22 at :75 is the random walk's)
+    "clims": 0.15,  # CLIMS README.md:86 passes --cam_eval_thres 0.15 (parser default 0.1, run_sample_coco.py:53)
+    "mctformer": None,  # no COCO threshold in MCTformer
+    "toco": 0.4,  # ToCo tools/eval_cam_coco.py:18 --bkg_thre
+}
 
 
 # ----------------------------------------------------------------------------- scenes
@@ -57,40 +77,82 @@ def stride4(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array[:, ::4, ::4])
 
 
+def toco_scores(high_res: np.ndarray) -> np.ndarray:
+    """Softmax probabilities without background, as ToCo's segmentation head gives them:
+    softmax over [background, classes] (infer_seg_as_cam.py:71), background dropped (:73)."""
+    logits = np.concatenate([np.full((1,) + high_res.shape[1:], 4.0, np.float32), 8.0 * high_res])
+    exp = np.exp(logits - logits.max(axis=0, keepdims=True))
+    return (exp / exp.sum(axis=0, keepdims=True))[1:].astype(np.float32)
+
+
+def crf_dict(keys, high_res, alpha: int = 12) -> dict:
+    """MCTformer engine.py _crf_with_alpha (branch MCTformerPlus, engine.py:224-237): background
+    ``(1 - max)^alpha`` in front, CRF marginals, ``{0: bg, key + 1: ...}``. The dense CRF itself is
+    replaced by a normalisation to probabilities: same keys, dtype, shapes, sum 1 per pixel."""
+    bg = np.power(1 - np.max(high_res, axis=0, keepdims=True), alpha)
+    scores = np.concatenate([bg, high_res]).astype(np.float64)
+    probs = (scores / scores.sum(axis=0, keepdims=True)).astype(np.float32)
+    out = {0: probs[0]}
+    for index, key in enumerate(int(k) for k in keys):
+        out[key + 1] = probs[index + 1]
+    return out
+
+
 # --------------------------------------------------------------- fixture writers
-# One per method, as its CAM stage calls np.save.
+# One per method and layout, as its CAM stage calls np.save.
 
 def write_irn(path, keys, high_res):
-    """IRN step/make_cam.py (CLIMS make_clims.py is the same)."""
+    """IRN step/make_cam.py:46-56 (CLIMS step/make_clims.py:90-121 is the same)."""
     torch = need_torch()
     cam = torch.from_numpy(stride4(high_res))
     assert cam.shape[1:] == (math.ceil(high_res.shape[1] / 4), math.ceil(high_res.shape[2] / 4))
-    np.save(path, {"keys": torch.tensor(keys, dtype=torch.int64), "cam": cam, "high_res": high_res})
+    valid_cat = torch.tensor(keys, dtype=torch.int64)
+    np.save(path, {"keys": valid_cat, "cam": cam, "high_res": high_res})
 
 
 def write_amn(path, keys, high_res):
-    """AMN step/make_amn_cam.py: channel 0 background, keys 0-based foreground."""
+    """AMN step/make_amn_cam.py:54-77: channel 0 background, keys 0-based foreground (not padded)."""
     torch = need_torch()
     background = 1.0 - high_res.max(axis=0, keepdims=True)
     with_bg = np.concatenate([background, high_res]).astype(np.float32)
-    np.save(path, {"keys": torch.tensor(keys, dtype=torch.int64), "cam": torch.tensor(stride4(with_bg)), "high_res": with_bg})
+    np.save(path, {"keys": torch.tensor(keys, dtype=torch.int64), "cam": torch.tensor(stride4(with_bg)),
+                   "high_res": with_bg})
 
 
 def write_clims_previous(path, keys, high_res):
-    """CLIMS previous_version/inference_cam.py: keys background-padded, scores in hr_cam."""
+    """CLIMS previous_version/inference_cam.py:196-228: keys background-padded by np.pad on a
+    torch tensor (-> numpy int64), scores in hr_cam."""
     torch = need_torch()
-    padded = np.pad(keys + 1, (1, 0), mode="constant")
+    padded = np.pad(torch.tensor(keys, dtype=torch.int64) + 1, (1, 0), mode="constant")
+    assert isinstance(padded, np.ndarray) and padded.dtype == np.int64
     np.save(path, {"keys": padded, "cam": torch.from_numpy(stride4(high_res)), "hr_cam": high_res})
 
 
+def rw_maps(high_res):
+    """previous_version/inference_rw.py:177: one global max over all classes."""
+    rw = high_res * np.linspace(0.6, 1.0, high_res.shape[0], dtype=np.float32)[:, None, None]
+    return (rw / rw.max()).astype(np.float32)
+
+
+def write_clims_rw(path, keys, high_res):
+    """CLIMS previous_version/inference_rw.py:199: {"keys": the CAM file's padded keys, "rw": numpy}."""
+    padded = np.pad(keys + 1, (1, 0), mode="constant")
+    np.save(path, {"keys": padded, "rw": rw_maps(high_res)})
+
+
 def write_mctformer(path, keys, high_res):
-    """MCTformer main.py --gen_attention_maps: {int cls (0-based): (H, W) float32}."""
+    """MCTformer engine.py:213-232 --gen_attention_maps: {python int cls (0-based): (H, W) float32}."""
     np.save(path, {int(key): high_res[index] for index, key in enumerate(keys)})
 
 
+def write_mctformer_crf(path, keys, high_res):
+    """MCTformer (branch MCTformerPlus) engine.py:210-217 --out-crf: {0: bg, k+1: class k}."""
+    np.save(path, crf_dict(keys, high_res))
+
+
 def write_toco(path, keys, high_res):
-    """ToCo tools/infer_seg_as_cam.py: numpy keys and high_res."""
-    np.save(path, {"keys": keys.astype(np.int64), "high_res": high_res})
+    """ToCo tools/infer_seg_as_cam.py:77-82: numpy keys, softmax high_res, no 'cam'."""
+    np.save(path, {"keys": keys.astype(np.int64), "high_res": toco_scores(high_res)})
 
 
 WRITERS = {
@@ -98,38 +160,47 @@ WRITERS = {
     "amn": write_amn,
     "clims": write_irn,
     "clims_previous": write_clims_previous,
+    "clims_rw": write_clims_rw,
     "mctformer": write_mctformer,
+    "mctformer_crf": write_mctformer_crf,
     "toco": write_toco,
 }
 
 
-def own_label(method: str, keys, high_res, threshold: float, num_classes: int = 21) -> np.ndarray:
-    """The method's own evaluation code, restated (not samcam's)."""
-    if method == "mctformer":  # evaluation.py --type npy
+def own_label(fixture: str, keys, high_res, threshold=None, num_classes: int = 21) -> np.ndarray:
+    """The method's own label code, restated (not samcam's)."""
+    if fixture == "mctformer":  # evaluation.py:31-36 --type npy (infer_aff.py:112-116 puts the same planes)
         tensor = np.zeros((num_classes,) + high_res.shape[1:], np.float32)
         for index, key in enumerate(keys):
             tensor[key + 1] = high_res[index]
         tensor[0] = threshold
         return np.argmax(tensor, axis=0).astype(np.uint8)
-    if method == "clims_previous":  # previous_version/evaluate.py
+    if fixture == "mctformer_crf":  # one CRF dict: the key of the winning map (psa/voc12/data.py:205-225 per dict)
+        stored = crf_dict(keys, high_res)
+        order = list(stored.keys())
+        return np.asarray(order)[np.argmax(np.array(list(stored.values())), axis=0)].astype(np.uint8)
+    if fixture in ("clims_previous", "clims_rw"):  # evaluate.py:66-75 / make_pseudo_labels.py:98-108
         padded_keys = np.pad(keys + 1, (1, 0), mode="constant")
-        cams = np.pad(high_res, ((1, 0), (0, 0), (0, 0)), mode="constant", constant_values=threshold)
+        maps = high_res if fixture == "clims_previous" else rw_maps(high_res)
+        cams = np.pad(maps, ((1, 0), (0, 0), (0, 0)), mode="constant", constant_values=threshold)
         return padded_keys[np.argmax(cams, axis=0)].astype(np.uint8)
-    # IRN eval_cam.py, AMN eval_amn_cam.py (after dropping channel 0), ToCo eval_cam.py
+    if fixture == "toco":
+        high_res = toco_scores(high_res)
+    # IRN eval_cam.py:14-18, AMN eval_amn_cam.py:17-22 (after dropping channel 0), ToCo eval_cam.py:45-50
     cams = np.pad(high_res, ((1, 0), (0, 0), (0, 0)), mode="constant", constant_values=threshold)
     lookup = np.pad(keys + 1, (1, 0), mode="constant")
     return lookup[np.argmax(cams, axis=0)].astype(np.uint8)
 
 
-def build_dataset(tmp_path: Path, fixture: str, names=VOC_NAMES, num_classes: int = 21):
-    """cams/{name}.npy in the method's format and masks/{name}.masks.npz; returns the scenes."""
+def build_dataset(tmp_path: Path, fixture: str, names=VOC_NAMES, num_classes: int = 21, mask_names=None):
+    """cams/{name}.npy in the method's format and masks/{mask name}.masks.npz; returns the scenes."""
     cams, mask_dir = tmp_path / "cams", tmp_path / "masks"
-    cams.mkdir(), mask_dir.mkdir()
+    cams.mkdir(exist_ok=True), mask_dir.mkdir(exist_ok=True)
     scenes = {}
     for seed, name in enumerate(names):
         keys, high_res, masks = make_scene(seed, num_classes=num_classes)
         WRITERS[fixture](cams / f"{name}.npy", keys, high_res)
-        samcam_masks.write(mask_dir / name, masks)
+        samcam_masks.write(mask_dir / (mask_names or {}).get(name, name), masks)
         scenes[name] = (keys, high_res, masks)
     return cams, mask_dir, scenes
 
@@ -143,8 +214,17 @@ def read_png(path):
         return image.mode, np.array(image)
 
 
-METHOD_FIXTURES = [("irn", "irn"), ("amn", "amn"), ("clims", "clims"), ("clims", "clims_previous"),
-                   ("mctformer", "mctformer"), ("toco", "toco")]
+# (method, fixture, extra flags, own threshold)
+METHOD_FIXTURES = [
+    ("irn", "irn", (), OWN_THRESHOLD["irn"]),
+    ("amn", "amn", (), OWN_THRESHOLD["amn"]),
+    ("clims", "clims", (), OWN_THRESHOLD["clims"]),
+    ("clims", "clims_rw", (), OWN_THRESHOLD["clims_rw"]),
+    ("clims", "clims_previous", ("--threshold", "0.3"), 0.3),  # evaluate.py has no default: given
+    ("mctformer", "mctformer", (), OWN_THRESHOLD["mctformer"]),
+    ("mctformer", "mctformer_crf", ("--layout", "crf"), None),
+    ("toco", "toco", (), OWN_THRESHOLD["toco"]),
+]
 
 
 # ------------------------------------------------------------------------------ tests
@@ -156,14 +236,25 @@ def test_registry_lists_the_five_methods():
         get("psa")
 
 
-@pytest.mark.parametrize("method,fixture", METHOD_FIXTURES)
+def test_declared_thresholds_are_the_methods_own():
+    """The declarations against the thresholds restated above from each method's code."""
+    for method in ("irn", "amn", "clims", "mctformer", "toco"):
+        fmt = get(method).cam_formats[0]
+        assert fmt.threshold == OWN_THRESHOLD[method], method
+        assert fmt.coco_threshold == OWN_COCO_THRESHOLD[method], method
+    assert [fmt.layout for fmt in clims.ADAPTER.cam_formats] == ["cam", "hr_cam", "rw"]
+    assert clims.ADAPTER.cam_formats[1].threshold is None  # previous_version/evaluate.py:13 sweeps
+    assert clims.ADAPTER.cam_formats[2].threshold == OWN_THRESHOLD["clims_rw"]
+
+
+@pytest.mark.parametrize("method,fixture,flags,threshold", METHOD_FIXTURES)
 @pytest.mark.parametrize("rule", ["samcam", "official"])
-def test_cli_refines_each_method_like_thresholding_then_refine(tmp_path, capsys, method, fixture, rule):
+def test_cli_refines_each_method_like_its_own_label_then_refine(tmp_path, capsys, method, fixture, flags, threshold,
+                                                                rule):
     cams, mask_dir, scenes = build_dataset(tmp_path, fixture)
     out = tmp_path / "out"
-    assert adapt("--method", method, "--cams", cams, "--masks", mask_dir, "--out", out, "--rule", rule) == 0
+    assert adapt("--method", method, "--cams", cams, "--masks", mask_dir, "--out", out, "--rule", rule, *flags) == 0
     assert sorted(path.name for path in out.iterdir()) == sorted(f"{name}.png" for name in VOC_NAMES)
-    threshold = 0.25 if fixture == "clims_previous" else OWN_THRESHOLD[method]
     changed = 0
     for name, (keys, high_res, masks) in scenes.items():
         mode, written = read_png(out / f"{name}.png")
@@ -178,17 +269,7 @@ def test_cli_refines_each_method_like_thresholding_then_refine(tmp_path, capsys,
     assert changed, "the masks should change some pseudo labels, or this test proves little"
     captured = capsys.readouterr()
     assert "3 written" in captured.err
-    assert str(out) in captured.out  # the next-stage hint names the folder
-
-
-def test_hints_name_the_next_stage_flag(tmp_path, capsys):
-    expected = {"irn": "--sem_seg_out_dir", "amn": "--sem_seg_out_dir", "clims": "LABEL_DIR",
-                "mctformer": "--seg_pgt_path", "toco": "seg_map_path"}
-    for method, flag in expected.items():
-        hint = get(method).hint(tmp_path / "refined")
-        assert f"{flag} {tmp_path / 'refined'}" in hint or f"{flag}='{tmp_path / 'refined'}'" in hint or \
-            f"{flag}: {tmp_path / 'refined'}" in hint, hint
-        assert "seg_map_path" in hint  # mmseg, for every method
+    assert str(out) in captured.out  # the continuation names the folder
 
 
 def test_threshold_flag_overrides_the_methods_own(tmp_path):
@@ -226,13 +307,23 @@ def test_mctformer_palette_and_entry_point(tmp_path, capsys):
             assert image.mode == "P"
             assert image.getpalette()[3:6] == [128, 0, 0]  # VOC colour of class 1
             written = np.array(image)
-        np.testing.assert_array_equal(written, samcam.refine(own_label("mctformer", keys, high_res, 0.4), masks))
+        np.testing.assert_array_equal(written, samcam.refine(own_label("mctformer", keys, high_res, 0.39), masks))
     assert "--seg_pgt_path" in capsys.readouterr().out
+
+
+def test_mctformer_threshold_is_psa_bg_thr_not_0_4(tmp_path):
+    """0.39 (psa/infer_aff.py:73) and 0.4 give different labels on some pixel of this scene."""
+    keys, high_res, _ = make_scene(2)
+    high_res[0, :3, :3] = 0.395
+    write_mctformer(tmp_path / "x.npy", keys, high_res)
+    label = mctformer.cam_to_label(mctformer.load_cam(tmp_path / "x.npy"))
+    np.testing.assert_array_equal(label, own_label("mctformer", keys, high_res, 0.39))
+    assert not np.array_equal(label, own_label("mctformer", keys, high_res, 0.4))
 
 
 @pytest.mark.parametrize("method", ["irn", "amn", "clims", "toco"])
 def test_palette_refused_for_imageio_readers(tmp_path, capsys, method):
-    cams, mask_dir, _ = build_dataset(tmp_path, method if method != "clims" else "irn", names=VOC_NAMES[:1])
+    cams, mask_dir, _ = build_dataset(tmp_path, method, names=VOC_NAMES[:1])
     assert adapt("--method", method, "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o", "--palette") == 2
     assert "imageio" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
@@ -290,7 +381,7 @@ def test_resume_skips_and_overwrite_redoes(tmp_path, capsys):
 
 
 def test_source_png_keeps_ignore_as_the_rule_says(tmp_path, capsys):
-    labels, mask_dir = tmp_path / "sem_seg", tmp_path / "masks"
+    labels, mask_dir = tmp_path / "sem_seg_in", tmp_path / "masks"
     labels.mkdir(), mask_dir.mkdir()
     expected = {}
     for seed, name in enumerate(VOC_NAMES):
@@ -335,24 +426,6 @@ def test_source_png_reads_palette_pngs_and_amg_mask_folders(tmp_path):
     np.testing.assert_array_equal(read_png(out / "2007_000032.png")[1], samcam.refine(pseudo, masks))
 
 
-@pytest.mark.parametrize("coco_name", ["000000000009", "COCO_train2014_000000000025"])
-def test_coco_81_classes(tmp_path, coco_name):
-    cams, mask_dir, scenes = build_dataset(tmp_path, "amn", names=[coco_name], num_classes=81)
-    keys = scenes[coco_name][0]
-    keys[:] = [3, 79]  # a class beyond VOC's range
-    keys_high_res, masks = scenes[coco_name][1], scenes[coco_name][2]
-    write_amn(cams / f"{coco_name}.npy", keys, keys_high_res)
-    out = tmp_path / "out"
-    assert adapt("--method", "amn", "--cams", cams, "--masks", mask_dir, "--out", out) == 1  # 21 classes: refused
-    assert adapt("--method", "amn", "--cams", cams, "--masks", mask_dir, "--out", out, "--num-classes", "81",
-                 "--rule", "official") == 0
-    written = read_png(out / f"{coco_name}.png")[1]
-    # AMN's COCO branch evaluates with background 0.22
-    pseudo = own_label("amn", keys, keys_high_res, 0.22)
-    assert 80 in pseudo
-    np.testing.assert_array_equal(written, samcam.refine(pseudo, masks, rule="official", num_classes=81))
-
-
 def test_workers_give_the_same_result(tmp_path):
     cams, mask_dir, _ = build_dataset(tmp_path, "clims")
     assert adapt("--method", "clims", "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "a") == 0
@@ -376,11 +449,13 @@ def test_bad_flag_combinations(tmp_path, capsys):
     assert adapt(*common, "--source", "png") == 2  # no --labels
     assert adapt(*common, "--source", "png", "--labels", cams, "--threshold", "0.2") == 2
     assert adapt(*common, "--cams", cams, "--rule", "official", "--use-scores") == 2
+    assert adapt(*common, "--cams", cams, "--layout", "crf") == 2  # IRN has no crf layout
     err = capsys.readouterr().err
     assert "needs --cams" in err and "needs --labels" in err and "--threshold applies" in err and "hard label" in err
+    assert "has no layout 'crf'" in err and "its layouts: cam" in err
 
 
-def test_wrong_method_for_the_files_names_the_file(tmp_path, capsys):
+def test_a_file_of_no_layout_of_the_method_fails_per_image(tmp_path, capsys):
     cams, mask_dir, _ = build_dataset(tmp_path, "irn", names=VOC_NAMES[:1])
     assert adapt("--method", "amn", "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o") == 1
     err = capsys.readouterr().err
@@ -406,6 +481,281 @@ def test_malicious_cam_file_is_refused_in_the_batch(tmp_path, capsys):
     assert [p.stem for p in out.iterdir()] == [VOC_NAMES[1]]
 
 
+# ------------------------------------------------------- point 10: whose file is it?
+
+def test_irn_file_given_to_toco_is_refused_before_any_image(tmp_path, capsys):
+    """Both are keys + high_res; IRN's file has 'cam' (make_cam.py:56), ToCo's never (infer_seg_as_cam.py:82)."""
+    cams, mask_dir, scenes = build_dataset(tmp_path, "irn")
+    out = tmp_path / "out"
+    assert adapt("--method", "toco", "--cams", cams, "--masks", mask_dir, "--out", out) == 2
+    err = capsys.readouterr().err
+    assert "has 'cam'" in err and "--method irn" in err and f"{VOC_NAMES[0]}.npy" in err
+    assert not out.exists()
+    # an explicit threshold makes the method's own irrelevant: the labels are IRN's rule at it
+    assert adapt("--method", "toco", "--cams", cams, "--masks", mask_dir, "--out", out, "--threshold", "0.15") == 0
+    keys, high_res, masks = scenes[VOC_NAMES[0]]
+    np.testing.assert_array_equal(read_png(out / f"{VOC_NAMES[0]}.png")[1],
+                                  samcam.refine(own_label("irn", keys, high_res, 0.15), masks))
+
+
+@pytest.mark.parametrize("method", ["irn", "clims"])
+def test_toco_file_given_to_the_irn_family_is_refused(tmp_path, capsys, method):
+    cams, mask_dir, _ = build_dataset(tmp_path, "toco")
+    assert adapt("--method", method, "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert "has no 'cam'" in err and "--method toco" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_irn_file_without_cam_whose_maps_overlap_is_still_irn():
+    """Scores summing above 1 cannot be ToCo's softmax: a stripped IRN file is read as IRN."""
+    keys, high_res, _ = make_scene(4)
+    high_res[:, :5, :5] = 0.9  # both classes high at once
+    stripped = {"keys": keys, "high_res": high_res}
+    np.testing.assert_array_equal(irn.cam_to_label(stripped), own_label("irn", keys, high_res, 0.15))
+    with pytest.raises(AdapterSetupError, match="sums to 1.8"):
+        toco.cam_to_label(stripped)
+
+
+def test_origin_checks_only_guard_the_methods_own_threshold():
+    keys, high_res, _ = make_scene(6)
+    toco_dict = {"keys": keys, "high_res": toco_scores(high_res)}
+    with pytest.raises(AdapterSetupError, match="looks like a toco"):
+        irn.cam_to_label(toco_dict)
+    np.testing.assert_array_equal(irn.cam_to_label(toco_dict, threshold=0.5), own_label("toco", keys, high_res, 0.5))
+
+
+# ------------------------------------------------------------- COCO (points 2, 3, 6, 7)
+
+@pytest.mark.parametrize("method,fixture", [("amn", "amn"), ("toco", "toco"), ("clims", "clims")])
+def test_coco_uses_the_methods_own_coco_threshold(tmp_path, method, fixture):
+    name = "COCO_train2014_000000000025"
+    cams, mask_dir, scenes = build_dataset(tmp_path, fixture, names=[name], num_classes=81)
+    keys, high_res, masks = scenes[name]
+    keys[:] = [3, 79]  # a class beyond VOC's range
+    WRITERS[fixture](cams / f"{name}.npy", keys, high_res)
+    out = tmp_path / "out"
+    assert adapt("--method", method, "--cams", cams, "--masks", mask_dir, "--out", out) == 1  # 21 classes: refused
+    assert adapt("--method", method, "--cams", cams, "--masks", mask_dir, "--out", out, "--num-classes", "81",
+                 "--rule", "official") == 0
+    pseudo = own_label(fixture, keys, high_res, OWN_COCO_THRESHOLD[method], num_classes=81)
+    assert 80 in pseudo
+    if method == "toco":  # 0.4 (eval_cam_coco.py:18), not the VOC 0.5, makes a difference here
+        assert not np.array_equal(pseudo, own_label(fixture, keys, high_res, 0.5, num_classes=81))
+    written = read_png(out / f"{name}.png")[1]
+    np.testing.assert_array_equal(written, samcam.refine(pseudo, masks, rule="official", num_classes=81))
+
+
+def test_amn_coco_threshold_is_cam_eval_thres_not_the_random_walks():
+    """0.25 (run_sample_coco.py:43), not 0.22 (:75, sem_seg_bg_thres): they differ on this scene."""
+    need_torch()
+    keys, high_res, _ = make_scene(7, num_classes=81)
+    high_res[0, :3, :3] = 0.23
+    buffer = io.BytesIO()
+    write_amn(buffer, keys, high_res)
+    buffer.seek(0)
+    cam_dict = np.load(buffer, allow_pickle=True).item()
+    label = amn.cam_to_label(cam_dict, num_classes=81)
+    np.testing.assert_array_equal(label, own_label("amn", keys, high_res, 0.25, num_classes=81))
+    assert not np.array_equal(label, own_label("amn", keys, high_res, 0.22, num_classes=81))
+
+
+@pytest.mark.parametrize("method,fixture", [("irn", "irn"), ("mctformer", "mctformer")])
+def test_coco_without_a_threshold_of_the_methods_own_needs_one(tmp_path, capsys, method, fixture):
+    name = "COCO_train2014_000000000025"
+    cams, mask_dir, scenes = build_dataset(tmp_path, fixture, names=[name], num_classes=81)
+    out = tmp_path / "out"
+    assert adapt("--method", method, "--cams", cams, "--masks", mask_dir, "--out", out, "--num-classes", "81") == 2
+    assert "no background threshold of its own" in capsys.readouterr().err
+    assert not out.exists()
+    assert adapt("--method", method, "--cams", cams, "--masks", mask_dir, "--out", out, "--num-classes", "81",
+                 "--threshold", "0.2") == 0
+    keys, high_res, masks = scenes[name]
+    np.testing.assert_array_equal(read_png(out / f"{name}.png")[1],
+                                  samcam.refine(own_label(fixture, keys, high_res, 0.2, num_classes=81), masks,
+                                                num_classes=81))
+
+
+def write_empty(fixture: str, path: Path, height: int = H, width: int = W):
+    """An image without classes, as each COCO CAM stage saves it."""
+    torch = need_torch() if fixture != "toco" else None
+    if fixture == "amn_coco":  # AMN coco14 step/make_amn_cam_coco.py:58-63: {"keys": valid_cat} alone
+        np.save(path, {"keys": torch.nonzero(torch.zeros(80))[:, 0]})
+    elif fixture == "irn_coco":  # AMN coco14 step/make_cam_coco.py:52-57 (IRN layout)
+        np.save(path, {"keys": torch.nonzero(torch.zeros(80))[:, 0]})
+    elif fixture == "clims_coco":  # CLIMS step_coco/make_clims.py:100-131: 0 channels
+        valid_cat = torch.nonzero(torch.zeros(80))[:, 0]
+        np.save(path, {"keys": valid_cat, "cam": torch.zeros(80, math.ceil(height / 4), math.ceil(width / 4))[valid_cat],
+                       "high_res": np.zeros((80, height, width), np.float32)[valid_cat.numpy()]})
+    elif fixture == "toco":  # ToCo infer_seg_as_cam_coco.py:78-83 with no class
+        np.save(path, {"keys": np.zeros(0, np.int64), "high_res": np.zeros((0, height, width), np.float32)})
+
+
+@pytest.mark.parametrize("method,fixture,threshold", [("amn", "amn_coco", ()), ("irn", "irn_coco", ("--threshold", "0.25")),
+                                                      ("clims", "clims_coco", ()), ("toco", "toco", ())])
+def test_coco_image_without_classes_is_all_background(tmp_path, method, fixture, threshold):
+    """AMN's COCO evaluation and label stages treat {"keys"}-only files as all background
+    (eval_amn_cam_coco.py:20-23, make_sem_seg_labels_coco.py:59-63): so does samcam."""
+    cams, mask_dir = tmp_path / "cams", tmp_path / "masks"
+    cams.mkdir(), mask_dir.mkdir()
+    write_empty(fixture, cams / "000000000030.npy")
+    _, _, masks = make_scene(0)
+    samcam_masks.write(mask_dir / "COCO_train2014_000000000030", masks)
+    out = tmp_path / "out"
+    assert adapt("--method", method, "--cams", cams, "--masks", mask_dir, "--out", out, "--num-classes", "81",
+                 *threshold) == 0
+    mode, written = read_png(out / "000000000030.png")
+    assert mode == "L" and written.shape == (H, W) and not written.any()
+
+
+def test_keys_only_dict_with_classes_is_refused():
+    need_torch()
+    import torch
+
+    with pytest.raises(ValueError, match="not a AMN"):
+        amn.cam_to_label({"keys": torch.tensor([3])}, num_classes=81, image_shape=(4, 4))
+
+
+def test_amn_coco_ids_find_their_image_named_masks_and_keep_the_id(tmp_path, capsys):
+    """AMN names CAMs 000000057870 (coco14/train14.txt); images, and so masks, are
+    COCO_train2014_000000057870 (coco14/dataloader.py:42-45). AMN's COCO readers want
+    {id}.png (eval_sem_seg_coco.py:20)."""
+    ids = ["000000057870", "000000384029"]
+    mask_names = {ids[0]: f"COCO_train2014_{ids[0]}", ids[1]: f"COCO_val2014_{ids[1]}"}
+    cams, mask_dir, scenes = build_dataset(tmp_path, "amn", names=ids, num_classes=81, mask_names=mask_names)
+    out = tmp_path / "out"
+    assert adapt("--method", "amn", "--cams", cams, "--masks", mask_dir, "--out", out, "--num-classes", "81") == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"{i}.png" for i in ids]
+    for name, (keys, high_res, masks) in scenes.items():
+        expected = samcam.refine(own_label("amn", keys, high_res, 0.25, num_classes=81), masks, num_classes=81)
+        np.testing.assert_array_equal(read_png(out / f"{name}.png")[1], expected)
+    # masks under two names for one id: ambiguous, reported
+    samcam_masks.write(mask_dir / f"COCO_val2014_{ids[0]}", scenes[ids[0]][2])
+    assert adapt("--method", "amn", "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o2",
+                 "--num-classes", "81") == 1
+    assert "under several names" in capsys.readouterr().err
+    # none: the error lists every name tried
+    for path in mask_dir.iterdir():
+        path.unlink()
+    assert adapt("--method", "amn", "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o3",
+                 "--num-classes", "81") == 1
+    err = capsys.readouterr().err
+    assert f"COCO_train2014_{ids[1]}" in err and f"COCO_val2014_{ids[1]}" in err
+
+
+def test_only_bare_coco_ids_get_the_image_prefixes():
+    assert irn.ADAPTER.mask_names("2007_000032") == ["2007_000032"]
+    assert irn.ADAPTER.mask_names("COCO_train2014_000000000009") == ["COCO_train2014_000000000009"]
+    assert amn.ADAPTER.mask_names("000000000009") == [
+        "000000000009", "COCO_train2014_000000000009", "COCO_val2014_000000000009"]
+
+
+# ------------------------------------------------------ MCTformer CRF dicts (point 5)
+
+def test_crf_dict_is_not_read_as_a_0_based_cam_dict(tmp_path, capsys):
+    cams, mask_dir, scenes = build_dataset(tmp_path, "mctformer_crf")
+    out = tmp_path / "out"
+    assert adapt("--method", "mctformer", "--cams", cams, "--masks", mask_dir, "--out", out) == 2
+    assert "--layout crf" in capsys.readouterr().err
+    assert not out.exists()
+    # --layout crf: the key of the winning map, no threshold
+    assert adapt("--method", "mctformer", "--cams", cams, "--masks", mask_dir, "--out", out, "--layout", "crf",
+                 "--rule", "official") == 0
+    for name, (keys, high_res, masks) in scenes.items():
+        pseudo = own_label("mctformer_crf", keys, high_res)
+        assert set(np.unique(pseudo)) - {0} <= set((keys + 1).tolist())  # label values are the classes, not k+2
+        np.testing.assert_array_equal(read_png(out / f"{name}.png")[1], samcam.refine(pseudo, masks, rule="official"))
+    assert adapt("--method", "mctformer", "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o2",
+                 "--layout", "crf", "--threshold", "0.3") == 2
+    assert "does not apply" in capsys.readouterr().err
+
+
+def test_layout_crf_refuses_a_cam_dict(tmp_path, capsys):
+    cams, mask_dir, _ = build_dataset(tmp_path, "mctformer")
+    assert adapt("--method", "mctformer", "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o",
+                 "--layout", "crf") == 2
+    assert "drop --layout crf" in capsys.readouterr().err
+    keys, high_res, _ = make_scene(1)
+    with pytest.raises(AdapterSetupError, match="do not sum to 1"):
+        mctformer.cam_to_label({0: high_res[0], 3: high_res[1]}, layout="crf")
+
+
+def test_crf_scores_carry_the_stored_background():
+    keys, high_res, masks = make_scene(5)
+    stored = crf_dict(keys, high_res)
+    scores = mctformer.cam_scores(stored, layout="crf")
+    np.testing.assert_array_equal(scores[0], stored[0])
+    np.testing.assert_array_equal(scores[keys + 1], np.stack([stored[k + 1] for k in keys]))
+    label = mctformer.cam_to_label(stored, layout="crf")
+    np.testing.assert_array_equal(np.argmax(scores, axis=0), label)
+    np.testing.assert_array_equal(mctformer.refine_cam(stored, masks, layout="crf", use_scores=True),
+                                  samcam.refine(label, masks, scores=scores))
+
+
+# ----------------------------------------------- CLIMS previous_version (point 9)
+
+def test_clims_previous_hr_cam_needs_a_threshold(tmp_path, capsys):
+    """previous_version/evaluate.py:13 has no default and sweeps: samcam does not invent one."""
+    cams, mask_dir, _ = build_dataset(tmp_path, "clims_previous")
+    assert adapt("--method", "clims", "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert "no background threshold of its own" in err and "evaluate.py" in err and "--threshold" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_clims_rw_dicts_are_read_with_make_pseudo_labels_threshold():
+    keys, high_res, _ = make_scene(8)
+    rw = {"keys": np.pad(keys + 1, (1, 0), mode="constant"), "rw": rw_maps(high_res)}
+    np.testing.assert_array_equal(clims.cam_to_label(rw), own_label("clims_rw", keys, high_res, 0.25))
+    np.testing.assert_array_equal(clims.cam_to_label(rw, layout="rw"), own_label("clims_rw", keys, high_res, 0.25))
+    with pytest.raises(ValueError, match="not a CLIMS"):
+        clims.cam_to_label(rw, layout="hr_cam")
+
+
+# ------------------------------------------------------- the method-folder guard
+
+GUARDED = [
+    ("irn", "result/sem_seg"), ("irn", "result/ir_label"), ("irn", "result/ins_seg"),
+    ("amn", "result/amn_ir_label"), ("amn", "result/sem_seg_coco"),
+    ("clims", "clims_voc12/sem_seg"), ("clims", "any_work_space/ir_label"),
+    ("clims", "experiments/predictions/AffinityNet@ResNet50@train@beta=10@exp_times=8@rw@crf=1"),
+    ("mctformer", "MCTformer_results/MCTformer_v2/pgt-psa-rw"),
+    ("mctformer", "MCTformer_results/attn-patchrefine-npy-crf_12"),
+    ("toco", "work_dir/2023/cam_label_crf2/train/pred"),
+    ("toco", "VOC2012/SegmentationClassAug"), ("irn", "VOC2012/SegmentationClass"),
+]
+
+
+@pytest.mark.parametrize("method,folder", GUARDED)
+def test_out_that_is_a_method_folder_is_refused(tmp_path, capsys, method, folder):
+    fixture = {"irn": "irn", "amn": "amn", "clims": "clims", "mctformer": "mctformer", "toco": "toco"}[method]
+    cams, mask_dir, _ = build_dataset(tmp_path, fixture, names=VOC_NAMES[:1])
+    out = tmp_path / folder
+    assert adapt("--method", method, "--cams", cams, "--masks", mask_dir, "--out", out) == 2
+    err = capsys.readouterr().err
+    assert "own stages write" in err and "--overwrite-method-folder" in err
+    assert not out.exists()
+    assert adapt("--method", method, "--cams", cams, "--masks", mask_dir, "--out", out,
+                 "--overwrite-method-folder") == 0
+    assert (out / f"{VOC_NAMES[0]}.png").exists()
+
+
+def test_guard_matches_by_path_suffix_only():
+    guard = irn.ADAPTER.method_folder
+    assert guard("result/sem_seg") is not None
+    assert guard("/data/irn/result/sem_seg/") is not None
+    assert guard("result/sem_seg_samcam") is None
+    assert guard("sem_seg") is None  # IRN's folders live under result/
+    assert guard("result/sem_seg/refined") is None  # a new folder inside is not IRN's own
+    assert clims.ADAPTER.method_folder("clims_voc12/sem_seg_samcam") is None
+
+
+def test_guard_sees_through_symlinks(tmp_path):
+    (tmp_path / "result" / "sem_seg").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "result" / "sem_seg")
+    assert irn.ADAPTER.method_folder(tmp_path / "link") is not None
+
+
 # ------------------------------------------------------------------ drop-in API
 
 def test_drop_in_refine_cam_matches_the_cli(tmp_path):
@@ -425,21 +775,22 @@ def test_drop_in_refine_cam_matches_the_cli(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "module,fixture",
-    [(irn, "irn"), (amn, "amn"), (clims, "clims"), (clims, "clims_previous"), (mctformer, "mctformer"), (toco, "toco")],
+    "module,fixture,threshold",
+    [(irn, "irn", 0.15), (amn, "amn", 0.25), (clims, "clims", 0.15), (clims, "clims_rw", 0.25),
+     (mctformer, "mctformer", 0.39), (toco, "toco", 0.5)],
 )
-def test_cam_to_label_and_scores_per_method(tmp_path, module, fixture):
+def test_cam_to_label_and_scores_per_method(tmp_path, module, fixture, threshold):
     keys, high_res, masks = make_scene(5)
     WRITERS[fixture](tmp_path / "x.npy", keys, high_res)
     cam_dict = module.load_cam(tmp_path / "x.npy")
-    threshold = 0.25 if fixture == "clims_previous" else OWN_THRESHOLD[module.ADAPTER.name]
     label = module.cam_to_label(cam_dict)
     np.testing.assert_array_equal(label, own_label(fixture, keys, high_res, threshold))
     np.testing.assert_array_equal(module.cam_to_label(cam_dict, threshold=0.05), own_label(fixture, keys, high_res, 0.05))
     scores = module.cam_scores(cam_dict)
     assert scores.shape == (21, H, W) and scores.dtype == np.float32
     assert np.all(scores[0] == np.float32(threshold))
-    np.testing.assert_allclose(scores[keys + 1], high_res)
+    stored = {"toco": toco_scores(high_res), "clims_rw": rw_maps(high_res)}.get(fixture, high_res)
+    np.testing.assert_allclose(scores[keys + 1], stored)
     absent = np.setdiff1d(np.arange(1, 21), keys + 1)
     assert not scores[absent].any()
     np.testing.assert_array_equal(np.argmax(scores, axis=0), label)  # scores rebuild the method's label
@@ -449,12 +800,16 @@ def test_cam_to_label_and_scores_per_method(tmp_path, module, fixture):
 
 def test_image_without_classes(tmp_path):
     torch = need_torch()
-    empty_irn = {"keys": torch.zeros(0, dtype=torch.int64), "cam": torch.zeros(0, 10, 12), "high_res": np.zeros((0, H, W), np.float32)}
+    empty_irn = {"keys": torch.zeros(0, dtype=torch.int64), "cam": torch.zeros(0, 10, 12),
+                 "high_res": np.zeros((0, H, W), np.float32)}
     masks = np.ones((1, H, W), bool)
     assert not irn.refine_cam(empty_irn, masks).any()
     assert not mctformer.refine_cam({}, masks).any()  # size taken from the masks
+    assert not amn.refine_cam({"keys": torch.zeros(0, dtype=torch.int64)}, masks, num_classes=81).any()
     with pytest.raises(ValueError, match="image size is unknown"):
         mctformer.cam_to_label({})
+    with pytest.raises(ValueError, match="image size is unknown"):
+        amn.cam_to_label({"keys": torch.zeros(0, dtype=torch.int64)})
 
 
 def test_bad_cam_dicts_give_clear_errors():
@@ -462,7 +817,7 @@ def test_bad_cam_dicts_give_clear_errors():
     with pytest.raises(ValueError, match="channels but 1 classes"):
         irn.cam_to_label({"keys": keys[:1], "high_res": high_res})
     with pytest.raises(ValueError, match="outside 0..19"):
-        toco.cam_to_label({"keys": np.array([3, 20]), "high_res": high_res})
+        toco.cam_to_label({"keys": np.array([3, 20]), "high_res": toco_scores(high_res)})
     with pytest.raises(ValueError, match="NaN"):
         toco.cam_to_label({"keys": keys, "high_res": np.full_like(high_res, np.nan)})
     with pytest.raises(ValueError, match="not a ToCo"):

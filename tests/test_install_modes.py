@@ -86,13 +86,14 @@ def test_checkout_finder_is_not_used_for_an_installed_package(regular_install, t
 
 
 def _editable() -> bool:
-    try:
-        from importlib.metadata import distribution
+    """samcam is pip-installed in editable mode (a checkout's samcam.egg-info is not an install)."""
+    from importlib.metadata import distributions
 
-        text = distribution("samcam").read_text("direct_url.json")
-    except Exception:
-        return False
-    return bool(text) and json.loads(text).get("dir_info", {}).get("editable", False)
+    for dist in distributions(name="samcam", path=[sysconfig.get_paths()["purelib"]]):
+        text = dist.read_text("direct_url.json")
+        if text and json.loads(text).get("dir_info", {}).get("editable", False):
+            return True
+    return False
 
 
 def test_editable_install_finds_the_checkouts_adapters(tmp_path):

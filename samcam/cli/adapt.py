@@ -5,7 +5,9 @@
 reads each ``{name}.npy`` CAM (or ``--source png --labels DIR``: each ``{name}.png``
 pseudo label the method already wrote), makes the method's own pseudo label, refines
 it with ``{masks}/{name}.*`` and writes ``{out}/{name}.png`` in the PNG mode the
-method's next stage reads; at the end it prints what to pass to that stage.
+method's next stage reads; at the end it prints the commands that continue the
+method's pipeline on the refined labels. It refuses an ``--out`` that is one of the
+method's own output folders (``--overwrite-method-folder`` to insist).
 """
 from __future__ import annotations
 
@@ -36,7 +38,19 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--labels", type=Path, metavar="DIR",
                         help="folder of the method's pseudo-label {name}.png files (--source png)")
-    parser.add_argument("--threshold", type=float, help="background threshold for CAMs (default: the method's own)")
+    parser.add_argument("--threshold", type=float,
+                        help="background threshold for CAMs (default: the method's own for the layout and "
+                             "--num-classes; some layouts have none and need it)")
+    layouts = sorted({fmt.layout for method in available() for fmt in get(method).cam_formats})
+    parser.add_argument(
+        "--layout", choices=layouts, metavar="LAYOUT",
+        help="insist on a CAM layout (default: detected). cam: the CAM stage's files; hr_cam / rw: CLIMS "
+             "previous_version inference_cam.py / inference_rw.py; crf: MCTformer --out-crf dicts (key 0 "
+             "background, class k under k+1), never detected, always asked for",
+    )
+    parser.add_argument("--overwrite-method-folder", action="store_true",
+                        help="allow an --out that is one of the method's own output folders (e.g. IRN's "
+                             "result/sem_seg), which its next run would overwrite")
     parser.add_argument("--use-scores", action="store_true",
                         help="give refine the CAM scores, not only the hard label (samcam rule, --source cam)")
     parser.add_argument("--palette", action="store_true",
@@ -66,14 +80,16 @@ def run(args: argparse.Namespace) -> int:
         names=read_name_list(args.list) if args.list else None,
         threshold=args.threshold,
         num_classes=args.num_classes,
+        layout=args.layout,
         palette=args.palette,
         use_scores=args.use_scores,
         refine_params=rule_params(args),
         mask_order=args.mask_order,
         workers=args.workers,
         overwrite=args.overwrite,
+        overwrite_method_folder=args.overwrite_method_folder,
         progress=not args.no_progress,
     )
     if result.done or result.skipped:
-        print(adapter.hint(args.out, palette=args.palette))
+        print(adapter.hint(args.out, palette=args.palette, num_classes=args.num_classes))
     return report_batch(result, f"adapt {adapter.name}")

@@ -5,7 +5,7 @@ Layout written under ``out``::
     JPEGImages/{name}.jpg        rendered images
     SegmentationClass/{name}.png ground truth (0, 1..20, 255 boundary band)
     ImageSets/train.txt          the names
-    cam/{name}.npy               IRN-style CAM dicts (keys 0-based, high_res K×H×W)
+    cam/{name}.npy               CAM dicts in IRN's layout (keys 0-based, cam stride 4, high_res K×H×W)
     cam_label/{name}.png         CAM pseudo labels (IRN's rule, background 0.15)
     masks_proposals/             weight-free proposals (samcam store)
     masks_sam_like/              simulated SAM masks (what SAM would roughly give)

@@ -6,7 +6,8 @@ pipeline has, with the failure modes the paper targets built in:
 * an RGB image: "stuff" background regions (sky, ground, ...) and 1-3 objects made of
   parts, each region with its own colour and texture noise;
 * the ground truth (0 background, 1..20 classes, 255 on a thin object boundary band);
-* an IRN-style CAM dict (``keys`` 0-based, ``high_res`` K×H×W in [0, 1]) with
+* a CAM dict in IRN's layout (``keys`` 0-based, ``cam`` at stride 4, ``high_res``
+  K×H×W in [0, 1]; numpy arrays where IRN pickles torch tensors) with
   *partial activation* (peaked on one discriminative part) and *false activation*
   (a blob bleeding into the neighbouring background);
 * SAM-like masks: whole objects (boundary jitter, sometimes missed), parts, sub-parts,
@@ -48,7 +49,8 @@ class Scene:
     """One synthetic image with everything the pipeline needs.
 
     image: H×W×3 uint8; gt: H×W uint8 (0, 1..20, 255 boundary band);
-    cam: IRN-style dict ``{"keys": int64 (K,) 0-based, "high_res": float32 (K, H, W)}``;
+    cam: IRN-layout dict ``{"keys": int64 (K,) 0-based, "cam": float32 (K, ceil(H/4), ceil(W/4)),
+    "high_res": float32 (K, H, W)}``;
     masks: K_m×H×W bool SAM-like masks (shuffled).
     """
 
@@ -164,11 +166,13 @@ def _make_cam(rng, objects, stuff, height, width):
         by_class[obj["class"]] = np.maximum(by_class.get(obj["class"], 0), score)
     keys = np.array(sorted(by_class), dtype=np.int64)
     if keys.size == 0:
-        return {"keys": keys, "high_res": np.zeros((0, height, width), np.float32)}
-    high_res = np.stack([by_class[k] for k in keys]).astype(np.float32)
-    high_res = np.maximum(high_res, 0)
-    high_res /= high_res.reshape(len(keys), -1).max(axis=1)[:, None, None] + 1e-5
-    return {"keys": keys - 1, "high_res": high_res}
+        high_res = np.zeros((0, height, width), np.float32)
+    else:
+        high_res = np.stack([by_class[k] for k in keys]).astype(np.float32)
+        high_res = np.maximum(high_res, 0)
+        high_res /= high_res.reshape(len(keys), -1).max(axis=1)[:, None, None] + 1e-5
+    # IRN's stride-4 map ("cam", read by its random walk) rides along, as in its files
+    return {"keys": keys - 1, "cam": np.ascontiguousarray(high_res[:, ::4, ::4]), "high_res": high_res}
 
 
 def _make_masks(rng, objects, stuff, gt, height, width):
