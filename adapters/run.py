@@ -220,7 +220,8 @@ def check_first_cam(
         path = Path(cams_dir) / f"{name}.npy"
         try:
             cam_dict = adapter.load_cam(path)
-            classes, _, _ = adapter.foreground(cam_dict, num_classes, image_shape=(1, 1), layout=layout)
+            # no image size to check against here (an empty dict raises: no classes to look at)
+            classes, _, _ = adapter.foreground(cam_dict, num_classes, layout=layout)
             if classes.size:
                 adapter.read(cam_dict, threshold, num_classes, layout=layout)
                 return path

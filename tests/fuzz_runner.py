@@ -567,25 +567,26 @@ def _cam_dict(method, keys, high_res):
     """The CAM dict ``method`` saves (see tests/test_adapters.py for each method's np.save)."""
     if method == "mctformer":
         return {int(key): high_res[index] for index, key in enumerate(keys)}
-    if method == "clims":  # CLIMS previous_version layout: numpy keys padded with background
-        return {"keys": np.pad(keys + 1, (1, 0)), "hr_cam": high_res}
+    if method == "toco":  # softmax probabilities, background dropped: at most 1 per pixel
+        return {"keys": keys.astype(np.int64), "high_res": high_res / max(1.0, float(high_res.sum(axis=0).max(initial=0)))}
+    stride4 = np.ascontiguousarray(high_res[:, ::4, ::4])
+    if method == "clims":  # IRN's format, numpy keys
+        return {"keys": keys.astype(np.int64), "cam": stride4, "high_res": high_res}
     if method == "irn":
-        return {"keys": torch.tensor(keys, dtype=torch.int64), "cam": torch.from_numpy(high_res[:, ::4, ::4].copy()),
-                "high_res": high_res}
-    if method == "amn":
-        background = 1.0 - high_res.max(axis=0, keepdims=True, initial=0.0)
-        return {"keys": torch.tensor(keys, dtype=torch.int64), "high_res": np.concatenate([background, high_res])}
-    return {"keys": keys.astype(np.int64), "high_res": high_res}
+        return {"keys": torch.tensor(keys, dtype=torch.int64), "cam": torch.from_numpy(stride4), "high_res": high_res}
+    # amn: channel 0 background
+    background = 1.0 - high_res.max(axis=0, keepdims=True, initial=0.0)
+    with_background = np.concatenate([background, high_res]).astype(np.float32)
+    return {"keys": torch.tensor(keys, dtype=torch.int64), "cam": torch.from_numpy(with_background[:, ::4, ::4].copy()),
+            "high_res": with_background}
 
 
 def _own_label(method, keys, high_res, threshold):
     """The method's own thresholding, restated (not samcam's code)."""
+    if method == "toco":
+        high_res = high_res / max(1.0, float(high_res.sum(axis=0).max(initial=0)))
     cams = np.pad(high_res, ((1, 0), (0, 0), (0, 0)), mode="constant", constant_values=threshold)
     lookup = np.pad(keys + 1, (1, 0), mode="constant")
-    if method == "mctformer":
-        order = np.argsort(keys, kind="stable")
-        cams = np.pad(high_res[order], ((1, 0), (0, 0), (0, 0)), mode="constant", constant_values=threshold)
-        lookup = np.pad(keys[order] + 1, (1, 0), mode="constant")
     return lookup[np.argmax(cams, axis=0)].astype(np.uint8)
 
 
@@ -644,7 +645,7 @@ def cam_dicts(draw):
         count, keys, high_res = 1, np.array([3]), np.ones((1, height, width), np.float32)
     cam = _cam_dict(method, keys, high_res)
     corruption = draw(st.sampled_from(CORRUPTIONS))
-    score_key = {"clims": "hr_cam", "mctformer": None}.get(method, "high_res")
+    score_key = None if method == "mctformer" else "high_res"
     if corruption == "keys_dtype" and "keys" in cam:
         cam["keys"] = np.asarray(keys, draw(st.sampled_from([np.float32, np.bool_, "U2", object, np.uint64])))
     elif corruption == "keys_values" and "keys" in cam:

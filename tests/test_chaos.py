@@ -86,14 +86,14 @@ def dataset(tmp_path_factory):
         scene = make_scene(rng, 48, 64)
         write_label_png(root / "pseudo" / f"{name}.png", cam_to_label(scene.cam))
         store.write(root / "masks" / name, scene.masks)
-        np.save(root / "cams" / f"{name}.npy", scene.cam)  # ToCo's layout: numpy keys and high_res
+        np.save(root / "cams" / f"{name}.npy", scene.cam)  # IRN's layout: keys, cam, high_res
     return root
 
 
 def command(root: Path, kind: str, out: Path):
     if kind == "refine":
         return ["refine", "--pseudo", str(root / "pseudo"), "--masks", str(root / "masks"), "--out", str(out)]
-    return ["adapt", "--method", "toco", "--cams", str(root / "cams"), "--masks", str(root / "masks"), "--out", str(out)]
+    return ["adapt", "--method", "irn", "--cams", str(root / "cams"), "--masks", str(root / "masks"), "--out", str(out)]
 
 
 @pytest.fixture(scope="module")

@@ -221,7 +221,7 @@ def test_3_tensor_geometry_is_checked_against_its_storage(tmp_path):
 
 def test_3_cam_size_is_checked_against_the_masks_before_conversion(tmp_path, monkeypatch, capsys):
     (tmp_path / "cams").mkdir()
-    np.save(tmp_path / "cams" / "a.npy", {"keys": np.array([0, 3]), "high_res": np.ones((2, 40, 30), np.float64)})
+    np.save(tmp_path / "cams" / "a.npy", {"keys": np.array([0, 3]), "high_res": np.full((2, 40, 30), 0.4)})
     np.save(tmp_path / "cams" / "b.npy", {0: np.ones((8, 6), np.float32)})  # MCTformer layout
     store.write(tmp_path / "masks" / "a", np.zeros((1, 8, 6), bool))
     store.write(tmp_path / "masks" / "b", np.zeros((1, 8, 6), bool))
