@@ -41,8 +41,10 @@ test: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 	SAMCAM_NO_SKIP=1 $(PY) -m pytest -q -rs -p no:cacheprovider tests
 
+# Speed of refine and the mask store, then rule quality with intervals (numbers, not tests).
 bench: $(VENV)/.test-installed
 	$(PY) benchmarks/bench_refine.py
+	$(PY) benchmarks/bench_rules.py --workers 2
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

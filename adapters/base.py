@@ -408,6 +408,12 @@ class MethodAdapter:
             classes, scores = _read_keyed(cam_dict, fmt, image_shape)
         return classes, scores, fmt
 
+    def own_threshold(self, fmt: CamFormat, num_classes: int = 21) -> Optional[float]:
+        """The method's own threshold for layout ``fmt`` and this class count, None if it has none."""
+        if num_classes == 21:
+            return fmt.threshold
+        return fmt.coco_threshold if num_classes == 81 else None
+
     def default_threshold(self, fmt: CamFormat, num_classes: int = 21) -> float:
         """The method's own background threshold for layout ``fmt`` (AdapterSetupError if none)."""
         if num_classes == 21 and fmt.threshold is not None:
@@ -510,9 +516,9 @@ class MethodAdapter:
             threshold: background threshold (default: the method's own).
             num_classes: 21 for VOC, 81 for COCO.
             layout: insist on a CAM layout (e.g. ``"crf"``); None detects it.
-            rule: ``"samcam"`` or ``"official"``.
-            use_scores: pass the CAM scores to ``refine`` (``samcam`` rule only) instead
-                of only the hard label.
+            rule: ``"samcam"`` (default) or ``"official"``.
+            use_scores: pass the CAM scores to ``refine`` (``samcam`` rule only): the
+                CAM's peak, not the label's thick middle, locates each region's core.
             **refine_params: further :func:`samcam.refine` options.
 
         Returns:

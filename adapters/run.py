@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from samcam import masks as samcam_masks
+from samcam import provenance
 from samcam.batch import BatchResult, run_batch
 from samcam.cams import label_from_cams, scores_from_cams
 from samcam.errors import ImageError
 from samcam.io import ensure_not_inside, list_names, read_label_png, write_label_png
-from samcam.refine import refine
+from samcam.refine import refine, rule_parameters
 
 from . import get
 from .base import AdapterSetupError
@@ -106,6 +107,8 @@ def adapt_dir(
     overwrite: bool = False,
     overwrite_method_folder: bool = False,
     progress: bool = False,
+    command: Optional[Sequence[str]] = None,
+    list_file: Optional[os.PathLike] = None,
 ) -> BatchResult:
     """Refine a method's CAMs (``cams_dir``) or pseudo-label PNGs (``labels_dir``) with masks.
 
@@ -113,7 +116,9 @@ def adapt_dir(
     ``labels_dir`` (``{name}.png``) is given. Writes ``{out_dir}/{name}.png`` in the
     PNG mode the method's next stage reads, resumably; ``names`` defaults to every
     input file found. ``refine_params`` (``rule`` and its parameters) go to
-    :func:`samcam.refine`.
+    :func:`samcam.refine`. ``{out_dir}/samcam.json`` records the method, source,
+    threshold, rule and every parameter, the inputs, and (``command``, ``list_file``)
+    how the run was started; see :mod:`samcam.provenance`.
 
     Before any image: ``out_dir`` may not be one of the method's own output folders
     (:meth:`~samcam.adapters.base.MethodAdapter.method_folder`, matched by path
@@ -127,7 +132,8 @@ def adapt_dir(
     Raises:
         ValueError / FileNotFoundError: a configuration error (wrong combination of
             options, a missing folder, ``out_dir`` inside an input or one of the
-            method's own folders, another method's CAM files), before any image.
+            method's own folders, another method's CAM files, ``out_dir`` holding
+            labels made with other settings), before any image.
     """
     adapter = get(method)
     if (cams_dir is None) == (labels_dir is None):
@@ -173,6 +179,25 @@ def adapt_dir(
             raise ValueError(f"{input_dir}: no *{suffix} files found")
     if cams_dir is not None:
         check_first_cam(adapter.name, cams_dir, names, threshold=threshold, num_classes=num_classes, layout=layout)
+    resolved = rule_parameters(**{**params, "num_classes": num_classes})
+    own_thresholds = {adapter.own_threshold(fmt, num_classes) for fmt in adapter.cam_formats} if cams_dir else set()
+    settings = {
+        "tool": "adapt",
+        "method": adapter.name,
+        "source": "cam" if cams_dir is not None else "png",
+        "layout": layout,
+        # None: the method's own for the CAM layout found (the layouts' values are listed)
+        "threshold": threshold,
+        "method_thresholds": sorted(t for t in own_thresholds if t is not None) if cams_dir else None,
+        "use_scores": bool(use_scores),
+        "refine": resolved,
+        "inputs": {("cams" if cams_dir is not None else "labels"): str(Path(input_dir).resolve()),
+                   "masks": str(Path(masks_dir).resolve())},
+        "mask_order": mask_order,
+        "palette": bool(palette),
+    }
+    provenance.claim(out_dir, settings, names, overwrite=overwrite, command=command, list_file=list_file,
+                     masks=provenance.describe_masks(masks_dir))
     job = functools.partial(
         adapt_one,
         method=adapter.name,
@@ -188,7 +213,6 @@ def adapt_dir(
         refine_params=params,
         mask_order=mask_order,
     )
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
     return run_batch(names, job, lambda name: Path(out_dir) / f"{name}.png", workers=workers,
                      overwrite=overwrite, desc=f"adapt {adapter.name}", progress=progress)
 

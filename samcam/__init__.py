@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 from . import evaluate, masks
+from ._version import __version__
 from .refine import overlap_counts, refine
 
-__version__ = "0.1.0"
 __all__ = ["refine", "overlap_counts", "masks", "evaluate", "__version__"]
 
 

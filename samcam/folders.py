@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 from . import masks as mask_store
+from . import provenance
 from .batch import BatchResult, run_batch
 from .io import ensure_not_inside, list_names, read_label_png, write_label_png
-from .refine import refine
+from .refine import refine, rule_parameters
 
 __all__ = ["refine_dir"]
 
@@ -45,6 +46,8 @@ def refine_dir(
     palette: bool = False,
     mask_order: str = "numeric",
     progress: bool = False,
+    command: Optional[Sequence[str]] = None,
+    list_file: Optional[os.PathLike] = None,
     **params,
 ) -> BatchResult:
     """Refine every pseudo-label PNG ``{pseudo_dir}/{name}.png`` with its masks.
@@ -59,14 +62,29 @@ def refine_dir(
         palette: write VOC-palette PNGs instead of plain 8-bit (mode ``L``).
         mask_order: ``"numeric"`` or ``"listdir"`` for amg.py PNG folders.
         progress: show a progress bar on stderr.
+        command: the command line, recorded in ``samcam.json`` (the CLI passes it).
+        list_file: the name list ``names`` came from, recorded in ``samcam.json``.
         **params: :func:`samcam.refine` options (``rule``, ``num_classes``, ...).
 
-    Writes ``{out_dir}/{name}.png`` atomically. Returns the
+    Writes ``{out_dir}/samcam.json`` first (the rule, every parameter, the inputs; see
+    :mod:`samcam.provenance`), then ``{out_dir}/{name}.png`` atomically. Returns the
     :class:`~samcam.batch.BatchResult` (failures are collected, not raised).
+
+    Raises:
+        ValueError: unknown options, ``out_dir`` inside an input folder, or ``out_dir``
+            holding labels made with other settings (see :mod:`samcam.provenance`).
     """
     ensure_not_inside(out_dir, [pseudo_dir, mask_dir])
     names = list(names) if names is not None else list_names(pseudo_dir, (".png",))
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    settings = {
+        "tool": "refine",
+        "refine": rule_parameters(**params),
+        "inputs": {"pseudo_labels": str(Path(pseudo_dir).resolve()), "masks": str(Path(mask_dir).resolve())},
+        "mask_order": mask_order,
+        "palette": bool(palette),
+    }
+    provenance.claim(out_dir, settings, names, overwrite=overwrite, command=command, list_file=list_file,
+                     masks=provenance.describe_masks(mask_dir))
     job = functools.partial(_refine_one, pseudo_dir=str(pseudo_dir), mask_dir=str(mask_dir), out_dir=str(out_dir),
                             params=params, palette=palette, mask_order=mask_order)
     return run_batch(names, job, lambda n: Path(out_dir) / f"{n}.png", workers=workers, overwrite=overwrite,

@@ -43,7 +43,8 @@ def test_resume_overwrite_and_workers_give_identical_results(dataset, capsys):
     tmp_path, names, labels, maskss = dataset
     (tmp_path / "list.txt").write_text("\n".join(names[:3]) + "\n")
     assert run(tmp_path, "--list", str(tmp_path / "list.txt")) == 0
-    assert sorted(p.stem for p in (tmp_path / "out").iterdir()) == names[:3]
+    assert sorted(p.stem for p in (tmp_path / "out").glob("*.png")) == names[:3]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix != ".png") == ["samcam.json"]
     stamp = (tmp_path / "out" / f"{names[0]}.png").stat().st_mtime_ns
     capsys.readouterr()
     assert run(tmp_path) == 0
@@ -69,7 +70,7 @@ def test_bad_images_are_reported_and_the_others_finish(dataset, capsys):
     assert "masks are 5×5 but the label is 48×64" in err
     assert f"{names[3]}.png" in err
     assert "outside 0..20" in err
-    assert sorted(p.stem for p in (tmp_path / "out").iterdir()) == [names[0], names[5]]
+    assert sorted(p.stem for p in (tmp_path / "out").glob("*.png")) == [names[0], names[5]]
 
 
 def test_refuses_to_write_into_an_input_folder(dataset, capsys):

@@ -7,6 +7,7 @@ from reference_rule import official_naive
 import samcam
 from samcam.demo.synthetic import cam_to_label, make_scene
 from samcam.masks import MaskSet
+from samcam.refine import core_cover
 
 
 def random_case(rng, height=24, width=30, count=12, num_classes=21, ignore=True):
@@ -61,29 +62,90 @@ def test_official_gives_a_shared_mask_to_the_lower_class_index_but_samcam_to_the
 
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), perm_seed=st.integers(0, 2**32 - 1),
-       conflict=st.sampled_from(["smaller", "ratio"]))
-def test_samcam_rule_is_permutation_invariant(seed, perm_seed, conflict):
+       conflict=st.sampled_from(["smaller", "ratio", "score"]), core_rescue=st.booleans(),
+       with_scores=st.booleans())
+def test_samcam_rule_is_permutation_invariant(seed, perm_seed, conflict, core_rescue, with_scores):
     rng = np.random.default_rng(seed)
     label, masks = random_case(rng, count=int(rng.integers(0, 16)))
     if rng.random() < 0.3 and len(masks) > 1:  # duplicates and ties
         masks[1] = masks[0]
+    predicted_iou = rng.choice([0.9, 0.95, 1.0], size=len(masks))  # ties included
+    scores = rng.random((21,) + label.shape).astype(np.float32) if with_scores else None
     perm = np.random.default_rng(perm_seed).permutation(len(masks))
-    expected = samcam.refine(label, masks, conflict=conflict)
-    assert np.array_equal(samcam.refine(label, masks[perm], conflict=conflict), expected)
+    options = dict(conflict=conflict, core_rescue=core_rescue, scores=scores)
+    expected = samcam.refine(label, MaskSet.from_dense(masks, {"predicted_iou": predicted_iou}), **options)
+    permuted = MaskSet.from_dense(masks[perm], {"predicted_iou": predicted_iou[perm]})
+    assert np.array_equal(samcam.refine(label, permuted, **options), expected)
 
 
-def test_partial_activation_is_completed_and_false_activation_removed():
-    label = np.zeros((10, 20), np.uint8)
-    label[2:6, 2:7] = 3          # CAM only on the "head" of the object (20 of 64 px)
-    label[4, 12:14] = 3          # CAM bleeding into the sky on the right
-    obj = np.zeros((10, 20), bool)
-    obj[1:9, 1:9] = True          # SAM: the whole object
-    sky = np.zeros((10, 20), bool)
-    sky[:, 10:] = True            # SAM: the sky
-    refined = samcam.refine(label, np.stack([obj, sky]))
-    expected = np.zeros_like(label)
-    expected[1:9, 1:9] = 3
-    assert np.array_equal(refined, expected)
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), perm_seed=st.integers(0, 2**32 - 1))
+def test_official_rule_is_permutation_invariant_too(seed, perm_seed):
+    # A mask's fate depends only on the mask and the classes before; the union U of a
+    # class is every mask no earlier class took, whatever their order.
+    rng = np.random.default_rng(seed)
+    label, masks = random_case(rng, count=int(rng.integers(0, 16)))
+    perm = np.random.default_rng(perm_seed).permutation(len(masks))
+    expected = official_naive(label, masks)
+    assert np.array_equal(samcam.refine(label, masks[perm], rule="official"), expected)
+    assert np.array_equal(official_naive(label, masks[perm]), expected)
+
+
+def test_core_cover_measures_the_thick_middle_or_the_score_peak():
+    label = np.zeros((9, 12), np.uint8)
+    label[1:8, 1:8] = 4            # a 7×7 region: city-block depth 1..4, core (>= 2) the middle 5×5
+    label[2:4, 10:12] = 4          # a second, separate region of the same class
+    middle = np.zeros((9, 12), bool)
+    middle[2:7, 2:7] = True
+    centre = np.zeros((9, 12), bool)
+    centre[3:6, 3:6] = True
+    right = np.zeros((9, 12), bool)
+    right[:, 9:] = True
+    cover = core_cover(label, np.stack([middle, centre, right]))
+    assert cover.shape == (3, 21) and not cover[:, [0, 1, 5]].any()
+    assert cover[0, 4] == 1.0                  # holds all of the big region's core
+    assert cover[1, 4] == pytest.approx(9 / 25)
+    assert cover[2, 4] == 1.0                  # holds all of the small region
+    scores = np.zeros((21, 9, 12), np.float32)
+    scores[4][label == 4] = 0.5
+    scores[4, 1, 1] = 1.0                      # the CAM peaks in a corner of the big region
+    corner = np.zeros((9, 12), bool)
+    corner[:3, :3] = True
+    with_scores = core_cover(label, np.stack([corner, middle]), scores=scores, core_score=0.85)
+    assert with_scores[0, 4] == 1.0 and with_scores[1, 4] == 0.0
+
+
+def test_core_rescue_completes_an_object_whose_class_region_also_spilled_elsewhere():
+    label = np.zeros((12, 30), np.uint8)
+    label[2:6, 2:8] = 7             # CAM on the discriminative part of the object (24 px)
+    label[4:8, 18:26] = 7           # spill on the wall, 32 px: the object's part is 43% of the class
+    obj = np.zeros((12, 30), bool)
+    obj[1:9, 1:10] = True           # SAM: the object, 72 px, a third of it class 7
+    wall = np.zeros((12, 30), bool)
+    wall[:, 12:] = True             # SAM: the wall, 216 px, 15% spill
+    masks = np.stack([obj, wall])
+    refined = samcam.refine(label, masks)
+    assert (refined[1:9, 1:10] == 7).all()       # the object mask holds its region's core
+    assert (refined[:, 12:] == 0).all()          # the wall holds the spill's core but is mostly not class 7
+    without = samcam.refine(label, masks, core_rescue=False)
+    assert (without[1:9, 1:10] == 0).all()       # 24 of 56 class pixels: no whole-region rescue
+    official = samcam.refine(label, masks, rule="official")
+    assert (official[1:9, 1:10] == 0).all()
+
+
+def test_conflict_score_lets_the_higher_predicted_iou_win_and_needs_it():
+    label = np.zeros((4, 8), np.uint8)
+    label[:, :5] = 1
+    label[:, 5:] = 2
+    first = np.zeros((4, 8), bool)
+    first[:, :6] = True              # class 1 (20 of 24)
+    second = np.zeros((4, 8), bool)
+    second[:, 4:] = True             # class 2 (12 of 16), smaller
+    masks = MaskSet.from_dense(np.stack([first, second]), {"predicted_iou": np.array([0.99, 0.9])})
+    assert (samcam.refine(label, masks)[:, 4:6] == 2).all()                      # smaller wins
+    assert (samcam.refine(label, masks, conflict="score")[:, 4:6] == 1).all()  # higher predicted_iou wins
+    with pytest.raises(ValueError, match="predicted_iou"):
+        samcam.refine(label, np.stack([first, second]), conflict="score")
 
 
 def test_smaller_mask_wins_and_ignore_is_kept_where_nothing_is_known():

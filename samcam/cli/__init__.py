@@ -51,6 +51,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``samcam``; returns the exit code (0, 1, 2, 3 or 130; see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The command line as typed, for the samcam.json of commands that write labels.
+    args.command_line = ["samcam"] + [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     show_log(args.command)
     try:
         return int(args.run(args) or 0)

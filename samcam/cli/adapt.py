@@ -52,7 +52,8 @@ def add_parser(subparsers) -> None:
                         help="allow an --out that is one of the method's own output folders (e.g. IRN's "
                              "result/sem_seg), which its next run would overwrite")
     parser.add_argument("--use-scores", action="store_true",
-                        help="give refine the CAM scores, not only the hard label (samcam rule, --source cam)")
+                        help="samcam rule, --source cam: the CAM's peak, not the label's thick middle, locates "
+                             "each class region's core for the rescue (README: 'The rule')")
     parser.add_argument("--palette", action="store_true",
                         help="write VOC-palette PNGs (only for methods whose next stage reads with PIL: mctformer)")
     add_batch_arguments(parser, list_help="image names, one per line (default: every CAM/label file found)")
@@ -89,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         overwrite_method_folder=args.overwrite_method_folder,
         progress=not args.no_progress,
+        command=args.command_line,
+        list_file=args.list,
     )
     if result.done or result.skipped:
         print(adapter.hint(args.out, palette=args.palette, num_classes=args.num_classes))

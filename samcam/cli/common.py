@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..batch import BatchResult
 from ..io import read_name_list
-from ..refine import RULES
+from ..refine import CONFLICTS, RULES
 
 __all__ = [
     "add_batch_arguments",
@@ -70,15 +70,26 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the refinement rule, shared by ``refine`` and ``adapt``."""
     group = parser.add_argument_group("refinement rule (see README: 'The rule')")
     group.add_argument("--rule", choices=RULES, default="samcam",
-                       help="samcam: order-independent default; official: the reference code's rule, bit-exact")
+                       help="samcam (default): counts every mask against every class, rescues object masks by "
+                            "the cores of class regions; official: the reference code's rule, bit-exact")
     group.add_argument("--num-classes", type=int, default=21,
                        help="classes including background: 21 for VOC (default), 81 for COCO")
     group.add_argument("--ratio-thresh", type=float, default=0.5,
                        help="keep a mask for a class holding more than this fraction of it (default 0.5)")
     group.add_argument("--cover-thresh", type=float, default=0.85,
-                       help="also keep a mask covering at least this fraction of a class region (default 0.85)")
-    group.add_argument("--cover-min-ratio", type=float, default=0.2,
-                       help="samcam: ... if at least this fraction of the mask is that class (default 0.2)")
+                       help="also keep a mask covering at least this fraction of a class region, or (samcam) of "
+                            "the core of one connected region of it (default 0.85)")
+    group.add_argument("--cover-min-ratio", type=float, default=0.3,
+                       help="samcam: ... if at least this fraction of the mask is that class (default 0.3)")
+    group.add_argument("--no-core-rescue", action="store_true",
+                       help="samcam: rescue masks by whole class regions only, not by the cores of connected "
+                            "regions (the rule before the core rescue, with --cover-min-ratio 0.2)")
+    group.add_argument("--core-depth", type=float, default=0.5,
+                       help="samcam: a region's core is its pixels at least this fraction of its largest "
+                            "distance-to-edge deep (default 0.5)")
+    group.add_argument("--core-score", type=float, default=0.85,
+                       help="samcam with CAM scores (adapt --use-scores): a region's core is its pixels scoring "
+                            "at least this fraction of its peak (default 0.85)")
     group.add_argument("--background-thresh", type=float, default=0.5,
                        help="samcam, with --keep-unclaimed: a mask more than this fraction background paints "
                             "background (default 0.5)")
@@ -87,13 +98,14 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
                             "--background-thresh background do); CAM foreground under them is kept")
     group.add_argument("--no-background-masks", action="store_true",
                        help="samcam: never paint background from masks (keeps CAM false activation)")
-    group.add_argument("--conflict", choices=("smaller", "ratio"), default="smaller",
-                       help="samcam: overlapping kept masks: the smaller one wins (default) or the higher ratio")
+    group.add_argument("--conflict", choices=CONFLICTS, default="smaller",
+                       help="samcam: overlapping kept masks: the smaller one wins (default), the higher ratio, "
+                            "or the higher SAM predicted_iou (score; needs masks with SAM's scores)")
     group.add_argument("--ignore", choices=("keep", "background"), default="keep",
                        help="samcam: ignore (255) pixels no kept mask covers stay 255 (keep) or become 0")
     group.add_argument("--mask-order", choices=("numeric", "listdir"), default="numeric",
-                       help="order of amg.py PNG masks: 0.png, 1.png, ... (default) or the file system's "
-                            "(only to reproduce the reference code's order-dependent output)")
+                       help="order of amg.py PNG masks: 0.png, 1.png, ... (SAM's order, default) or the file "
+                            "system's, as the reference code reads them (neither rule's result depends on it)")
 
 
 def rule_params(args: argparse.Namespace) -> Dict[str, object]:
@@ -101,9 +113,10 @@ def rule_params(args: argparse.Namespace) -> Dict[str, object]:
     params: Dict[str, object] = {"rule": args.rule, "num_classes": args.num_classes,
                                  "ratio_thresh": args.ratio_thresh, "cover_thresh": args.cover_thresh}
     if args.rule == "samcam":
-        params.update(cover_min_ratio=args.cover_min_ratio, background_thresh=args.background_thresh,
-                      background_masks=not args.no_background_masks, conflict=args.conflict, ignore=args.ignore,
-                      unclaimed_background=not args.keep_unclaimed)
+        params.update(cover_min_ratio=args.cover_min_ratio, core_rescue=not args.no_core_rescue,
+                      core_depth=args.core_depth, core_score=args.core_score,
+                      background_thresh=args.background_thresh, background_masks=not args.no_background_masks,
+                      conflict=args.conflict, ignore=args.ignore, unclaimed_background=not args.keep_unclaimed)
     return params
 
 

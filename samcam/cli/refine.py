@@ -28,5 +28,5 @@ def run(args: argparse.Namespace) -> int:
     names = names_or_list(args.list, list_names(args.pseudo, (".png",)))
     result = refine_dir(args.pseudo, args.masks, args.out, names, workers=args.workers, overwrite=args.overwrite,
                         palette=args.palette, mask_order=args.mask_order, progress=not args.no_progress,
-                        **rule_params(args))
+                        command=args.command_line, list_file=args.list, **rule_params(args))
     return report_batch(result, "refine")

@@ -20,6 +20,7 @@ from typing import List
 
 import numpy as np
 
+from .. import provenance
 from ..io import list_names
 from .amg import SCORE_FIELDS, load_png_folder, load_rle_json
 from .maskset import MaskSet, as_maskset, empty_maskset, pack_words, popcount
@@ -72,7 +73,7 @@ def load(path: os.PathLike, png_order: str = "numeric") -> MaskSet:
             amg.py PNG folder, or an amg.py RLE JSON.
         png_order: for PNG folders, ``"numeric"`` (0.png, 1.png, ... as amg.py wrote
             them) or ``"listdir"`` (the file system's order, as the reference code
-            visits them; only to reproduce its order-dependent results).
+            visits them; neither refinement rule's result depends on the order).
 
     Raises:
         FileNotFoundError: nothing exists at ``path`` in any form.
@@ -109,5 +110,20 @@ def find(mask_dir: os.PathLike, name: str) -> Path:
 
 
 def names_in(mask_dir: os.PathLike) -> List[str]:
-    """Image names that have masks in ``mask_dir`` (any supported form), sorted."""
-    return list_names(mask_dir, (STORE_SUFFIX, ".json"), folders=True)
+    """Image names that have masks in ``mask_dir`` (any supported form), sorted.
+
+    A ``samcam.json`` provenance record (see :mod:`samcam.provenance`) is not an amg.py
+    RLE file: "samcam" counts as a name only if it has masks in another form.
+    """
+    names = list_names(mask_dir, (STORE_SUFFIX, ".json"), folders=True)
+    if "samcam" in names and not ((Path(mask_dir) / f"samcam{STORE_SUFFIX}").exists()
+                                  or (Path(mask_dir) / "samcam").is_dir()) and _is_provenance(mask_dir):
+        names.remove("samcam")
+    return names
+
+
+def _is_provenance(mask_dir: os.PathLike) -> bool:
+    try:
+        return provenance.read(mask_dir) is not None
+    except ValueError:
+        return False

@@ -1,0 +1,849 @@
+"""Scene families for the rule benchmark (SYNTHETIC data, rendered shapes, not photographs).
+
+Each family varies what real VOC/COCO images vary, so that a refinement rule is judged
+on more than one kind of picture:
+
+``voc_like``   1-3 objects of any class, medium size, CAM faults mild to severe.
+``scale``      1-5 objects from tiny (0.2% of the image) to image-filling (cut by the
+               frame); CAM blur is in pixels, so tiny objects are over-covered and
+               large ones only partly activated.
+``instances``  2-7 instances of one class, touching and occluding each other; CAMs
+               miss some instances and fill the gaps between others; SAM adds masks
+               of groups of instances.
+``cooccur``    co-occurring classes: a person on a horse, motorbike or bicycle, a
+               bottle, plant or monitor on a dining table, a person on a sofa or chair,
+               in a boat; each class's CAM bleeds onto its partner; SAM adds the
+               union of the pair.
+``thin``       thin and non-convex objects with holes (bicycles, chairs, plants,
+               motorbikes, monitors, boats with masts); CAMs fill the holes; SAM
+               drops thin parts and sometimes fills holes (a wheel as a disc).
+``clutter``    busy backgrounds: stuff over-segmented into many pieces, many small
+               background things with their own masks, severe CAM false activation,
+               CAMs missing instances, SAM missing more masks with noisier boundaries.
+``partial``    conservative CAMs (a method with a high threshold): strong partial
+               activation, little spill.
+``post``       post-processed pseudo labels (random walk, CRF): near the object's
+               edges, a part sometimes lost, the object sometimes grown into a piece of
+               background.
+``demo``       the demo's own scenes (:mod:`samcam.demo.synthetic`, written before this
+               module, with other shapes, CAMs and masks): masks in random order and
+               without SAM scores.
+
+What every scene has:
+
+* ground truth: 0 background, VOC class indices 1..20 (each class has a shape
+  template: animals with head/body/legs, people, vehicles with wheels and windows,
+  bicycles and chairs of thin bars, tables, sofas, monitors, bottles, plants), 255 on
+  a band along object boundaries as in VOC;
+* IRN-style CAMs: per class, the object weighted towards a discriminative part
+  (partial activation), blurred (CAMs are low-resolution), plus spill blobs on the
+  context next to the object (false activation), normalised to max 1; the pseudo
+  label is IRN's (background plane 0.15, argmax). Per scene, a partial-activation
+  and a false-activation strength, each in [0, 1], say how partial and how spilled.
+  On 100 scenes per family (seed 0) the CAM labels of the families above have a
+  mean foreground precision of 50-74% and recall of 67-85%, mIoU 44-67%;
+* SAM-like masks made the way SAM's automatic generator makes them: candidate masks
+  for every level of the hierarchy (whole objects, parts, sub-parts, groups,
+  background stuff and its pieces, small background things, objects merged with a
+  bit of background), several noisy-boundary variants of each, each with a
+  synthetic ``predicted_iou`` that rises with the candidate's true quality (its IoU
+  with the region it stands for) and a ``stability_score`` that falls with its
+  boundary noise; then SAM's filters (``predicted_iou > 0.88``,
+  ``stability_score >= 0.95``), box NMS at 0.7 keeping the higher ``predicted_iou``,
+  and SAM's output order (the NMS keep order: ``predicted_iou`` descending).
+  Some regions get no mask, and some pixels are covered by none.
+
+Scenes are 160×120 (VOC's 4:3 at a third of its size). They are deterministic per ``(family, index, seed)``: each draws from its own
+random stream, so any subset can be made in any order or process.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from scipy import ndimage
+from skimage.draw import polygon as draw_polygon
+
+from ..cams import label_from_cams, scores_from_cams
+from ..masks.maskset import MaskSet
+from .synthetic import make_scene
+
+__all__ = ["FAMILIES", "BenchScene", "make_bench_scene", "CAM_THRESHOLD", "SAM_PRED_IOU_THRESH",
+           "SAM_STABILITY_THRESH", "SAM_BOX_NMS_THRESH"]
+
+CAM_THRESHOLD = 0.15  # IRN's cam_eval_thres: the background plane of the pseudo label
+# segment-anything's SamAutomaticMaskGenerator defaults (pred_iou_thresh,
+# stability_score_thresh, box_nms_thresh), the ones the paper used.
+SAM_PRED_IOU_THRESH = 0.88
+SAM_STABILITY_THRESH = 0.95
+SAM_BOX_NMS_THRESH = 0.7
+
+PERSON, HORSE, MOTORBIKE, BICYCLE, BOTTLE, TABLE, MONITOR, PLANT, SOFA, CHAIR, BOAT, CAT, DOG = (
+    15, 13, 14, 2, 5, 11, 20, 16, 18, 9, 4, 8, 12)
+
+
+@dataclass
+class BenchScene:
+    """One benchmark scene.
+
+    family, index, seed: what made it (the same triple makes the same scene).
+    gt: H×W uint8 ground truth (0, 1..20, 255 boundary band).
+    label: H×W uint8 CAM pseudo label (IRN's rule, 0 background, no 255).
+    cam_classes: (N,) int64 classes (1-based) of ``cam_maps``; cam_maps: (N, H, W) float32 in [0, 1].
+    masks: :class:`~samcam.masks.MaskSet` in SAM's output order, with ``scores``
+        ``predicted_iou`` (K,) float32, ``stability_score`` (K,) float32, ``area`` (K,)
+        int64 and ``bbox`` (K, 4) XYWH, as the mask store carries them.
+    partial, spill: the scene's partial / false activation strengths in [0, 1].
+    """
+
+    family: str
+    index: int
+    seed: int
+    gt: np.ndarray
+    label: np.ndarray
+    cam_classes: np.ndarray
+    cam_maps: np.ndarray
+    masks: MaskSet
+    partial: float
+    spill: float
+
+    def cam_scores(self, num_classes: int = 21) -> np.ndarray:
+        """(num_classes, H, W) float32 class scores for ``refine(..., scores=)`` (channel 0: 0.15)."""
+        return scores_from_cams(self.cam_classes, self.cam_maps, CAM_THRESHOLD, num_classes)
+
+
+# ----------------------------------------------------------------------------- drawing
+class _Canvas:
+    """Pixel grids of one H×W image and primitive shapes on them (all return H×W bool)."""
+
+    def __init__(self, height: int, width: int):
+        self.height, self.width = height, width
+        self.yy, self.xx = np.mgrid[0:height, 0:width].astype(np.float32)
+
+    def ellipse(self, cy, cx, ry, rx, angle=0.0):
+        dy, dx = self.yy - cy, self.xx - cx
+        cos, sin = np.cos(angle), np.sin(angle)
+        u = (dx * cos + dy * sin) / max(rx, 0.5)
+        v = (-dx * sin + dy * cos) / max(ry, 0.5)
+        return u * u + v * v <= 1.0
+
+    def rect(self, cy, cx, ry, rx, angle=0.0):
+        """A rectangle of half-sizes ry, rx rotated by ``angle``."""
+        dy, dx = self.yy - cy, self.xx - cx
+        cos, sin = np.cos(angle), np.sin(angle)
+        return (np.abs(dx * cos + dy * sin) <= max(rx, 0.5)) & (np.abs(-dx * sin + dy * cos) <= max(ry, 0.5))
+
+    def bar(self, y0, x0, y1, x1, half_width):
+        """A thick line segment (points within ``half_width`` of it)."""
+        dy, dx = y1 - y0, x1 - x0
+        length2 = max(dy * dy + dx * dx, 1e-6)
+        t = np.clip(((self.yy - y0) * dy + (self.xx - x0) * dx) / length2, 0, 1)
+        py, px = y0 + t * dy - self.yy, x0 + t * dx - self.xx
+        return py * py + px * px <= max(half_width, 0.6) ** 2
+
+    def ring(self, cy, cx, r_out, r_in):
+        d2 = (self.yy - cy) ** 2 + (self.xx - cx) ** 2
+        return (d2 <= r_out * r_out) & (d2 > r_in * r_in)
+
+    def polygon(self, ys, xs):
+        mask = np.zeros((self.height, self.width), bool)
+        rr, cc = draw_polygon(np.asarray(ys, float), np.asarray(xs, float), shape=(self.height, self.width))
+        mask[rr, cc] = True
+        return mask
+
+
+@dataclass
+class _Thing:
+    """One object instance: disjoint parts (their union is the object), sub-parts inside
+    parts, the discriminative part the CAM peaks on, and optionally the region SAM may
+    return when it fills the object's holes."""
+
+    cls: int
+    parts: List[np.ndarray]
+    key: int
+    subparts: List[np.ndarray]
+    filled: Optional[np.ndarray] = None
+    whole: Optional[np.ndarray] = None  # visible pixels, set after occlusion
+
+
+def _disjoint(parts: Sequence[np.ndarray]) -> List[np.ndarray]:
+    """Earlier parts own shared pixels."""
+    taken = np.zeros_like(parts[0])
+    out = []
+    for part in parts:
+        part = part & ~taken
+        taken |= part
+        out.append(part)
+    return out
+
+
+def _halves(canvas: _Canvas, region: np.ndarray, rng, axis: Optional[int] = None) -> List[np.ndarray]:
+    """Split a region in two across its median (a sub-part boundary)."""
+    if region.sum() < 8:
+        return []
+    coords = np.argwhere(region)
+    axis = int(rng.integers(0, 2)) if axis is None else axis
+    cut = np.median(coords[:, axis]) + rng.normal(0, 1)
+    grid = canvas.yy if axis == 0 else canvas.xx
+    return [region & (grid < cut), region & (grid >= cut)]
+
+
+# ----------------------------------------------------------------------------- templates
+# Each template draws one object of class ``cls`` with characteristic size ``s`` (about
+# the square root of its area, in pixels) centred at (cy, cx).
+
+def _animal(canvas, rng, cls, cy, cx, s):
+    face = rng.choice([-1.0, 1.0])
+    long_legs = cls == HORSE or cls == 10  # horse, cow
+    bird = cls == 3
+    rx, ry = s * rng.uniform(0.55, 0.75), s * rng.uniform(0.3, 0.4)
+    body = canvas.ellipse(cy, cx, ry, rx, rng.normal(0, 0.15))
+    hr = s * rng.uniform(0.2, 0.28)
+    hy, hx = cy - ry * rng.uniform(0.5, 1.1), cx + face * rx * rng.uniform(0.75, 1.05)
+    head = canvas.ellipse(hy, hx, hr, hr * rng.uniform(0.9, 1.3))
+    neck = canvas.bar(cy - ry * 0.3, cx + face * rx * 0.6, hy, hx, s * 0.09)
+    legs = []
+    leg_length = s * (rng.uniform(0.5, 0.7) if long_legs else rng.uniform(0.25, 0.45))
+    xs = [-0.6, 0.6] if bird else [-0.65, -0.4, 0.4, 0.65]
+    for offset in xs:
+        lx = cx + offset * rx
+        legs.append(canvas.bar(cy + ry * 0.6, lx, cy + ry * 0.6 + leg_length, lx + rng.normal(0, s * 0.05),
+                               max(0.8, s * (0.03 if bird else 0.06))))
+    tail = canvas.bar(cy - ry * 0.2, cx - face * rx * 0.95, cy - ry * rng.uniform(0.2, 1.0),
+                      cx - face * rx * rng.uniform(1.1, 1.4), max(0.8, s * 0.04))
+    parts = _disjoint([head, neck | body, *legs, tail])
+    subparts = _halves(canvas, parts[1], rng, axis=1)
+    ear = canvas.ellipse(hy - hr * 0.8, hx, hr * 0.4, hr * 0.3) & parts[0]
+    if bird:  # the wing: a sub-part of the body
+        subparts = [canvas.ellipse(cy - ry * 0.2, cx, ry * 0.6, rx * 0.6) & parts[1]]
+    subparts.append(ear)
+    return _Thing(cls, parts, 0, subparts)
+
+
+def _person(canvas, rng, cls, cy, cx, s):
+    height = s * rng.uniform(1.4, 1.8)
+    top = cy - height / 2
+    hr = height * 0.09
+    head = canvas.ellipse(top + hr, cx, hr * 1.15, hr)
+    torso_top, torso_bottom = top + 2 * hr, top + height * 0.55
+    shoulders = height * rng.uniform(0.1, 0.14)
+    torso = canvas.rect((torso_top + torso_bottom) / 2, cx, (torso_bottom - torso_top) / 2, shoulders,
+                        rng.normal(0, 0.05))
+    legs = [canvas.bar(torso_bottom, cx + side * shoulders * 0.5, top + height,
+                       cx + side * shoulders * rng.uniform(0.3, 1.2), max(0.9, height * 0.045))
+            for side in (-1, 1)]
+    arms = [canvas.bar(torso_top + hr * 0.3, cx + side * shoulders, torso_top + height * rng.uniform(0.2, 0.35),
+                       cx + side * shoulders * rng.uniform(1.2, 2.2), max(0.8, height * 0.03))
+            for side in (-1, 1)]
+    parts = _disjoint([head, torso, *legs, *arms])
+    subparts = _halves(canvas, parts[1], rng, axis=0)
+    subparts.append(parts[0] & (canvas.yy < top + hr * 0.8))  # hair
+    return _Thing(cls, parts, 0, subparts)
+
+
+def _vehicle(canvas, rng, cls, cy, cx, s):
+    length = {6: 2.0, 19: 2.6}.get(cls, 1.5)  # bus, train longer than a car
+    rx, ry = s * length * rng.uniform(0.4, 0.5), s * rng.uniform(0.22, 0.3)
+    body = canvas.rect(cy, cx, ry, rx)
+    cabin_ry = ry * rng.uniform(0.5, 0.9)
+    cabin = canvas.rect(cy - ry - cabin_ry, cx + rng.normal(0, rx * 0.1), cabin_ry, rx * rng.uniform(0.5, 0.9))
+    windows = [canvas.rect(cy - ry - cabin_ry, cx + off * rx * 0.4, cabin_ry * 0.6, rx * 0.15) & cabin
+               for off in (-1, 0, 1)]
+    wr = ry * rng.uniform(0.5, 0.7)
+    wheels = [canvas.ellipse(cy + ry, cx + off * rx * 0.65, wr, wr) for off in (-1, 1)]
+    parts = _disjoint([*wheels, body, cabin])
+    hubs = [canvas.ellipse(cy + ry, cx + off * rx * 0.65, wr * 0.4, wr * 0.4) for off in (-1, 1)]
+    key = int(rng.choice([0, 2]))  # wheels or the front of the body
+    return _Thing(cls, parts, key, [*windows, *hubs])
+
+
+def _aeroplane(canvas, rng, cls, cy, cx, s):
+    angle = rng.normal(0, 0.2)
+    rx, ry = s * rng.uniform(0.8, 1.0), s * rng.uniform(0.12, 0.16)
+    fuselage = canvas.ellipse(cy, cx, ry, rx, angle)
+    span = s * rng.uniform(0.5, 0.8)
+    wing = canvas.polygon([cy, cy + span, cy + span, cy], [cx - rx * 0.1, cx - rx * 0.5, cx - rx * 0.3, cx + rx * 0.3])
+    fin = canvas.polygon([cy, cy - span * 0.6, cy - span * 0.6, cy],
+                         [cx - rx * 0.95, cx - rx * 1.05, cx - rx * 0.85, cx - rx * 0.6])
+    parts = _disjoint([fuselage, wing, fin])
+    return _Thing(cls, parts, int(rng.integers(0, 2)), _halves(canvas, parts[0], rng, axis=1))
+
+
+def _boat(canvas, rng, cls, cy, cx, s):
+    rx, ry = s * rng.uniform(0.7, 0.9), s * rng.uniform(0.18, 0.25)
+    hull = canvas.polygon([cy - ry, cy - ry, cy + ry, cy + ry], [cx - rx, cx + rx, cx + rx * 0.7, cx - rx * 0.7])
+    cabin = canvas.rect(cy - ry * 1.6, cx + rng.normal(0, rx * 0.2), ry * 0.6, rx * 0.3)
+    mast_top = cy - ry - s * rng.uniform(0.7, 1.1)
+    mast = canvas.bar(cy - ry, cx, mast_top, cx, max(0.7, s * 0.025))
+    parts = [hull, cabin, mast]
+    if rng.random() < 0.5:
+        parts.append(canvas.polygon([mast_top, cy - ry * 1.3, cy - ry * 1.3], [cx + 1, cx + 1, cx + rx * 0.7]))
+    parts = _disjoint(parts)
+    return _Thing(cls, parts, 0, _halves(canvas, parts[0], rng, axis=1))
+
+
+def _bicycle(canvas, rng, cls, cy, cx, s, motor=False):
+    wr = s * rng.uniform(0.3, 0.38)
+    thickness = max(1.0, wr * (0.3 if motor else 0.15))
+    gap = wr * rng.uniform(1.1, 1.4)
+    centres = [(cy + wr * 0.3, cx - gap), (cy + wr * 0.3, cx + gap)]
+    wheels = [canvas.ring(y, x, wr, wr - thickness) for y, x in centres]
+    discs = [canvas.ellipse(y, x, wr, wr) for y, x in centres]
+    seat_y, seat_x = cy - wr * 0.6, cx - gap * 0.3
+    bar = max(0.7, s * (0.05 if motor else 0.025))
+    frame = (canvas.bar(*centres[0], seat_y, seat_x, bar) | canvas.bar(seat_y, seat_x, *centres[1], bar)
+             | canvas.bar(*centres[0], cy + wr * 0.3, cx, bar) | canvas.bar(cy + wr * 0.3, cx, seat_y, cx + gap * 0.7, bar))
+    handle = canvas.bar(seat_y, cx + gap * 0.7, seat_y - wr * 0.4, cx + gap * 0.8, bar)
+    parts = [*wheels, frame, handle]
+    if motor:
+        parts.insert(2, canvas.ellipse(cy - wr * 0.1, cx, wr * 0.45, gap * 0.6))
+    parts = _disjoint(parts)
+    filled = discs[0] | discs[1] | frame | handle | (parts[2] if motor else frame)
+    key = 2 if motor else int(rng.integers(0, 3))
+    return _Thing(cls, parts, key, [], filled=filled)
+
+
+def _chair(canvas, rng, cls, cy, cx, s):
+    w, h = s * rng.uniform(0.35, 0.45), s * rng.uniform(0.5, 0.7)
+    leg = max(0.7, s * 0.03)
+    seat = canvas.rect(cy, cx, max(1.0, s * 0.05), w)
+    back_frame = canvas.rect(cy - h / 2, cx - w + s * 0.04, h / 2, s * 0.04) | canvas.rect(cy - h, cx, s * 0.04, w)
+    if rng.random() < 0.5:  # a solid back
+        back_frame |= canvas.rect(cy - h / 2, cx, h / 2, w * 0.9)
+    legs = [canvas.bar(cy, cx + off * w, cy + h * 0.9, cx + off * w * 1.05, leg) for off in (-0.95, 0.95)]
+    parts = _disjoint([seat, back_frame, *legs])
+    filled = canvas.rect(cy + h * 0.45, cx, h * 0.45, w) | parts[0] | parts[1]
+    return _Thing(cls, parts, int(rng.integers(0, 2)), [], filled=filled)
+
+
+def _plant(canvas, rng, cls, cy, cx, s):
+    pot_h, pot_w = s * rng.uniform(0.25, 0.35), s * rng.uniform(0.2, 0.3)
+    pot_y = cy + s * 0.4
+    pot = canvas.polygon([pot_y - pot_h, pot_y - pot_h, pot_y + pot_h, pot_y + pot_h],
+                         [cx - pot_w, cx + pot_w, cx + pot_w * 0.7, cx - pot_w * 0.7])
+    stems = np.zeros_like(pot)
+    leaves = []
+    for _ in range(int(rng.integers(3, 7))):
+        angle = rng.uniform(-2.4, -0.7)
+        length = s * rng.uniform(0.5, 0.9)
+        ty, tx = pot_y - pot_h + np.sin(angle) * length, cx + np.cos(angle) * length
+        stems |= canvas.bar(pot_y - pot_h, cx, ty, tx, max(0.6, s * 0.02))
+        leaves.append(canvas.ellipse(ty, tx, s * rng.uniform(0.08, 0.15), s * rng.uniform(0.12, 0.22),
+                                     rng.uniform(0, np.pi)))
+    foliage = np.logical_or.reduce(leaves)
+    parts = _disjoint([pot, foliage, stems])
+    filled = ndimage.binary_closing(parts[1] | parts[2], iterations=max(1, int(s * 0.08))) | parts[0]
+    return _Thing(cls, parts, int(rng.choice([0, 1])), [leaf & parts[1] for leaf in leaves], filled=filled)
+
+
+def _table(canvas, rng, cls, cy, cx, s):
+    w, t = s * rng.uniform(0.8, 1.1), s * rng.uniform(0.12, 0.25)
+    top = canvas.ellipse(cy, cx, t, w) if rng.random() < 0.4 else canvas.rect(cy, cx, t, w)
+    leg_h = s * rng.uniform(0.4, 0.6)
+    legs = [canvas.bar(cy, cx + off * w * 0.85, cy + leg_h, cx + off * w * 0.85, max(0.8, s * 0.035))
+            for off in (-1, 1)]
+    parts = _disjoint([top, *legs])
+    filled = parts[0] | canvas.rect(cy + leg_h / 2, cx, leg_h / 2, w * 0.87)
+    return _Thing(cls, parts, 0, _halves(canvas, parts[0], rng, axis=1), filled=filled)
+
+
+def _sofa(canvas, rng, cls, cy, cx, s):
+    w, h = s * rng.uniform(0.8, 1.0), s * rng.uniform(0.25, 0.35)
+    seat = canvas.rect(cy, cx, h * 0.5, w)
+    back = canvas.rect(cy - h, cx, h * 0.6, w * 0.95)
+    arms = [canvas.rect(cy - h * 0.3, cx + off * w, h * 0.8, w * 0.1) for off in (-1, 1)]
+    parts = _disjoint([back, seat, *arms])
+    cushions = _halves(canvas, parts[1], rng, axis=1)
+    return _Thing(cls, parts, int(rng.choice([0, 1])), cushions)
+
+
+def _monitor(canvas, rng, cls, cy, cx, s):
+    w, h = s * rng.uniform(0.55, 0.7), s * rng.uniform(0.4, 0.5)
+    screen = canvas.rect(cy, cx, h, w)
+    bezel = canvas.rect(cy, cx, h + max(1.0, s * 0.05), w + max(1.0, s * 0.05)) & ~screen
+    stand = canvas.rect(cy + h + s * 0.15, cx, s * 0.12, s * 0.05) | canvas.rect(cy + h + s * 0.27, cx, s * 0.03, s * 0.2)
+    parts = _disjoint([screen, bezel, stand])
+    return _Thing(cls, parts, 0, _halves(canvas, parts[0], rng))
+
+
+def _bottle(canvas, rng, cls, cy, cx, s):
+    h, w = s * rng.uniform(0.6, 0.8), s * rng.uniform(0.18, 0.25)
+    body = canvas.rect(cy + h * 0.25, cx, h * 0.55, w)
+    neck = canvas.rect(cy - h * 0.55, cx, h * 0.3, w * 0.4)
+    cap = canvas.rect(cy - h * 0.9, cx, h * 0.08, w * 0.45)
+    parts = _disjoint([body, neck, cap])
+    etiquette = canvas.rect(cy + h * 0.25, cx, h * 0.2, w) & parts[0]
+    return _Thing(cls, parts, int(rng.choice([0, 1])), [etiquette])
+
+
+def _motorbike(canvas, rng, cls, cy, cx, s):
+    return _bicycle(canvas, rng, cls, cy, cx, s, motor=True)
+
+
+TEMPLATES: Dict[int, Callable] = {
+    1: _aeroplane, 2: _bicycle, 3: _animal, 4: _boat, 5: _bottle, 6: _vehicle, 7: _vehicle, 8: _animal,
+    9: _chair, 10: _animal, 11: _table, 12: _animal, 13: _animal, 14: _motorbike, 15: _person,
+    16: _plant, 17: _animal, 18: _sofa, 19: _vehicle, 20: _monitor,
+}
+# VOC has about three times as many person images as any other class.
+_CLASS_WEIGHTS = np.array([3.0 if c == PERSON else 1.0 for c in range(1, 21)])
+_CLASS_WEIGHTS /= _CLASS_WEIGHTS.sum()
+THIN_CLASSES = (BICYCLE, CHAIR, PLANT, MOTORBIKE, MONITOR, BOAT)
+CROWD_CLASSES = (PERSON, 17, 10, 3, BOTTLE, 7, CHAIR, BOAT, 13)  # sheep, cow, bird, car, horse
+# (on top / in front, underneath / behind): what VOC shows together.
+PAIRS = ((PERSON, HORSE), (PERSON, MOTORBIKE), (PERSON, BICYCLE), (BOTTLE, TABLE), (MONITOR, TABLE),
+         (PLANT, TABLE), (PERSON, SOFA), (PERSON, CHAIR), (PERSON, BOAT), (CAT, SOFA), (DOG, SOFA))
+
+
+# ----------------------------------------------------------------------------- family settings
+@dataclass(frozen=True)
+class Family:
+    """What a family draws. Ranges are (low, high) of uniform draws per scene."""
+
+    name: str
+    description: str
+    partial: Tuple[float, float] = (0.1, 0.9)         # CAM partial activation strength
+    spill: Tuple[float, float] = (0.1, 0.9)           # CAM false activation strength
+    labels: str = "cam"                               # "cam" or "post" (post-processed labels)
+    stuff_pieces: Tuple[int, int] = (1, 3)            # pieces per background region
+    extra_stuff: Tuple[int, int] = (0, 2)             # background things (trees, buildings)
+    junk: Tuple[int, int] = (1, 5)                    # small background things with own masks
+    miss_instance: float = 0.0                        # CAM misses an instance whose class has another
+    miss_class: float = 0.0                           # CAM misses a class (if another class remains)
+    sam_found: float = 1.0                            # scales SAM's find rate for every region
+    sam_noise: Tuple[float, float] = (0.3, 1.2)       # boundary noise (pixels)
+    filled: float = 0.15                              # SAM returns a hole-filled object
+    leak: float = 0.2                                 # SAM merges an object with some background
+    group: float = 0.0                                # SAM returns a union of instances / a pair
+    cross_bleed: Tuple[float, float] = (0.0, 0.0)     # CAM of one class on its partner
+    layout: str = ""                                  # object layout (default: the family's name)
+    generator: str = "families"                       # "families" (this module) or "demo"
+
+
+FAMILIES: Dict[str, Family] = {f.name: f for f in (
+    Family("voc_like", "1-3 objects of any class, medium size"),
+    Family("scale", "1-5 objects, tiny (0.2% of the image) to image-filling"),
+    Family("instances", "2-7 instances of one class, touching; CAM misses some; group masks",
+           miss_instance=0.25, group=0.35),
+    Family("cooccur", "person on horse/bike, things on a table, person on sofa; CAM bleeds across the pair",
+           group=0.4, cross_bleed=(0.2, 0.8)),
+    Family("thin", "bicycles, chairs, plants, monitors: thin, non-convex, holes; SAM fills holes",
+           filled=0.5, sam_noise=(0.4, 1.4)),
+    Family("clutter", "over-segmented background, many small things, severe CAM spill and misses",
+           partial=(0.4, 1.0), spill=(0.6, 1.0), stuff_pieces=(2, 6), extra_stuff=(1, 4), junk=(5, 15),
+           miss_instance=0.3, miss_class=0.1, sam_found=0.8, sam_noise=(0.6, 1.8)),
+    Family("partial", "conservative CAMs: strong partial activation, little spill (high thresholds)",
+           partial=(0.6, 1.0), spill=(0.0, 0.3), layout="voc_like"),
+    Family("post", "post-processed labels (random walk / CRF): near the edges, parts missing or overgrown",
+           labels="post", miss_instance=0.1, layout="voc_like"),
+    Family("demo", "the demo's scenes (samcam.demo.synthetic, written before this module): masks shuffled, "
+           "no SAM scores", generator="demo"),
+)}
+
+
+# ----------------------------------------------------------------------------- layout
+def _object_size(rng, canvas, low, high):
+    """Characteristic size (sqrt of area) for an area fraction drawn log-uniformly in [low, high]."""
+    fraction = np.exp(rng.uniform(np.log(low), np.log(high)))
+    return np.sqrt(fraction * canvas.height * canvas.width)
+
+
+def _place(rng, canvas, s, spread=0.35):
+    return (canvas.height * (0.5 + rng.uniform(-spread, spread)), canvas.width * (0.5 + rng.uniform(-spread, spread)))
+
+
+def _draw(canvas, rng, cls, cy, cx, s) -> _Thing:
+    return TEMPLATES[cls](canvas, rng, cls, cy, cx, s)
+
+
+def _random_class(rng) -> int:
+    return int(rng.choice(np.arange(1, 21), p=_CLASS_WEIGHTS))
+
+
+def _layout(family: Family, canvas: _Canvas, rng) -> Tuple[List[_Thing], List[Tuple[int, int]]]:
+    """Objects, back to front, and the pairs (indices) whose CAMs bleed into each other / SAM groups."""
+    things: List[_Thing] = []
+    pairs: List[Tuple[int, int]] = []
+    name = family.layout or family.name
+    if name == "voc_like":
+        for _ in range(int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))):
+            s = _object_size(rng, canvas, 0.03, 0.3)
+            things.append(_draw(canvas, rng, _random_class(rng), *_place(rng, canvas, s), s))
+    elif name == "scale":
+        for _ in range(int(rng.integers(1, 6))):
+            s = _object_size(rng, canvas, 0.002, 0.8)
+            things.append(_draw(canvas, rng, _random_class(rng), *_place(rng, canvas, s, 0.4), s))
+        things.sort(key=lambda t: -sum(p.sum() for p in t.parts))  # big ones behind
+    elif name == "instances":
+        cls = int(rng.choice(CROWD_CLASSES))
+        count = int(rng.integers(2, 8))
+        s = _object_size(rng, canvas, 0.01, 0.12)
+        cy, cx = _place(rng, canvas, s, 0.15)
+        for index in range(count):  # a row or a cluster: neighbours touch or overlap
+            y = cy + rng.normal(0, s * 0.35) + (index - count / 2) * rng.uniform(0, s * 0.2)
+            x = cx + (index - (count - 1) / 2) * s * rng.uniform(0.7, 1.3) + rng.normal(0, s * 0.2)
+            things.append(_draw(canvas, rng, cls, y, x, s * rng.uniform(0.8, 1.2)))
+            if index:
+                pairs.append((index - 1, index))
+        if rng.random() < 0.3:
+            other = _random_class(rng)
+            s2 = _object_size(rng, canvas, 0.02, 0.15)
+            things.insert(0, _draw(canvas, rng, other, *_place(rng, canvas, s2), s2))
+            pairs = [(a + 1, b + 1) for a, b in pairs]
+    elif name == "cooccur":
+        front, back = PAIRS[int(rng.integers(len(PAIRS)))]
+        s = _object_size(rng, canvas, 0.08, 0.35)
+        cy, cx = _place(rng, canvas, s, 0.15)
+        things.append(_draw(canvas, rng, back, cy, cx, s))
+        if back == TABLE:  # things standing on the table top
+            for _ in range(int(rng.integers(1, 4))):
+                s2 = s * rng.uniform(0.25, 0.45)
+                things.append(_draw(canvas, rng, front, cy - s2 * 0.5, cx + rng.uniform(-0.8, 0.8) * s, s2))
+                pairs.append((0, len(things) - 1))
+        else:  # a rider / sitter overlapping the upper half
+            s2 = s * rng.uniform(0.45, 0.7)
+            things.append(_draw(canvas, rng, front, cy - s * rng.uniform(0.3, 0.6), cx + rng.normal(0, s * 0.15), s2))
+            pairs.append((0, 1))
+        if rng.random() < 0.3:
+            s3 = _object_size(rng, canvas, 0.02, 0.1)
+            things.insert(0, _draw(canvas, rng, _random_class(rng), *_place(rng, canvas, s3), s3))
+            pairs = [(a + 1, b + 1) for a, b in pairs]
+    elif name == "thin":
+        for _ in range(int(rng.integers(1, 4))):
+            s = _object_size(rng, canvas, 0.04, 0.3)
+            things.append(_draw(canvas, rng, int(rng.choice(THIN_CLASSES)), *_place(rng, canvas, s), s))
+        if rng.random() < 0.3:
+            s = _object_size(rng, canvas, 0.03, 0.15)
+            things.insert(0, _draw(canvas, rng, _random_class(rng), *_place(rng, canvas, s), s))
+    elif name == "clutter":
+        for _ in range(int(rng.integers(1, 5))):
+            s = _object_size(rng, canvas, 0.01, 0.2)
+            things.append(_draw(canvas, rng, _random_class(rng), *_place(rng, canvas, s, 0.4), s))
+    else:  # pragma: no cover - FAMILIES and this function change together
+        raise ValueError(f"unknown family {name!r}")
+    return things, pairs
+
+
+def _stuff(family: Family, canvas: _Canvas, rng) -> Tuple[List[np.ndarray], List[List[np.ndarray]], List[np.ndarray]]:
+    """Background regions (a partition of the image), their pieces, and small things on them."""
+    yy, xx = canvas.yy, canvas.xx
+    h, w = canvas.height, canvas.width
+    horizon = h * rng.uniform(0.25, 0.6) + h * 0.08 * np.sin(xx / w * rng.uniform(2, 6) + rng.uniform(0, 6))
+    regions = [yy < horizon]
+    ground = yy >= horizon
+    if rng.random() < 0.6:
+        split = w * rng.uniform(0.25, 0.75) + (yy - h) * rng.uniform(-0.5, 0.5)
+        regions += [ground & (xx < split), ground & (xx >= split)]
+    else:
+        regions.append(ground)
+    for _ in range(int(rng.integers(family.extra_stuff[0], family.extra_stuff[1] + 1))):
+        thing = canvas.ellipse(rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0.1, 0.35) * h,
+                               rng.uniform(0.1, 0.3) * w, rng.uniform(0, np.pi))
+        regions = [r & ~thing for r in regions] + [thing]
+    regions = [r for r in regions if r.sum() >= 20]
+    pieces = []
+    for region in regions:
+        count = int(rng.integers(family.stuff_pieces[0], family.stuff_pieces[1] + 1))
+        if count <= 1:
+            pieces.append([region])
+            continue
+        coords = np.argwhere(region)
+        seeds = coords[rng.choice(len(coords), size=min(count, len(coords)), replace=False)].astype(np.float32)
+        distance = (yy[..., None] - seeds[:, 0]) ** 2 + (xx[..., None] - seeds[:, 1]) ** 2
+        nearest = np.argmin(distance, axis=-1)
+        pieces.append([region & (nearest == k) for k in range(len(seeds)) if (region & (nearest == k)).sum() >= 10])
+    junk = []
+    for _ in range(int(rng.integers(family.junk[0], family.junk[1] + 1))):
+        blob = canvas.ellipse(rng.uniform(0, h), rng.uniform(0, w), rng.uniform(1.5, 7), rng.uniform(1.5, 9),
+                              rng.uniform(0, np.pi))
+        if blob.sum() >= 5:
+            junk.append(blob)
+    return regions, pieces, junk
+
+
+# ----------------------------------------------------------------------------- CAMs
+def _smooth_noise(rng, shape, sigma):
+    noise = ndimage.gaussian_filter(rng.normal(size=shape).astype(np.float32), sigma)
+    return noise / (noise.std() + 1e-6)
+
+
+def _make_cams(family: Family, canvas: _Canvas, rng, things: List[_Thing], pairs, partial: float, spill: float,
+               pieces: List[List[np.ndarray]]):
+    """Class score maps -> (classes (N,) 1-based, maps (N, H, W) float32 normalised to max 1).
+
+    ``labels="cam"``: IRN-style CAMs (partial activation on the discriminative part,
+    spill blobs beside the object, blur). ``labels="post"``: maps whose thresholded
+    label looks post-processed (random walk, CRF): near the object's edges, with a
+    part sometimes lost and the object sometimes grown into a neighbouring piece of
+    background.
+    """
+    h, w = canvas.height, canvas.width
+    classes = sorted({t.cls for t in things if t.whole.any()})
+    missed_class = None
+    if len(classes) > 1 and rng.random() < family.miss_class:
+        missed_class = int(rng.choice(classes))
+    maps = {c: np.zeros((h, w), np.float32) for c in classes}
+    # CAMs are coarse (stride 4-16) and upsampled; post-processed labels follow edges.
+    sigma = rng.uniform(1.5, 3.0) + 1.5 * max(partial, spill) if family.labels == "cam" else rng.uniform(0.6, 1.2)
+    missed = set()
+    for cls in classes:  # CAMs that fire on some instances of a class and miss the others
+        instances = [i for i, t in enumerate(things) if t.cls == cls and t.whole.any()]
+        if len(instances) > 1:
+            lost = [i for i in instances if rng.random() < family.miss_instance]
+            missed.update(lost[: len(instances) - 1])
+    occupied = np.logical_or.reduce([t.whole for t in things]) if things else np.zeros((h, w), bool)
+    for index, thing in enumerate(things):
+        if not thing.whole.any() or thing.cls == missed_class or index in missed:
+            continue
+        if family.labels == "post":
+            region = _post_processed_region(thing, rng, partial, spill, pieces, occupied)
+            activation = ndimage.gaussian_filter(region.astype(np.float32), sigma)
+            maps[thing.cls] = np.maximum(maps[thing.cls], activation / (activation.max() + 1e-6))
+            continue
+        key = thing.parts[thing.key] & thing.whole
+        if not key.any():
+            key = thing.whole
+        # Partial activation: the rest of the object scores a fraction of the key part.
+        rest = np.clip(rng.uniform(0.35, 1.0) - 0.8 * partial, 0.0, 1.0)
+        weight = thing.whole * rest + key * (1 - rest)
+        activation = ndimage.gaussian_filter(weight.astype(np.float32), sigma)
+        activation /= activation.max() + 1e-6
+        # False activation: blobs on the context beside the object.
+        extent = np.sqrt(thing.whole.sum())
+        cy, cx = np.argwhere(thing.whole).mean(axis=0)
+        for _ in range(int(rng.integers(1, 3))):
+            if rng.random() > 0.15 + 0.7 * spill:
+                continue
+            angle = rng.uniform(0, 2 * np.pi)
+            distance = extent * rng.uniform(0.5, 1.0)
+            fy, fx = cy + np.sin(angle) * distance, cx + np.cos(angle) * distance
+            radius = max(2.0, extent * rng.uniform(0.15, 0.4))
+            strength = rng.uniform(0.05, 0.25) + 0.5 * spill
+            blob = strength * np.exp(-((canvas.yy - fy) ** 2 + (canvas.xx - fx) ** 2) / (2 * radius ** 2))
+            activation = np.maximum(activation, blob)
+        maps[thing.cls] = np.maximum(maps[thing.cls], activation)
+    for a, b in pairs:  # co-occurrence: each class also scores on its partner
+        ta, tb = things[a], things[b]
+        if ta.cls == tb.cls or ta.cls not in maps or tb.cls not in maps:
+            continue
+        low, high = family.cross_bleed
+        for src, dst in ((ta, tb), (tb, ta)):
+            if high > 0 and maps[src.cls].any():
+                strength = rng.uniform(low, high) * (0.4 + 0.6 * spill)
+                bleed = ndimage.gaussian_filter(dst.whole.astype(np.float32), sigma) * strength
+                maps[src.cls] = np.maximum(maps[src.cls], bleed)
+    keys, planes = [], []
+    for cls in classes:
+        plane = maps[cls]
+        if plane.max() <= 0:
+            continue
+        plane = np.clip(plane + 0.03 * _smooth_noise(rng, (h, w), 3.0), 0, None)
+        keys.append(cls)
+        planes.append(plane / plane.max())
+    if not keys:
+        return np.zeros(0, np.int64), np.zeros((0, h, w), np.float32)
+    return np.array(keys, np.int64), np.stack(planes).astype(np.float32)
+
+
+def _post_processed_region(thing: _Thing, rng, partial: float, spill: float, pieces, occupied) -> np.ndarray:
+    """What a random walk / CRF makes of one object: its edges moved, a part lost, some background taken."""
+    region = _noisy_variant(thing.whole, rng, rng.uniform(1.0, 2.5))
+    parts = [p & thing.whole for p in thing.parts if (p & thing.whole).any()]
+    for index, part in enumerate(parts):
+        if index != thing.key and rng.random() < 0.5 * partial:
+            region &= ~ndimage.binary_dilation(part, iterations=1)
+    if rng.random() < spill:
+        grown = ndimage.binary_dilation(thing.whole, iterations=int(rng.integers(2, 8)))
+        touching = [p for group in pieces for p in group if (p & grown & ~occupied).any()]
+        if touching:
+            piece = touching[int(rng.integers(len(touching)))]
+            region |= piece & ndimage.binary_dilation(thing.whole, iterations=int(rng.integers(4, 16)))
+    return region
+
+
+# ----------------------------------------------------------------------------- SAM-like masks
+def _noisy_variant(region: np.ndarray, rng, amount: float) -> np.ndarray:
+    """The region with a wobbly boundary (displacement ~ ``amount`` px) and a small bias to grow/shrink."""
+    rows = np.flatnonzero(region.any(axis=1))
+    cols = np.flatnonzero(region.any(axis=0))
+    margin = int(np.ceil(3 * amount)) + 3
+    y0, y1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, region.shape[0])
+    x0, x1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, region.shape[1])
+    crop = region[y0:y1, x0:x1].astype(np.float32)
+    soft = ndimage.gaussian_filter(crop, max(amount, 0.4))
+    wobble = _smooth_noise(rng, crop.shape, 1.5 + amount) * 0.12 * amount
+    out = np.zeros_like(region)
+    out[y0:y1, x0:x1] = soft + wobble + rng.normal(0, 0.04) > 0.5
+    return out
+
+
+def _box(mask: np.ndarray) -> np.ndarray:
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return np.array([cols[0], rows[0], cols[-1], rows[-1]], np.float64)  # XYXY, inclusive
+
+
+def _box_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Greedy box NMS as torchvision's: indices kept, in decreasing score order."""
+    order = np.argsort(-scores, kind="stable")
+    x0, y0, x1, y1 = (boxes[:, i] for i in range(4))
+    # torchvision's box_area has no +1: boxes are (x0, y0, x1, y1) in SAM's pixel
+    # coordinates from batched_mask_to_box, whose x1/y1 are the last set column/row.
+    area = (x1 - x0) * (y1 - y0)
+    keep = []
+    suppressed = np.zeros(len(boxes), bool)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        iw = np.clip(np.minimum(x1[i], x1) - np.maximum(x0[i], x0), 0, None)
+        ih = np.clip(np.minimum(y1[i], y1) - np.maximum(y0[i], y0), 0, None)
+        inter = iw * ih
+        iou = inter / np.maximum(area[i] + area - inter, 1e-9)
+        suppressed |= iou > threshold
+    return np.array(keep, np.int64)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.count_nonzero(a | b)
+    return np.count_nonzero(a & b) / union if union else 0.0
+
+
+def _make_masks(family: Family, canvas: _Canvas, rng, things, pairs, regions, pieces, junk, occupied):
+    """Candidate masks for every level of the hierarchy -> SAM's filters, NMS and order."""
+    h, w = canvas.height, canvas.width
+    granularity = rng.uniform(0.3, 1.0)   # how eagerly this "image" splits into parts
+    noise_low, noise_high = family.sam_noise
+    # (region, probability SAM finds it, region the candidate stands for, kind)
+    nodes: List[Tuple[np.ndarray, float, np.ndarray]] = []
+
+    def add(region, probability, reference=None):
+        if region.sum() >= 6:
+            # Small regions are hit by few grid points: SAM finds them less often.
+            size_factor = min(1.0, np.sqrt(region.sum()) / 6.0)
+            nodes.append((region, probability * size_factor * family.sam_found,
+                          region if reference is None else reference))
+
+    for thing in things:
+        whole = thing.whole
+        if whole.sum() < 6:
+            continue
+        add(whole, 0.85)
+        visible_parts = [p & whole for p in thing.parts]
+        if len(visible_parts) > 1:
+            for part in visible_parts:
+                add(part, 0.75 * granularity)
+        for sub in thing.subparts:
+            add(sub & whole, 0.5 * granularity)
+        if thing.filled is not None and rng.random() < family.filled:
+            filled = thing.filled & ~(occupied & ~whole)  # holes filled, occluders excluded
+            add(filled, 0.9)
+        if rng.random() < family.leak:
+            grown = ndimage.binary_dilation(whole, iterations=int(rng.integers(2, 7)))
+            add(grown & ~(occupied & ~whole), 0.9, reference=whole)
+    for a, b in pairs:
+        if rng.random() < family.group:
+            add(things[a].whole | things[b].whole, 0.9)
+    for region, region_pieces in zip(regions, pieces):
+        visible = region & ~occupied
+        add(visible, 0.7)
+        if len(region_pieces) > 1:
+            for piece in region_pieces:
+                add(piece & ~occupied, 0.65 * granularity + 0.2)
+    for blob in junk:
+        add(blob & ~occupied, 0.8)
+
+    candidates, predicted, stability = [], [], []
+    for region, probability, reference in nodes:
+        if rng.random() >= probability:
+            continue
+        for _ in range(1 + int(rng.poisson(1.0))):  # several grid points hit the same thing
+            amount = rng.uniform(noise_low, noise_high)
+            variant = _noisy_variant(region, rng, amount)
+            if variant.sum() < 4:
+                continue
+            quality = _iou(variant, reference)
+            candidates.append(variant)
+            predicted.append(0.78 + 0.2 * quality + rng.normal(0, 0.03))
+            stability.append(1.0 - 0.035 * amount - abs(rng.normal(0, 0.015)))
+    if not candidates:
+        return MaskSet(np.zeros((0, (h * w + 7) // 8), np.uint8), (h, w),
+                       {"predicted_iou": np.zeros(0, np.float32), "stability_score": np.zeros(0, np.float32),
+                        "area": np.zeros(0, np.int64), "bbox": np.zeros((0, 4), np.float64)})
+    predicted = np.array(predicted, np.float32)
+    stability = np.array(stability, np.float32)
+    keep = np.flatnonzero((predicted > SAM_PRED_IOU_THRESH) & (stability >= SAM_STABILITY_THRESH))
+    boxes = np.array([_box(candidates[i]) for i in keep]).reshape(-1, 4)
+    keep = keep[_box_nms(boxes, predicted[keep], SAM_BOX_NMS_THRESH)] if keep.size else keep
+    dense = np.stack([candidates[i] for i in keep]) if keep.size else np.zeros((0, h, w), bool)
+    xyxy = np.array([_box(m) for m in dense]).reshape(-1, 4)
+    bbox = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+    return MaskSet.from_dense(dense, {
+        "predicted_iou": predicted[keep], "stability_score": stability[keep],
+        "area": dense.reshape(len(dense), -1).sum(axis=1).astype(np.int64), "bbox": bbox,
+    })
+
+
+# ----------------------------------------------------------------------------- one scene
+def _ground_truth(things: List[_Thing], shape) -> Tuple[np.ndarray, np.ndarray]:
+    """Paint back to front; set each thing's visible ``whole``; 255 band along object boundaries."""
+    gt = np.zeros(shape, np.uint8)
+    owner = np.full(shape, -1, np.int64)
+    for index, thing in enumerate(things):
+        whole = np.logical_or.reduce(thing.parts)
+        gt[whole] = thing.cls
+        owner[whole] = index
+    for index, thing in enumerate(things):
+        thing.whole = owner == index
+    # VOC's "void" band along object boundaries: about 5 px in a 500 px image, 1-2 px at
+    # this size: pixels whose 2×2 neighbourhood holds two labels, one of them an object.
+    grown = ndimage.maximum_filter(owner, size=2)
+    shrunk = ndimage.minimum_filter(owner, size=2)
+    band = (grown != shrunk) & (grown >= 0)
+    out = gt.copy()
+    out[band] = 255
+    return out, owner >= 0
+
+
+def _family_code(name: str) -> int:
+    return zlib.crc32(name.encode())
+
+
+def make_bench_scene(family: str, index: int, seed: int = 0, height: int = 120, width: int = 160) -> BenchScene:
+    """Scene ``index`` of ``family`` (see the module docstring); deterministic per (family, index, seed)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown scene family {family!r}; choose one of {sorted(FAMILIES)}")
+    spec = FAMILIES[family]
+    rng = np.random.default_rng([int(seed), _family_code(family), int(index)])
+    if spec.generator == "demo":
+        return _demo_scene(rng, family, index, seed, height, width)
+    canvas = _Canvas(height, width)
+    partial = float(rng.uniform(*spec.partial))
+    spill = float(rng.uniform(*spec.spill))
+    regions, pieces, junk = _stuff(spec, canvas, rng)
+    things, pairs = _layout(spec, canvas, rng)
+    gt, occupied = _ground_truth(things, (height, width))
+    cam_classes, cam_maps = _make_cams(spec, canvas, rng, things, pairs, partial, spill, pieces)
+    label = label_from_cams(cam_classes, cam_maps, CAM_THRESHOLD)
+    masks = _make_masks(spec, canvas, rng, things, pairs, regions, pieces, junk, occupied)
+    return BenchScene(family=family, index=int(index), seed=int(seed), gt=gt, label=label, cam_classes=cam_classes,
+                      cam_maps=cam_maps, masks=masks, partial=partial, spill=spill)
+
+
+def _demo_scene(rng, family: str, index: int, seed: int, height: int, width: int) -> BenchScene:
+    """A scene of :mod:`samcam.demo.synthetic` (the demo's generator) as a benchmark scene.
+
+    Its masks are in random order and carry no SAM scores; ``predicted_iou`` and
+    ``stability_score`` are set to 1 so that score-based variants run (and see ties).
+    """
+    scene = make_scene(rng, height, width)
+    keys = np.asarray(scene.cam["keys"], np.int64) + 1
+    maps = np.asarray(scene.cam["high_res"], np.float32)
+    count = len(scene.masks)
+    masks = MaskSet.from_dense(scene.masks, {"predicted_iou": np.ones(count, np.float32),
+                                             "stability_score": np.ones(count, np.float32)})
+    return BenchScene(family=family, index=int(index), seed=int(seed), gt=scene.gt,
+                      label=label_from_cams(keys, maps, CAM_THRESHOLD), cam_classes=keys, cam_maps=maps,
+                      masks=masks, partial=float("nan"), spill=float("nan"))

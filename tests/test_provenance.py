@@ -1,0 +1,152 @@
+"""samcam.json: what `samcam refine`, `samcam adapt` and their Python forms record, and what they refuse."""
+import json
+
+import numpy as np
+import pytest
+
+import samcam
+from samcam import masks as store
+from samcam.adapters.run import adapt_dir
+from samcam.cli import main
+from samcam.demo.synthetic import cam_to_label, make_scene
+from samcam.folders import refine_dir
+from samcam.io import list_names, write_label_png
+from samcam.provenance import FORMAT, PROVENANCE_FILE, read
+from samcam.refine import rule_parameters
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    rng = np.random.default_rng(3)
+    names = [f"img{i}" for i in range(4)]
+    for name in names:
+        scene = make_scene(rng, 40, 56)
+        write_label_png(tmp_path / "pseudo" / f"{name}.png", cam_to_label(scene.cam))
+        store.write(tmp_path / "masks" / name, scene.masks, scores={"predicted_iou": np.ones(len(scene.masks))})
+    return tmp_path, names
+
+
+def refine_cli(tmp_path, *extra):
+    return main(["refine", "--pseudo", str(tmp_path / "pseudo"), "--masks", str(tmp_path / "masks"),
+                 "--out", str(tmp_path / "out"), "--no-progress", *extra])
+
+
+def test_refine_records_rule_every_parameter_inputs_and_command(dataset):
+    tmp_path, names = dataset
+    (tmp_path / "list.txt").write_text("\n".join(names) + "\n")
+    assert refine_cli(tmp_path, "--list", str(tmp_path / "list.txt"), "--conflict", "score") == 0
+    record = json.loads((tmp_path / "out" / PROVENANCE_FILE).read_text())
+    assert record["format"] == FORMAT and record["samcam_version"] == samcam.__version__
+    settings = record["settings"]
+    assert settings["tool"] == "refine"
+    assert settings["refine"] == rule_parameters(rule="samcam", conflict="score")  # defaults filled in
+    assert settings["refine"]["cover_min_ratio"] == 0.3 and settings["refine"]["core_rescue"] is True
+    assert settings["inputs"] == {"pseudo_labels": str((tmp_path / "pseudo").resolve()),
+                                  "masks": str((tmp_path / "masks").resolve())}
+    assert settings["mask_order"] == "numeric" and settings["palette"] is False
+    assert record["masks"]["formats"] == ["samcam mask store (.masks.npz)"]
+    (run,) = record["runs"]
+    assert run["command"][:2] == ["samcam", "refine"] and "--conflict" in run["command"]
+    assert run["list"] == str((tmp_path / "list.txt").resolve()) and run["names"] == len(names)
+    assert record["created"] == record["updated"] == run["date"] and run["date"].endswith("+00:00")
+    # never a label: readers list *.png
+    assert list_names(tmp_path / "out", (".png",)) == names
+    assert not list((tmp_path / "out").glob("*.tmp"))
+
+
+def test_resume_with_the_same_settings_appends_a_run(dataset):
+    tmp_path, names = dataset
+    assert refine_dir(tmp_path / "pseudo", tmp_path / "masks", tmp_path / "out", names[:2]).ok
+    first = read(tmp_path / "out")
+    assert first["runs"][0]["command"] is None  # from Python
+    assert refine_cli(tmp_path) == 0            # resume: the rest, same settings
+    second = read(tmp_path / "out")
+    assert second["settings"] == first["settings"] and second["created"] == first["created"]
+    assert [run["names"] for run in second["runs"]] == [2, 4]
+
+
+def test_other_settings_into_a_folder_of_labels_are_refused(dataset, capsys):
+    tmp_path, names = dataset
+    assert refine_cli(tmp_path) == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    capsys.readouterr()
+    assert refine_cli(tmp_path, "--rule", "official") == 2
+    err = capsys.readouterr().err
+    assert "refusing to mix labels from two settings" in err
+    assert "refine.rule: 'samcam' there, 'official' now" in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before  # nothing touched
+    with pytest.raises(ValueError, match="cover_min_ratio: 0.3 there, 0.2 now"):
+        refine_dir(tmp_path / "pseudo", tmp_path / "masks", tmp_path / "out", cover_min_ratio=0.2)
+    # with --overwrite every label is redone under the new settings
+    assert refine_cli(tmp_path, "--rule", "official", "--overwrite") == 0
+    assert read(tmp_path / "out")["settings"]["refine"]["rule"] == "official"
+    assert len(read(tmp_path / "out")["runs"]) == 1
+
+
+def test_overwrite_is_refused_when_labels_would_stay_from_the_old_settings(dataset, capsys):
+    tmp_path, names = dataset
+    assert refine_cli(tmp_path) == 0
+    (tmp_path / "two.txt").write_text("\n".join(names[:2]) + "\n")
+    capsys.readouterr()
+    assert refine_cli(tmp_path, "--rule", "official", "--overwrite", "--list", str(tmp_path / "two.txt")) == 2
+    err = capsys.readouterr().err
+    assert "2 of those labels are not among this run's names" in err and names[2] in err
+
+
+def test_labels_without_samcam_json_are_not_resumed_silently(dataset, capsys):
+    tmp_path, names = dataset
+    write_label_png(tmp_path / "out" / f"{names[0]}.png", np.zeros((40, 56), np.uint8))  # from elsewhere
+    assert refine_cli(tmp_path) == 2
+    assert "have no samcam.json" in capsys.readouterr().err
+    assert not (tmp_path / "out" / PROVENANCE_FILE).exists()
+    assert refine_cli(tmp_path, "--overwrite") == 0
+    assert read(tmp_path / "out")["runs"][0]["overwrite"] is True
+
+
+def test_a_broken_samcam_json_is_reported(dataset, capsys):
+    tmp_path, _ = dataset
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / PROVENANCE_FILE).write_text("{not json")
+    assert refine_cli(tmp_path) == 2
+    assert "samcam.json: unreadable" in capsys.readouterr().err
+
+
+def test_adapt_records_method_source_threshold_and_rule(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "cams").mkdir()
+    for name in ("a", "b"):
+        scene = make_scene(rng, 40, 56)
+        np.save(tmp_path / "cams" / f"{name}.npy", scene.cam, allow_pickle=True)
+        store.write(tmp_path / "masks" / name, scene.masks)
+    result = adapt_dir("irn", tmp_path / "masks", tmp_path / "out", cams_dir=tmp_path / "cams",
+                       refine_params={"rule": "samcam", "conflict": "ratio"})
+    assert result.ok
+    settings = read(tmp_path / "out")["settings"]
+    assert settings["tool"] == "adapt" and settings["method"] == "irn" and settings["source"] == "cam"
+    assert settings["threshold"] is None and settings["method_thresholds"] == [0.15]
+    assert settings["use_scores"] is False
+    assert settings["refine"] == rule_parameters(rule="samcam", conflict="ratio")
+    assert settings["inputs"]["cams"] == str((tmp_path / "cams").resolve())
+    with pytest.raises(ValueError, match="threshold: None there, 0.3 now"):
+        adapt_dir("irn", tmp_path / "masks", tmp_path / "out", cams_dir=tmp_path / "cams", threshold=0.3,
+                  refine_params={"rule": "samcam", "conflict": "ratio"})
+
+
+def test_rule_parameters_fill_defaults_and_refuse_unknown_names():
+    params = rule_parameters()
+    assert params["rule"] == "samcam" and params["conflict"] == "smaller" and params["core_rescue"] is True
+    assert set(rule_parameters(rule="official")) == {"rule", "num_classes", "ignore_index", "ratio_thresh",
+                                                     "cover_thresh"}
+    with pytest.raises(ValueError, match="unknown refine parameter"):
+        rule_parameters(ratio=0.5)
+    with pytest.raises(ValueError, match="unknown rule"):
+        rule_parameters(rule="paper")
+
+
+def test_a_provenance_record_in_a_mask_folder_is_not_a_mask_name(dataset):
+    tmp_path, names = dataset
+    assert refine_cli(tmp_path) == 0
+    (tmp_path / "masks" / PROVENANCE_FILE).write_bytes((tmp_path / "out" / PROVENANCE_FILE).read_bytes())
+    assert store.names_in(tmp_path / "masks") == names
+    assert refine_cli(tmp_path) == 0  # and describing that mask folder embeds its record
+    assert read(tmp_path / "out")["masks"]["provenance"]["format"] == FORMAT
