@@ -12,6 +12,7 @@ longer run, e.g. ``SAMCAM_CHAOS_RUNS=25 pytest tests/test_chaos.py``.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -26,7 +27,7 @@ import pytest
 from samcam import masks as store
 from samcam.cli import main
 from samcam.demo.synthetic import cam_to_label, make_scene
-from samcam.io import TEMP_SUFFIX, write_label_png
+from samcam.io import write_label_png
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
                                 reason="finds worker processes through /proc (Linux)")
@@ -103,7 +104,7 @@ def reference(dataset):
     for kind in ("refine", "adapt"):
         out = dataset / f"reference-{kind}"
         assert main(command(dataset, kind, out) + ["--no-progress"]) == 0
-        outputs[kind] = {p.name: p.read_bytes() for p in out.iterdir()}
+        outputs[kind] = {p.name: p.read_bytes() for p in finished_outputs(out)}
         assert len(outputs[kind]) == len(NAMES)
     return outputs
 
@@ -171,6 +172,9 @@ def test_kill_then_resume_gives_the_clean_run_bytes(dataset, reference, tmp_path
     resumed.stderr.close()
     assert code == 0, stderr
     assert not session_members(resumed.pid)
-    written = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert written == expected  # byte-identical, and nothing else: no temp files
-    assert not [p for p in out.iterdir() if p.name.endswith(TEMP_SUFFIX)]
+    assert {p.name: p.read_bytes() for p in finished_outputs(out)} == expected  # byte-identical
+    # nothing else but samcam.json (the settings, as a clean run records them): no temp files
+    assert sorted(p.name for p in out.iterdir() if p.suffix != ".png") == ["samcam.json"]
+    record = json.loads((out / "samcam.json").read_text())
+    clean = json.loads((dataset / f"reference-{kind}" / "samcam.json").read_text())
+    assert record["settings"]["refine"] == clean["settings"]["refine"]

@@ -501,16 +501,29 @@ def test_11_disk_full_or_read_only_stops_the_batch_with_one_error(dataset, capsy
     root, labels, maskss = dataset
     real_fsync = os.fsync
 
-    def failing_fsync(fd):
-        raise OSError(code, os.strerror(code))
+    def labels_fail(fd):  # samcam.json (written first) fits, then the disk is full
+        if "samcam.json" not in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(code, os.strerror(code))
+        return real_fsync(fd)
 
-    monkeypatch.setattr(os, "fsync", failing_fsync)
+    monkeypatch.setattr(os, "fsync", labels_fail)
     assert refine_cli(root, "--workers", workers) == 2
     err = capsys.readouterr().err
     assert err.count("error:") == 1, err
     assert f"{root / 'out'}: cannot write outputs there ({os.strerror(code)}" in err
     assert "stopped with 0 image(s) written and 6 not done" in err and "rerun to resume" in err
-    assert not list((root / "out").iterdir())  # no outputs, no temp files
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["samcam.json"]  # no labels, no temp files
+
+    def everything_fails(fd):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "fsync", everything_fails)
+    assert refine_cli(root, "--workers", workers, out="out2") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert [line for line in err if "error:" in line] == [
+        f"samcam refine: error: {root / 'out2' / 'samcam.json'}: {os.strerror(code)}"]
+    assert not list((root / "out2").iterdir())
+
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert refine_cli(root, "--workers", workers) == 0
     assert "6 written" in capsys.readouterr().err
