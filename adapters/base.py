@@ -53,6 +53,7 @@ import numpy as np
 from samcam import masks as samcam_masks
 from samcam.cams import background_plane, label_from_cams, scores_from_cams
 from samcam.errors import ImageError
+from samcam.limits import limits
 from samcam.refine import refine
 from samcam.safe_pickle import load_npy
 
@@ -84,8 +85,33 @@ class AdapterSetupError(ValueError):
 def as_numpy(value: Any) -> np.ndarray:
     """A numpy view of a numpy array, list or torch tensor (detached, on the CPU)."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor, without importing torch
-        value = value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        if str(getattr(value, "dtype", "")) == "torch.bfloat16":  # numpy has no bfloat16
+            value = value.float()
+        value = value.numpy()
     return np.asarray(value)
+
+
+def _numeric(array: np.ndarray, what: str) -> np.ndarray:
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{what} holds {array.dtype} values, not numbers")
+    return array
+
+
+def _check_planes(shape: Tuple[int, ...], what: str, image_shape: Optional[Tuple[int, int]], channels: int) -> None:
+    """A CAM array's size against the image's and the limits, before it is converted or copied."""
+    height, width = shape[-2:]
+    if image_shape is not None and (height, width) != tuple(image_shape):
+        raise ValueError(
+            f"{what} is {height}×{width} but the image (its masks) is {image_shape[0]}×{image_shape[1]}; "
+            "CAMs must be at image size (the method's high_res maps)"
+        )
+    limit = limits().max_pixels
+    if height * width > limit:
+        raise ValueError(f"{what} is {height}×{width}, more than the limit of {limit:,} pixels "
+                         "(raise SAMCAM_MAX_PIXELS if the CAMs are genuine)")
+    if len(shape) == 3 and shape[0] > channels:
+        raise ValueError(f"{what} has {shape[0]} channels, more than the {channels} classes")
 
 
 @dataclass(frozen=True)
@@ -334,7 +360,8 @@ class MethodAdapter:
             threshold: background threshold; None: the method's own for this layout
                 and dataset, after checking that the file is this method's.
             num_classes: classes including background (21 VOC, 81 COCO).
-            image_shape: (H, W) used only when the dict holds no class at all.
+            image_shape: (H, W) of the image; the maps must have this size (checked
+                before they are converted), and it gives the size of an empty dict.
             layout: insist on a layout (see :meth:`layouts`); None detects it.
 
         Raises:
@@ -344,10 +371,11 @@ class MethodAdapter:
         fmt = self.cam_format(cam_dict, layout)
         if fmt.class_dict:
             # the methods copy class maps into a float32 tensor before thresholding
-            classes, scores, background = _read_class_dict(cam_dict, image_shape, fmt, explicit=layout is not None)
+            classes, scores, background = _read_class_dict(cam_dict, image_shape, fmt, explicit=layout is not None,
+                                                           num_classes=num_classes)
             precision = np.dtype(np.float32)
         else:
-            classes, scores, precision = _read_keyed(cam_dict, fmt, image_shape)
+            classes, scores, precision = _read_keyed(cam_dict, fmt, image_shape, num_classes)
             background = None
         if classes.size:
             bad = classes[(classes < 1) | (classes >= num_classes)]
@@ -599,7 +627,7 @@ class MethodAdapter:
 
 
 def _read_class_dict(
-    cam_dict: Mapping, image_shape: Optional[Tuple[int, int]], fmt: CamFormat, explicit: bool
+    cam_dict: Mapping, image_shape: Optional[Tuple[int, int]], fmt: CamFormat, explicit: bool, num_classes: int = 256
 ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """``{class: (H, W)}`` -> classes (K,) 1-based ascending, scores (K, H, W), background plane.
 
@@ -607,6 +635,12 @@ def _read_class_dict(
     is the background plane and key k + 1 is class k (so the label value is the key).
     """
     ordered = sorted(cam_dict, key=int)
+    bad = [int(key) for key in ordered if not 0 <= key < num_classes]
+    if bad:
+        raise ValueError(
+            f"class keys {bad[:5]} are outside 0..{num_classes - 1}; "
+            f"pass num_classes (81 for COCO) if your dataset has more classes"
+        )
     planes = [as_numpy(cam_dict[key]) for key in ordered]
     if not planes:
         if fmt.background_key:
@@ -616,7 +650,10 @@ def _read_class_dict(
         return np.zeros(0, np.int64), np.zeros((0,) + tuple(image_shape), np.float32), None
     shapes = {plane.shape for plane in planes}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
-        raise ValueError(f"class maps must all be H×W of one size, got shapes {sorted(shapes)}")
+        raise ValueError(f"class maps must all be H×W of one size, got shapes {sorted(shapes)[:5]}")
+    for key, plane in zip(ordered, planes):
+        _numeric(plane, f"class map {key}")
+    _check_planes(planes[0].shape, "the class maps", image_shape, num_classes)
     keys = np.asarray([int(key) for key in ordered], np.int64)
     stack = np.stack(planes).astype(np.float32, copy=False)
     sums_to_one = len(planes) >= 2 and bool(np.abs(stack.sum(axis=0) - 1).max() <= _SUM_TOLERANCE)
@@ -644,7 +681,7 @@ def _read_class_dict(
 
 
 def _read_keyed(
-    cam_dict: Mapping, fmt: CamFormat, image_shape: Optional[Tuple[int, int]]
+    cam_dict: Mapping, fmt: CamFormat, image_shape: Optional[Tuple[int, int]], num_classes: int = 256
 ) -> Tuple[np.ndarray, np.ndarray, np.dtype]:
     """``{keys: (K,), score_key: (K[+1], H, W)}`` -> classes (K,) 1-based, foreground scores
     (K, H, W) float32, and the precision the method thresholds them in: float16 for maps
@@ -654,6 +691,8 @@ def _read_keyed(
     keys = as_numpy(cam_dict[fmt.keys_key])
     if keys.ndim != 1 or (keys.size and not np.issubdtype(keys.dtype, np.integer)):
         raise ValueError(f"'{fmt.keys_key}' must be a 1-D integer array, got {keys.dtype} {keys.shape}")
+    if keys.size and (keys.min() < 0 or keys.max() > 255):
+        raise ValueError(f"'{fmt.keys_key}' holds {keys.min()}..{keys.max()}, not class indices")
     keys = keys.astype(np.int64)
     if fmt.score_key not in cam_dict:
         # {"keys": <empty>} alone (matched only when empty): an image without classes
@@ -669,6 +708,7 @@ def _read_keyed(
         classes = keys + 1
     if scores.ndim != 3:
         raise ValueError(f"'{fmt.score_key}' must be K×H×W, got shape {scores.shape}")
+    _numeric(scores, f"'{fmt.score_key}'")
     expected = len(classes) + (1 if fmt.background_channel else 0)
     if scores.shape[0] != expected:
         if fmt.background_channel:
@@ -681,6 +721,7 @@ def _read_keyed(
             f"'{fmt.score_key}' has {scores.shape[0]} channels but {len(classes)} classes are "
             f"listed in '{fmt.keys_key}'; expected {expected}{hint}"
         )
+    _check_planes(scores.shape, f"'{fmt.score_key}'", image_shape, num_classes)
     if fmt.background_channel:
         scores = scores[1:]
     precision = np.dtype(np.float16 if scores.dtype == np.float16 else np.float32)

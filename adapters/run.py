@@ -11,7 +11,7 @@ from samcam import provenance
 from samcam.batch import BatchResult, run_batch
 from samcam.cams import label_from_cams, scores_from_cams
 from samcam.errors import ImageError
-from samcam.io import ensure_not_inside, list_names, read_label_png, write_label_png
+from samcam.io import ensure_not_inside, list_names, read_label_png, unique_names, write_label_png
 from samcam.refine import get_rule, refine, rule_parameters
 
 from . import get
@@ -178,6 +178,7 @@ def adapt_dir(
         names = list_names(input_dir, (suffix,))
         if not names:
             raise ValueError(f"{input_dir}: no *{suffix} files found")
+    names = unique_names(names, "adapt_dir")  # plain file names, each once, before any file is read
     if cams_dir is not None:
         check_first_cam(adapter.name, cams_dir, names, threshold=threshold, num_classes=num_classes, layout=layout)
     resolved = rule_parameters(**{**params, "num_classes": num_classes})
@@ -245,7 +246,8 @@ def check_first_cam(
         path = Path(cams_dir) / f"{name}.npy"
         try:
             cam_dict = adapter.load_cam(path)
-            classes, _, _ = adapter.foreground(cam_dict, num_classes, image_shape=(1, 1), layout=layout)
+            # no image size to check against here (an empty dict raises: no classes to look at)
+            classes, _, _ = adapter.foreground(cam_dict, num_classes, layout=layout)
             if classes.size:
                 adapter.read(cam_dict, threshold, num_classes, layout=layout)
                 return path

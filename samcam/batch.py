@@ -3,21 +3,54 @@
 Every batch command (refine, adapt, masks, eval's per-image reads) goes through
 :func:`run_batch`, so resuming, ``--workers``, progress bars and failure reports
 behave the same everywhere.
+
+What can go wrong, and what happens:
+
+* a job raises on bad input (``ImageError``, ``ValueError``, ``OSError``, ``KeyError``):
+  that image is a failure, listed with its reason; the others go on (exit code 1);
+* a job raises anything else (a bug): a failure too, kept with its traceback and
+  counted as an internal error (exit code 3);
+* a worker process dies (killed by the OOM killer, a crash in native code): the pool is
+  replaced, and each image the dead pool held is run again alone in a fresh process;
+  one that kills that process too is a failure naming the signal;
+* an output cannot be written because of its folder (disk full, read-only, no
+  permission): the batch stops at once and raises :class:`~samcam.errors.OutputError`
+  naming the folder, instead of failing every remaining image the same way;
+* the main process dies: its workers exit with it (Linux ``PR_SET_PDEATHSIG``, and a
+  thread watching the parent elsewhere); every finished output is complete, and the
+  temp files the killed writers left are removed by the next run
+  (:func:`samcam.io.clean_stale_temp_files`).
 """
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
+import os
+import pickle
+import signal
 import sys
+import threading
+import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
-from .errors import ImageError
+from .errors import ImageError, OutputError
+from .io import clean_stale_temp_files, unique_names
 
 __all__ = ["BatchResult", "run_batch", "progress_bar"]
+
+# outcome kinds of one job
+_OK, _FAILED, _INTERNAL, _FATAL = "ok", "failed", "internal", "fatal"
+# signals that mean "crashed" (a bug somewhere), as opposed to "was killed"
+_CRASH_SIGNALS = {getattr(signal, name) for name in ("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT")
+                  if hasattr(signal, name)}
 
 
 def progress_bar(total: Optional[float], desc: str, enabled: bool, unit: str = "img", **options) -> tqdm:
@@ -31,15 +64,28 @@ def progress_bar(total: Optional[float], desc: str, enabled: bool, unit: str = "
 
 @dataclass
 class BatchResult:
-    """What a batch did: names written, names skipped as already done, and failures."""
+    """What a batch did: names written, names skipped as already done, and failures.
+
+    ``failed`` lists every failed image with its reason; ``internal`` holds those whose
+    failure is a bug in samcam (or a library it uses) rather than bad input, each with
+    its traceback.
+    """
 
     done: List[str] = field(default_factory=list)
     skipped: List[str] = field(default_factory=list)
     failed: List[Tuple[str, str]] = field(default_factory=list)
+    internal: List[Tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    @property
+    def exit_code(self) -> int:
+        """0 all done, 1 some images failed on bad input, 3 an internal error (a bug)."""
+        if self.internal:
+            return 3
+        return 1 if self.failed else 0
 
     def summary(self) -> str:
         text = f"{len(self.done)} written, {len(self.skipped)} already done (skipped), {len(self.failed)} failed"
@@ -50,16 +96,173 @@ class BatchResult:
         return text
 
 
-def _call(job: Callable[[str], object], name: str) -> Tuple[str, Optional[str], object]:
-    """Run one job -> (name, failure reason or None, job's return value); never raises."""
-    try:
-        return name, None, job(name)
-    except (ImageError, ValueError, OSError, KeyError) as error:
-        return name, f"{type(error).__name__}: {error}", None
-    except Exception as error:  # a bug or an odd file: keep going, but keep the trace
-        detail = traceback.format_exception_only(type(error), error)[-1].strip()
-        return name, f"{detail} (unexpected; please report)", None
+Outcome = Tuple[str, str, Optional[str], object]  # (name, kind, reason, value or traceback)
 
+
+def _call(job: Callable[[str], object], name: str) -> Outcome:
+    """Run one job -> (name, kind, failure reason or None, return value / traceback); never raises."""
+    try:
+        return name, _OK, None, job(name)
+    except OutputError as error:
+        if error.fatal:
+            return name, _FATAL, None, (error.errno, error.strerror, error.filename)
+        return name, _FAILED, f"OutputError: {error}", None
+    except (ImageError, ValueError, OSError, KeyError) as error:
+        return name, _FAILED, f"{type(error).__name__}: {error}", None
+    except Exception as error:  # a bug: keep going, but keep the trace
+        detail = traceback.format_exception_only(type(error), error)[-1].strip()
+        return name, _INTERNAL, f"{detail} (internal error; please report)", traceback.format_exc()
+
+
+# ------------------------------------------------------------------------ worker processes
+
+def _set_parent_death_signal() -> None:
+    """Linux: the kernel sends this process SIGKILL when its parent dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:  # re-parented: the process that started us is gone
+            os._exit(1)
+
+
+def _worker_init(parent_pid: int, forked: bool) -> None:
+    """Start of every worker: exit with the parent; leave Ctrl-C to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _set_parent_death_signal()
+    parent = os.getppid()
+    if forked and parent != parent_pid:  # the parent died before the death signal was set
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="samcam-watch-parent").start()
+
+
+def _isolated_main(connection, job, name: str, parent_pid: int, forked: bool) -> None:
+    _worker_init(parent_pid, forked)
+    connection.send(_call(job, name))
+    connection.close()
+
+
+def _death(name: str, exitcode: Optional[int]) -> Outcome:
+    """The outcome of an image whose process died running it alone."""
+    if exitcode is not None and exitcode < 0:
+        number = -exitcode
+        try:
+            signame = signal.Signals(number).name
+        except ValueError:
+            signame = f"signal {number}"
+        if number in _CRASH_SIGNALS:
+            reason = (f"the worker process crashed on this image ({signame}): a bug in samcam or a library it "
+                      "uses; please report it with this file (internal error)")
+            return name, _INTERNAL, reason, f"worker process died with {signame} while processing {name!r}\n"
+        hint = " (the kernel's out-of-memory killer sends SIGKILL)" if signame == "SIGKILL" else ""
+        return name, _FAILED, f"the worker process was killed by {signame} while processing this image{hint}", None
+    return name, _FAILED, f"the worker process exited with code {exitcode} while processing this image", None
+
+
+def _run_isolated(job, name: str, context) -> Outcome:
+    """Run one job in a fresh process of its own; a death there is this image's."""
+    receiver, sender = context.Pipe(duplex=False)
+    forked = context.get_start_method() == "fork"
+    process = context.Process(target=_isolated_main, args=(sender, job, name, os.getpid(), forked),
+                              name=f"samcam-retry-{name}", daemon=True)
+    process.start()
+    sender.close()
+    outcome = None
+    try:
+        try:
+            outcome = receiver.recv()
+        except EOFError:
+            pass
+        process.join()
+    finally:
+        receiver.close()
+        if process.is_alive():  # interrupted while waiting
+            process.kill()
+            process.join()
+    return outcome if outcome is not None else _death(name, process.exitcode)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.kill()
+        except (OSError, AttributeError, ValueError):
+            pass
+
+
+def _run_pool(items: Sequence[Tuple[int, str]], job, workers: int, emit: Callable[[int, Outcome], None]) -> None:
+    """Run ``items`` in ``workers`` processes, calling ``emit(index, outcome)`` for each.
+
+    Stops submitting once an outcome is fatal (the caller raises it). When the pool
+    breaks (a worker died), the images it still held are each run again alone
+    (:func:`_run_isolated`) and a new pool takes the rest.
+    """
+    try:
+        pickle.dumps(job)
+    except Exception as error:
+        raise TypeError(f"run_batch: the job must be picklable to run in worker processes ({error})") from error
+    context = multiprocessing.get_context()
+    forked = context.get_start_method() == "fork"
+    window = 2 * workers  # in flight: enough to keep every worker busy, few to re-run after a crash
+    pending = deque(items)
+    fatal = False
+    while pending and not fatal:
+        suspects: List[Tuple[int, str]] = []
+        broken = False
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
+                                   initargs=(os.getpid(), forked))
+        in_flight: Dict[object, Tuple[int, str]] = {}
+        try:
+            while in_flight or (pending and not broken and not fatal):
+                while pending and not broken and not fatal and len(in_flight) < window:
+                    index, name = pending.popleft()
+                    try:
+                        future = pool.submit(_call, job, name)
+                    except BrokenProcessPool:
+                        pending.appendleft((index, name))
+                        broken = True
+                        break
+                    in_flight[future] = (index, name)
+                if not in_flight:
+                    break
+                finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    index, name = in_flight.pop(future)
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        suspects.append((index, name))
+                        continue
+                    except Exception as error:  # e.g. the job's return value could not be sent back
+                        detail = traceback.format_exception_only(type(error), error)[-1].strip()
+                        outcome = (name, _INTERNAL, f"{detail} (internal error; please report)",
+                                   "".join(traceback.format_exception(error)))
+                    fatal = fatal or outcome[1] == _FATAL
+                    emit(index, outcome)
+        except BaseException:  # Ctrl-C or a bug here: do not leave workers running
+            _kill_workers(pool)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        for index, name in sorted(suspects):
+            if fatal:
+                pending.append((index, name))
+                continue
+            outcome = _run_isolated(job, name, context)
+            fatal = outcome[1] == _FATAL
+            emit(index, outcome)
+
+
+# ---------------------------------------------------------------------------- the batch
 
 def run_batch(
     names: Sequence[str],
@@ -76,49 +279,96 @@ def run_batch(
 
     Args:
         names: image names, processed in this order (results do not depend on it).
+            Each must be a plain file name (no path separator, not ``..``: see
+            :func:`samcam.io.check_name`); a name given twice is done once.
         job: a picklable callable (module-level function or ``functools.partial``) that
             does one image and writes its output atomically. It raises on failure.
         output_path: name -> the file the job writes. When given, names whose output
-            already exists are skipped unless ``overwrite``.
+            already exists are skipped unless ``overwrite``, and temp files that killed
+            runs left in the output folders are removed before and after.
         workers: number of processes; 1 runs in this process.
         overwrite: redo names whose output exists.
         desc: label of the tqdm progress bar (printed to stderr).
         progress: show the progress bar (see :func:`progress_bar`).
         on_result: called in this process as ``on_result(name, value)`` with each
-            successful job's return value (e.g. to sum per-image confusion matrices).
+            successful job's return value (e.g. to sum per-image confusion matrices),
+            in the order of ``names``.
 
     Returns:
         A :class:`BatchResult`; failures are collected, never raised, so one bad image
-        never stops the others.
+        never stops the others. Its lists follow the order of ``names``.
+
+    Raises:
+        ValueError: a name is not a plain file name (before any work).
+        OutputError: outputs cannot be written to their folder (disk full, read-only,
+            no permission); raised at the first such error, naming the folder, after
+            the images in flight finished. Finished outputs are kept; a rerun resumes.
     """
+    names = unique_names(names, "run_batch")
     result = BatchResult()
-    todo: List[str] = []
+    todo: List[Tuple[int, str]] = []
+    folders = set()
     for name in names:
-        if output_path is not None and not overwrite and Path(output_path(name)).exists():
-            result.skipped.append(name)
-        else:
-            todo.append(name)
+        if output_path is not None:
+            path = Path(output_path(name))
+            folders.add(path.parent)
+            if not overwrite and path.exists():
+                result.skipped.append(name)
+                continue
+        todo.append((len(todo), name))
+    for folder in sorted(folders):
+        clean_stale_temp_files(folder)
+
+    outcomes: Dict[int, Outcome] = {}
+    cursor = [0]
+    fatal: List[Outcome] = []
     bar = progress_bar(len(todo), desc, progress and bool(todo))
+
+    def emit(index: int, outcome: Outcome) -> None:
+        bar.update(1)
+        if outcome[1] == _FATAL:
+            fatal.append(outcome)
+            return
+        outcomes[index] = outcome
+        while cursor[0] in outcomes:  # record in the order of names
+            _record(result, outcomes.pop(cursor[0]), on_result)
+            cursor[0] += 1
+
     try:
         if workers <= 1 or len(todo) <= 1:
-            for name in todo:
-                _record(result, *_call(job, name), on_result)
-                bar.update(1)
+            for index, name in todo:
+                emit(index, _call(job, name))
+                if fatal:
+                    break
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                chunk = max(1, min(16, len(todo) // (workers * 8) or 1))
-                for outcome in pool.map(_call, [job] * len(todo), todo, chunksize=chunk):
-                    _record(result, *outcome, on_result)
-                    bar.update(1)
+            _run_pool(todo, job, workers, emit)
     finally:
         bar.close()
+        for index in sorted(outcomes):  # after a stop, what finished out of order
+            _record(result, outcomes.pop(index), on_result)
+        for folder in sorted(folders):  # what killed workers left
+            clean_stale_temp_files(folder)
+    if fatal:
+        _, _, _, (code, strerror, filename) = fatal[0]
+        folder = Path(filename).parent if filename else None
+        left = len(todo) - len(result.done) - len(result.failed)
+        raise OutputError(
+            code,
+            f"cannot write outputs there ({strerror}, writing {Path(filename).name if filename else '?'}); "
+            f"stopped with {len(result.done)} image(s) written and {left} not done. Finished outputs are "
+            "kept: free space or fix the folder's permissions, then rerun to resume",
+            str(folder) if folder is not None else None,
+        )
     return result
 
 
-def _record(result: BatchResult, name: str, reason: Optional[str], value: object, on_result) -> None:
-    if reason is None:
+def _record(result: BatchResult, outcome: Outcome, on_result) -> None:
+    name, kind, reason, value = outcome
+    if kind == _OK:
         result.done.append(name)
         if on_result is not None:
             on_result(name, value)
     else:
         result.failed.append((name, reason))
+        if kind == _INTERNAL:
+            result.internal.append((name, str(value)))

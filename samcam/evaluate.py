@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import json
 import math
 import os
 from pathlib import Path
@@ -46,6 +47,7 @@ __all__ = [
     "write_per_image_csv",
     "score_images",
     "select_changed",
+    "results_json",
 ]
 
 VOC_CLASSES = (
@@ -184,16 +186,25 @@ def evaluate_dirs(
 
     Returns:
         ``{"sets": {set_name: metrics (see metrics_from_confusion) + confusion,
-        num_images}, "failed": [(name, reason)], "num_classes": C, "class_names": [...]}``
-        and, with ``per_image``, ``"per_image"``: one dict per image and set, in the
-        order of ``names`` then ``pred_dirs``: ``name``, ``set`` and the
-        :func:`image_metrics` keys (write them with :func:`write_per_image_csv`).
+        num_images}, "failed": [(name, reason)], "internal_errors": [(name, traceback)],
+        "num_classes": C, "class_names": [...]}`` and, with ``per_image``, ``"per_image"``:
+        one dict per image and set, in the order of ``names`` then ``pred_dirs``: ``name``,
+        ``set`` and the :func:`image_metrics` keys (write them with :func:`write_per_image_csv`).
         An image that fails for any set (missing file, size mismatch) is left out of
-        every set, so the sets stay comparable, and is listed in ``failed``.
+        every set, so the sets stay comparable, and is listed in ``failed``;
+        ``internal_errors`` holds those of them that hit a bug. NaN scores (a class
+        absent everywhere) stay NaN here; :func:`results_json` writes them as ``null``.
+
+    Raises:
+        FileNotFoundError: ``gt_dir`` or a prediction folder does not exist.
     """
     sets = tuple((str(k), str(v)) for k, v in pred_dirs.items())
     if not sets:
         raise ValueError("no prediction folders given")
+    # A missing folder is one configuration error, not one failure per image.
+    for what, folder in [("ground-truth folder", gt_dir)] + [(f"prediction folder {k!r}", v) for k, v in sets]:
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"{what} {folder} does not exist")
     totals = [np.zeros((num_classes, num_classes + 1), np.int64) for _ in sets]
     counted: List[str] = []
     rows: Dict[str, List[Dict[str, object]]] = {}
@@ -215,12 +226,30 @@ def evaluate_dirs(
         metrics["confusion"] = total.tolist()
         metrics["num_images"] = len(counted)
         out_sets[set_name] = metrics
-    results = {"sets": out_sets, "failed": result.failed, "num_classes": num_classes,
-               "class_names": class_names(num_classes)}
+    results = {"sets": out_sets, "failed": result.failed, "internal_errors": result.internal,
+               "num_classes": num_classes, "class_names": class_names(num_classes)}
     if per_image:
         # workers finish in any order: rows follow the names as given
         results["per_image"] = [row for name in dict.fromkeys(names) if name in rows for row in rows[name]]
     return results
+
+
+def _strict(value):
+    """NaN/infinity -> None, recursively (JSON has no NaN; strict parsers refuse it)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    if isinstance(value, np.generic):
+        return _strict(value.item())
+    return value
+
+
+def results_json(results: Mapping[str, object]) -> str:
+    """Strict JSON of :func:`evaluate_dirs`' results: undefined scores (NaN) become ``null``."""
+    return json.dumps(_strict(results), indent=1, allow_nan=False)
 
 
 

@@ -14,7 +14,7 @@ from typing import Dict, Optional, Sequence
 from . import masks as mask_store
 from . import provenance
 from .batch import BatchResult, run_batch
-from .io import ensure_not_inside, list_names, read_label_png, write_label_png
+from .io import ensure_not_inside, list_names, read_label_png, unique_names, write_label_png
 from .refine import refine, rule_parameters
 
 __all__ = ["refine_dir"]
@@ -75,7 +75,8 @@ def refine_dir(
             holding labels made with other settings (see :mod:`samcam.provenance`).
     """
     ensure_not_inside(out_dir, [pseudo_dir, mask_dir])
-    names = list(names) if names is not None else list_names(pseudo_dir, (".png",))
+    # plain file names, each once, before samcam.json records them
+    names = unique_names(list(names) if names is not None else list_names(pseudo_dir, (".png",)), "refine_dir")
     settings = {
         "tool": "refine",
         "refine": rule_parameters(**params),

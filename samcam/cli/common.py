@@ -22,6 +22,7 @@ __all__ = [
     "positive_int",
     "names_or_list",
     "report_batch",
+    "print_internal_errors",
     "show_log",
 ]
 
@@ -193,9 +194,23 @@ def rule_params(args: argparse.Namespace) -> Dict[str, object]:
 
 
 def report_batch(result: BatchResult, what: str) -> int:
-    """Print a batch summary to stderr; exit code 1 if any image failed, else 0."""
+    """Print a batch summary to stderr; returns the exit code (:attr:`BatchResult.exit_code`).
+
+    0 all done, 1 some images failed on bad input, 3 some hit an internal error (a bug):
+    the first such traceback is printed in full.
+    """
     print(f"{what}: {result.summary()}", file=sys.stderr)
-    return 0 if result.ok else 1
+    print_internal_errors(result.internal, what)
+    return result.exit_code
+
+
+def print_internal_errors(internal: Sequence[Tuple[str, str]], what: str) -> None:
+    """Print the first internal error's traceback in full and how many there were."""
+    if not internal:
+        return
+    name, trace = internal[0]
+    print(f"{what}: internal error (a bug in samcam or a library it uses; please report it with this "
+          f"traceback) on {len(internal)} image(s); the first, {name}:\n{trace.rstrip()}", file=sys.stderr)
 
 
 def show_log(command: str) -> None:

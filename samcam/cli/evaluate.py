@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from pathlib import Path
 
-from ..evaluate import evaluate_dirs, format_table, write_per_image_csv
-from ..io import atomic_write_bytes, list_names
+from ..evaluate import evaluate_dirs, format_table, results_json, write_per_image_csv
+from ..io import atomic_write_bytes, clean_stale_temp_files, list_names
 from ..viz.report import write_report
-from .common import add_batch_arguments, named_dir, names_or_list
+from .common import add_batch_arguments, named_dir, names_or_list, print_internal_errors
 
 
 def add_parser(subparsers) -> None:
@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         write_per_image_csv(results.pop("per_image"), args.per_image)
         print(f"per-image numbers written to {args.per_image}", file=sys.stderr)
     if args.json:
-        atomic_write_bytes(args.json, json.dumps(results, indent=1).encode())
+        clean_stale_temp_files(Path(args.json).parent)
+        atomic_write_bytes(args.json, results_json(results).encode())
         print(f"metrics written to {args.json}", file=sys.stderr)
     if args.report:
         page = write_report(results, args.report, images_dir=args.images, pred_dirs=preds, gt_dir=args.gt,
@@ -55,5 +56,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(results['failed'])} images left out of every set:", file=sys.stderr)
         for name, reason in results["failed"]:
             print(f"  {name}: {reason}", file=sys.stderr)
-        return 1
+        print_internal_errors(results["internal_errors"], "eval")
+        return 3 if results["internal_errors"] else 1
     return 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from PIL import Image
 
 from .. import masks as mask_store
 from ..batch import run_batch
-from ..evaluate import evaluate_dirs
+from ..evaluate import evaluate_dirs, results_json
 from ..folders import refine_dir
 from ..io import atomic_write_bytes, read_image, write_label_png
 from ..sam.proposals import generate as generate_proposals
@@ -108,7 +107,7 @@ def run_demo(out_dir, num_images: int = 40, seed: int = 0, workers: int = 1, pro
     label_sets = {"cam": out / "cam_label", "+proposals": out / "refined_proposals",
                   "+sam_like": out / "refined_sam_like"}
     results = evaluate_dirs(out / "SegmentationClass", label_sets, names)
-    atomic_write_bytes(out / "metrics.json", json.dumps(results, indent=1).encode())
+    atomic_write_bytes(out / "metrics.json", results_json(results).encode())
     seconds = time.perf_counter() - start
     page = write_report(results, out / "report", images_dir=out / "JPEGImages", gt_dir=out / "SegmentationClass",
                         pred_dirs=label_sets, masks_dir=out / "masks_proposals", names=names, workers=workers)

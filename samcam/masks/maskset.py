@@ -7,11 +7,14 @@ mask×class overlap with AND + popcount instead of touching each pixel byte.
 """
 from __future__ import annotations
 
+import os
 from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-__all__ = ["MaskSet", "as_maskset", "pack_words", "popcount", "empty_maskset"]
+from ..limits import limits
+
+__all__ = ["MaskSet", "as_maskset", "pack_words", "popcount", "empty_maskset", "check_mask_count"]
 
 try:  # numpy >= 2.0 has a vectorised popcount
     _bitwise_count = np.bitwise_count
@@ -20,6 +23,23 @@ except AttributeError:  # pragma: no cover - numpy 1.x
 
     def _bitwise_count(array: np.ndarray) -> np.ndarray:
         return _POPCOUNT[array.view(np.uint8)].reshape(array.shape + (-1,)).sum(-1)
+
+
+def check_mask_count(source: Union[str, os.PathLike], count: int, words_per_mask: int) -> None:
+    """Refuse ``count`` masks of ``words_per_mask`` 64-bit words above the mask limits.
+
+    ``SAMCAM_MAX_MASKS`` bounds K, ``SAMCAM_MAX_MASK_BYTES`` the bit-packed memory
+    K × ⌈H·W/64⌉ × 8; checked from what a file declares, before allocating it.
+    """
+    lim = limits()
+    if count > lim.max_masks:
+        raise ValueError(f"{source}: {count:,} masks, more than the limit of {lim.max_masks:,} "
+                         "(raise SAMCAM_MAX_MASKS if the file is genuine)")
+    if count * words_per_mask * 8 > lim.max_mask_bytes:
+        raise ValueError(
+            f"{source}: {count:,} masks of {words_per_mask * 64:,} bits need {count * words_per_mask * 8:,} bytes, "
+            f"more than the limit of {lim.max_mask_bytes:,} (raise SAMCAM_MAX_MASK_BYTES if the file is genuine)"
+        )
 
 
 def pack_words(flat: np.ndarray) -> np.ndarray:

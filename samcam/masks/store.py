@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import io
 import lzma
+import math
 import os
 import zipfile
 from pathlib import Path
-from typing import Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-from ..io import atomic_write_bytes
-from .maskset import MaskSet, as_maskset
+from ..io import atomic_write_bytes, check_input_file, check_pixels, read_npy_header
+from ..limits import limits
+from .maskset import MaskSet, as_maskset, check_mask_count
 
 __all__ = ["STORE_SUFFIX", "write", "load_store", "store_path"]
 
@@ -75,39 +77,125 @@ def write(path: os.PathLike, masks, scores: Optional[Mapping[str, np.ndarray]] =
     return atomic_write_bytes(store_path(path), buffer.getvalue())
 
 
+def _read_members(path: Path) -> Dict[str, np.ndarray]:
+    """Every ``.npy`` member of the npz at ``path``, each checked before it is read.
+
+    A member's header declares its shape: it must fit in the member's declared size
+    (numpy would allocate the declared shape first), members may only be stored or
+    deflated, and the unpacked total stays within ``SAMCAM_MAX_FILE_BYTES``.
+    """
+    limit = limits().max_file_bytes
+    arrays: Dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        total = sum(info.file_size for info in infos)
+        if total > limit:
+            raise ValueError(f"its members unpack to {total:,} bytes, more than the limit of {limit:,} "
+                             "(raise SAMCAM_MAX_FILE_BYTES if the file is genuine)")
+        for info in infos:
+            if not info.filename.endswith(".npy") or info.filename[:-4] in arrays:
+                continue
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise ValueError(f"member {info.filename!r} uses compression {info.compress_type}")
+            with archive.open(info) as member:
+                shape, fortran, dtype = read_npy_header(member)
+                if dtype.hasobject:
+                    raise ValueError(f"member {info.filename!r} holds Python objects")
+                if math.prod(shape) * dtype.itemsize > info.file_size:
+                    raise ValueError(f"member {info.filename!r} declares {shape} {dtype}, more than it holds")
+                data = member.read(math.prod(shape) * dtype.itemsize)
+            if len(data) != math.prod(shape) * dtype.itemsize:
+                raise ValueError(f"member {info.filename!r} is truncated")
+            array = np.frombuffer(bytearray(data), dtype=dtype)  # writable, as np.load gives
+            arrays[info.filename[:-4]] = array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+    return arrays
+
+
+def _integers(archive: Mapping[str, np.ndarray], key: str) -> np.ndarray:
+    value = archive.get(key)
+    if value is None:
+        raise ValueError(f"missing field {key!r}")
+    if value.dtype.kind not in "iu":
+        raise ValueError(f"field {key!r} is {value.dtype}, not integers")
+    return value
+
+
 def load_store(path: Path) -> MaskSet:
+    """Read a ``.masks.npz`` store file -> :class:`MaskSet` (ValueError naming ``path`` if invalid).
+
+    Declared sizes are checked against :mod:`samcam.limits` before anything of that size
+    is allocated, and the LZMA payload is decompressed no further than the spans declare.
+    """
+    path = Path(path)
+    check_input_file(path, "mask store file")
     if not zipfile.is_zipfile(path):  # np.load would otherwise try (and refuse) a pickle
         raise ValueError(f"{path}: corrupt or truncated mask store file (not an npz archive)")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "format" not in archive.files or str(archive["format"]) != _FORMAT:
-                raise ValueError(f"{path}: not a samcam mask store file (missing format tag {_FORMAT!r})")
-            shape = tuple(int(v) for v in archive["image_shape"])
-            spans = archive["spans"]
-            payload = np.frombuffer(lzma.decompress(archive["words_lzma"].tobytes()), dtype="<u8")
-            words = _words_from_spans(spans, payload, shape)
-            scores = {key[len("score_"):]: archive[key] for key in archive.files if key.startswith("score_")}
-            return MaskSet.from_words(words, shape, scores)
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, lzma.LZMAError) as error:
-        raise ValueError(f"{path}: corrupt or truncated mask store file ({error})") from error
+        archive = _read_members(path)
+        if "format" not in archive or archive["format"].dtype.kind not in "US" or str(archive["format"]) != _FORMAT:
+            raise ValueError(f"{path}: not a samcam mask store file (missing format tag {_FORMAT!r})")
+        shape_field = _integers(archive, "image_shape")
+        if shape_field.shape != (2,) or (shape_field < 1).any():
+            raise ValueError(f"image_shape must be two positive integers (H, W), got {shape_field.tolist()}")
+        shape = (int(shape_field[0]), int(shape_field[1]))
+        check_pixels(path, shape[1], shape[0], "mask store image")
+        spans = _integers(archive, "spans")
+        if spans.ndim != 2 or spans.shape[1] != 2:
+            raise ValueError(f"spans must be K×2, got shape {spans.shape}")
+        width = (shape[0] * shape[1] + 63) // 64
+        check_mask_count(path, len(spans), width)
+        words_lzma = archive.get("words_lzma")
+        if words_lzma is None or words_lzma.dtype != np.uint8 or words_lzma.ndim != 1:
+            raise ValueError("field 'words_lzma' must be a 1-D uint8 array")
+        scores = {key[len("score_"):]: archive[key] for key in archive if key.startswith("score_")}
+        for key, value in scores.items():
+            if value.dtype.kind not in "biuf":
+                raise ValueError(f"score field {key!r} is {value.dtype}, not numbers")
+        words = _words_from_spans(spans, words_lzma.tobytes(), shape)
+        return MaskSet.from_words(words, shape, scores)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError, lzma.LZMAError,
+            NotImplementedError, RuntimeError, SyntaxError) as error:
+        raise ValueError(f"{path}: corrupt or truncated mask store file ({type(error).__name__}: {error})") from error
     except ValueError as error:
         if str(path) in str(error):
             raise
         raise ValueError(f"{path}: invalid mask store file ({error})") from error
 
 
-def _words_from_spans(spans: np.ndarray, payload: np.ndarray, image_shape: Tuple[int, int]) -> np.ndarray:
+# LZMA streams declare a dictionary size; samcam writes preset 1 (1 MiB). A bound keeps
+# a hostile header from making the decoder allocate gigabytes.
+_LZMA_MEMLIMIT = 256 * 2**20
+
+
+def _words_from_spans(spans: np.ndarray, compressed: bytes, image_shape: Tuple[int, int]) -> np.ndarray:
     """Place each mask's stored word span into a zeroed (K, ceil(H*W/64)) uint64 array."""
     width = (image_shape[0] * image_shape[1] + 63) // 64
-    spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
-    starts, lengths = spans[:, 0], spans[:, 1]
-    if (starts < 0).any() or (lengths < 0).any() or (starts + lengths > width).any():
+    spans = np.asarray(spans).reshape(-1, 2)
+    if spans.dtype.kind == "u" and spans.size and spans.max() > np.iinfo(np.int64).max:
         raise ValueError(f"mask spans fall outside {image_shape[0]}×{image_shape[1]} images")
-    if lengths.sum() != payload.size:
-        raise ValueError(f"{payload.size} words of masks stored for spans of {lengths.sum()}")
+    spans = spans.astype(np.int64)
+    starts, lengths = spans[:, 0], spans[:, 1]
+    # each bound on its own first: starts + lengths could overflow int64
+    if (starts < 0).any() or (lengths < 0).any() or (starts > width).any() or (lengths > width).any() \
+            or (starts + lengths > width).any():
+        raise ValueError(f"mask spans fall outside {image_shape[0]}×{image_shape[1]} images")
+    expected = int(lengths.sum()) * 8
+    decompressor = lzma.LZMADecompressor(memlimit=_LZMA_MEMLIMIT)
+    raw = decompressor.decompress(compressed, max_length=expected + 1) if compressed else b""
+    if len(raw) != expected or (compressed and not decompressor.eof) or decompressor.unused_data:
+        if len(raw) > expected:
+            raise ValueError(f"the compressed masks hold more than the {expected // 8} words their spans declare")
+        raise ValueError(f"{len(raw) // 8} words of masks stored for spans of {expected // 8}")
+    payload = np.frombuffer(raw, dtype="<u8")
     words = np.zeros((len(spans), width), np.uint64)
     offset = 0
     for row, (start, length) in enumerate(zip(starts.tolist(), lengths.tolist())):
         words[row, start: start + length] = payload[offset: offset + length]
         offset += length
+    # bits past the last pixel are padding: a file may not set them (they would count as area)
+    pixels = image_shape[0] * image_shape[1]
+    data = words.view(np.uint8)
+    data[:, (pixels + 7) // 8:] = 0
+    if pixels % 8:
+        data[:, pixels // 8] &= np.uint8((0xFF << (8 - pixels % 8)) & 0xFF)
     return words

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ..io import atomic_write_bytes, read_name_list
+from ..io import atomic_write_bytes, clean_stale_temp_files, read_name_list
 
 #: Where a refined label directory usually sits in the examples: inside data_root,
 #: next to mmseg's own ``SegmentationClassAug``.
@@ -289,4 +289,5 @@ def write_config(
         batch_size=batch_size,
         command=command,
     )
+    clean_stale_temp_files(Path(out).parent)
     return atomic_write_bytes(out, text.encode("utf-8"))

@@ -20,14 +20,13 @@ import importlib
 import logging
 import os
 import threading
-from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .. import masks as mask_store
 from ..batch import BatchResult, run_batch
-from ..io import IMAGE_SUFFIXES, ensure_not_inside, find_image, list_names, read_image, read_name_list
+from ..io import IMAGE_SUFFIXES, ensure_not_inside, find_image, list_names, read_image, read_name_list, unique_names
 from . import generate, proposals
 
 __all__ = [
@@ -102,7 +101,7 @@ def image_names(images_dir: os.PathLike, list_file: Optional[os.PathLike] = None
         names = list_names(images_dir, IMAGE_SUFFIXES)
         if not names:
             raise FileNotFoundError(f"--images {images_dir}: no .jpg or .png images in it")
-    return list(OrderedDict.fromkeys(names))  # a name listed twice is done once
+    return unique_names(names, str(list_file or images_dir))  # a name listed twice is done once
 
 
 # ------------------------------------------------------------------------ prefetching
@@ -210,6 +209,7 @@ def compute_masks(
         The :class:`~samcam.batch.BatchResult`; a bad image is a failure, never an exception.
     """
     out_dir = Path(out_dir)
+    names = unique_names(names, "compute_masks")  # plain file names only, each once
     ensure_not_inside(out_dir, [images_dir])
     out_dir.mkdir(parents=True, exist_ok=True)
     output_path = functools.partial(_output_path, out_dir)

@@ -23,7 +23,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 from PIL import Image
 
 from ..evaluate import class_names, score_images, select_changed
-from ..io import atomic_write_bytes, ensure_not_inside
+from ..io import atomic_write_bytes, clean_stale_temp_files, ensure_not_inside
 from .panels import render_panels
 
 __all__ = ["write_report", "plot_per_class_iou", "THUMB_WIDTH"]
@@ -203,6 +203,7 @@ def write_report(
     inputs = [images_dir, gt_dir, masks_dir] + list((pred_dirs or {}).values())
     ensure_not_inside(out_dir, inputs)
     out_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale_temp_files(out_dir)
     atomic_write_bytes(out_dir / CHART_NAME, plot_per_class_iou(sets, labels))
 
     set_names = list(sets)

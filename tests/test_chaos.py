@@ -1,0 +1,180 @@
+"""Chaos: ``kill -9`` a batch at random points, then resume; the outputs must be what a
+clean run writes, byte for byte, with no temp files left and no process left behind.
+
+Three ways to die, with ``--workers 2``: the main process (its workers must exit too),
+one worker (the batch must carry on and finish), the whole process group. The batch
+runs through tests/chaos_driver.py (``samcam`` with each image slowed down) so kills
+land while workers are busy and often between a temp file's write and its rename.
+Every output that exists right after a kill must already be complete.
+
+``make test`` runs SAMCAM_CHAOS_RUNS kills per scenario (default 2); raise it for a
+longer run, e.g. ``SAMCAM_CHAOS_RUNS=25 pytest tests/test_chaos.py``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from samcam import masks as store
+from samcam.cli import main
+from samcam.demo.synthetic import cam_to_label, make_scene
+from samcam.io import write_label_png
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
+                                reason="finds worker processes through /proc (Linux)")
+
+REPO = Path(__file__).resolve().parents[1]
+DRIVER = Path(__file__).resolve().parent / "chaos_driver.py"
+RUNS = int(os.environ.get("SAMCAM_CHAOS_RUNS", "2"))
+NAMES = [f"2008_{i:06d}" for i in range(16)]
+
+
+# ------------------------------------------------------------------------------ processes
+
+def _stat(pid: int):
+    """(state, ppid, session) of a live process, None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return fields[0].decode(), int(fields[1]), int(fields[3])
+
+
+def _processes():
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            info = _stat(int(entry))
+            if info is not None:
+                yield int(entry), info
+
+
+def session_members(session: int):
+    """Live (not zombie) processes of a session: the batch and every worker it started."""
+    return sorted(pid for pid, (state, _, sid) in _processes() if sid == session and state not in ("Z", "X"))
+
+
+def children(pid: int):
+    return sorted(child for child, (state, ppid, _) in _processes() if ppid == pid and state not in ("Z", "X"))
+
+
+def wait_until(condition, timeout: float, step: float = 0.002) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
+
+
+# ------------------------------------------------------------------------------- dataset
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("chaos")
+    rng = np.random.default_rng(0)
+    (root / "cams").mkdir()
+    for name in NAMES:
+        scene = make_scene(rng, 48, 64)
+        write_label_png(root / "pseudo" / f"{name}.png", cam_to_label(scene.cam))
+        store.write(root / "masks" / name, scene.masks)
+        np.save(root / "cams" / f"{name}.npy", scene.cam)  # IRN's layout: keys, cam, high_res
+    return root
+
+
+def command(root: Path, kind: str, out: Path):
+    if kind == "refine":
+        return ["refine", "--pseudo", str(root / "pseudo"), "--masks", str(root / "masks"), "--out", str(out)]
+    return ["adapt", "--method", "irn", "--cams", str(root / "cams"), "--masks", str(root / "masks"), "--out", str(out)]
+
+
+@pytest.fixture(scope="module")
+def reference(dataset):
+    """What a clean run writes: {kind: {file name: bytes}}."""
+    outputs = {}
+    for kind in ("refine", "adapt"):
+        out = dataset / f"reference-{kind}"
+        assert main(command(dataset, kind, out) + ["--no-progress"]) == 0
+        outputs[kind] = {p.name: p.read_bytes() for p in finished_outputs(out)}
+        assert len(outputs[kind]) == len(NAMES)
+    return outputs
+
+
+def start(root: Path, kind: str, out: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    return subprocess.Popen([sys.executable, str(DRIVER)] + command(root, kind, out) + ["--workers", "2", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, env=env)
+
+
+def finished_outputs(out: Path):
+    return [p for p in out.iterdir() if p.suffix == ".png" and not p.name.startswith(".")] if out.is_dir() else []
+
+
+# ---------------------------------------------------------------------------------- tests
+
+SCENARIOS = [(mode, kind, run) for mode, kind in (("main", "refine"), ("worker", "refine"), ("group", "refine"),
+                                                  ("main", "adapt"))
+             for run in range(RUNS)]
+
+
+@pytest.mark.parametrize("mode,kind,run", SCENARIOS, ids=[f"{m}-{k}-{r}" for m, k, r in SCENARIOS])
+def test_kill_then_resume_gives_the_clean_run_bytes(dataset, reference, tmp_path, mode, kind, run):
+    rng = random.Random(f"{mode}-{kind}-{run}")
+    out = tmp_path / "out"
+    expected = reference[kind]
+    process = start(dataset, kind, out)
+    session = process.pid
+    try:
+        # a random point: after 0..N-1 images are done (0: while the workers start)
+        point = rng.randrange(len(NAMES))
+        wait_until(lambda: len(finished_outputs(out)) >= point or process.poll() is not None, timeout=60)
+        if mode == "worker":
+            assert wait_until(lambda: children(process.pid) or process.poll() is not None, timeout=30)
+            workers = children(process.pid)
+            if workers:
+                os.kill(rng.choice(workers), signal.SIGKILL)
+            code = process.wait(timeout=120)
+            stderr = process.stderr.read().decode()
+            # the batch carries on: the killed worker's image is run again, alone
+            assert code == 0, stderr
+        else:
+            if mode == "main":
+                os.kill(process.pid, signal.SIGKILL)
+            else:
+                os.killpg(session, signal.SIGKILL)
+            process.wait(timeout=30)
+        # no orphans: every worker of the killed batch exits on its own
+        assert wait_until(lambda: not session_members(session), timeout=10, step=0.05), session_members(session)
+    finally:
+        if process.poll() is None:
+            os.killpg(session, signal.SIGKILL)
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
+    # atomic writes: whatever exists is complete
+    for path in finished_outputs(out):
+        assert path.read_bytes() == expected[path.name], path.name
+
+    # resume
+    resumed = start(dataset, kind, out)
+    code = resumed.wait(timeout=120)
+    stderr = resumed.stderr.read().decode()
+    resumed.stdout.close()
+    resumed.stderr.close()
+    assert code == 0, stderr
+    assert not session_members(resumed.pid)
+    assert {p.name: p.read_bytes() for p in finished_outputs(out)} == expected  # byte-identical
+    # nothing else but samcam.json (the settings, as a clean run records them): no temp files
+    assert sorted(p.name for p in out.iterdir() if p.suffix != ".png") == ["samcam.json"]
+    record = json.loads((out / "samcam.json").read_text())
+    clean = json.loads((dataset / f"reference-{kind}" / "samcam.json").read_text())
+    assert record["settings"]["refine"] == clean["settings"]["refine"]
