@@ -43,7 +43,7 @@ def report(tmp_path):
     results = evaluate_dirs(data["SegmentationClass"], preds, list(NAMES), num_classes=5, progress=False)
     page = write_report(
         results, tmp_path / "report", images_dir=data["JPEGImages"], pred_dirs=preds,
-        gt_dir=data["SegmentationClass"], masks_dir=data["masks"], names=list(NAMES), num_classes=5, k=2,
+        gt_dir=data["SegmentationClass"], masks_dir=data["masks"], names=list(NAMES), num_classes=5, top=2,
     )
     return page, results
 
@@ -133,7 +133,7 @@ def test_eval_cli_writes_report(tmp_path, capsys):
     assert code == 0
     assert f"report written to {out / 'index.html'}" in capsys.readouterr().err
     links = _links(out / "index.html")
-    # k=4 by default: the 4 most improved (a, e, c, f) and the rest, least improved (b, d).
+    # --top 4 by default: the 4 most improved (a, e, c, f) and the rest, least improved (b, d).
     assert len(links.anchors) == 6 and all((out / link).is_file() for link in links.anchors + links.images)
 
 
