@@ -6,7 +6,7 @@ import argparse
 import random
 import sys
 from pathlib import Path
-from typing import List
+from typing import Callable, List
 
 from .. import inputs
 from ..evaluate import resolve_baseline, score_images, select_changed
@@ -63,22 +63,25 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _check_inputs(args: argparse.Namespace, pool: List[str]) -> None:
-    """Folders of the wrong kind, or without any of the images, are one error before any drawing."""
-    images = inputs.check_image_folder(args.images, "--images")
-    have = inputs.available_names(images, inputs.IMAGE_KINDS)
-    inputs.check_names_present(pool, "--images", args.images, have.__contains__, "{name}.jpg or {name}.png", images)
-    for flag, folder, check, kinds, pattern in (
-            [("--labels", folder, inputs.check_label_folder, inputs.LABEL_KINDS, "{name}.png")
-             for _, folder in args.labels]
-            + [("--gt", args.gt, inputs.check_label_folder, inputs.LABEL_KINDS, "{name}.png"),
-               ("--masks", args.masks, inputs.check_mask_folder, inputs.MASK_KINDS,
-                "{name}.masks.npz, {name}.json or {name}/")]):
-        if folder is None:
-            continue
-        contents = check(folder, flag)
-        have = inputs.available_names(contents, kinds)
-        inputs.check_names_present(pool, flag, folder, have.__contains__, pattern, contents)
+def _check_inputs(args: argparse.Namespace) -> Callable[[List[str]], None]:
+    """Folders of the wrong kind are one error before any drawing; returns the check that
+    the folders hold some of the images to draw (run on the pool once it is known)."""
+    checks = [("--images", args.images, inputs.check_image_folder(args.images, "--images"), inputs.IMAGE_KINDS,
+               "{name}.jpg or {name}.png")]
+    checks += [("--labels", folder, inputs.check_label_folder(folder, "--labels"), inputs.LABEL_KINDS, "{name}.png")
+               for _, folder in args.labels]
+    if args.gt is not None:
+        checks.append(("--gt", args.gt, inputs.check_label_folder(args.gt, "--gt"), inputs.LABEL_KINDS, "{name}.png"))
+    if args.masks is not None:
+        checks.append(("--masks", args.masks, inputs.check_mask_folder(args.masks, "--masks"), inputs.MASK_KINDS,
+                       "{name}.masks.npz, {name}.json or {name}/"))
+
+    def present(pool: List[str]) -> None:
+        for flag, folder, contents, kinds, pattern in checks:
+            have = inputs.available_names(contents, kinds)
+            inputs.check_names_present(pool, flag, folder, have.__contains__, pattern, contents)
+
+    return present
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     set_names = [name for name, _ in args.labels]
     if len(set(set_names)) != len(set_names):
         raise ValueError("two --labels sets have the same NAME; name them NAME=DIR")
+    check_present = _check_inputs(args)
     mode = "best" if args.best is not None else "worst" if args.worst is not None else None
     if args.names:
         picked = [flag for flag, value in (("--list", args.list), ("--best", args.best), ("--worst", args.worst),
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if not pool:
         raise ValueError(f"no .png labels in {args.labels[0][1]}; give --list FILE or NAMEs")
     if not args.names:  # NAMEs: each draws or fails alone
-        _check_inputs(args, pool)
+        check_present(pool)
     chosen = pool
     if mode is not None:
         if args.gt is None or len(args.labels) < 2:
