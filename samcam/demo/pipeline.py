@@ -55,9 +55,9 @@ class DemoResult:
     def summary(self) -> str:
         sets = self.results["sets"]
         return (
-            f"SYNTHETIC data, {self.num_images} images: CAM pseudo labels {100 * sets['cam']['miou']:.1f} mIoU -> "
-            f"refined with weight-free proposals {100 * sets['+proposals']['miou']:.1f}, "
-            f"with simulated SAM masks {100 * sets['+sam_like']['miou']:.1f} "
+            f"SYNTHETIC data, {self.num_images} images: mIoU of the CAM pseudo labels {100 * sets['cam']['miou']:.1f}% "
+            f"-> refined with weight-free proposals {100 * sets['+proposals']['miou']:.1f}%, "
+            f"with simulated SAM masks {100 * sets['+sam_like']['miou']:.1f}% "
             f"({self.seconds:.1f} s). Outputs in {self.out}."
         )
 
