@@ -130,20 +130,22 @@ def group_failures(failed: Sequence[Tuple[str, str]]) -> List[Tuple[str, List[st
 
 def describe_failures(failed: Sequence[Tuple[str, str]], everything: bool = False) -> str:
     """The failures as lines, each reason once: ``name: reason`` for a reason only one image
-    has, ``K images (a, b, ...): reason with {name}`` for a reason several share. With
-    ``everything`` (no image succeeded) and one reason, says so in one line.
+    has, ``K images (a, b, ...), all like a: a's reason`` for a reason several share
+    (:func:`failure_pattern`). With ``everything`` (no image succeeded) and one reason,
+    says so once.
     """
     groups = group_failures(failed)
-    if everything and len(groups) == 1 and len(failed) > 1:
-        pattern, names = groups[0]
-        return f"every image failed ({len(names)}: {_some(names)}), for the same reason:\n  {pattern}"
     reasons = dict(failed)
+    if everything and len(groups) == 1 and len(failed) > 1:
+        names = groups[0][1]
+        return (f"every image failed ({len(names)}: {_some(names)}), for the same reason; the first, "
+                f"{names[0]}:\n  {reasons[names[0]]}")
     lines = ["failures:"]
-    for pattern, names in groups:
+    for _, names in groups:
         if len(names) == 1:
             lines.append(f"  {names[0]}: {reasons[names[0]]}")
-        else:
-            lines.append(f"  {len(names)} images ({_some(names)}): {pattern}")
+        else:  # the first one's own words (exact values), for all of them
+            lines.append(f"  {len(names)} images ({_some(names)}), all like {names[0]}: {reasons[names[0]]}")
     return "\n".join(lines)
 
 

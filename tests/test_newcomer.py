@@ -160,13 +160,14 @@ def test_failure_patterns_group_by_reason_not_by_name():
     failed = [("x1", "no masks for 'x1' in m"), ("x2", "no masks for 'x2' in m"), ("x3", "corrupt x3.png")]
     assert group_failures(failed) == [("no masks for '{name}' in m", ["x1", "x2"]), ("corrupt {name}.png", ["x3"])]
     text = describe_failures(failed)
-    assert text.splitlines() == ["failures:", "  2 images (x1, x2): no masks for '{name}' in m", "  x3: corrupt x3.png"]
+    assert text.splitlines() == ["failures:", "  2 images (x1, x2), all like x1: no masks for 'x1' in m",
+                                 "  x3: corrupt x3.png"]
     result = BatchResult(failed=failed[:2])
     assert result.all_failed_alike
     assert result.summary().splitlines() == [
         "0 written, 0 already done (skipped), 2 failed",
-        "every image failed (2: x1, x2), for the same reason:",
-        "  no masks for '{name}' in m",
+        "every image failed (2: x1, x2), for the same reason; the first, x1:",
+        "  no masks for 'x1' in m",
     ]
     many = [(f"n{i}", f"bad n{i}") for i in range(25)]
     assert "n19, ... and 5 more" in describe_failures(many)
@@ -180,9 +181,11 @@ def test_every_image_failing_alike_is_said_once_with_the_fix(demo, tmp_path, cap
     assert cli("refine", "--labels", demo / "cam_label", "--masks", small, "--out", tmp_path / "o") == 1
     err = capsys.readouterr().err.strip().splitlines()[-4:]
     assert err[0] == "samcam refine: 0 written, 0 already done (skipped), 4 failed"
-    assert err[1] == "every image failed (4: synth_00000, synth_00001, synth_00002, synth_00003), for the same reason:"
-    assert err[2] == (f"  ValueError: {demo / 'cam_label'}/{{name}}.png with {small}/{{name}}.masks.npz: masks are "
-                      "5×5 but the label is 240×320; masks must be computed on the same image size")
+    assert err[1] == ("every image failed (4: synth_00000, synth_00001, synth_00002, synth_00003), for the same "
+                      "reason; the first, synth_00000:")
+    assert err[2] == (f"  ValueError: {demo / 'cam_label' / 'synth_00000.png'} with "
+                      f"{small / 'synth_00000.masks.npz'}: masks are 5×5 but the label is 240×320; masks must be "
+                      "computed on the same image size")
     assert err[3] == ("samcam refine: likely fix: the files come from images of another size: were the masks, "
                       "labels and images made from the same images?")
 
