@@ -30,7 +30,7 @@ def add_parser(subparsers) -> None:
             "Write one PNG per image to --out: the image, each label set over it in the VOC "
             "palette, the masks in random colours with outlines, and the ground truth, with the class "
             "names present. NAMEs choose the images (the reference code's --vis_sample); else --list "
-            "(default: every label of the first --labels), of which --best/--worst/--random pick K."
+            "(default: every label of the first --labels), of which --best/--worst/--random pick N."
         ),
     )
     parser.add_argument("names", nargs="*", metavar="NAME",
