@@ -6,15 +6,15 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from samcam import inputs, provenance
 from samcam import masks as samcam_masks
-from samcam import provenance
 from samcam.batch import BatchResult, run_batch
 from samcam.cams import label_from_cams, scores_from_cams
 from samcam.errors import ImageError
 from samcam.io import ensure_not_inside, list_names, read_label_png, unique_names, write_label_png
 from samcam.refine import get_rule, refine, rule_parameters
 
-from . import get
+from . import available, get
 from .base import AdapterSetupError
 
 __all__ = ["adapt_dir", "adapt_one", "check_first_cam"]
@@ -166,6 +166,16 @@ def adapt_dir(
     if not Path(masks_dir).is_dir():
         raise FileNotFoundError(f"--masks {masks_dir}: folder does not exist")
     ensure_not_inside(out_dir, [cams_dir, labels_dir, masks_dir])
+    # Folders of the wrong kind (labels as masks, images as CAMs) are one configuration error.
+    masks = inputs.check_mask_folder(masks_dir, "--masks")
+    if cams_dir is not None:
+        if not Path(cams_dir).is_dir():
+            raise FileNotFoundError(f"--cams {cams_dir}: folder does not exist")
+        found = inputs.check_cam_folder(cams_dir, "--cams")
+    else:
+        if not Path(labels_dir).is_dir():
+            raise FileNotFoundError(f"--labels {labels_dir}: folder does not exist")
+        found = inputs.check_label_folder(labels_dir, "--labels")
     folder = adapter.method_folder(out_dir)
     if folder is not None and not overwrite_method_folder:
         raise ValueError(
@@ -179,6 +189,17 @@ def adapt_dir(
         if not names:
             raise ValueError(f"{input_dir}: no *{suffix} files found")
     names = unique_names(names, "adapt_dir")  # plain file names, each once, before any file is read
+    source = f"--list {list_file}" if list_file else ""
+    if cams_dir is not None:
+        have = inputs.available_names(found, [inputs.NPY])
+        inputs.check_names_present(names, "--cams", cams_dir, have.__contains__, "{name}.npy", found, source)
+    else:
+        have = inputs.available_names(found, inputs.LABEL_KINDS)
+        inputs.check_names_present(names, "--labels", labels_dir, have.__contains__, "{name}.png", found, source)
+    have_masks = inputs.available_names(masks, inputs.MASK_KINDS)
+    inputs.check_names_present(names, "--masks", masks_dir,
+                               lambda name: any(m in have_masks for m in adapter.mask_names(name)),
+                               "{name}" + samcam_masks.STORE_SUFFIX + ", {name}.json or {name}/", masks, source)
     if cams_dir is not None:
         check_first_cam(adapter.name, cams_dir, names, threshold=threshold, num_classes=num_classes, layout=layout)
     resolved = rule_parameters(**{**params, "num_classes": num_classes})
@@ -242,10 +263,24 @@ def check_first_cam(
         ValueError: naming the file and what is wrong.
     """
     adapter = get(method)
+    others_layout = []  # files that load but are in none of this method's layouts
+    unread = []  # files in one of its layouts that it still cannot read (wrong channels, ...)
+    own_layout = False
     for name in list(names)[:_FIRST_FILES_CHECKED]:
         path = Path(cams_dir) / f"{name}.npy"
         try:
             cam_dict = adapter.load_cam(path)
+        except (ValueError, OSError, KeyError, ImportError):
+            continue  # a bad file: the batch reports it with the others
+        try:
+            adapter.cam_format(cam_dict, layout)
+        except AdapterSetupError as error:
+            raise ValueError(f"{path}: {error}") from error
+        except ValueError as error:
+            others_layout.append((path, cam_dict, error))
+            continue
+        own_layout = True
+        try:
             # no image size to check against here (an empty dict raises: no classes to look at)
             classes, _, _ = adapter.foreground(cam_dict, num_classes, layout=layout)
             if classes.size:
@@ -253,6 +288,36 @@ def check_first_cam(
                 return path
         except AdapterSetupError as error:
             raise ValueError(f"{path}: {error}") from error
-        except (ValueError, OSError, KeyError, ImportError):
-            continue  # a bad file: the batch reports it with the others
+        except (ValueError, OSError, KeyError, ImportError) as error:
+            unread.append((path, cam_dict, error))
+            continue
+    failing = others_layout + unread
+    if failing:  # and no file with classes was read: it would have returned above
+        # Every file that loaded is unreadable for this method: if another method reads
+        # them, the method is wrong, not the files; say whose they are.
+        path, cam_dict, error = failing[0]
+        readers = [other for other in available() if other != adapter.name and _reads(other, cam_dict, num_classes)]
+        count = f"the first {len(failing)} CAM file(s) read"
+        if readers:
+            raise ValueError(f"{path}: {error}; {count} all fail for --method {adapter.name}, but they read as "
+                             f"{' and '.join(get(r).title for r in readers)} CAM files: use --method "
+                             + " or ".join(readers))
+        if not own_layout:
+            raise ValueError(f"{path}: {error}; {count} are all in another layout, and no installed method "
+                             "reads it (samcam-adapt --method lists them)")
     return None
+
+
+def _reads(method: str, cam_dict: Mapping, num_classes: int) -> bool:
+    """Whether ``method`` reads ``cam_dict`` as its own (a layout of its own, not refused as another method's)."""
+    adapter = get(method)
+    try:
+        adapter.cam_format(cam_dict)
+        classes, _, _ = adapter.foreground(cam_dict, num_classes)
+        if classes.size:
+            adapter.read(cam_dict, None, num_classes)
+    except AdapterSetupError as error:
+        return "--method" not in str(error)  # only a missing threshold of its own: still its file
+    except (ValueError, KeyError, TypeError):
+        return False
+    return True

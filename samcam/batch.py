@@ -27,6 +27,7 @@ import ctypes
 import multiprocessing
 import os
 import pickle
+import re
 import signal
 import sys
 import threading
@@ -44,7 +45,7 @@ from tqdm import tqdm
 from .errors import ImageError, OutputError
 from .io import clean_stale_temp_files, unique_names
 
-__all__ = ["BatchResult", "run_batch", "progress_bar"]
+__all__ = ["BatchResult", "run_batch", "progress_bar", "failure_pattern", "group_failures", "describe_failures"]
 
 # outcome kinds of one job
 _OK, _FAILED, _INTERNAL, _FATAL = "ok", "failed", "internal", "fatal"
@@ -87,13 +88,70 @@ class BatchResult:
             return 3
         return 1 if self.failed else 0
 
+    @property
+    def all_failed_alike(self) -> bool:
+        """Every image of the batch failed, all for the same reason (one :func:`failure_pattern`)."""
+        return bool(self.failed) and not self.done and not self.skipped and len(group_failures(self.failed)) == 1
+
     def summary(self) -> str:
+        """``N written, M already done (skipped), K failed`` and the failures, grouped by reason."""
         text = f"{len(self.done)} written, {len(self.skipped)} already done (skipped), {len(self.failed)} failed"
         if self.failed:
-            lines = [text, "failures:"]
-            lines += [f"  {name}: {reason}" for name, reason in self.failed]
-            text = "\n".join(lines)
+            text += "\n" + describe_failures(self.failed, everything=not self.done and not self.skipped)
         return text
+
+
+# names listed per group of identical failures before "... and N more"
+_NAMES_SHOWN = 20
+
+
+def failure_pattern(name: str, reason: str) -> str:
+    """``reason`` with the image's name replaced by ``{name}``: failures alike share a pattern.
+
+    Only whole occurrences count (not ``a`` inside ``ground``), so ``no masks for
+    'x1' in m/ (looked for x1.masks.npz)`` and the same for ``x2`` group together.
+    """
+    if name:
+        reason = re.sub(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])", "{name}", reason)
+    # lists of values found in one image ("holds values [21, 40]") differ from image to image
+    return _VALUE_LIST.sub("[...]", reason)
+
+
+_VALUE_LIST = re.compile(r"\[-?\d+(?:\.\d+)?(?:, -?\d+(?:\.\d+)?)*\]")
+
+
+def group_failures(failed: Sequence[Tuple[str, str]]) -> List[Tuple[str, List[str]]]:
+    """``[(pattern, [names])]``: the failures grouped by :func:`failure_pattern`, in first-seen order."""
+    groups: Dict[str, List[str]] = {}
+    for name, reason in failed:
+        groups.setdefault(failure_pattern(name, reason), []).append(name)
+    return list(groups.items())
+
+
+def describe_failures(failed: Sequence[Tuple[str, str]], everything: bool = False) -> str:
+    """The failures as lines, each reason once: ``name: reason`` for a reason only one image
+    has, ``K images (a, b, ...), all like a: a's reason`` for a reason several share
+    (:func:`failure_pattern`). With ``everything`` (no image succeeded) and one reason,
+    says so once.
+    """
+    groups = group_failures(failed)
+    reasons = dict(failed)
+    if everything and len(groups) == 1 and len(failed) > 1:
+        names = groups[0][1]
+        return (f"every image failed ({len(names)}: {_some(names)}), for the same reason; the first, "
+                f"{names[0]}:\n  {reasons[names[0]]}")
+    lines = ["failures:"]
+    for _, names in groups:
+        if len(names) == 1:
+            lines.append(f"  {names[0]}: {reasons[names[0]]}")
+        else:  # the first one's own words (exact values), for all of them
+            lines.append(f"  {len(names)} images ({_some(names)}), all like {names[0]}: {reasons[names[0]]}")
+    return "\n".join(lines)
+
+
+def _some(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:_NAMES_SHOWN])
+    return shown + (f", ... and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else "")
 
 
 Outcome = Tuple[str, str, Optional[str], object]  # (name, kind, reason, value or traceback)

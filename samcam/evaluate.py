@@ -24,13 +24,14 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import inputs
 from .batch import run_batch
 from .errors import ImageError
-from .io import atomic_write_bytes, read_label_png
+from .io import atomic_write_bytes, list_names, read_label_png
 
 __all__ = [
     "VOC_CLASSES",
@@ -40,6 +41,7 @@ __all__ = [
     "evaluate_arrays",
     "evaluate_dirs",
     "format_table",
+    "resolve_baseline",
     "class_names",
     "per_image_miou",
     "image_metrics",
@@ -63,12 +65,15 @@ def class_names(num_classes: int) -> List[str]:
     return ["background"] + [f"class {k}" for k in range(1, num_classes)]
 
 
-def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int = 21, ignore_index: int = 255) -> np.ndarray:
-    """Confusion counts of one image.
+def confusion_matrix(*, gt: np.ndarray, pred: np.ndarray, num_classes: int = 21, ignore_index: int = 255) -> np.ndarray:
+    """Confusion counts of one image: ``confusion_matrix(gt=..., pred=...)``.
+
+    Keyword-only, because swapping the two silently changes every score (a
+    prediction's 255 is a miss, a GT 255 is skipped; rows are GT classes).
 
     Args:
-        pred: H×W integer prediction (0..num_classes-1; ``ignore_index`` = no label).
         gt: H×W integer ground truth (0..num_classes-1; ``ignore_index`` skipped).
+        pred: H×W integer prediction (0..num_classes-1; ``ignore_index`` = no label).
 
     Returns:
         (C, C+1) int64: rows are GT classes, columns predicted classes, and the last
@@ -130,11 +135,19 @@ def metrics_from_confusion(confusion: np.ndarray) -> Dict[str, object]:
     }
 
 
-def evaluate_arrays(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], num_classes: int = 21, ignore_index: int = 255) -> Dict[str, object]:
-    """Metrics of in-memory label lists (one confusion matrix over all of them)."""
+def evaluate_arrays(*, gts: Sequence[np.ndarray], preds: Sequence[np.ndarray], num_classes: int = 21,
+                    ignore_index: int = 255) -> Dict[str, object]:
+    """Metrics of in-memory label lists, ``evaluate_arrays(gts=[...], preds=[...])``: one
+    confusion matrix over all of them (keyword-only, as :func:`confusion_matrix`).
+
+    Returns :func:`metrics_from_confusion`'s dict plus ``confusion`` and ``num_images``.
+    """
+    gts, preds = list(gts), list(preds)
+    if len(gts) != len(preds):
+        raise ValueError(f"{len(gts)} ground truths but {len(preds)} predictions")
     total = np.zeros((num_classes, num_classes + 1), np.int64)
     for pred, gt in zip(preds, gts):
-        total += confusion_matrix(pred, gt, num_classes, ignore_index)
+        total += confusion_matrix(gt=gt, pred=pred, num_classes=num_classes, ignore_index=ignore_index)
     result = metrics_from_confusion(total)
     result["confusion"] = total.tolist()
     result["num_images"] = len(gts)
@@ -160,7 +173,7 @@ def image_confusions(name: str, gt_dir: str, pred_dirs: Tuple[Tuple[str, str], .
             raise ImageError(f"{pred_path}: prediction missing for set {set_name!r}")
         pred = read_label_png(pred_path)
         try:
-            confusions.append(confusion_matrix(pred, gt, num_classes, ignore_index))
+            confusions.append(confusion_matrix(gt=gt, pred=pred, num_classes=num_classes, ignore_index=ignore_index))
         except ValueError as error:
             raise ImageError(f"{pred_path} vs {gt_path}: {error}") from None
     return confusions
@@ -169,7 +182,7 @@ def image_confusions(name: str, gt_dir: str, pred_dirs: Tuple[Tuple[str, str], .
 def evaluate_dirs(
     gt_dir: os.PathLike,
     pred_dirs: Mapping[str, os.PathLike],
-    names: Sequence[str],
+    names: Optional[Sequence[str]] = None,
     num_classes: int = 21,
     ignore_index: int = 255,
     workers: int = 1,
@@ -181,13 +194,16 @@ def evaluate_dirs(
     Args:
         gt_dir: folder of GT PNGs ``{name}.png``.
         pred_dirs: set name -> folder of prediction PNGs ``{name}.png``.
-        names: image names to evaluate.
+        names: image names to evaluate (default: every ``*.png`` of the first
+            prediction folder, as ``samcam eval`` without ``--list``).
         per_image: also return every image's numbers (:func:`image_metrics`).
 
     Returns:
         ``{"sets": {set_name: metrics (see metrics_from_confusion) + confusion,
         num_images}, "failed": [(name, reason)], "internal_errors": [(name, traceback)],
-        "num_classes": C, "class_names": [...]}`` and, with ``per_image``, ``"per_image"``:
+        "num_classes": C, "class_names": [...], "support": {"pixels": [C ints], "images":
+        [C ints]}}``: ``support`` counts, per class, the valid GT pixels and the images
+        whose GT holds the class, over the images evaluated. With ``per_image``, ``"per_image"``:
         one dict per image and set, in the order of ``names`` then ``pred_dirs``: ``name``,
         ``set`` and the :func:`image_metrics` keys (write them with :func:`write_per_image_csv`).
         An image that fails for any set (missing file, size mismatch) is left out of
@@ -197,6 +213,8 @@ def evaluate_dirs(
 
     Raises:
         FileNotFoundError: ``gt_dir`` or a prediction folder does not exist.
+        ValueError: no image to evaluate, or a folder of the wrong kind or without any
+            of ``names`` (:class:`samcam.inputs.InputError`, naming what it holds).
     """
     sets = tuple((str(k), str(v)) for k, v in pred_dirs.items())
     if not sets:
@@ -205,13 +223,29 @@ def evaluate_dirs(
     for what, folder in [("ground-truth folder", gt_dir)] + [(f"prediction folder {k!r}", v) for k, v in sets]:
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"{what} {folder} does not exist")
+    # So is a folder of the wrong kind (images or masks as --gt) or one without these images.
+    surveys = [("--gt", gt_dir, inputs.check_label_folder(gt_dir, "--gt"))]
+    surveys += [("--labels", folder, inputs.check_label_folder(folder, "--labels")) for _, folder in sets]
+    if names is None:
+        names = list_names(sets[0][1], (".png",))
+    names = list(names)
+    if not names:
+        raise ValueError(f"no images to evaluate (an empty list, or no .png labels in {sets[0][1]})")
+    for flag, folder, contents in surveys:
+        have = inputs.available_names(contents, inputs.LABEL_KINDS)
+        inputs.check_names_present(names, flag, folder, have.__contains__, "{name}.png", contents)
     totals = [np.zeros((num_classes, num_classes + 1), np.int64) for _ in sets]
+    pixels = np.zeros(num_classes, np.int64)
+    images = np.zeros(num_classes, np.int64)
     counted: List[str] = []
     rows: Dict[str, List[Dict[str, object]]] = {}
 
     def collect(name, confusions):
         for total, confusion in zip(totals, confusions):
             total += confusion
+        gt_pixels = confusions[0].sum(axis=1)  # every set's rows count the same GT pixels
+        pixels[:] += gt_pixels
+        images[:] += gt_pixels > 0
         counted.append(name)
         if per_image:
             rows[name] = [{"name": name, "set": set_name, **image_metrics(confusion)}
@@ -227,7 +261,8 @@ def evaluate_dirs(
         metrics["num_images"] = len(counted)
         out_sets[set_name] = metrics
     results = {"sets": out_sets, "failed": result.failed, "internal_errors": result.internal,
-               "num_classes": num_classes, "class_names": class_names(num_classes)}
+               "num_classes": num_classes, "class_names": class_names(num_classes),
+               "support": {"pixels": pixels.tolist(), "images": images.tolist()}}
     if per_image:
         # workers finish in any order: rows follow the names as given
         results["per_image"] = [row for name in dict.fromkeys(names) if name in rows for row in rows[name]]
@@ -379,32 +414,52 @@ def select_changed(scores: Dict[str, Tuple[float, float]], k: int, mode: str) ->
     return ranked[:k]
 
 
-def format_table(results: Mapping[str, object]) -> str:
-    """A plain-text table: summary rows per set, then per-class IoU side by side."""
+def resolve_baseline(set_names: Sequence[str], baseline: Optional[str] = None) -> str:
+    """The set deltas are taken against: ``baseline`` (checked to be one of ``set_names``) or the first."""
+    set_names = list(set_names)
+    if not set_names:
+        raise ValueError("no label sets")
+    if baseline is None:
+        return set_names[0]
+    if baseline not in set_names:
+        raise ValueError(f"--baseline {baseline!r} is not one of the label sets: {', '.join(set_names)}")
+    return baseline
+
+
+def format_table(results: Mapping[str, object], baseline: Optional[str] = None) -> str:
+    """A plain-text table: summary rows per set, then per-class IoU side by side, all in %.
+
+    With two or more sets, one ``Δ NAME`` column per set other than ``baseline`` (default:
+    the first set) gives its difference to the baseline, in percentage points.
+    """
     sets = results["sets"]
     set_names = list(sets)
+    base = resolve_baseline(set_names, baseline)
+    others = [s for s in set_names if s != base]
     names = results.get("class_names") or class_names(results["num_classes"])
-    width = max(12, *(len(s) + 2 for s in set_names))
+    width = max(12, *(len(s) + 4 for s in set_names))
     lines = []
     header = f"{'':<16}" + "".join(f"{s:>{width}}" for s in set_names)
-    if len(set_names) == 2:
-        header += f"{'delta':>{width}}"
+    header += "".join(f"{'Δ ' + s:>{width}}" for s in others)
     lines.append(header)
 
-    def row(label, values):
-        text = f"{label:<16}" + "".join(
-            f"{'-' if np.isnan(v) else f'{100 * v:.2f}':>{width}}" for v in values
-        )
-        if len(values) == 2 and not any(np.isnan(values)):
-            text += f"{100 * (values[1] - values[0]):>+{width}.2f}"
+    def cell(value: float) -> str:
+        return f"{'-' if np.isnan(value) else f'{100 * value:.2f}':>{width}}"
+
+    def row(label, values: Mapping[str, float]):
+        text = f"{label:<16}" + "".join(cell(values[s]) for s in set_names)
+        for s in others:
+            delta = values[s] - values[base]
+            text += f"{'-':>{width}}" if np.isnan(delta) else f"{100 * delta:>+{width}.2f}"
         return text
 
     for key, label in (("miou", "mIoU"), ("mean_precision", "precision"), ("mean_recall", "recall"),
                        ("pixel_acc", "pixel acc"), ("labelled", "labelled")):
-        lines.append(row(label, [sets[s][key] for s in set_names]))
+        lines.append(row(label, {s: float(sets[s][key]) for s in set_names}))
     lines.append("per-class IoU")
     for index, class_name in enumerate(names):
-        lines.append(row(f"  {class_name}"[:16], [sets[s]["iou"][index] for s in set_names]))
+        lines.append(row(f"  {class_name}"[:16], {s: float(sets[s]["iou"][index]) for s in set_names}))
     count = sets[set_names[0]]["num_images"]
-    lines.append(f"({count} images, one confusion matrix per set; values in %)")
+    against = f"; Δ: percentage points against {base}" if others else ""
+    lines.append(f"({count} images, one confusion matrix per set; values in %{against})")
     return "\n".join(lines)

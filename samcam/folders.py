@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
+from . import inputs, provenance
 from . import masks as mask_store
-from . import provenance
 from .batch import BatchResult, run_batch
 from .io import ensure_not_inside, list_names, read_label_png, unique_names, write_label_png
 from .refine import refine, rule_parameters
@@ -71,12 +71,24 @@ def refine_dir(
     :class:`~samcam.batch.BatchResult` (failures are collected, not raised).
 
     Raises:
-        ValueError: unknown options, ``out_dir`` inside an input folder, or ``out_dir``
-            holding labels made with other settings (see :mod:`samcam.provenance`).
+        ValueError: unknown options, ``out_dir`` inside an input folder, ``out_dir``
+            holding labels made with other settings (see :mod:`samcam.provenance`), or
+            an input folder of the wrong kind or without one of ``names``
+            (:class:`samcam.inputs.InputError`: label PNGs given as masks, ...).
     """
     ensure_not_inside(out_dir, [pseudo_dir, mask_dir])
+    # A folder of the wrong kind (swapped --labels/--masks, images as labels) is one
+    # configuration error, before samcam.json is written, not one failure per image.
+    labels = inputs.check_label_folder(pseudo_dir, "--labels")
+    masks = inputs.check_mask_folder(mask_dir, "--masks")
     # plain file names, each once, before samcam.json records them
     names = unique_names(list(names) if names is not None else list_names(pseudo_dir, (".png",)), "refine_dir")
+    label_names = inputs.available_names(labels, inputs.LABEL_KINDS)
+    mask_names = inputs.available_names(masks, inputs.MASK_KINDS)
+    source = f"--list {list_file}" if list_file else ""
+    inputs.check_names_present(names, "--labels", pseudo_dir, label_names.__contains__, "{name}.png", labels, source)
+    inputs.check_names_present(names, "--masks", mask_dir, mask_names.__contains__,
+                               "{name}" + mask_store.STORE_SUFFIX + ", {name}.json or {name}/", masks, source)
     settings = {
         "tool": "refine",
         "refine": rule_parameters(**params),

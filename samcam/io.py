@@ -430,16 +430,24 @@ def read_name_list(path: os.PathLike) -> List[str]:
 
     Raises:
         FileNotFoundError: no such list file.
-        ValueError: a line that is not a plain name (other paths, ``..``), naming the
-            file and line, or a file that is not UTF-8 text.
+        ValueError: ``path`` is a folder or cannot be read, a line that is not a plain
+            name (other paths, ``..``), naming the file and line, or a file that is not
+            UTF-8 text.
     """
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a list file (a text file of image names, one per line, "
+                         "e.g. ImageSets/Segmentation/train.txt)")
+    if not path.exists():
         raise FileNotFoundError(f"{path}: list file does not exist")
+    if not path.is_file():  # a FIFO or device would block or never end
+        raise ValueError(f"{path}: not a regular file; --list takes a text file of image names")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         raise ValueError(f"{path}: list file is not UTF-8 text ({error})") from None
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read the list file ({error.strerror or error})") from None
     names = []
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()

@@ -524,13 +524,31 @@ def test_bad_flag_combinations(tmp_path, capsys):
     assert "has no layout 'crf'" in err and "its layouts: cam" in err
 
 
-def test_a_file_of_no_layout_of_the_method_fails_per_image(tmp_path, capsys):
-    cams, mask_dir, _ = build_dataset(tmp_path, "irn", names=VOC_NAMES[:1])
-    assert adapt("--method", "amn", "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o") == 1
+def test_the_wrong_method_stops_before_any_image_and_names_the_right_one(tmp_path, capsys):
+    """IRN files given to AMN (a background channel short) or MCTformer (another layout): every
+    file fails the same way, so the method is wrong, not the files: exit 2, naming the methods
+    that read them, instead of one identical failure per image."""
+    cams, mask_dir, _ = build_dataset(tmp_path, "irn", names=VOC_NAMES[:3])
+    assert adapt("--method", "amn", "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o") == 2
     err = capsys.readouterr().err
     assert f"{VOC_NAMES[0]}.npy" in err and "channel 0 should be background" in err
+    assert "use --method clims or irn" in err and "samcam adapt: error:" in err
+    assert adapt("--method", "mctformer", "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert "not a MCTformer" in err and "use --method clims or irn" in err
+    assert not (tmp_path / "o").exists()  # refused before samcam.json or any label
+
+
+def test_a_file_of_no_layout_of_the_method_fails_per_image(tmp_path, capsys):
+    """One IRN file among MCTformer's: that image fails, the others are written."""
+    cams, mask_dir, _ = build_dataset(tmp_path, "mctformer", names=VOC_NAMES[:2])
+    (tmp_path / "irn").mkdir()
+    irn_cams, _, _ = build_dataset(tmp_path / "irn", "irn", names=VOC_NAMES[2:3])
+    (irn_cams / f"{VOC_NAMES[2]}.npy").rename(cams / f"{VOC_NAMES[2]}.npy")
+    (tmp_path / "irn" / "masks" / f"{VOC_NAMES[2]}.masks.npz").rename(mask_dir / f"{VOC_NAMES[2]}.masks.npz")
     assert adapt("--method", "mctformer", "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o") == 1
-    assert "not a MCTformer" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{VOC_NAMES[2]}: " in err and "not a MCTformer" in err and "2 written" in err
 
 
 def test_malicious_cam_file_is_refused_in_the_batch(tmp_path, capsys):
@@ -704,13 +722,19 @@ def test_amn_coco_ids_find_their_image_named_masks_and_keep_the_id(tmp_path, cap
     assert adapt("--method", "amn", "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o2",
                  "--num-classes", "81") == 1
     assert "under several names" in capsys.readouterr().err
-    # none: the error lists every name tried
-    for path in mask_dir.iterdir():
-        path.unlink()
+    # none for one id: its error lists every name tried, the other is written
+    (mask_dir / f"COCO_val2014_{ids[0]}.masks.npz").unlink()
+    (mask_dir / f"COCO_val2014_{ids[1]}.masks.npz").unlink()
     assert adapt("--method", "amn", "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o3",
                  "--num-classes", "81") == 1
     err = capsys.readouterr().err
-    assert f"COCO_train2014_{ids[1]}" in err and f"COCO_val2014_{ids[1]}" in err
+    assert f"COCO_train2014_{ids[1]}" in err and f"COCO_val2014_{ids[1]}" in err and "1 written" in err
+    # none at all: an empty mask folder is one configuration error
+    for path in mask_dir.iterdir():
+        path.unlink()
+    assert adapt("--method", "amn", "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o4",
+                 "--num-classes", "81") == 2
+    assert "expected masks per image" in capsys.readouterr().err and not (tmp_path / "o4").exists()
 
 
 def test_only_bare_coco_ids_get_the_image_prefixes():

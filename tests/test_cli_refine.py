@@ -89,8 +89,9 @@ def test_palette_output_and_help(dataset, capsys):
     with pytest.raises(SystemExit):
         main(["refine", "--help"])
     help_text = capsys.readouterr().out
-    for flag in ("--pseudo", "--masks", "--out", "--list", "--rule", "--workers", "--overwrite"):
+    for flag in ("--labels", "--masks", "--out", "--list", "--rule", "--workers", "--overwrite"):
         assert flag in help_text
+    assert "--pseudo" not in help_text  # the old spelling still works (run() uses it) but is not shown
 
 
 def test_masks_without_torch_exits_2_and_says_what_to_install(tmp_path):

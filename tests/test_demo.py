@@ -14,3 +14,22 @@ def test_demo_runs_and_refinement_helps(tmp_path, capsys):
         # refined folders also hold samcam.json (which rule and parameters made them)
         assert len([p for p in (tmp_path / "demo" / folder).iterdir() if p.name != "samcam.json"]) == 6
     assert (tmp_path / "demo" / "refined_proposals" / "samcam.json").is_file()
+
+
+def test_demo_lists_make_mmseg_config_run_on_it(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--num-images", "8", "--no-progress"]) == 0
+    lists = tmp_path / "demo" / "ImageSets" / "Segmentation"
+    names = sorted(p.stem for p in (tmp_path / "demo" / "JPEGImages").glob("*.jpg"))
+    assert (lists / "train_aug.txt").read_text().split() == names == (lists / "train.txt").read_text().split()
+    assert (lists / "val.txt").read_text().split() == names[::4]
+    capsys.readouterr()
+    config = tmp_path / "deeplab_demo.py"
+    assert main(["mmseg-config", "--labels", str(tmp_path / "demo" / "refined_sam_like"), "--data-root",
+                 str(tmp_path / "demo"), "--out", str(config)]) == 0
+    text = config.read_text()
+    assert str((lists / "train_aug.txt").resolve()) in text and str((lists / "val.txt").resolve()) in text
+    # without the lists, the error says which flag gives them
+    (lists / "train_aug.txt").unlink()
+    assert main(["mmseg-config", "--labels", str(tmp_path / "demo" / "refined_sam_like"), "--data-root",
+                 str(tmp_path / "demo"), "--out", str(config)]) == 2
+    assert "give --train-list FILE" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from samcam.io import write_label_png
 def test_confusion_matrix_by_hand():
     gt = np.array([[0, 0, 1], [1, 2, 255]], np.uint8)
     pred = np.array([[0, 1, 1], [255, 2, 0]], np.uint8)
-    cm = confusion_matrix(pred, gt, num_classes=3)
+    cm = confusion_matrix(gt=gt, pred=pred, num_classes=3)
     expected = np.zeros((3, 4), np.int64)
     expected[0, 0] = 1   # (0,0)
     expected[0, 1] = 1   # (0,1): bg predicted as 1
@@ -34,7 +34,7 @@ def test_dataset_level_miou_is_not_a_mean_of_per_image_scores():
     pred_a = gt_a.copy()                       # perfect on a big image
     gt_b = np.array([[1, 0]], np.uint8)
     pred_b = np.array([[0, 0]], np.uint8)      # class 1 missed on a tiny image
-    result = evaluate_arrays([pred_a, pred_b], [gt_a, gt_b], num_classes=2)
+    result = evaluate_arrays(gts=[gt_a, gt_b], preds=[pred_a, pred_b], num_classes=2)
     # one matrix: class 0: TP 51, FP 1 -> 51/52; class 1: TP 50, FN 1 -> 50/51
     assert result["miou"] == pytest.approx((51 / 52 + 50 / 51) / 2)
     per_image_mean = (1.0 + (0.5 + 0.0) / 2) / 2
@@ -43,7 +43,7 @@ def test_dataset_level_miou_is_not_a_mean_of_per_image_scores():
 
 def test_absent_classes_are_nan_and_skipped_in_the_mean():
     gt = np.zeros((2, 2), np.uint8)
-    metrics = evaluate_arrays([gt], [gt], num_classes=21)
+    metrics = evaluate_arrays(gts=[gt], preds=[gt], num_classes=21)
     assert metrics["miou"] == 1.0
     assert np.isnan(metrics["iou"][5])
 
@@ -64,10 +64,10 @@ def test_eval_cli_side_by_side_json_and_failures(tmp_path, capsys):
                  "--json", str(tmp_path / "m.json"), "--no-progress"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "cam" in out and "refined" in out and "delta" in out
+    assert "cam" in out and "refined" in out and "Δ refined" in out and "against cam" in out
     saved = json.loads((tmp_path / "m.json").read_text())
-    assert saved["sets"]["cam"]["miou"] == pytest.approx(evaluate_arrays(before, gts, 3)["miou"])
-    assert saved["sets"]["refined"]["miou"] == pytest.approx(evaluate_arrays(after, gts, 3)["miou"])
+    assert saved["sets"]["cam"]["miou"] == pytest.approx(evaluate_arrays(gts=gts, preds=before, num_classes=3)["miou"])
+    assert saved["sets"]["refined"]["miou"] == pytest.approx(evaluate_arrays(gts=gts, preds=after, num_classes=3)["miou"])
     # a missing prediction and a size mismatch: reported, left out of every set, exit 1
     (tmp_path / "after" / "im1.png").unlink()
     write_label_png(tmp_path / "before" / "im2.png", np.zeros((3, 3), np.uint8))
@@ -134,4 +134,4 @@ def test_per_image_csv_cli_and_api(tmp_path, capsys):
     assert not list(tmp_path.glob("*.tmp"))  # written atomically
     # the same numbers for one array pair
     gt, preds = arrays["a1"]
-    assert image_metrics(confusion_matrix(preds["refined"], gt, 3))["miou"] == float(rows[4][2])
+    assert image_metrics(confusion_matrix(gt=gt, pred=preds["refined"], num_classes=3))["miou"] == float(rows[4][2])

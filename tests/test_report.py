@@ -12,7 +12,7 @@ from PIL import Image
 from test_vis import build_dataset  # the small VOC-like fixture shared with the vis tests
 
 from samcam.evaluate import evaluate_dirs
-from samcam.viz.report import write_report
+from samcam.viz.report import THUMB_WIDTH, write_report
 
 NAMES = ("a", "b", "c", "d", "e", "f")
 
@@ -43,7 +43,7 @@ def report(tmp_path):
     results = evaluate_dirs(data["SegmentationClass"], preds, list(NAMES), num_classes=5, progress=False)
     page = write_report(
         results, tmp_path / "report", images_dir=data["JPEGImages"], pred_dirs=preds,
-        gt_dir=data["SegmentationClass"], masks_dir=data["masks"], names=list(NAMES), num_classes=5, k=2,
+        gt_dir=data["SegmentationClass"], masks_dir=data["masks"], names=list(NAMES), num_classes=5, top=2,
     )
     return page, results
 
@@ -133,7 +133,7 @@ def test_eval_cli_writes_report(tmp_path, capsys):
     assert code == 0
     assert f"report written to {out / 'index.html'}" in capsys.readouterr().err
     links = _links(out / "index.html")
-    # k=4 by default: the 4 most improved (a, e, c, f) and the rest, least improved (b, d).
+    # --top 4 by default: the 4 most improved (a, e, c, f) and the rest, least improved (b, d).
     assert len(links.anchors) == 6 and all((out / link).is_file() for link in links.anchors + links.images)
 
 
@@ -145,3 +145,69 @@ def test_demo_ends_with_report(tmp_path, capsys):
     assert demo.report == page and page.is_file()
     links = _links(page)
     assert links.anchors and all((page.parent / link).is_file() for link in links.anchors + links.images)
+
+
+def test_report_says_where_its_numbers_come_from(tmp_path, capsys):
+    """Provenance block: folders, list, how each label set was made (its samcam.json), version, command, date."""
+    from samcam import __version__
+    from samcam.cli import main
+
+    data = build_dataset(tmp_path / "data", names=NAMES)
+    refined = tmp_path / "by_samcam"
+    assert main(["refine", "--labels", data["cam"], "--masks", data["masks"], "--out", str(refined),
+                 "--num-classes", "5", "--cover-thresh", "0.9", "--no-progress"]) == 0
+    listed = tmp_path / "list.txt"
+    listed.write_text("\n".join(NAMES) + "\n")
+    out = tmp_path / "report"
+    argv = ["eval", "--gt", data["SegmentationClass"], "--labels", f"cam={data['cam']}", "--labels",
+            f"refined={refined}", "--num-classes", "5", "--no-progress", "--list", str(listed), "--report", str(out),
+            "--images", data["JPEGImages"], "--masks", data["masks"]]
+    assert main(argv) == 0
+    text = (out / "index.html").read_text(encoding="utf-8")
+    source = text[text.index("Where these numbers come from"):text.index("<h2>Overall</h2>")]
+    for expected in (str(Path(data["SegmentationClass"]).resolve()), str(Path(data["cam"]).resolve()),
+                     str(refined.resolve()), str(Path(data["JPEGImages"]).resolve()), str(Path(data["masks"]).resolve()),
+                     f"{listed.resolve()} (6 names)", "made by samcam refine", "rule samcam: num_classes=5",
+                     "cover_thresh=0.9", "mask format samcam mask store", f"<td>{__version__}</td>",
+                     "samcam eval --gt", "--report " + str(out), " UTC</td>"):
+        assert expected in source, expected
+    # the cam folder was not written by samcam: the page says so rather than guessing
+    assert "no samcam.json: not written by samcam refine / adapt" in source
+
+
+def test_report_support_baseline_and_top(tmp_path):
+    data = build_dataset(tmp_path / "data", names=NAMES)
+    preds = {"cam": data["cam"], "refined": data["refined"]}
+    results = evaluate_dirs(data["SegmentationClass"], preds, list(NAMES), num_classes=5, progress=False)
+    page = write_report(results, tmp_path / "r1", images_dir=data["JPEGImages"], pred_dirs=preds,
+                        gt_dir=data["SegmentationClass"], names=list(NAMES), num_classes=5, top=1, baseline="refined")
+    text = page.read_text(encoding="utf-8")
+    # per-class support: GT pixels and images of each class, as evaluate_dirs counted them
+    assert "<th title=\"valid ground-truth pixels of the class\">GT pixels</th>" in text
+    for index, class_name in enumerate(results["class_names"]):
+        pixels, images = results["support"]["pixels"][index], results["support"]["images"][index]
+        assert f"<tr><td>{class_name}</td><td>{pixels:,}</td><td>{images:,}</td>" in text
+    assert results["support"]["images"] == [6, 2, 2, 1, 1]  # classes 1..4 cycle over the six images
+    # deltas and ranking against the baseline: refined -> cam, so b (cam better there) is most improved
+    assert "Δ mIoU vs refined" in text and "<b>refined</b> → <b>cam</b>" in text
+    delta = 100 * (results["sets"]["cam"]["miou"] - results["sets"]["refined"]["miou"])
+    assert f"{delta:+.2f}</td>" in text
+    # --top 1: one of each; b gained most from refined to cam, a lost most
+    assert _links(page).anchors == ["panels/b.png", "panels/a.png"]
+    with pytest.raises(ValueError, match="compare='cam' must be a label set other than the baseline"):
+        write_report(results, tmp_path / "r2", pred_dirs=preds, baseline="cam", compare="cam")
+    with pytest.raises(ValueError, match="--baseline 'x' is not one of the label sets"):
+        write_report(results, tmp_path / "r2", baseline="x")
+
+
+def test_demo_report_ranks_its_headline_against_cam(tmp_path):
+    from samcam.demo.pipeline import run_demo
+
+    demo = run_demo(tmp_path / "demo", num_images=3)
+    text = demo.report.read_text(encoding="utf-8")
+    assert "Δ mIoU vs cam" in text and "<b>cam</b> → <b>+sam_like</b>" in text
+    assert "label set +sam_like (compared in the pictures)" in text and "label set cam (baseline)" in text
+    for thumb in sorted((demo.report.parent / "thumbs").glob("*.png")):
+        with Image.open(thumb) as small, Image.open(demo.report.parent / "panels" / thumb.name) as panel:
+            # page-wide, so the panels' class legends stay readable
+            assert small.width == min(panel.width, THUMB_WIDTH) and small.width >= 1200

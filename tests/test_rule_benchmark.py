@@ -64,7 +64,7 @@ def test_scene_stats_sum_to_the_dataset_confusion():
     total = np.zeros((NUM_CLASSES, NUM_CLASSES + 1), np.int64)
     for i in range(3):
         scene = make_bench_scene("voc_like", i)
-        total += confusion_matrix(refine(scene.label, scene.masks, rule="official"), scene.gt)
+        total += confusion_matrix(gt=scene.gt, pred=refine(scene.label, scene.masks, rule="official"))
     assert miou_from_stats(stats[:, 1].sum(axis=0)) == pytest.approx(metrics_from_confusion(total)["miou"])
 
 

@@ -140,10 +140,10 @@ def test_per_image_miou_counts_hallucinated_classes():
     exact = np.array([[0, 0, 1, 1, 2]], dtype=np.uint8)  # the class under ignore is not counted
     extra = np.array([[0, 2, 1, 255, 0]], dtype=np.uint8)
     classes = np.array([True, True, True])
-    assert evaluate.per_image_miou(confusion_matrix(exact, gt, 3), classes) == 1.0  # 2 absent in both: agrees
+    assert evaluate.per_image_miou(confusion_matrix(gt=gt, pred=exact, num_classes=3), classes) == 1.0  # 2 absent in both: agrees
     # background 1/2, class 1 1/2 (the unlabelled pixel is a miss), class 2 hallucinated 0.
-    assert evaluate.per_image_miou(confusion_matrix(extra, gt, 3), classes) == pytest.approx((0.5 + 0.5 + 0.0) / 3)
-    assert evaluate.per_image_miou(confusion_matrix(extra, gt, 3), np.array([True, True, False])) == 0.5
+    assert evaluate.per_image_miou(confusion_matrix(gt=gt, pred=extra, num_classes=3), classes) == pytest.approx((0.5 + 0.5 + 0.0) / 3)
+    assert evaluate.per_image_miou(confusion_matrix(gt=gt, pred=extra, num_classes=3), np.array([True, True, False])) == 0.5
 
 
 def test_best_and_worst_selection(tmp_path):
@@ -172,8 +172,22 @@ def test_cli_worst_writes_only_chosen_panels(tmp_path, capsys):
     ])
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == ["b.png", "d.png"]
-    printed = capsys.readouterr().out
-    assert "b" in printed and "-0." in printed
+    printed = capsys.readouterr().out.splitlines()
+    # in %, as eval and the report (not fractions)
+    scores, _ = evaluate.score_images(["b"], data["cam"], data["refined"], data["SegmentationClass"], 5)
+    before, after = scores["b"]
+    assert printed[0] == "per-image mIoU (%), refined against cam:"
+    assert printed[2].split() == ["b", f"{100 * before:.2f}", f"{100 * after:.2f}", f"{100 * (after - before):+.2f}"]
+    assert after < before and 100 * before > 1
+    # --baseline refined: the change is measured from refined to cam, so b rose most
+    capsys.readouterr()
+    assert main([
+        "vis", "--images", data["JPEGImages"], "--labels", f"cam={data['cam']}", "--labels", f"refined={data['refined']}",
+        "--gt", data["SegmentationClass"], "--out", str(tmp_path / "p2"), "--best", "1", "--num-classes", "5",
+        "--baseline", "refined",
+    ]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "per-image mIoU (%), cam against refined:" and printed[2].split()[0] == "b"
 
 
 def test_cli_random_is_seeded_and_resumes(tmp_path, capsys):
@@ -193,7 +207,7 @@ def test_cli_errors(tmp_path, capsys):
     data = build_dataset(tmp_path / "data")
     base = ["vis", "--images", data["JPEGImages"], "--labels", f"cam={data['cam']}", "--num-classes", "5"]
     assert main(base + ["--out", str(tmp_path / "o"), "--best", "1"]) == 2
-    assert "--best compares the first two --labels against --gt" in capsys.readouterr().err
+    assert "--best compares two --labels sets against --gt" in capsys.readouterr().err
     assert main(base + ["--out", str(Path(data["cam"]) / "panels")]) == 2
     assert "never writes into its inputs" in capsys.readouterr().err
     assert main(base + ["--out", str(tmp_path / "o"), "--gt", str(tmp_path / "missing")]) == 2

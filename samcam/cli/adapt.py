@@ -19,6 +19,15 @@ from ..adapters.run import adapt_dir
 from ..io import read_name_list
 from .common import add_batch_arguments, add_rule_arguments, list_or_choose, report_batch, rule_params
 
+DESCRIPTION = (
+    "Refine a WSSS method's pseudo labels in its own layout: read each CAM {name}.npy the method saved "
+    "(or, with --source png --labels DIR, each pseudo-label {name}.png it wrote), make the method's own "
+    "pseudo label, refine it with the masks {masks}/{name}.* and write {out}/{name}.png in the PNG mode the "
+    "method's next stage reads. At the end it prints the commands that continue the method's pipeline on "
+    "the refined labels. It refuses an --out that is one of the method's own output folders "
+    "(--overwrite-method-folder to insist)."
+)
+
 
 def _method(text: str) -> str:
     """argparse type of ``--method``: an installed method (the error lists them, and says why a
@@ -42,9 +51,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "adapt",
         help=f"refine a WSSS method's CAMs or pseudo labels ({', '.join(available())})",
-        description=__doc__.split("\n\n")[0],
+        description=DESCRIPTION,
         epilog=_methods_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--method", required=True, type=_method, metavar="{" + ",".join(available()) + "}",
                         action=list_or_choose(_methods_help),
@@ -60,7 +68,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--labels", type=Path, metavar="DIR",
                         help="folder of the method's pseudo-label {name}.png files (--source png)")
-    parser.add_argument("--threshold", type=float,
+    parser.add_argument("--threshold", type=float, metavar="X",
                         help="background threshold for CAMs, read as the method reads it (clip-es: T >= 1 is the "
                              "exponent of (1 - max)^T, T < 1 a constant); default: the method's own for the layout "
                              "and --num-classes; some layouts have none and need it")
@@ -80,7 +88,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--palette", action="store_true",
                         help="write VOC-palette PNGs (only for methods whose next stage reads with PIL: mctformer)")
     add_batch_arguments(parser, list_help="image names, one per line (default: every CAM/label file found)")
-    add_rule_arguments(parser)   # --rule, --num-classes and the rule's parameters, as `samcam refine`
+    add_rule_arguments(parser)   # --rule, --num-classes and the rule's parameters, as samcam refine
     parser.set_defaults(run=run)
 
 
@@ -118,4 +126,4 @@ def run(args: argparse.Namespace) -> int:
     )
     if result.done or result.skipped:
         print(adapter.hint(args.out, palette=args.palette, num_classes=args.num_classes))
-    return report_batch(result, f"adapt {adapter.name}")
+    return report_batch(result, f"{args.prog} {adapter.name}")

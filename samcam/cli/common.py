@@ -4,15 +4,19 @@ from __future__ import annotations
 import argparse
 import ast
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..batch import BatchResult
+from ..batch import BatchResult, describe_failures, group_failures
 from ..io import read_name_list
 from ..refine import CONFLICTS, RULES, available_rules, get_rule, rule_origin, rule_problems
 
 __all__ = [
+    "HelpFormatter",
+    "Parser",
+    "add_option",
     "ListOrChoose",
     "list_or_choose",
     "add_batch_arguments",
@@ -22,9 +26,98 @@ __all__ = [
     "positive_int",
     "names_or_list",
     "report_batch",
+    "print_failures",
+    "failure_hint",
     "print_internal_errors",
     "show_log",
 ]
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """``--help`` of every samcam command: every default shown, listings kept as written.
+
+    An option with a value whose help does not mention its default gets
+    ``(default: X)``; options without a default (None) or flags (False) get nothing.
+    In descriptions and epilogs, a paragraph with indented lines (a listing) is kept
+    as written; other paragraphs are wrapped.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text.lower() or not action.option_strings or action.nargs == 0
+                or default is None or default is False or default is argparse.SUPPRESS or default == []):
+            return text
+        return text + " (default: %(default)s)"
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if any(line.startswith(" ") for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(super()._fill_text(paragraph, width, indent))
+        return "\n\n".join(paragraphs)
+
+
+class Parser(argparse.ArgumentParser):
+    """The parser of samcam and of each subcommand.
+
+    Uses :class:`HelpFormatter`, and checks the options made required with
+    :func:`add_option` (required, but also reachable by a hidden old spelling, which
+    argparse's own ``required`` would not accept), with argparse's usage error.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+        self.required_options: List[Tuple[str, str]] = []
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        missing = [flag for flag, dest in self.required_options if getattr(namespace, dest, None) in (None, [])]
+        if missing:
+            self.error(f"the following arguments are required: {', '.join(missing)}")
+        return namespace, extras
+
+    def _shown_required(self, format_method):
+        """Run a formatter with :func:`add_option`'s required options shown as required (no brackets)."""
+        flags = {flag for flag, _ in self.required_options}
+        actions = [a for a in self._actions if not a.required and flags.intersection(a.option_strings)]
+        for action in actions:
+            action.required = True
+        try:
+            return format_method()
+        finally:
+            for action in actions:
+                action.required = False
+
+    def format_usage(self) -> str:
+        return self._shown_required(super().format_usage)
+
+    def format_help(self) -> str:
+        return self._shown_required(super().format_help)
+
+
+def add_option(parser: argparse.ArgumentParser, flag: str, *, aliases: Sequence[str] = (), required: bool = False,
+               **kwargs) -> argparse.Action:
+    """``parser.add_argument(flag, ...)`` plus old spellings ``aliases`` that still work but are
+    not shown in ``--help`` (e.g. refine's ``--pseudo`` for ``--labels``).
+
+    ``required`` is checked by :class:`Parser` after parsing, so an alias satisfies it.
+    """
+    dest = kwargs.pop("dest", flag.lstrip("-").replace("-", "_"))
+    action = parser.add_argument(flag, dest=dest, **kwargs)
+    hidden = {key: value for key, value in kwargs.items() if key not in ("help", "metavar")}
+    for alias in aliases:
+        parser.add_argument(alias, dest=dest, help=argparse.SUPPRESS, **hidden)
+    if required:
+        if isinstance(parser, Parser):
+            parser.required_options.append((flag, dest))
+        else:  # a plain argparse parser (a plug-in's): aliases cannot satisfy required here
+            action.required = True
+    return action
 
 
 class ListOrChoose(argparse.Action):
@@ -106,25 +199,25 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--rule-param", action="append", type=_rule_param, default=[], metavar="NAME=VALUE",
                        help="a parameter of the rule, repeatable (a plug-in rule's, or a built-in one's without a "
                             "flag, e.g. min_area=50); VALUE is read as a Python literal (0.3, True, 'x'), else as text")
-    group.add_argument("--num-classes", type=int, default=21,
+    group.add_argument("--num-classes", type=int, default=21, metavar="N",
                        help="classes including background: 21 for VOC (default), 81 for COCO")
-    group.add_argument("--ratio-thresh", type=float, default=0.5,
+    group.add_argument("--ratio-thresh", type=float, metavar="X", default=0.5,
                        help="keep a mask for a class holding more than this fraction of it (default 0.5)")
-    group.add_argument("--cover-thresh", type=float, default=0.85,
+    group.add_argument("--cover-thresh", type=float, metavar="X", default=0.85,
                        help="also keep a mask covering at least this fraction of a class region, or (samcam) of "
                             "the core of one connected region of it (default 0.85)")
-    group.add_argument("--cover-min-ratio", type=float, default=0.3,
+    group.add_argument("--cover-min-ratio", type=float, metavar="X", default=0.3,
                        help="samcam: ... if at least this fraction of the mask is that class (default 0.3)")
     group.add_argument("--no-core-rescue", action="store_true",
                        help="samcam: rescue masks by whole class regions only, not by the cores of connected "
                             "regions (the rule before the core rescue, with --cover-min-ratio 0.2)")
-    group.add_argument("--core-depth", type=float, default=0.5,
+    group.add_argument("--core-depth", type=float, metavar="X", default=0.5,
                        help="samcam: a region's core is its pixels at least this fraction of its largest "
                             "distance-to-edge deep (default 0.5)")
-    group.add_argument("--core-score", type=float, default=0.85,
+    group.add_argument("--core-score", type=float, metavar="X", default=0.85,
                        help="samcam with CAM scores (adapt --use-scores): a region's core is its pixels scoring "
                             "at least this fraction of its peak (default 0.85)")
-    group.add_argument("--background-thresh", type=float, default=0.5,
+    group.add_argument("--background-thresh", type=float, metavar="X", default=0.5,
                        help="samcam, with --keep-unclaimed: a mask more than this fraction background paints "
                             "background (default 0.5)")
     group.add_argument("--keep-unclaimed", action="store_true",
@@ -193,15 +286,61 @@ def rule_params(args: argparse.Namespace) -> Dict[str, object]:
     return params
 
 
-def report_batch(result: BatchResult, what: str) -> int:
+# Likely fixes when every image of a batch failed the same way, by what the reason says.
+_HINTS = (
+    (r"ground truth missing",
+     "--gt must be the ground-truth folder of these images ({name}.png, e.g. VOC2012/SegmentationClass)"),
+    (r"no masks for",
+     "--masks must hold masks of these images under their names (samcam masks --images DIR --out DIR)"),
+    (r"(pseudo label|label file|prediction) (missing|does not exist)",
+     "the label folder lacks these names: check --labels and --list"),
+    (r"CAM file does not exist", "the CAM folder lacks these names: check --cams and --list"),
+    (r"no image for", "--images lacks these names: check --images and --list"),
+    (r"outside 0\.\.", "the labels hold class values above --num-classes - 1: pass --num-classes (81 for COCO)"),
+    (r"masks are .* but the label is|but its masks .* are|but the image is|prediction is .* but ground truth is",
+     "the files come from images of another size: were the masks, labels and images made from the same images?"),
+    (r"not a .* CAM dict|CAM file", "is --method right? samcam-adapt --method alone lists the methods"),
+)
+
+
+def failure_hint(pattern: str) -> Optional[str]:
+    """The likely fix for a failure reason shared by every image, or None."""
+    for expression, hint in _HINTS:
+        if re.search(expression, pattern):
+            return hint
+    return None
+
+
+def report_batch(result: BatchResult, what: str, hint: Optional[str] = None) -> int:
     """Print a batch summary to stderr; returns the exit code (:attr:`BatchResult.exit_code`).
 
-    0 all done, 1 some images failed on bad input, 3 some hit an internal error (a bug):
-    the first such traceback is printed in full.
+    Failures are grouped by reason (:func:`samcam.batch.describe_failures`); when every
+    image failed for one reason, that reason is said once with the likely fix (``hint``,
+    else one found from the reason). 0 all done, 1 some images failed on bad input, 3
+    some hit an internal error (a bug): the first such traceback is printed in full.
     """
     print(f"{what}: {result.summary()}", file=sys.stderr)
+    print_failure_hint(result.failed, what, hint, everything=not result.done and not result.skipped)
     print_internal_errors(result.internal, what)
     return result.exit_code
+
+
+def print_failures(failed: Sequence[Tuple[str, str]], what: str, everything: bool = False) -> None:
+    """Print per-image failures grouped by reason, and the likely fix when all share one."""
+    if failed:
+        print(f"{what}: {describe_failures(failed, everything)}", file=sys.stderr)
+        print_failure_hint(failed, what, everything=everything)
+
+
+def print_failure_hint(failed: Sequence[Tuple[str, str]], what: str, hint: Optional[str] = None,
+                       everything: bool = False) -> None:
+    """``{what}: likely fix: ...`` when every image failed for one reason."""
+    groups = group_failures(failed)
+    if not everything or len(groups) != 1 or len(failed) < 2:
+        return
+    fix = hint or failure_hint(groups[0][0])
+    if fix:
+        print(f"{what}: likely fix: {fix}", file=sys.stderr)
 
 
 def print_internal_errors(internal: Sequence[Tuple[str, str]], what: str) -> None:
@@ -213,18 +352,19 @@ def print_internal_errors(internal: Sequence[Tuple[str, str]], what: str) -> Non
           f"traceback) on {len(internal)} image(s); the first, {name}:\n{trace.rstrip()}", file=sys.stderr)
 
 
-def show_log(command: str) -> None:
+def show_log(prog: str) -> None:
     """Show samcam's log messages (downloads, what a run is about to do) on stderr.
 
     Library code logs to the ``samcam`` logger and never prints; this is where the
-    command line makes those messages visible, prefixed with the subcommand.
+    command line makes those messages visible, prefixed with the subcommand's name
+    (``prog``, e.g. ``samcam refine``).
     """
     logger = logging.getLogger("samcam")
     for handler in list(logger.handlers):
         if getattr(handler, "_samcam_cli", False):
             logger.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"samcam {command}: %(message)s"))
+    handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
     handler._samcam_cli = True
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -17,7 +17,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", default="out/demo", metavar="DIR", help="where to build it (default out/demo)")
     parser.add_argument("--num-images", type=positive_int, default=40, metavar="N",
                         help="number of synthetic images (default 40)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     parser.add_argument("--workers", type=positive_int, default=1, metavar="N", help="worker processes (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
@@ -25,8 +25,8 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     demo = run_demo(args.out, num_images=args.num_images, seed=args.seed, workers=args.workers,
-                    progress=not args.no_progress)
-    print(format_table(demo.results))
+                    progress=not args.no_progress, command=args.command_line)
+    print(format_table(demo.results, baseline="cam"))
     print("\n" + demo.summary())
     print(f"report: {demo.report} (open it in a browser)")
     return 0

@@ -5,41 +5,53 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..evaluate import evaluate_dirs, format_table, results_json, write_per_image_csv
-from ..io import atomic_write_bytes, clean_stale_temp_files, list_names
+from ..evaluate import evaluate_dirs, format_table, resolve_baseline, results_json, write_per_image_csv
+from ..io import atomic_write_bytes, clean_stale_temp_files, read_name_list
 from ..viz.report import write_report
-from .common import add_batch_arguments, named_dir, names_or_list, print_internal_errors
+from .common import add_batch_arguments, add_option, named_dir, positive_int, print_failures, print_internal_errors
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "eval", help="mIoU / per-class IoU / precision / recall of label folders",
-        description="Dataset-level scores from one confusion matrix per prediction folder (not a mean of "
-                    "per-image scores). GT 255 is ignored; a prediction's 255 counts as a miss.")
+        description="Dataset-level scores from one confusion matrix per label folder (not a mean of "
+                    "per-image scores), in %. GT 255 is ignored; a label's 255 counts as a miss. With several "
+                    "--labels, a delta column per set against --baseline.")
     parser.add_argument("--gt", required=True, metavar="DIR", help="ground-truth PNG folder (e.g. SegmentationClass)")
-    parser.add_argument("--pred", required=True, action="append", type=named_dir, metavar="NAME=DIR",
-                        help="a prediction folder, optionally named (repeat: before/after side by side)")
-    parser.add_argument("--num-classes", type=int, default=21, help="classes including background (default 21)")
-    parser.add_argument("--json", metavar="FILE", help="also write every number as JSON")
-    parser.add_argument("--per-image", metavar="FILE.csv",
-                        help="also write one CSV row per image and --pred: name, set, miou (mean IoU over the classes "
-                             "in the image's GT or that prediction, on valid GT pixels), pixel_acc, labelled, classes")
-    parser.add_argument("--report", metavar="DIR", help="also write an HTML report (DIR/index.html): tables, "
-                        "per-class IoU chart, panels of the images the second --pred helped / hurt most")
-    parser.add_argument("--images", metavar="DIR", help="image folder, for the report's panels")
-    parser.add_argument("--masks", metavar="DIR", help="mask folder, adds a mask column to the report's panels")
-    add_batch_arguments(parser, overwrite=False, list_help="image names (default: every PNG of the first --pred)")
+    add_option(parser, "--labels", aliases=["--pred"], required=True, action="append", type=named_dir,
+               metavar="NAME=DIR", help="a label folder to score, optionally named (repeat: before/after side by side)")
+    parser.add_argument("--baseline", metavar="NAME",
+                        help="the --labels set the deltas are taken against (default: the first)")
+    parser.add_argument("--num-classes", type=positive_int, default=21, metavar="N",
+                        help="classes including background (default 21, VOC; 81 for COCO)")
+    parser.add_argument("--json", metavar="FILE", help="also write every number as JSON (fractions, not %%)")
+    parser.add_argument("--per-image", metavar="FILE",
+                        help="also write one CSV row per image and --labels set: name, set, miou (mean IoU over the "
+                             "classes in the image's GT or that set, on valid GT pixels), pixel_acc, labelled, "
+                             "classes (fractions, not %%)")
+    report = parser.add_argument_group("HTML report")
+    report.add_argument("--report", metavar="DIR", help="also write an HTML report (DIR/index.html): where the numbers "
+                        "come from, tables, per-class IoU chart, panels of the images the first set after the "
+                        "baseline improved and worsened most")
+    report.add_argument("--images", metavar="DIR", help="image folder, for the report's panels")
+    report.add_argument("--masks", metavar="DIR", help="mask folder, adds a mask column to the report's panels")
+    report.add_argument("--top", type=positive_int, default=4, metavar="N",
+                        help="images shown as most improved, and as least improved (default 4)")
+    add_batch_arguments(parser, overwrite=False, list_help="image names (default: every PNG of the first --labels)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    preds = dict(args.pred)
-    names = names_or_list(args.list, list_names(args.pred[0][1], (".png",)))
-    if not names:
-        raise ValueError("no images to evaluate (empty list or prediction folder)")
+    preds = dict(args.labels)
+    if len(preds) != len(args.labels):
+        raise ValueError("two --labels sets have the same NAME; name them NAME=DIR")
+    baseline = resolve_baseline(list(preds), args.baseline)
+    names = read_name_list(args.list) if args.list else None  # None: every PNG of the first --labels
     results = evaluate_dirs(args.gt, preds, names, num_classes=args.num_classes, workers=args.workers,
                             progress=not args.no_progress, per_image=bool(args.per_image))
-    print(format_table(results))
+    evaluated = next(iter(results["sets"].values()))["num_images"]
+    if evaluated:  # a table of "-" would say nothing
+        print(format_table(results, baseline))
     if args.per_image:
         write_per_image_csv(results.pop("per_image"), args.per_image)
         print(f"per-image numbers written to {args.per_image}", file=sys.stderr)
@@ -47,15 +59,15 @@ def run(args: argparse.Namespace) -> int:
         clean_stale_temp_files(Path(args.json).parent)
         atomic_write_bytes(args.json, results_json(results).encode())
         print(f"metrics written to {args.json}", file=sys.stderr)
-    if args.report:
+    if args.report and evaluated:
         page = write_report(results, args.report, images_dir=args.images, pred_dirs=preds, gt_dir=args.gt,
                             masks_dir=args.masks, names=names, num_classes=args.num_classes, workers=args.workers,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, baseline=baseline, top=args.top,
+                            command=args.command_line, list_file=args.list)
         print(f"report written to {page}", file=sys.stderr)
     if results["failed"]:
-        print(f"{len(results['failed'])} images left out of every set:", file=sys.stderr)
-        for name, reason in results["failed"]:
-            print(f"  {name}: {reason}", file=sys.stderr)
-        print_internal_errors(results["internal_errors"], "eval")
+        print(f"{args.prog}: {len(results['failed'])} image(s) left out of every set", file=sys.stderr)
+        print_failures(results["failed"], args.prog, everything=not evaluated)
+        print_internal_errors(results["internal_errors"], args.prog)
         return 3 if results["internal_errors"] else 1
     return 0

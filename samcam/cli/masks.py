@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import inputs
 from ..sam.generate import DTYPES, SamSettings
 from ..sam.pipeline import (
     MissingPackages,
@@ -36,27 +37,27 @@ def add_parser(subparsers) -> None:
                         help="sam (default) or proposals: weight-free regions, a weaker substitute")
     parser.add_argument("--model", choices=MODEL_NAMES, default=None,
                         help=f"SAM backbone (default {DEFAULT_MODEL}; with --checkpoint, default: whatever the file holds)")
-    parser.add_argument("--checkpoint", metavar="PATH",
+    parser.add_argument("--checkpoint", metavar="FILE",
                         help="local checkpoint (default: the official file in $SAMCAM_CACHE or ~/.cache/samcam, "
                              "downloaded and SHA-256 checked when missing)")
     parser.add_argument("--no-download", action="store_true", help="never download a checkpoint")
     group = parser.add_argument_group("SAM automatic mask generator settings (defaults are SAM's)")
-    group.add_argument("--points-per-side", type=int, default=defaults.points_per_side,
+    group.add_argument("--points-per-side", type=int, metavar="N", default=defaults.points_per_side,
                        help=f"default {defaults.points_per_side}")
-    group.add_argument("--points-per-batch", type=int, default=defaults.points_per_batch,
+    group.add_argument("--points-per-batch", type=int, metavar="N", default=defaults.points_per_batch,
                        help=f"point prompts per decoder pass (more is faster on a GPU, same masks; "
                             f"default {defaults.points_per_batch})")
-    group.add_argument("--pred-iou-thresh", type=float, default=defaults.pred_iou_thresh,
+    group.add_argument("--pred-iou-thresh", type=float, metavar="X", default=defaults.pred_iou_thresh,
                        help=f"default {defaults.pred_iou_thresh}")
-    group.add_argument("--stability-score-thresh", type=float, default=defaults.stability_score_thresh,
+    group.add_argument("--stability-score-thresh", type=float, metavar="X", default=defaults.stability_score_thresh,
                        help=f"default {defaults.stability_score_thresh}")
-    group.add_argument("--box-nms-thresh", type=float, default=defaults.box_nms_thresh,
+    group.add_argument("--box-nms-thresh", type=float, metavar="X", default=defaults.box_nms_thresh,
                        help=f"default {defaults.box_nms_thresh}")
-    group.add_argument("--crop-n-layers", type=int, default=defaults.crop_n_layers,
+    group.add_argument("--crop-n-layers", type=int, metavar="N", default=defaults.crop_n_layers,
                        help=f"default {defaults.crop_n_layers}")
-    group.add_argument("--min-mask-region-area", type=int, default=defaults.min_mask_region_area,
+    group.add_argument("--min-mask-region-area", type=int, metavar="N", default=defaults.min_mask_region_area,
                        help=f"needs opencv when > 0 (default {defaults.min_mask_region_area})")
-    parser.add_argument("--device", default="auto",
+    parser.add_argument("--device", default="auto", metavar="DEVICE",
                         help="auto (GPU of LOCAL_RANK if any, else CPU; default), cpu, cuda, cuda:N")
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
                         help="float32 (default): the official generator's masks; tf32: TF32 matrix products on "
@@ -80,7 +81,12 @@ def run(args: argparse.Namespace) -> int:
                 f"--source sam needs {', '.join(missing)}, not installed here; install them with "
                 "pip install 'samcam[sam]' (or use --source proposals, a weaker weight-free substitute)"
             )
+    # a folder of label PNGs or masks given as --images is one error, before any model loads
+    images = inputs.check_image_folder(args.images, "--images")
     names = image_names(args.images, args.list)
+    found = inputs.available_names(images, inputs.IMAGE_KINDS)
+    inputs.check_names_present(names, "--images", args.images, found.__contains__, "{name}.jpg or {name}.png",
+                               images, f"--list {args.list}" if args.list else "")
     if args.shard is not None:
         shard = parse_shard(args.shard)
         origin = "--shard"
@@ -106,4 +112,4 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers, decode_threads=args.decode_threads, allow_download=not args.no_download,
         progress=not args.no_progress,
     )
-    return report_batch(result, "masks")
+    return report_batch(result, args.prog)

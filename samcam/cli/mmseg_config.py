@@ -15,6 +15,7 @@ from ..mmseg.config import (
     resolve_base,
     write_config,
 )
+from .common import positive_int
 
 
 def add_parser(subparsers) -> None:
@@ -28,21 +29,21 @@ def add_parser(subparsers) -> None:
             "DATA_ROOT/JPEGImages, labels from --labels, validation on DATA_ROOT/SegmentationClass."
         ),
         epilog=f"--base choices:\n{bases}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--labels", required=True, metavar="DIR", help="refined label directory ({name}.png)")
     parser.add_argument("--data-root", required=True, metavar="DIR",
                         help="VOC2012 directory holding JPEGImages/ and SegmentationClass/")
     parser.add_argument(
         "--base",
-        default=DEFAULT_BASE,
+        default=DEFAULT_BASE, metavar="NAME",
         help=f"model: a name listed below, an 'mmseg::dir/config.py' path or a config file (default {DEFAULT_BASE})",
     )
     parser.add_argument("--schedule", default="20k", choices=("20k", "40k"),
                         help="mmseg's 20k or 40k iteration schedule (default 20k)")
     parser.add_argument("--train-list", metavar="FILE", help=f"train names, one per line (default DATA_ROOT/{DEFAULT_TRAIN_LIST})")
     parser.add_argument("--val-list", metavar="FILE", help=f"val names (default DATA_ROOT/{DEFAULT_VAL_LIST})")
-    parser.add_argument("--batch-size", type=int, metavar="N", help="images per GPU (default: the base config's, 4)")
+    parser.add_argument("--batch-size", type=positive_int, metavar="N",
+                        help="images per GPU (default: the base config's, 4)")
     parser.add_argument("--no-check", action="store_true", help="do not check that every listed image and label exists")
     parser.add_argument("--out", required=True, metavar="FILE", help="config file to write (.py)")
     parser.set_defaults(run=run)

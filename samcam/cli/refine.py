@@ -4,29 +4,30 @@ from __future__ import annotations
 import argparse
 
 from ..folders import refine_dir
-from ..io import list_names
-from .common import add_batch_arguments, add_rule_arguments, names_or_list, report_batch, rule_params
+from ..io import read_name_list
+from .common import add_batch_arguments, add_option, add_rule_arguments, report_batch, rule_params
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "refine", help="refine ready pseudo-label PNGs with masks",
-        description="Refine pseudo-label PNGs ({pseudo}/{name}.png, 0 bg, 1..C-1, 255 ignore) with each "
+        description="Refine pseudo-label PNGs ({labels}/{name}.png, 0 bg, 1..C-1, 255 ignore) with each "
                     "image's masks (samcam store, amg.py PNG folder or amg.py RLE JSON, auto-detected) and "
                     "write {out}/{name}.png. Resumable: finished outputs are skipped unless --overwrite.")
-    parser.add_argument("--pseudo", required=True, metavar="DIR", help="folder of pseudo-label PNGs")
+    add_option(parser, "--labels", aliases=["--pseudo"], required=True, metavar="DIR",
+               help="folder of pseudo-label PNGs ({name}.png)")
     parser.add_argument("--masks", required=True, metavar="DIR", help="folder of per-image masks")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (never an input folder)")
     parser.add_argument("--palette", action="store_true",
                         help="write VOC-palette PNGs (default: plain 8-bit L, which imageio-based code needs)")
-    add_batch_arguments(parser)
+    add_batch_arguments(parser, list_help="image names, one per line (default: every label PNG of --labels)")
     add_rule_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    names = names_or_list(args.list, list_names(args.pseudo, (".png",)))
-    result = refine_dir(args.pseudo, args.masks, args.out, names, workers=args.workers, overwrite=args.overwrite,
+    names = read_name_list(args.list) if args.list else None  # None: every label PNG (refine_dir checks the folder)
+    result = refine_dir(args.labels, args.masks, args.out, names, workers=args.workers, overwrite=args.overwrite,
                         palette=args.palette, mask_order=args.mask_order, progress=not args.no_progress,
                         command=args.command_line, list_file=args.list, **rule_params(args))
-    return report_batch(result, "refine")
+    return report_batch(result, args.prog)

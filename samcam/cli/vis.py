@@ -6,11 +6,13 @@ import argparse
 import random
 import sys
 from pathlib import Path
+from typing import Callable, List
 
-from ..evaluate import score_images, select_changed
+from .. import inputs
+from ..evaluate import resolve_baseline, score_images, select_changed
 from ..io import list_names
 from ..viz.panels import render_panels
-from .common import add_batch_arguments, named_dir, names_or_list, positive_int, report_batch
+from .common import add_batch_arguments, named_dir, names_or_list, positive_int, print_failures, report_batch
 
 
 def _alpha(text: str) -> float:
@@ -28,7 +30,7 @@ def add_parser(subparsers) -> None:
             "Write one PNG per image to --out: the image, each label set over it in the VOC "
             "palette, the masks in random colours with outlines, and the ground truth, with the class "
             "names present. NAMEs choose the images (the reference code's --vis_sample); else --list "
-            "(default: every label of the first --labels), of which --best/--worst/--random pick K."
+            "(default: every label of the first --labels), of which --best/--worst/--random pick N."
         ),
     )
     parser.add_argument("names", nargs="*", metavar="NAME",
@@ -42,18 +44,44 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--gt", metavar="DIR", help="ground-truth label folder ({name}.png)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder for the panels")
     pick = parser.add_mutually_exclusive_group()
-    pick.add_argument("--best", type=positive_int, metavar="K",
-                      help="the K images whose mIoU rose most from the first to the second --labels")
-    pick.add_argument("--worst", type=positive_int, metavar="K", help="the K images whose mIoU fell most (or rose least)")
-    pick.add_argument("--random", type=positive_int, metavar="K", help="K images at random (see --seed)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S",
+    pick.add_argument("--best", type=positive_int, metavar="N",
+                      help="the N images whose mIoU rose most from --baseline to the next --labels set")
+    pick.add_argument("--worst", type=positive_int, metavar="N",
+                      help="the N images whose mIoU fell most (or rose least) from --baseline to the next set")
+    pick.add_argument("--random", type=positive_int, metavar="N", help="N images at random (see --seed)")
+    parser.add_argument("--baseline", metavar="NAME",
+                        help="--best/--worst: the --labels set the change is measured from, to the first other "
+                             "set (default: the first --labels)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N",
                         help="seed of --random and of the mask colours (default 0)")
-    parser.add_argument("--alpha", type=_alpha, default=0.6, metavar="A",
-                        help="weight of label colours over the image (default 0.6)")
+    parser.add_argument("--alpha", type=_alpha, default=0.6, metavar="X",
+                        help="weight of label colours over the image, 0..1 (default 0.6)")
     parser.add_argument("--num-classes", type=positive_int, default=21, metavar="N",
-                        help="number of classes incl. background (default 21, VOC)")
-    add_batch_arguments(parser, list_help="image names, one per line (the pool for --best/--worst/--random)")
+                        help="classes including background (default 21, VOC; 81 for COCO)")
+    add_batch_arguments(parser, list_help="image names, one per line (default: every label of the first --labels; "
+                                          "the pool for --best/--worst/--random)")
     parser.set_defaults(run=run)
+
+
+def _check_inputs(args: argparse.Namespace) -> Callable[[List[str]], None]:
+    """Folders of the wrong kind are one error before any drawing; returns the check that
+    the folders hold some of the images to draw (run on the pool once it is known)."""
+    checks = [("--images", args.images, inputs.check_image_folder(args.images, "--images"), inputs.IMAGE_KINDS,
+               "{name}.jpg or {name}.png")]
+    checks += [("--labels", folder, inputs.check_label_folder(folder, "--labels"), inputs.LABEL_KINDS, "{name}.png")
+               for _, folder in args.labels]
+    if args.gt is not None:
+        checks.append(("--gt", args.gt, inputs.check_label_folder(args.gt, "--gt"), inputs.LABEL_KINDS, "{name}.png"))
+    if args.masks is not None:
+        checks.append(("--masks", args.masks, inputs.check_mask_folder(args.masks, "--masks"), inputs.MASK_KINDS,
+                       "{name}.masks.npz, {name}.json or {name}/"))
+
+    def present(pool: List[str]) -> None:
+        for flag, folder, contents, kinds, pattern in checks:
+            have = inputs.available_names(contents, kinds)
+            inputs.check_names_present(pool, flag, folder, have.__contains__, pattern, contents)
+
+    return present
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
     ]:
         if folder is not None and not Path(folder).is_dir():
             raise FileNotFoundError(f"{flag} {folder}: not a folder")
+    set_names = [name for name, _ in args.labels]
+    if len(set(set_names)) != len(set_names):
+        raise ValueError("two --labels sets have the same NAME; name them NAME=DIR")
+    check_present = _check_inputs(args)
     mode = "best" if args.best is not None else "worst" if args.worst is not None else None
     if args.names:
         picked = [flag for flag, value in (("--list", args.list), ("--best", args.best), ("--worst", args.worst),
@@ -73,24 +105,30 @@ def run(args: argparse.Namespace) -> int:
         pool = names_or_list(args.list, list_names(args.labels[0][1], (".png",)))
     if not pool:
         raise ValueError(f"no .png labels in {args.labels[0][1]}; give --list FILE or NAMEs")
+    if not args.names:  # NAMEs: each draws or fails alone
+        check_present(pool)
     chosen = pool
     if mode is not None:
         if args.gt is None or len(args.labels) < 2:
-            raise ValueError(f"--{mode} compares the first two --labels against --gt: give both")
-        scores, problems = score_images(
-            pool, args.labels[0][1], args.labels[1][1], args.gt, args.num_classes, workers=args.workers
-        )
-        if problems:
-            print(f"{len(problems)} image(s) not ranked (no ground truth or unreadable), e.g. "
-                  f"{problems[0][0]}: {problems[0][1]}", file=sys.stderr)
+            raise ValueError(f"--{mode} compares two --labels sets against --gt: give both")
+        base = resolve_baseline(set_names, args.baseline)
+        other = next(name for name in set_names if name != base)
+        folders = dict(args.labels)
+        scores, problems = score_images(pool, folders[base], folders[other], args.gt, args.num_classes,
+                                        workers=args.workers)
         if not scores:
-            raise ValueError("no image could be scored against --gt")
+            print_failures(problems, args.prog, everything=True)
+            raise ValueError(f"no image could be scored against --gt {args.gt} (see above)")
+        if problems:
+            print(f"{args.prog}: {len(problems)} image(s) not ranked (no ground truth or unreadable)",
+                  file=sys.stderr)
+            print_failures(problems, args.prog)
         chosen = select_changed(scores, getattr(args, mode), mode)
-        first, second = args.labels[0][0], args.labels[1][0]
-        print(f"{'name':<20} {first:>10} {second:>10} {'change':>8}")
+        print(f"per-image mIoU (%), {other} against {base}:")
+        print(f"{'name':<20} {base:>12} {other:>12} {'Δ':>8}")
         for name in chosen:
             before, after = scores[name]
-            print(f"{name:<20} {before:>10.4f} {after:>10.4f} {after - before:>+8.4f}")
+            print(f"{name:<20} {100 * before:>12.2f} {100 * after:>12.2f} {100 * (after - before):>+8.2f}")
     elif args.random is not None:
         chosen = sorted(random.Random(args.seed).sample(pool, min(args.random, len(pool))))
     result = render_panels(
@@ -108,4 +146,4 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(f"panels in {args.out}")
-    return report_batch(result, "vis")
+    return report_batch(result, args.prog)

@@ -4,7 +4,9 @@ Layout written under ``out``::
 
     JPEGImages/{name}.jpg        rendered images
     SegmentationClass/{name}.png ground truth (0, 1..20, 255 boundary band)
-    ImageSets/train.txt          the names
+    ImageSets/Segmentation/      train.txt and train_aug.txt (every name), val.txt (every 4th name:
+                                 the demo has no held-out images; the list only makes
+                                 ``samcam mmseg-config --data-root out/demo`` work)
     cam/{name}.npy               CAM dicts in IRN's layout (keys 0-based, cam stride 4, high_res K×H×W)
     cam_label/{name}.png         CAM pseudo labels (IRN's rule, background 0.15)
     masks_proposals/             weight-free proposals (samcam store)
@@ -21,7 +23,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -53,9 +55,9 @@ class DemoResult:
     def summary(self) -> str:
         sets = self.results["sets"]
         return (
-            f"SYNTHETIC data, {self.num_images} images: CAM pseudo labels {100 * sets['cam']['miou']:.1f} mIoU -> "
-            f"refined with weight-free proposals {100 * sets['+proposals']['miou']:.1f}, "
-            f"with simulated SAM masks {100 * sets['+sam_like']['miou']:.1f} "
+            f"SYNTHETIC data, {self.num_images} images: mIoU of the CAM pseudo labels {100 * sets['cam']['miou']:.1f}% "
+            f"-> refined with weight-free proposals {100 * sets['+proposals']['miou']:.1f}%, "
+            f"with simulated SAM masks {100 * sets['+sam_like']['miou']:.1f}% "
             f"({self.seconds:.1f} s). Outputs in {self.out}."
         )
 
@@ -77,7 +79,9 @@ def build_dataset(out: Path, num_images: int, seed: int) -> list:
         write_label_png(out / "cam_label" / f"{name}.png", cam_to_label(scene.cam))
         mask_store.write(out / "masks_sam_like" / name, scene.masks)
         names.append(name)
-    atomic_write_bytes(out / "ImageSets" / "train.txt", ("\n".join(names) + "\n").encode())
+    lists = out / "ImageSets" / "Segmentation"
+    for list_name, listed in (("train.txt", names), ("train_aug.txt", names), ("val.txt", names[::4])):
+        atomic_write_bytes(lists / list_name, ("\n".join(listed) + "\n").encode())
     return names
 
 
@@ -86,11 +90,14 @@ def _proposals_one(name: str, out: str) -> None:
     mask_store.write(Path(out) / "masks_proposals" / name, generate_proposals(rgb))
 
 
-def run_demo(out_dir, num_images: int = 40, seed: int = 0, workers: int = 1, progress: bool = False) -> DemoResult:
+def run_demo(out_dir, num_images: int = 40, seed: int = 0, workers: int = 1, progress: bool = False,
+             command: Optional[Sequence[str]] = None) -> DemoResult:
     """Build the synthetic dataset, make masks, refine, evaluate, write the HTML report.
 
     Returns a :class:`DemoResult`; ``results`` is what :func:`samcam.evaluate.evaluate_dirs`
-    returns for the sets ``cam``, ``+proposals`` and ``+sam_like``.
+    returns for the sets ``cam``, ``+proposals`` and ``+sam_like``. The report takes its
+    deltas against ``cam`` and shows the images ``+sam_like`` (the headline) changed most;
+    ``command`` (the command line) is shown on it.
     """
     out = Path(out_dir)
     start = time.perf_counter()
@@ -110,5 +117,7 @@ def run_demo(out_dir, num_images: int = 40, seed: int = 0, workers: int = 1, pro
     atomic_write_bytes(out / "metrics.json", results_json(results).encode())
     seconds = time.perf_counter() - start
     page = write_report(results, out / "report", images_dir=out / "JPEGImages", gt_dir=out / "SegmentationClass",
-                        pred_dirs=label_sets, masks_dir=out / "masks_proposals", names=names, workers=workers)
+                        pred_dirs=label_sets, masks_dir=out / "masks_sam_like", names=names, workers=workers,
+                        baseline="cam", compare="+sam_like", command=command,
+                        list_file=out / "ImageSets" / "Segmentation" / "train_aug.txt")
     return DemoResult(results=results, report=page, out=out, num_images=num_images, seconds=seconds)

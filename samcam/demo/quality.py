@@ -118,7 +118,7 @@ def scene_stats(family: str, index: int, seed: int, variants: Sequence[Variant])
     :func:`miou_from_stats` equals the mIoU of the summed confusion matrices.
     """
     scene = make_bench_scene(family, index, seed)
-    return np.stack([_stats(confusion_matrix(_apply(v, scene), scene.gt, NUM_CLASSES)) for v in variants])
+    return np.stack([_stats(confusion_matrix(gt=scene.gt, pred=_apply(v, scene), num_classes=NUM_CLASSES)) for v in variants])
 
 
 def _chunk(args) -> np.ndarray:

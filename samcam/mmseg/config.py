@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from ..inputs import check_label_folder
 from ..io import atomic_write_bytes, clean_stale_temp_files, read_name_list
 
 #: Where a refined label directory usually sits in the examples: inside data_root,
@@ -216,8 +217,11 @@ def _check_names(names: List[str], directory: Path, suffix: str, what: str, list
 
 
 def _check_list(path: Path, role: str) -> List[str]:
+    flag = f"--{role}-list"
+    if path.is_dir():
+        raise ValueError(f"{flag} {path}: is a folder; give the {role} list file (one image name per line)")
     if not path.is_file():
-        raise FileNotFoundError(f"{role} list {path} does not exist")
+        raise FileNotFoundError(f"{role} list {path} does not exist; give {flag} FILE (one image name per line)")
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if len(line.split()) > 1:
@@ -243,6 +247,7 @@ def check_dataset(data_root: Path, labels: Path, train_list: Path, val_list: Pat
     for directory, what in ((data_root, "data root"), (images, "image directory"), (labels, "label directory")):
         if not directory.is_dir():
             raise FileNotFoundError(f"{what} {directory} does not exist")
+    check_label_folder(labels, "--labels")  # not a folder of masks or images
     train_names = _check_list(train_list, "train")
     val_names = _check_list(val_list, "val")
     _check_names(train_names, images, ".jpg", "image", train_list)

@@ -2,49 +2,60 @@
 
 The report folder holds everything it shows (open ``index.html`` from disk, no server)::
 
-    index.html          overall table, per-class IoU table, chart, thumbnails
+    index.html          where the numbers come from, overall table, per-class IoU and
+                        support table, chart, pictures
     per_class_iou.png   per-class IoU bars, one colour per label set (matplotlib, Agg)
     panels/{name}.png   full ``samcam vis`` panels of the chosen images
-    thumbs/{name}.png   small copies of them shown on the page, each linking to its panel
+    thumbs/{name}.png   page-wide copies of them shown on the page, each linking to its panel
 
-The chosen images are the ``k`` whose per-image mIoU rose most and the ``k`` whose
-per-image mIoU fell most (or rose least) from the first label set to the second (see
+Every number is in % and every delta in percentage points against one label set, the
+baseline (default: the first). The chosen images are the ``top`` whose per-image mIoU
+rose most and the ``top`` whose per-image mIoU fell most (or rose least) from the
+baseline to the compared set (default: the first other set; see
 :func:`samcam.evaluate.score_images`); they need ``images_dir``, ``gt_dir`` and two sets.
 """
 from __future__ import annotations
 
+import datetime
 import html
 import io
 import math
 import os
+import shlex
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from PIL import Image
 
-from ..evaluate import class_names, score_images, select_changed
-from ..io import atomic_write_bytes, clean_stale_temp_files, ensure_not_inside
+from .. import provenance
+from .._version import __version__
+from ..evaluate import class_names, resolve_baseline, score_images, select_changed
+from ..io import atomic_write_bytes, clean_stale_temp_files, ensure_not_inside, list_names
 from .panels import render_panels
 
 __all__ = ["write_report", "plot_per_class_iou", "THUMB_WIDTH"]
 
-THUMB_WIDTH = 560
+# Page-wide: a panel's columns and class legends stay readable (the full panel is a click away).
+THUMB_WIDTH = 1400
 CHART_NAME = "per_class_iou.png"
 # Colours of the label sets in the chart: first (before) grey, second (after) blue, ...
 SET_COLOURS = ("#9e9e9e", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
 _STYLE = """
-body { font-family: sans-serif; margin: 24px; color: #222; max-width: 1400px; }
+body { font-family: sans-serif; margin: 24px; color: #222; max-width: 1440px; }
 table { border-collapse: collapse; margin: 8px 0 20px; }
 th, td { border: 1px solid #ccc; padding: 3px 10px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 thead th { background: #eef2f7; }
 td.up { color: #15803d; } td.down { color: #b91c1c; }
-.grid { display: flex; flex-wrap: wrap; gap: 14px; }
+.grid { display: flex; flex-direction: column; gap: 14px; }
 img { max-width: 100%; height: auto; }
 figure { margin: 0; border: 1px solid #ddd; padding: 6px; background: #fafafa; }
 figcaption { font-size: 13px; margin-top: 4px; }
 .note { color: #555; font-size: 14px; }
+table.source th { text-align: left; background: #f5f5f5; font-weight: normal; white-space: nowrap; vertical-align: top; }
+table.source td { text-align: left; font-family: monospace; font-size: 13px; word-break: break-all; }
+.grid figure { width: 100%; box-sizing: border-box; }
 """
 
 
@@ -52,10 +63,12 @@ def _percent(value: float) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
 
 
-def plot_per_class_iou(sets: Mapping[str, Mapping[str, object]], names: Sequence[str]) -> bytes:
+def plot_per_class_iou(sets: Mapping[str, Mapping[str, object]], names: Sequence[str],
+                       colours: Optional[Mapping[str, str]] = None) -> bytes:
     """PNG bytes of a grouped bar chart: per-class IoU (%) of every label set.
 
-    ``sets`` maps set name -> metrics with ``iou`` (C floats, NaN = class absent).
+    ``sets`` maps set name -> metrics with ``iou`` (C floats, NaN = class absent);
+    ``colours`` set name -> colour (default: :data:`SET_COLOURS` in order).
     Uses matplotlib's Agg canvas directly, never pyplot, so it changes no global
     backend of a caller's session and needs no display.
     """
@@ -72,8 +85,8 @@ def plot_per_class_iou(sets: Mapping[str, Mapping[str, object]], names: Sequence
         values = [100 * v if not math.isnan(v) else 0.0 for v in (float(x) for x in sets[set_name]["iou"])]
         positions = [c + (index - (len(set_names) - 1) / 2) * width for c in range(count)]
         miou = float(sets[set_name]["miou"])
-        axes.bar(positions, values, width, label=f"{set_name} (mIoU {_percent(miou)})",
-                 color=SET_COLOURS[index % len(SET_COLOURS)])
+        colour = (colours or {}).get(set_name) or SET_COLOURS[index % len(SET_COLOURS)]
+        axes.bar(positions, values, width, label=f"{set_name} (mIoU {_percent(miou)})", color=colour)
     axes.set_xticks(range(count))
     axes.set_xticklabels(names, rotation=45, ha="right", fontsize=9)
     axes.set_ylabel("IoU (%)")
@@ -88,19 +101,23 @@ def plot_per_class_iou(sets: Mapping[str, Mapping[str, object]], names: Sequence
     return buffer.getvalue()
 
 
-def _overall_table(sets: Mapping[str, Mapping[str, object]]) -> str:
-    set_names = list(sets)
-    first = set_names[0]
+def _set_colours(set_names: Sequence[str], baseline: str) -> Dict[str, str]:
+    """The baseline grey, the other sets blue, orange, ... in their order."""
+    others = iter(SET_COLOURS[1:] * (1 + len(set_names) // len(SET_COLOURS)))
+    return {name: SET_COLOURS[0] if name == baseline else next(others) for name in set_names}
+
+
+def _delta_cell(delta: float) -> str:
+    if math.isnan(delta):
+        return "<td>–</td>"
+    css = "up" if delta > 0 else "down" if delta < 0 else ""
+    return f'<td class="{css}">{100 * delta:+.2f}</td>'
+
+
+def _overall_table(sets: Mapping[str, Mapping[str, object]], baseline: str) -> str:
     rows = []
-    for set_name in set_names:
-        metrics = sets[set_name]
-        change = ""
-        if set_name != first:
-            delta = float(metrics["miou"]) - float(sets[first]["miou"])
-            css = "up" if delta > 0 else "down" if delta < 0 else ""
-            change = f'<td class="{css}">{100 * delta:+.2f}</td>' if not math.isnan(delta) else "<td>–</td>"
-        else:
-            change = "<td></td>"
+    for set_name, metrics in sets.items():
+        change = "<td></td>" if set_name == baseline else _delta_cell(float(metrics["miou"]) - float(sets[baseline]["miou"]))
         rows.append(
             f"<tr><td>{html.escape(set_name)}</td><td>{_percent(metrics['miou'])}</td>{change}"
             f"<td>{_percent(metrics.get('mean_precision', float('nan')))}</td>"
@@ -111,27 +128,83 @@ def _overall_table(sets: Mapping[str, Mapping[str, object]]) -> str:
         )
     return (
         "<table><thead><tr><th>label set</th><th>mIoU</th><th>Δ mIoU vs "
-        f"{html.escape(first)}</th><th>precision</th><th>recall</th><th>pixel acc</th>"
+        f"{html.escape(baseline)}</th><th>precision</th><th>recall</th><th>pixel acc</th>"
         "<th>labelled</th><th>images</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
     )
 
 
-def _class_table(sets: Mapping[str, Mapping[str, object]], names: Sequence[str]) -> str:
+def _class_table(sets: Mapping[str, Mapping[str, object]], names: Sequence[str], baseline: str,
+                 support: Optional[Mapping[str, Sequence[int]]] = None) -> str:
     set_names = list(sets)
-    head = "".join(f"<th>{html.escape(s)}</th>" for s in set_names)
-    two = len(set_names) >= 2
-    if two:
-        head += f"<th>Δ ({html.escape(set_names[1])} − {html.escape(set_names[0])})</th>"
+    others = [s for s in set_names if s != baseline]
+    head = ""
+    if support:
+        head += '<th title="valid ground-truth pixels of the class">GT pixels</th>' \
+                '<th title="images whose ground truth holds the class">GT images</th>'
+    head += "".join(f"<th>{html.escape(s)}</th>" for s in set_names)
+    head += "".join(f"<th>Δ {html.escape(s)}</th>" for s in others)
     rows = []
     for index, class_name in enumerate(names):
-        values = [float(sets[s]["iou"][index]) for s in set_names]
-        cells = "".join(f"<td>{_percent(v)}</td>" for v in values)
-        if two:
-            delta = values[1] - values[0]
-            css = "up" if delta > 0 else "down" if delta < 0 else ""
-            cells += f'<td class="{css}">{"–" if math.isnan(delta) else f"{100 * delta:+.2f}"}</td>'
+        values = {s: float(sets[s]["iou"][index]) for s in set_names}
+        cells = ""
+        if support:
+            cells += f"<td>{int(support['pixels'][index]):,}</td><td>{int(support['images'][index]):,}</td>"
+        cells += "".join(f"<td>{_percent(values[s])}</td>" for s in set_names)
+        cells += "".join(_delta_cell(values[s] - values[baseline]) for s in others)
         rows.append(f"<tr><td>{html.escape(class_name)}</td>{cells}</tr>")
     return f"<table><thead><tr><th>class</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _describe_labels(folder: os.PathLike) -> List[str]:
+    """What a label folder's ``samcam.json`` says made it (tool, method, rule and every parameter, masks)."""
+    try:
+        record = provenance.read(folder)
+    except ValueError as error:
+        return [f"samcam.json unreadable: {error}"]
+    if record is None:
+        return ["no samcam.json: not written by samcam refine / adapt (e.g. the method's own labels)"]
+    settings = record.get("settings") or {}
+    parts = [f"made by samcam {settings.get('tool', '?')}"]
+    if settings.get("method"):
+        threshold = settings.get("threshold")
+        own = settings.get("method_thresholds")
+        parts.append(f"method {settings['method']} (source {settings.get('source')}, background threshold "
+                     + (f"{threshold}" if threshold is not None else f"the method's own {own}") + ")")
+    rule = dict(settings.get("refine") or {})
+    name = rule.pop("rule", "?")
+    parts.append(f"rule {name}: " + ", ".join(f"{key}={value}" for key, value in rule.items()))
+    for key, value in (settings.get("inputs") or {}).items():
+        parts.append(f"{key.replace('_', ' ')} {value}")
+    masks = record.get("masks") or {}
+    if masks.get("formats"):
+        parts.append("mask format " + ", ".join(masks["formats"]))
+    parts.append(f"samcam {record.get('samcam_version', '?')}, {record.get('updated') or record.get('created', '?')}")
+    return parts
+
+
+def _source_table(*, gt_dir, pred_dirs, images_dir, masks_dir, list_file, names, command, baseline, compare) -> str:
+    """Where the page's numbers come from: folders, list, how each label set was made, samcam, command, date."""
+
+    def where(value) -> str:
+        return html.escape(str(Path(value).resolve())) if value else "–"
+
+    rows: List[Tuple[str, str]] = [("ground truth", where(gt_dir))]
+    for set_name, folder in (pred_dirs or {}).items():
+        role = " (baseline)" if set_name == baseline else " (compared in the pictures)" if set_name == compare else ""
+        rows.append((f"label set {html.escape(set_name)}{role}",
+                     "<br>".join([where(folder)] + [html.escape(line) for line in _describe_labels(folder)])))
+    rows.append(("images (pictures)", where(images_dir)))
+    rows.append(("masks (pictures)", where(masks_dir)))
+    count = f"{len(names)} names" if names is not None else ""
+    if list_file:
+        rows.append(("image list", f"{where(list_file)} ({count})"))
+    else:
+        rows.append(("image list", f"none: every PNG of the first label set ({count})"))
+    rows.append(("samcam", html.escape(__version__)))
+    rows.append(("command", html.escape(shlex.join(command)) if command else "– (written from Python)"))
+    rows.append(("written", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")))
+    body = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows)
+    return f'<table class="source">{body}</table>'
 
 
 def _thumbnail(panel_path: Path, thumb_path: Path) -> None:
@@ -155,7 +228,8 @@ def _gallery(chosen: Sequence[str], scores: Mapping[str, Tuple[float, float]], o
             continue
         _thumbnail(out_dir / panel, out_dir / thumb)
         figures.append(
-            f'<figure><a href="{html.escape(panel)}"><img src="{html.escape(thumb)}" alt="{html.escape(name)}"></a>'
+            f'<figure><a href="{html.escape(panel)}" title="full size"><img src="{html.escape(thumb)}" '
+            f'alt="{html.escape(name)}"></a>'
             f"<figcaption>{html.escape(name)}: mIoU {_percent(before)} → {_percent(after)} "
             f"({100 * (after - before):+.2f})</figcaption></figure>"
         )
@@ -172,31 +246,52 @@ def write_report(
     masks_dir: Optional[os.PathLike] = None,
     names: Optional[Sequence[str]] = None,
     num_classes: int = 21,
-    k: int = 4,
+    top: int = 4,
     workers: int = 1,
     progress: bool = False,
+    baseline: Optional[str] = None,
+    compare: Optional[str] = None,
+    command: Optional[Sequence[str]] = None,
+    list_file: Optional[os.PathLike] = None,
 ) -> Path:
     """Write the HTML report of an evaluation into ``out_dir``; returns ``out_dir/index.html``.
 
     Args:
         results: what :func:`samcam.evaluate.evaluate_dirs` returns (``sets`` with per-set
-            metrics, ``failed``, ``num_classes``, ``class_names``).
+            metrics, ``failed``, ``num_classes``, ``class_names``, ``support``).
         out_dir: report folder (created; must not lie inside an input folder).
-        images_dir, pred_dirs, gt_dir, names: for the picture panels of the ``k`` images
-            that gained most and the ``k`` that lost most (or gained least) from the first to the second
-            prediction set. Without them (or with fewer than two sets) the page has
-            tables and the chart only, and says why.
-        masks_dir: adds the SAM mask column to the panels.
+        images_dir, pred_dirs, gt_dir, names: for the picture panels of the ``top`` images
+            that gained most and the ``top`` that lost most (or gained least) from
+            ``baseline`` to ``compare``. Without them (or with fewer than two sets) the
+            page has tables and the chart only, and says why. ``names`` defaults to every
+            PNG of the first label folder.
+        masks_dir: adds the mask column to the panels.
         num_classes: classes incl. background (taken from ``results`` when it has it).
-        k: images per gallery.
+        top: images per gallery.
         workers: processes for ranking and drawing.
+        baseline: the label set every delta is taken against (default: the first).
+        compare: the set whose change against ``baseline`` ranks the pictures (default:
+            the first other set).
+        command, list_file: the command line and name list, shown with the folders, each
+            label folder's ``samcam.json`` (rule and parameters), the samcam version and
+            the date in the page's "Where these numbers come from".
 
     Raises:
-        ValueError: ``results`` holds no label set, or ``out_dir`` is inside an input.
+        ValueError: ``results`` holds no label set, ``baseline``/``compare`` is not one
+            of them, or ``out_dir`` is inside an input.
     """
     sets: Dict[str, Mapping[str, object]] = dict(results.get("sets") or {})
     if not sets:
         raise ValueError("the evaluation results hold no label set to report")
+    if top < 0:
+        raise ValueError(f"top must be >= 0, got {top}")
+    set_names = list(sets)
+    baseline = resolve_baseline(set_names, baseline)
+    others = [name for name in set_names if name != baseline]
+    if compare is not None and compare not in others:
+        raise ValueError(f"compare={compare!r} must be a label set other than the baseline {baseline!r}: "
+                         f"{', '.join(others) or 'there is none'}")
+    compare = compare or (others[0] if others else None)
     num_classes = int(results.get("num_classes", num_classes))
     labels = list(results.get("class_names") or class_names(num_classes))
     out_dir = Path(out_dir)
@@ -204,18 +299,29 @@ def write_report(
     ensure_not_inside(out_dir, inputs)
     out_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_temp_files(out_dir)
-    atomic_write_bytes(out_dir / CHART_NAME, plot_per_class_iou(sets, labels))
+    colours = _set_colours(set_names, baseline)
+    atomic_write_bytes(out_dir / CHART_NAME, plot_per_class_iou(sets, labels, colours))
+    if names is None and pred_dirs:
+        names = list_names(next(iter(pred_dirs.values())), (".png",))
 
-    set_names = list(sets)
     sections = [
+        "<details open><summary><b>Where these numbers come from</b></summary>",
+        _source_table(gt_dir=gt_dir, pred_dirs=pred_dirs, images_dir=images_dir, masks_dir=masks_dir,
+                      list_file=list_file, names=names, command=command, baseline=baseline, compare=compare),
+        "</details>",
         "<h2>Overall</h2>",
-        _overall_table(sets),
-        '<p class="note">Scores in %, from one confusion matrix per label set over all images; '
-        "pixels the labels leave unlabelled (255) count as misses.</p>",
+        _overall_table(sets, baseline),
+        f'<p class="note">Scores in %, from one confusion matrix per label set over all images; Δ in percentage '
+        f"points against <b>{html.escape(baseline)}</b>; pixels the labels leave unlabelled (255) count as "
+        "misses.</p>",
         "<h2>Per-class IoU</h2>",
         f'<img src="{CHART_NAME}" alt="per-class IoU bar chart">',
-        _class_table(sets, labels),
+        _class_table(sets, labels, baseline, results.get("support")),
     ]
+    if results.get("support"):
+        sections.append('<p class="note">GT pixels / GT images: the valid ground-truth pixels of each class and '
+                        "the images holding it, over the images evaluated: a class seen in few images has a noisy "
+                        "IoU.</p>")
     failed = list(results.get("failed") or [])
     if failed:
         items = "".join(f"<li>{html.escape(str(n))}: {html.escape(str(r))}</li>" for n, r in failed[:50])
@@ -231,15 +337,19 @@ def write_report(
     if missing:
         sections.append(f'<p class="note">No picture panels: the report was not given {", ".join(missing)}.</p>')
     else:
-        (first_name, first_dir), (second_name, second_dir) = pred_list[0], pred_list[1]
-        scores, problems = score_images(names, first_dir, second_dir, gt_dir, num_classes, workers=workers)
-        best = select_changed(scores, k, "best")
+        folders = dict(pred_list)
+        scores, problems = score_images(names, folders[baseline], folders[compare], gt_dir, num_classes,
+                                        workers=workers)
+        best = select_changed(scores, top, "best")
         # "Worst" = least improved even when nothing got worse: those are the images to look at.
-        worst = [n for n in select_changed(scores, k, "worst") if n not in best]
+        worst = [n for n in select_changed(scores, top, "worst") if n not in best]
+        # the panels' columns: the baseline, the compared set, then the others
+        columns = [(baseline, folders[baseline]), (compare, folders[compare])]
+        columns += [(name, folder) for name, folder in pred_list if name not in (baseline, compare)]
         panel_result = render_panels(
             best + worst,
             images_dir=images_dir,
-            label_dirs=pred_list,
+            label_dirs=columns,
             out_dir=out_dir / "panels",
             masks_dir=masks_dir,
             gt_dir=gt_dir,
@@ -249,11 +359,11 @@ def write_report(
             progress=progress,
         )
         sections.append(
-            f'<p class="note">Per-image mIoU of <b>{html.escape(first_name)}</b> → <b>{html.escape(second_name)}</b> '
+            f'<p class="note">Per-image mIoU (%) of <b>{html.escape(baseline)}</b> → <b>{html.escape(compare)}</b> '
             "against the ground truth, over the classes present in the GT or either label map. "
             "Click a picture for the full-size panel: image | label sets | masks | ground truth.</p>"
         )
-        sections.append(f"<h3>Most improved ({len(best)})</h3>")
+        sections.append(f"<h3>Most improved ({len(best)} of {len(scores)} images)</h3>")
         sections.append(_gallery(best, scores, out_dir))
         sections.append(f"<h3>Least improved or worsened ({len(worst)})</h3>")
         sections.append(_gallery(worst, scores, out_dir))
