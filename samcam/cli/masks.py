@@ -13,7 +13,7 @@ import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
-from ..io import atomic_write_bytes
+from ..io import atomic_write_bytes, ensure_not_inside
 from ..sam.compare import compare_mask_sources, format_comparison
 from ..sam.families import family_of, require_packages
 from ..sam.generate import DTYPES
@@ -127,6 +127,9 @@ def _run_compare(args: argparse.Namespace) -> int:
     if len(sources) != len(args.compare):
         raise ValueError("--compare: two folders have the same NAME; name them NAME=DIR")
     names = names_or_list(args.list, []) if args.list else None
+    inputs = list(sources.values()) + [args.pseudo, args.gt]
+    if args.report:  # refuse a bad report folder before the work, not after
+        ensure_not_inside(Path(args.report), inputs)
     params = rule_params(args)
     num_classes = params.pop("num_classes")
     comparison = compare_mask_sources(sources, names, pseudo_dir=args.pseudo, gt_dir=args.gt,
@@ -138,7 +141,6 @@ def _run_compare(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_bytes(Path(args.json), json.dumps(comparison, indent=1).encode())
     if args.report:
-        inputs = list(sources.values()) + [args.pseudo, args.gt]
         page = write_mask_comparison(comparison, args.report, inputs=inputs)
         print(f"report: {page}", file=sys.stderr)
     if not comparison["names"]:

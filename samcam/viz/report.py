@@ -111,7 +111,7 @@ def plot_mask_sources(comparison: Mapping[str, object]) -> bytes:
 
     axes = figure.add_subplot(1, panels, 1)
     data = [sources[n]["counts"] or [0] for n in names]
-    boxes = axes.boxplot(data, patch_artist=True, widths=0.6)
+    boxes = axes.boxplot(data, patch_artist=True, widths=0.6, medianprops={"color": "black"})
     for patch, colour in zip(boxes["boxes"], colours):
         patch.set_facecolor(colour)
         patch.set_alpha(0.6)
@@ -147,7 +147,7 @@ def plot_mask_sources(comparison: Mapping[str, object]) -> bytes:
         axes.set_ylabel("mIoU of refined labels (%)")
         axes.set_ylim(0, 100)
         axes.set_title("refined pseudo labels", fontsize=10)
-        axes.legend(fontsize=8, frameon=False, loc="lower right")
+        axes.legend(fontsize=8, frameon=False, loc="upper left")
         axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     buffer = io.BytesIO()
