@@ -231,6 +231,32 @@ def test_official_architectures_are_recognised():
     assert len(found) == 9
 
 
+def test_official_sizes_build_from_their_weights():
+    """The light official models (random weights, real sizes) rebuild from their state
+    dicts as themselves, every tensor loaded (strictly) into the right place."""
+    need("sam2.1")
+    need("hq")
+    need("mobilesam")
+    from mobile_sam import sam_model_registry as mobile_registry
+    from sam2.build_sam import build_sam2
+    from segment_anything_hq import sam_model_registry as hq_registry
+
+    torch.manual_seed(0)
+    originals = {
+        "sam2.1_hiera_tiny": build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", None, device="cpu"),
+        "mobile_sam": mobile_registry["vit_t"](),
+        "sam_hq_vit_tiny": hq_registry["vit_tiny"](),
+    }
+    for name, original in originals.items():
+        state = original.state_dict()
+        family = shapes.detect_family(state)
+        network, found = families.build_network(family, state, f"{name}.pt", model=name)
+        assert found == name and family == registry.MASK_MODELS[name].family
+        rebuilt = network.state_dict()
+        assert rebuilt.keys() == state.keys()
+        assert all(torch.equal(rebuilt[key], value) for key, value in state.items()), name
+
+
 # ------------------------------------------------------- same masks as the family's own
 
 @pytest.mark.parametrize("kind", KINDS)
