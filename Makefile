@@ -27,8 +27,17 @@ $(VENV)/.mmseg-installed: $(VENV)/.core-installed tools/build_mmcv_wheel.sh
 
 mmseg: $(VENV)/.mmseg-installed
 
-$(VENV)/.test-installed: $(VENV)/.core-installed $(VENV)/.mmseg-installed setup.py
-	$(PIP_INSTALL) -q -e ".[sam,dev]"
+# The [sam2] extra's sam2 1.1.0 is a source archive only, built against the installed
+# torch: --no-build-isolation keeps pip from fetching another torch into a build
+# environment; SAM2_BUILD_CUDA=0 skips its optional CUDA extension (no CUDA toolkit on CI).
+$(VENV)/.sam2-installed: $(VENV)/.core-installed
+	$(PIP_INSTALL) -q torch torchvision
+	SAM2_BUILD_CUDA=0 $(PIP_INSTALL) -q --no-build-isolation "sam2==1.1.0"
+	touch $@
+
+# Every mask model family: SAM, SAM 2.1, HQ-SAM, MobileSAM.
+$(VENV)/.test-installed: $(VENV)/.core-installed $(VENV)/.mmseg-installed $(VENV)/.sam2-installed setup.py
+	$(PIP_INSTALL) -q -e ".[sam,sam2,hq,mobilesam,dev]"
 	touch $@
 
 venv: $(VENV)/.core-installed

@@ -1,6 +1,21 @@
 """samcam: SAM-enhanced pseudo labels for weakly supervised semantic segmentation."""
 from setuptools import find_packages, setup
 
+# torch is a range so cluster users keep their own CUDA build; the Makefile pins the
+# pair that works on the CI machine (constraints.txt).
+TORCH = ["torch>=2.0", "torchvision>=0.15"]
+# SAM's own generator and samcam's faster copy (also MobileSAM's: same code).
+SAM = TORCH + ["segment-anything==1.0", "opencv-python>=4.5", "pycocotools>=2.0.6"]
+# sam2 1.1.0 is published as a source archive only, needs Python >= 3.10 and builds
+# against the installed torch: install torch first, then
+#   SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2==1.1.0
+# (SAM2_BUILD_CUDA=0 skips its optional CUDA extension; the Makefile does this).
+SAM2 = ["torch>=2.5.1", "torchvision>=0.20.1", "sam2==1.1.0; python_version >= '3.10'"]
+# HQ-SAM's and MobileSAM's TinyViT import timm without declaring it; tested with timm 1.0.
+TIMM = "timm>=0.9,<1.1"
+HQ = TORCH + ["segment-anything-hq==0.3", TIMM, "opencv-python>=4.5"]
+MOBILESAM = SAM + ["mobilesam-mirror==1.0.0", TIMM]
+
 setup(
     name="samcam",
     version="0.1.0",
@@ -24,15 +39,12 @@ setup(
         "matplotlib>=3.5",
     ],
     extras_require={
-        # torch is a range here so cluster users keep their own CUDA build; the
-        # Makefile pins the pair that works on the CI machine (constraints.txt).
-        "sam": [
-            "torch>=2.0",
-            "torchvision>=0.15",
-            "segment-anything==1.0",
-            "opencv-python>=4.5",
-            "pycocotools>=2.0.6",
-        ],
+        "sam": SAM,
+        "sam2": SAM2,
+        "hq": HQ,
+        "mobilesam": MOBILESAM,
+        # Every mask model family (they install side by side).
+        "masks": sorted(set(SAM + SAM2 + HQ + MOBILESAM)),
         "mmseg": [
             "mmsegmentation==1.2.2",
             "mmengine>=0.10,<1.0",

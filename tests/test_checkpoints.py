@@ -10,7 +10,7 @@ import pytest
 
 from samcam.sam import checkpoints, registry
 from samcam.sam.checkpoints import CheckpointError
-from samcam.sam.registry import SamModel
+from samcam.sam.registry import MaskModel
 
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB: several read chunks
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -85,14 +85,14 @@ def test_http_error_names_url(server, tmp_path):
 
 def test_resolve_downloads_into_cache_then_reuses_it(server, tmp_path, monkeypatch):
     monkeypatch.setenv("SAMCAM_CACHE", str(tmp_path / "cache"))
-    fake = SamModel("vit_b", "sam_vit_b_01ec64.pth", f"{server}/good.pth", PAYLOAD_SHA)
-    monkeypatch.setitem(registry.SAM_MODELS, "vit_b", fake)
+    fake = MaskModel("vit_b", "sam", "vit_b", "sam_vit_b_01ec64.pth", f"{server}/good.pth", PAYLOAD_SHA, "test")
+    monkeypatch.setitem(registry.MASK_MODELS, "vit_b", fake)
     first = checkpoints.resolve_checkpoint("vit_b", progress=False)
     assert first == tmp_path / "cache" / "sam_vit_b_01ec64.pth"
     assert first.read_bytes() == PAYLOAD
     # Second call: served from the cache even with the server URL broken.
-    monkeypatch.setitem(registry.SAM_MODELS, "vit_b",
-                        SamModel("vit_b", fake.filename, f"{server}/missing.pth", PAYLOAD_SHA))
+    monkeypatch.setitem(registry.MASK_MODELS, "vit_b",
+                        MaskModel("vit_b", "sam", "vit_b", fake.filename, f"{server}/missing.pth", PAYLOAD_SHA, "test"))
     assert checkpoints.resolve_checkpoint("vit_b", progress=False) == first
 
 
@@ -100,9 +100,9 @@ def test_no_network_error_says_which_file_and_where(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("SAMCAM_CACHE", str(cache))
     # Port 9 on loopback: nothing listens, like a machine without network access.
-    dead = SamModel("vit_h", "sam_vit_h_4b8939.pth", "http://127.0.0.1:9/sam_vit_h_4b8939.pth",
-                    registry.SAM_MODELS["vit_h"].sha256)
-    monkeypatch.setitem(registry.SAM_MODELS, "vit_h", dead)
+    dead = MaskModel("vit_h", "sam", "vit_h", "sam_vit_h_4b8939.pth", "http://127.0.0.1:9/sam_vit_h_4b8939.pth",
+                     registry.MASK_MODELS["vit_h"].sha256, "test")
+    monkeypatch.setitem(registry.MASK_MODELS, "vit_h", dead)
     with pytest.raises(CheckpointError) as info:
         checkpoints.resolve_checkpoint("vit_h", progress=False)
     message = str(info.value)
@@ -128,6 +128,15 @@ def test_no_download_flag_and_cli_exit_code(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "out" / "a.masks.npz").exists()
 
 
+def test_download_without_a_published_hash_checks_completeness_only(server, tmp_path, caplog):
+    target = tmp_path / "model.pth"
+    with caplog.at_level("WARNING", logger="samcam"):
+        assert checkpoints.download(f"{server}/good.pth", target, None, progress=False).read_bytes() == PAYLOAD
+    assert PAYLOAD_SHA in caplog.text and "no published SHA-256" in caplog.text
+    with pytest.raises(CheckpointError, match="cut short"):
+        checkpoints.download(f"{server}/short.pth", tmp_path / "short.pth", None, progress=False)
+
+
 def test_explicit_checkpoint_must_exist(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         checkpoints.resolve_checkpoint("vit_h", tmp_path / "nope.pth")
@@ -138,6 +147,11 @@ def test_official_table():
         assert info.filename.startswith(f"sam_{model}_") and info.url.endswith(info.filename)
         assert len(info.sha256) == 64 and int(info.sha256, 16) >= 0
     assert registry.SAM_MODELS["vit_h"].sha256.startswith("a7bf3b02")
+    for info in registry.MASK_MODELS.values():  # every family
+        assert info.url.startswith("https://") and info.url.endswith("/" + info.filename)
+        assert info.sha256 is None or (len(info.sha256) == 64 and info.sha256 == info.sha256.lower()
+                                       and int(info.sha256, 16) >= 0)
+        assert info.sha256_source and info.family in registry.FAMILIES
 
 
 def test_cache_dir_default(monkeypatch, tmp_path):

@@ -14,6 +14,8 @@ Layout written under ``out``::
     refined_proposals/           refined with the proposals
     refined_sam_like/            refined with the simulated SAM masks
     metrics.json                 every number
+    mask_comparison.json         the two mask sources compared (``samcam masks --compare``)
+    report/                      the HTML report, with a "Mask sources" section
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from ..batch import run_batch
 from ..evaluate import evaluate_dirs, results_json
 from ..folders import refine_dir
 from ..io import atomic_write_bytes, read_image, write_label_png
+from ..sam.compare import compare_mask_sources
 from ..sam.proposals import generate as generate_proposals
 from ..viz.report import write_report
 from .synthetic import cam_to_label, make_scene
@@ -44,13 +47,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class DemoResult:
-    """What :func:`run_demo` did: the evaluation, the report page, the wall time."""
+    """What :func:`run_demo` did: the evaluation, the report page, the wall time, and the
+    comparison of the two mask sources."""
 
     results: Dict[str, object]
     report: Path
     out: Path
     num_images: int
     seconds: float
+    comparison: Optional[Dict[str, object]] = None
 
     def summary(self) -> str:
         sets = self.results["sets"]
@@ -92,12 +97,14 @@ def _proposals_one(name: str, out: str) -> None:
 
 def run_demo(out_dir, num_images: int = 40, seed: int = 0, workers: int = 1, progress: bool = False,
              command: Optional[Sequence[str]] = None) -> DemoResult:
-    """Build the synthetic dataset, make masks, refine, evaluate, write the HTML report.
+    """Build the synthetic dataset, make masks, refine, evaluate, compare the two mask
+    sources, write the HTML report.
 
     Returns a :class:`DemoResult`; ``results`` is what :func:`samcam.evaluate.evaluate_dirs`
-    returns for the sets ``cam``, ``+proposals`` and ``+sam_like``. The report takes its
-    deltas against ``cam`` and shows the images ``+sam_like`` (the headline) changed most;
-    ``command`` (the command line) is shown on it.
+    returns for the sets ``cam``, ``+proposals`` and ``+sam_like``; ``comparison`` what
+    :func:`samcam.sam.compare.compare_mask_sources` returns for ``proposals`` and ``sam_like``.
+    The report takes its deltas against ``cam`` and shows the images ``+sam_like`` (the
+    headline) changed most; ``command`` (the command line) is shown on it.
     """
     out = Path(out_dir)
     start = time.perf_counter()
@@ -115,9 +122,15 @@ def run_demo(out_dir, num_images: int = 40, seed: int = 0, workers: int = 1, pro
                   "+sam_like": out / "refined_sam_like"}
     results = evaluate_dirs(out / "SegmentationClass", label_sets, names)
     atomic_write_bytes(out / "metrics.json", results_json(results).encode())
+    # What `samcam masks --compare proposals=... sam_like=... --labels ... --gt ...` shows.
+    comparison = compare_mask_sources({"proposals": out / "masks_proposals", "sam_like": out / "masks_sam_like"},
+                                      names, pseudo_dir=out / "cam_label", gt_dir=out / "SegmentationClass",
+                                      workers=workers)
+    atomic_write_bytes(out / "mask_comparison.json", results_json(comparison).encode())
     seconds = time.perf_counter() - start
     page = write_report(results, out / "report", images_dir=out / "JPEGImages", gt_dir=out / "SegmentationClass",
                         pred_dirs=label_sets, masks_dir=out / "masks_sam_like", names=names, workers=workers,
                         baseline="cam", compare="+sam_like", command=command,
-                        list_file=out / "ImageSets" / "Segmentation" / "train_aug.txt")
-    return DemoResult(results=results, report=page, out=out, num_images=num_images, seconds=seconds)
+                        list_file=out / "ImageSets" / "Segmentation" / "train_aug.txt", mask_comparison=comparison)
+    return DemoResult(results=results, report=page, out=out, num_images=num_images, seconds=seconds,
+                      comparison=comparison)

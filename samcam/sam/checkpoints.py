@@ -1,10 +1,10 @@
-"""SAM checkpoints: the official files, a local cache, and a verified download.
+"""Mask model checkpoints: the official files, a local cache, and a verified download.
 
-``samcam masks`` needs one of SAM's official checkpoints (:mod:`.registry`). Without
+``samcam masks`` needs one of the official checkpoints of a family (:mod:`.registry`). Without
 ``--checkpoint PATH`` it looks in the cache folder (``$SAMCAM_CACHE`` or
-``~/.cache/samcam``) and otherwise downloads the file from SAM's official URL,
-checks its SHA-256 and only then moves it into the cache, so a cached file is always
-a complete, verified one.
+``~/.cache/samcam``) and otherwise downloads the file from its official URL, checks its
+SHA-256 (where a public record of it exists; all of today's models have one) and only
+then moves it into the cache, so a cached file is always a complete, verified one.
 
 No torch here: loading the weights is :mod:`.generate`'s job.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..batch import progress_bar
-from .registry import SAM_MODELS, SamModel
+from .registry import MASK_MODELS, MaskModel
 
 __all__ = [
     "CheckpointError",
@@ -56,9 +56,10 @@ def sha256_of(path: os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _manual_instructions(info: SamModel, folder: Path) -> str:
+def _manual_instructions(info: MaskModel, folder: Path) -> str:
+    digest = f"SHA-256 {info.sha256}" if info.sha256 else "no public SHA-256 record"
     return (
-        f"Fetch {info.filename} by hand from {info.url} (SHA-256 {info.sha256}) and put it in "
+        f"Fetch {info.filename} by hand from {info.url} ({digest}) and put it in "
         f"{folder}/ (the cache folder; set SAMCAM_CACHE to use another one), e.g.\n"
         f"  mkdir -p {folder} && curl -L -o {folder / info.filename} {info.url}\n"
         f"or pass --checkpoint PATH to a copy you already have."
@@ -75,7 +76,8 @@ def resolve_checkpoint(
     """The checkpoint file to load for ``model``.
 
     Args:
-        model: ``"vit_h"``, ``"vit_l"`` or ``"vit_b"``.
+        model: an official model name (``"vit_h"``, ``"sam2.1_hiera_large"``, ...:
+            :data:`samcam.sam.registry.MODEL_NAMES`).
         checkpoint: an explicit local file; used as is (it must exist).
         allow_download: download the official file into the cache when it is missing.
         progress: show a tqdm progress bar while downloading.
@@ -93,9 +95,9 @@ def resolve_checkpoint(
         if not path.is_file():
             raise FileNotFoundError(f"--checkpoint {checkpoint}: no such file")
         return path
-    if model not in SAM_MODELS:
-        raise ValueError(f"unknown SAM model {model!r}; choose one of {', '.join(SAM_MODELS)}")
-    info = SAM_MODELS[model]
+    if model not in MASK_MODELS:
+        raise ValueError(f"unknown mask model {model!r}; choose one of {', '.join(MASK_MODELS)}")
+    info = MASK_MODELS[model]
     folder = cache_dir()
     cached = folder / info.filename
     if cached.is_file():
@@ -112,7 +114,7 @@ def resolve_checkpoint(
 def download(
     url: str,
     destination: os.PathLike,
-    sha256: str,
+    sha256: Optional[str],
     *,
     progress: bool = False,
     timeout: float = 60.0,
@@ -121,7 +123,8 @@ def download(
 
     The bytes go to ``<destination>.<pid>.part`` next to the destination; the final
     name appears (``os.replace``) only after the whole body arrived, its length matches
-    the server's Content-Length and its SHA-256 equals ``sha256``. Any failure removes
+    the server's Content-Length and its SHA-256 equals ``sha256`` (``None``: no public
+    record of the hash exists; completeness is still checked). Any failure removes
     the partial file and raises :class:`CheckpointError` naming the URL and the file.
     """
     destination = Path(destination)
@@ -160,7 +163,9 @@ def download(
                 f"download of {destination.name} from {url} was cut short: got {received} of {expected} bytes"
             )
         actual = digest.hexdigest()
-        if actual != sha256.lower():
+        if sha256 is None:
+            log.warning("%s: no published SHA-256 to check it against; its SHA-256 is %s", destination.name, actual)
+        elif actual != sha256.lower():
             raise CheckpointError(
                 f"{destination.name} downloaded from {url} has SHA-256 {actual}, expected {sha256}; "
                 "the file was discarded (corrupt transfer or a changed file)"

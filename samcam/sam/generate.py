@@ -1,7 +1,8 @@
-"""SAM "segment everything" masks: model loading and a faster automatic mask generator.
+"""SAM "segment everything" masks: model loading, a faster automatic mask generator,
+and the wrapper that runs another family's own generator.
 
-The only samcam module that imports ``torch`` and ``segment_anything``, and only inside
-functions, so importing it (and the numpy core) works without them.
+``torch`` and ``segment_anything`` are imported only inside functions, so importing
+this module (and the numpy core) works without them.
 
 :class:`MaskGenerator` computes the same masks as segment-anything's
 ``SamAutomaticMaskGenerator`` (same point grid, thresholds, NMS and order; the tests
@@ -14,6 +15,10 @@ check equality on a small random-weight SAM) but skips work the official loop do
 * the resize to SAM's input size happens in :meth:`MaskGenerator.prepare`, which the
   ``samcam masks`` command runs in background threads while the GPU works;
 * optional TF32 matrix products or bfloat16 autocast of the encoder and decoder.
+
+MobileSAM runs through :class:`MaskGenerator` too: its generator, prompt encoder and
+mask decoder are SAM's (only the image encoder differs). SAM 2.1 and HQ-SAM run
+their own generators unchanged, through :class:`AutomaticGenerator`.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import contextlib
 import math
 import os
 import pickle
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -30,67 +35,40 @@ import numpy as np
 
 from ..masks import MaskSet, as_maskset
 from .checkpoints import resolve_checkpoint
-from .registry import DEFAULT_MODEL, SAM_MODELS
+from .registry import DEFAULT_MODEL, FAMILIES, SAM_MODELS, MaskModel
+from .settings import SamSettings
+from .shapes import count_indexed, decoder_config, detect_family
 
 __all__ = [
     "SamSettings",
     "MaskGenerator",
+    "AutomaticGenerator",
     "PreparedImage",
     "load_state_dict",
     "infer_sam_config",
     "build_sam",
+    "sam_from_state_dict",
+    "strict_load",
+    "model_mismatch",
     "load_sam",
     "resolve_device",
+    "precision",
     "official_masks",
     "annotations_to_maskset",
+    "check_image",
 ]
 
 DTYPES = ("float32", "tf32", "bfloat16")
 
 
-@dataclass
-class SamSettings:
-    """Settings of SAM's automatic mask generator (defaults are SAM's own)."""
-
-    points_per_side: int = 32
-    points_per_batch: int = 64
-    pred_iou_thresh: float = 0.88
-    stability_score_thresh: float = 0.95
-    stability_score_offset: float = 1.0
-    box_nms_thresh: float = 0.7
-    crop_n_layers: int = 0
-    crop_nms_thresh: float = 0.7
-    crop_overlap_ratio: float = 512 / 1500
-    crop_n_points_downscale_factor: int = 1
-    min_mask_region_area: int = 0
-
-    def official_kwargs(self) -> Dict[str, Any]:
-        """Keyword arguments for ``SamAutomaticMaskGenerator`` with these settings."""
-        return asdict(self)
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first setting out of range."""
-        if self.points_per_side < 1:
-            raise ValueError(f"--points-per-side must be >= 1, got {self.points_per_side}")
-        if self.points_per_batch < 1:
-            raise ValueError(f"--points-per-batch must be >= 1, got {self.points_per_batch}")
-        if self.crop_n_layers < 0:
-            raise ValueError(f"--crop-n-layers must be >= 0, got {self.crop_n_layers}")
-        if self.min_mask_region_area < 0:
-            raise ValueError(f"--min-mask-region-area must be >= 0, got {self.min_mask_region_area}")
-        for name in ("pred_iou_thresh", "stability_score_thresh", "box_nms_thresh", "crop_nms_thresh"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"--{name.replace('_', '-')} must lie in [0, 1], got {value}")
-
-
 # ------------------------------------------------------------------------ the model
 
 def load_state_dict(path: os.PathLike) -> Dict[str, Any]:
-    """Read a SAM checkpoint with ``torch.load(..., weights_only=True)`` -> state dict.
+    """Read a checkpoint of any SAM family with ``torch.load(..., weights_only=True)`` -> state dict.
 
-    Only tensors and plain containers are unpickled, never arbitrary objects. A
-    checkpoint that wraps its weights as ``{"model": state_dict}`` or
+    Only tensors and plain containers are unpickled, never arbitrary objects, and
+    every tensor lands on the CPU (HQ-SAM's files hold CUDA tensors). A checkpoint that
+    wraps its weights as ``{"model": state_dict}`` (SAM 2's files) or
     ``{"state_dict": ...}`` is unwrapped.
 
     Raises:
@@ -117,26 +95,22 @@ def load_state_dict(path: os.PathLike) -> Dict[str, Any]:
     return state
 
 
-def _count_indexed(state_dict: Mapping[str, Any], prefix: str) -> int:
-    indices = {int(key[len(prefix):].split(".", 1)[0]) for key in state_dict if key.startswith(prefix)}
-    return max(indices) + 1 if indices else 0
-
-
-def infer_sam_config(state_dict: Mapping[str, Any]) -> Dict[str, Any]:
-    """Read SAM's architecture back from a state dict's tensor shapes.
+def infer_sam_config(state_dict: Mapping[str, Any], models: Optional[Mapping[str, MaskModel]] = None) -> Dict[str, Any]:
+    """Read SAM's architecture (ViT encoder, prompt encoder, mask decoder) back from a
+    state dict's tensor shapes.
 
     Returns a dict with ``image_size, patch_size, embed_dim, depth, num_heads,
     mlp_ratio, window_size, global_attn_indexes, prompt_embed_dim, mask_in_chans,
     decoder_depth, decoder_mlp_dim, iou_head_depth, iou_head_hidden_dim,
     num_multimask_outputs`` (the decoder's head count, 8, is not visible in shapes and
-    is SAM's fixed value) and ``model``: the official name (``vit_h``...) when the
-    encoder matches one, else ``None``.
+    is SAM's fixed value) and ``model``: the name of the official model among
+    ``models`` (default: SAM's ``vit_h``...) whose encoder it has, else ``None``.
     """
     try:
         patch = state_dict["image_encoder.patch_embed.proj.weight"]
         embed_dim, _, patch_size, _ = patch.shape
         grid = state_dict["image_encoder.pos_embed"].shape[1]
-        depth = _count_indexed(state_dict, "image_encoder.blocks.")
+        depth = count_indexed(state_dict, "image_encoder.blocks.")
         window_size = 0
         global_attn = []
         head_dim = None
@@ -150,12 +124,7 @@ def infer_sam_config(state_dict: Mapping[str, Any]) -> Dict[str, Any]:
                 window_size = size
         mlp_dim = state_dict["image_encoder.blocks.0.mlp.lin1.weight"].shape[0]
         prompt_embed_dim = state_dict["image_encoder.neck.0.weight"].shape[0]
-        mask_in_chans = state_dict["prompt_encoder.mask_downscaling.3.weight"].shape[0]
-        decoder_depth = _count_indexed(state_dict, "mask_decoder.transformer.layers.")
-        decoder_mlp_dim = state_dict["mask_decoder.transformer.layers.0.mlp.lin1.weight"].shape[0]
-        iou_head_depth = _count_indexed(state_dict, "mask_decoder.iou_prediction_head.layers.")
-        iou_head_hidden_dim = state_dict["mask_decoder.iou_prediction_head.layers.0.weight"].shape[0]
-        num_multimask_outputs = _count_indexed(state_dict, "mask_decoder.output_hypernetworks_mlps.") - 1
+        decoder = decoder_config(state_dict)
     except (KeyError, AttributeError, IndexError, ValueError) as error:
         raise ValueError(f"not a SAM state dict: missing or odd tensor {error}") from error
     if head_dim is None or embed_dim % head_dim:
@@ -170,34 +139,41 @@ def infer_sam_config(state_dict: Mapping[str, Any]) -> Dict[str, Any]:
         window_size=int(window_size),
         global_attn_indexes=tuple(global_attn),
         prompt_embed_dim=int(prompt_embed_dim),
-        mask_in_chans=int(mask_in_chans),
-        decoder_depth=int(decoder_depth),
-        decoder_mlp_dim=int(decoder_mlp_dim),
-        iou_head_depth=int(iou_head_depth),
-        iou_head_hidden_dim=int(iou_head_hidden_dim),
-        num_multimask_outputs=int(num_multimask_outputs),
+        **{key: value for key, value in decoder.items() if key != "prompt_embed_dim"},
     )
     config["model"] = None
-    for name, info in SAM_MODELS.items():
-        if all(config[key] == value for key, value in info.encoder.items()) and config["image_size"] == 1024:
+    for name, info in (SAM_MODELS if models is None else models).items():
+        if "embed_dim" in info.architecture and config["image_size"] == 1024 and all(
+                config[key] == value for key, value in info.architecture.items()):
             config["model"] = name
     return config
 
 
-def build_sam(config: Mapping[str, Any]):
-    """An untrained ``segment_anything.modeling.Sam`` with the architecture ``config``.
+def build_sam(config: Mapping[str, Any], *, modeling: str = "segment_anything.modeling", image_encoder=None,
+              mask_decoder: str = "MaskDecoder", decoder_kwargs: Optional[Mapping[str, Any]] = None):
+    """An untrained SAM (``Sam``: image encoder, prompt encoder, mask decoder) with the
+    architecture ``config``, in eval mode on the CPU.
 
-    ``config`` holds :func:`infer_sam_config`'s keys; missing keys take SAM's values.
+    Args:
+        config: :func:`infer_sam_config`'s keys; missing keys take SAM's values.
+        modeling: the package whose ``modeling`` classes build it:
+            ``segment_anything.modeling`` (SAM), ``segment_anything_hq.modeling``
+            (HQ-SAM) or ``mobile_sam.modeling`` (MobileSAM).
+        image_encoder: an already built encoder (TinyViT) instead of SAM's ViT.
+        mask_decoder: the decoder class in ``modeling`` (``MaskDecoderHQ`` for HQ-SAM).
+        decoder_kwargs: extra decoder arguments (HQ-SAM's ``vit_dim``).
     """
-    import torch
-    from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+    import importlib
 
+    import torch
+
+    classes = importlib.import_module(modeling)
     image_size = config.get("image_size", 1024)
     patch_size = config.get("patch_size", 16)
     prompt_dim = config.get("prompt_embed_dim", 256)
     embedding_size = image_size // patch_size
-    sam = Sam(
-        image_encoder=ImageEncoderViT(
+    if image_encoder is None:
+        image_encoder = classes.ImageEncoderViT(
             img_size=image_size,
             patch_size=patch_size,
             embed_dim=config["embed_dim"],
@@ -210,16 +186,18 @@ def build_sam(config: Mapping[str, Any]):
             use_rel_pos=True,
             window_size=config.get("window_size", 14),
             global_attn_indexes=tuple(config.get("global_attn_indexes", ())),
-        ),
-        prompt_encoder=PromptEncoder(
+        )
+    sam = classes.Sam(
+        image_encoder=image_encoder,
+        prompt_encoder=classes.PromptEncoder(
             embed_dim=prompt_dim,
             image_embedding_size=(embedding_size, embedding_size),
             input_image_size=(image_size, image_size),
             mask_in_chans=config.get("mask_in_chans", 16),
         ),
-        mask_decoder=MaskDecoder(
+        mask_decoder=getattr(classes, mask_decoder)(
             num_multimask_outputs=config.get("num_multimask_outputs", 3),
-            transformer=TwoWayTransformer(
+            transformer=classes.TwoWayTransformer(
                 depth=config.get("decoder_depth", 2),
                 embedding_dim=prompt_dim,
                 mlp_dim=config.get("decoder_mlp_dim", 2048),
@@ -228,6 +206,7 @@ def build_sam(config: Mapping[str, Any]):
             transformer_dim=prompt_dim,
             iou_head_depth=config.get("iou_head_depth", 3),
             iou_head_hidden_dim=config.get("iou_head_hidden_dim", 256),
+            **dict(decoder_kwargs or {}),
         ),
         pixel_mean=[123.675, 116.28, 103.53],
         pixel_std=[58.395, 57.12, 57.375],
@@ -259,6 +238,48 @@ def resolve_device(device: str = "auto") -> str:
     return f"cuda:{index}"
 
 
+def strict_load(network, state_dict: Mapping[str, Any], path: os.PathLike, what: str) -> None:
+    """``network.load_state_dict(state_dict)`` that names the file and a few keys when
+    the weights do not fit (missing or unexpected tensors, or different shapes)."""
+    try:
+        missing, unexpected = network.load_state_dict(state_dict, strict=False)
+    except RuntimeError as error:  # a shape mismatch
+        lines = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
+        raise ValueError(f"{path}: weights do not fit the {what} read from it ({'; '.join(lines[:2])})") from None
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: weights do not fit the {what} read from it "
+            f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
+        )
+
+
+def model_mismatch(path: os.PathLike, wanted: str, found: Optional[str], description: str) -> ValueError:
+    """The error for ``--model X --checkpoint F`` when F holds something else."""
+    return ValueError(
+        f"{path} holds {found or description}, not {wanted}; pass the matching --model"
+        + (" or leave --model out to accept the architecture the file holds" if found is None else "")
+    )
+
+
+def sam_from_state_dict(state_dict: Mapping[str, Any], path: os.PathLike, model: Optional[str] = None):
+    """SAM (``segment_anything.modeling.Sam``, CPU, eval mode) with ``state_dict``'s weights.
+
+    The architecture is read from the shapes (:func:`infer_sam_config`); ``model``,
+    when given, must be the official model those shapes belong to.
+    """
+    try:
+        config = infer_sam_config(state_dict)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+    if model is not None and config["model"] != model:
+        raise model_mismatch(path, model, config["model"], (
+            f"a non-standard SAM (embed dim {config['embed_dim']}, depth {config['depth']}, "
+            f"input {config['image_size']})"))
+    sam = build_sam(config)
+    strict_load(sam, state_dict, path, "SAM architecture")
+    return sam.eval()
+
+
 def load_sam(
     model: Optional[str] = None,
     checkpoint: Optional[os.PathLike] = None,
@@ -278,32 +299,21 @@ def load_sam(
         device: a torch device string, or ``"auto"`` (see :func:`resolve_device`).
         allow_download: fetch the official checkpoint into the cache when missing.
         progress: show a progress bar while downloading.
+
+    Other families (SAM 2.1, HQ-SAM, MobileSAM): :func:`samcam.sam.families.load_generator`.
     """
     if device == "auto":
         device = resolve_device(device)
     path = resolve_checkpoint(model or DEFAULT_MODEL, checkpoint, allow_download=allow_download, progress=progress)
     state_dict = load_state_dict(path)
     try:
-        config = infer_sam_config(state_dict)
+        family = detect_family(state_dict)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
-    if model is not None and config["model"] != model:
-        found = config["model"] or (
-            f"a non-standard SAM (embed dim {config['embed_dim']}, depth {config['depth']}, "
-            f"input {config['image_size']})"
-        )
-        raise ValueError(
-            f"{path} holds {found}, not {model}; pass the matching --model"
-            + (" or leave --model out to accept any SAM architecture" if config["model"] is None else "")
-        )
-    sam = build_sam(config)
-    missing, unexpected = sam.load_state_dict(state_dict, strict=False)
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: weights do not fit the SAM architecture read from it "
-            f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
-        )
-    return sam.to(device).eval()
+    if family != "sam":
+        raise ValueError(f"{path} holds a {FAMILIES[family].title} checkpoint, not SAM; "
+                         "samcam.sam.families.load_generator loads every family")
+    return sam_from_state_dict(state_dict, path, model).to(device)
 
 
 # ------------------------------------------------------------ official generator
@@ -338,6 +348,72 @@ def official_masks(sam, image: np.ndarray, settings: Optional[SamSettings] = Non
     settings = settings or SamSettings()
     generator = SamAutomaticMaskGenerator(sam, output_mode="binary_mask", **settings.official_kwargs())
     return annotations_to_maskset(generator.generate(image), image.shape[:2])
+
+
+@contextlib.contextmanager
+def precision(dtype: str, device, autocast: bool = True):
+    """Run a block in ``dtype``: ``float32`` as is, ``tf32`` with TensorFloat-32 matrix
+    products (restoring the process-wide flags afterwards), ``bfloat16`` under
+    ``torch.autocast`` on ``device``'s type (when ``autocast``)."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    with contextlib.ExitStack() as stack:
+        if dtype == "tf32":
+            saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+
+            def restore():
+                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+            stack.callback(restore)
+        if dtype == "bfloat16" and autocast:
+            stack.enter_context(torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16))
+        yield
+
+
+class AutomaticGenerator:
+    """A family's own automatic mask generator, unchanged, behind samcam's interface.
+
+    ``generate(image)`` calls ``generator.generate(image)`` (``output_mode
+    "binary_mask"``) and converts its annotations to a MaskSet: the same masks, in the
+    same order, with the same scores. ``prepare`` only checks the image: these
+    generators resize inside ``generate``.
+
+    Args:
+        generator: e.g. ``SAM2AutomaticMaskGenerator(model, ...)`` or HQ-SAM's
+            ``SamAutomaticMaskGenerator(model, ...)``.
+        device: the model's device.
+        dtype: ``float32``, ``tf32`` or ``bfloat16`` (autocast around the whole call,
+            as SAM 2's notebooks run it on GPUs).
+        description: what runs, for log messages.
+    """
+
+    def __init__(self, generator, device, dtype: str = "float32", description: str = ""):
+        if dtype not in DTYPES:
+            raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        self.generator = generator
+        self.device = device
+        self.dtype = dtype
+        self.description = description
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """Check the image (H×W×3 uint8 RGB); the generator resizes it itself."""
+        return check_image(image)
+
+    def generate(self, image: np.ndarray) -> MaskSet:
+        """Masks of one H×W×3 uint8 RGB image -> MaskSet with the generator's per-mask
+        scores (``predicted_iou``, ``stability_score``, ``area``, ``bbox``,
+        ``point_coords``, ``crop_box``; see :func:`annotations_to_maskset`)."""
+        import torch
+
+        image = check_image(image)
+        # no_grad, as the generators themselves use (not inference_mode: SAM 2 caches
+        # position encodings across calls).
+        with torch.no_grad(), precision(self.dtype, self.device):
+            annotations = self.generator.generate(image)
+        return annotations_to_maskset(annotations, image.shape[:2])
 
 
 # ------------------------------------------------------------------ fast generator
@@ -454,15 +530,17 @@ class MaskGenerator:
     """SAM automatic mask generation, same masks as ``SamAutomaticMaskGenerator``, faster.
 
     Args:
-        sam: a ``segment_anything.modeling.Sam`` (see :func:`load_sam`), on its device.
+        sam: a ``segment_anything.modeling.Sam`` (see :func:`load_sam`), or MobileSAM's
+            ``mobile_sam.modeling.Sam`` (same class with a TinyViT encoder), on its device.
         settings: generator settings (SAM's defaults).
         dtype: ``"float32"`` (the official generator's masks, up to float rounding), ``"tf32"`` (float32
             tensors, TensorFloat-32 matrix products on NVIDIA GPUs since Ampere; masks
             nearly identical) or ``"bfloat16"`` (autocast on the encoder and decoder;
             fastest, masks may differ slightly from float32 ones).
+        description: what runs, for log messages.
     """
 
-    def __init__(self, sam, settings: Optional[SamSettings] = None, dtype: str = "float32"):
+    def __init__(self, sam, settings: Optional[SamSettings] = None, dtype: str = "float32", description: str = ""):
         from segment_anything.utils.amg import build_all_layer_point_grids
         from segment_anything.utils.transforms import ResizeLongestSide
 
@@ -472,6 +550,7 @@ class MaskGenerator:
         if dtype not in DTYPES:
             raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         self.dtype = dtype
+        self.description = description
         self.transform = ResizeLongestSide(sam.image_encoder.img_size)
         self.point_grids = build_all_layer_point_grids(
             self.settings.points_per_side, self.settings.crop_n_layers, self.settings.crop_n_points_downscale_factor

@@ -1,9 +1,10 @@
-"""``samcam masks``: SAM "segment everything" (or weight-free proposals) over a dataset.
+"""``samcam masks``: "segment everything" masks (or weight-free proposals) over a dataset.
 
 Inputs: an image folder (``{name}.jpg`` / ``.png``) and optionally a name list.
 Output: one mask store file per image, ``{out}/{name}.masks.npz``, holding the masks
-in SAM's order with its per-mask ``predicted_iou``, ``stability_score``, ``bbox``,
-``area``, ``point_coords`` and ``crop_box`` (see :mod:`samcam.masks`).
+in the generator's order with its per-mask ``predicted_iou``, ``stability_score``,
+``bbox``, ``area``, ``point_coords`` and ``crop_box`` (see :mod:`samcam.masks`), for
+any mask model family (SAM, SAM 2.1, HQ-SAM, MobileSAM: :mod:`.families`).
 
 Resumable (finished files are skipped, files appear atomically) and sharded: each
 process takes every N-th name from ``--shard I/N`` or, when launched by ``torchrun``
@@ -11,23 +12,24 @@ or ``srun``, from ``RANK``/``WORLD_SIZE`` or ``SLURM_PROCID``/``SLURM_NTASKS``, 
 picks its GPU from ``LOCAL_RANK``/``SLURM_LOCALID``. While the GPU works on one image,
 background threads decode and resize the next ones.
 
-This module imports no torch; :mod:`.generate` does, when SAM is used.
+This module imports no torch; the family modules do, when a model is used.
 """
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .. import masks as mask_store
 from ..batch import BatchResult, run_batch
 from ..io import IMAGE_SUFFIXES, ensure_not_inside, find_image, list_names, read_image, read_name_list, unique_names
-from . import generate, proposals
+from . import families, proposals
+from .families import MissingPackages
+from .settings import SamSettings
 
 __all__ = [
     "compute_masks",
@@ -35,26 +37,10 @@ __all__ = [
     "shard_from_env",
     "select_shard",
     "image_names",
-    "missing_sam_packages",
     "MissingPackages",
 ]
 
 log = logging.getLogger(__name__)
-
-
-class MissingPackages(RuntimeError):
-    """Optional packages a feature needs are not installed (message says what to install)."""
-
-
-def missing_sam_packages() -> List[str]:
-    """The packages ``--source sam`` needs that cannot be imported ([] when all can)."""
-    missing = []
-    for name, module in (("torch", "torch"), ("torchvision", "torchvision"), ("segment-anything", "segment_anything")):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(name)
-    return missing
 
 
 # --------------------------------------------------------------------------- sharding
@@ -154,8 +140,8 @@ def _proposals_one(name: str, images_dir: str, out_dir: str) -> None:
     mask_store.write(_output_path(Path(out_dir), name), proposals.generate(image))
 
 
-class _SamJob:
-    """One image through SAM: fetch the prefetched, resized image, generate, write."""
+class _ModelJob:
+    """One image through a mask model: fetch the prefetched, prepared image, generate, write."""
 
     def __init__(self, generator, prefetcher: _Prefetcher, out_dir: Path):
         self.generator = generator
@@ -175,7 +161,8 @@ def compute_masks(
     source: str = "sam",
     model: Optional[str] = "vit_h",
     checkpoint: Optional[os.PathLike] = None,
-    settings=None,
+    config: Optional[str] = None,
+    settings: Optional[Union[SamSettings, Mapping[str, Any]]] = None,
     device: str = "auto",
     dtype: str = "float32",
     overwrite: bool = False,
@@ -184,6 +171,7 @@ def compute_masks(
     allow_download: bool = True,
     progress: bool = False,
     sam=None,
+    generator=None,
 ) -> BatchResult:
     """Write ``{out_dir}/{name}.masks.npz`` for every name, resumably.
 
@@ -192,18 +180,20 @@ def compute_masks(
         out_dir: output folder (never inside ``images_dir``).
         names: the names to do (already sharded); finished ones are skipped unless
             ``overwrite``.
-        source: ``"sam"`` (segment-anything's automatic generator, see
-            :class:`samcam.sam.generate.MaskGenerator`) or ``"proposals"`` (weight-free,
-            :func:`samcam.sam.proposals.generate`).
-        model, checkpoint, allow_download: which SAM weights (see
-            :func:`samcam.sam.generate.load_sam`).
-        settings: a :class:`samcam.sam.generate.SamSettings` (SAM's defaults when None).
+        source: ``"sam"`` (a mask model: any family of :mod:`samcam.sam.families`) or
+            ``"proposals"`` (weight-free, :func:`samcam.sam.proposals.generate`).
+        model, checkpoint, config, allow_download: which weights (see
+            :func:`samcam.sam.families.load_generator`).
+        settings: generator settings: a settings object of the family's class, or a
+            mapping of the settings to change from the family's own defaults.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         dtype: ``float32``, ``tf32`` or ``bfloat16`` (see :class:`samcam.sam.generate.MaskGenerator`).
-        workers: processes for ``proposals`` (SAM runs in this process).
-        decode_threads: background threads decoding and resizing images for SAM.
+        workers: processes for ``proposals`` (a model runs in this process).
+        decode_threads: background threads decoding and preparing images for the model.
         sam: an already loaded ``segment_anything`` model to use instead of
             ``model``/``checkpoint`` (e.g. one built in memory for a benchmark).
+        generator: an already built mask source of any family (see
+            :func:`samcam.sam.families.make_generator`); overrides all model arguments.
 
     Returns:
         The :class:`~samcam.batch.BatchResult`; a bad image is a failure, never an exception.
@@ -223,25 +213,21 @@ def compute_masks(
     todo = [n for n in names if overwrite or not output_path(n).exists()]
     if not todo:
         return run_batch(names, lambda name: None, output_path, overwrite=False, desc="masks", progress=False)
-    missing = missing_sam_packages()
-    if missing:
-        raise MissingPackages(
-            f"--source sam needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed; "
-            "install them with: pip install 'samcam[sam]' (or use --source proposals, a weaker weight-free substitute)"
-        )
-    if sam is None:
-        sam = generate.load_sam(model, checkpoint, generate.resolve_device(device),
-                                allow_download=allow_download, progress=progress)
-    generator = generate.MaskGenerator(sam, settings, dtype=dtype)
-    source_text = f"--checkpoint {checkpoint}" if checkpoint else (model or "a model built in memory")
-    log.info("SAM (%s) on %s, %s, %d images to do", source_text, sam.device, dtype, len(todo))
+    if generator is None and sam is not None:
+        families.require_packages("sam")
+        generator = families.make_generator("sam", sam, settings, dtype=dtype, description="SAM built in memory")
+    if generator is None:
+        generator = families.load_generator(model, checkpoint, config=config, device=device, settings=settings,
+                                            dtype=dtype, allow_download=allow_download, progress=progress)
+    log.info("%s on %s, %s, %d images to do", generator.description or "a mask model", generator.device,
+             generator.dtype, len(todo))
 
     def load(name: str):
         return generator.prepare(read_image(find_image(images_dir, name)))
 
     prefetcher = _Prefetcher(todo, load, threads=decode_threads, depth=2 * max(1, decode_threads))
     try:
-        return run_batch(names, _SamJob(generator, prefetcher, out_dir), output_path, workers=1,
-                         overwrite=overwrite, desc=f"masks ({sam.device})", progress=progress)
+        return run_batch(names, _ModelJob(generator, prefetcher, out_dir), output_path, workers=1,
+                         overwrite=overwrite, desc=f"masks ({generator.device})", progress=progress)
     finally:
         prefetcher.close()

@@ -5,6 +5,7 @@ The report folder holds everything it shows (open ``index.html`` from disk, no s
     index.html          where the numbers come from, overall table, per-class IoU and
                         support table, chart, pictures
     per_class_iou.png   per-class IoU bars, one colour per label set (matplotlib, Agg)
+    mask_sources.png    with a mask source comparison: masks/image, mask areas, refined mIoU
     panels/{name}.png   full ``samcam vis`` panels of the chosen images
     thumbs/{name}.png   page-wide copies of them shown on the page, each linking to its panel
 
@@ -33,11 +34,13 @@ from ..evaluate import class_names, resolve_baseline, score_images, select_chang
 from ..io import atomic_write_bytes, clean_stale_temp_files, ensure_not_inside, list_names
 from .panels import render_panels
 
-__all__ = ["write_report", "plot_per_class_iou", "THUMB_WIDTH"]
+__all__ = ["write_report", "write_mask_comparison", "mask_comparison_section", "plot_per_class_iou",
+           "plot_mask_sources", "THUMB_WIDTH"]
 
 # Page-wide: a panel's columns and class legends stay readable (the full panel is a click away).
 THUMB_WIDTH = 1400
 CHART_NAME = "per_class_iou.png"
+SOURCES_CHART_NAME = "mask_sources.png"
 # Colours of the label sets in the chart: first (before) grey, second (after) blue, ...
 SET_COLOURS = ("#9e9e9e", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
@@ -99,6 +102,138 @@ def plot_per_class_iou(sets: Mapping[str, Mapping[str, object]], names: Sequence
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def plot_mask_sources(comparison: Mapping[str, object]) -> bytes:
+    """PNG bytes of the mask source comparison (:func:`samcam.sam.compare.compare_mask_sources`).
+
+    Panels: masks per image (box plot per source), the mask area distribution (share
+    of each source's masks per area bin, log scale) and, when the comparison scored
+    refined labels, their mIoU per source next to the pseudo labels' (dashed line).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    sources = comparison["sources"]
+    names = list(sources)
+    colours = [SET_COLOURS[(index + 1) % len(SET_COLOURS)] for index in range(len(names))]
+    scored = comparison.get("pseudo") is not None
+    panels = 3 if scored else 2
+    figure = Figure(figsize=(4.6 * panels, 3.8), dpi=100)
+    FigureCanvasAgg(figure)
+
+    axes = figure.add_subplot(1, panels, 1)
+    data = [sources[n]["counts"] or [0] for n in names]
+    boxes = axes.boxplot(data, patch_artist=True, widths=0.6, medianprops={"color": "black"})
+    for patch, colour in zip(boxes["boxes"], colours):
+        patch.set_facecolor(colour)
+        patch.set_alpha(0.6)
+    axes.set_xticks(range(1, len(names) + 1))
+    axes.set_xticklabels(names, rotation=20, ha="right", fontsize=9)
+    axes.set_ylabel("masks per image")
+    axes.set_title("masks per image", fontsize=10)
+    axes.grid(axis="y", alpha=0.3)
+
+    axes = figure.add_subplot(1, panels, 2)
+    edges = [100 * e for e in comparison["area_edges"]]
+    for name, colour in zip(names, colours):
+        counts = [float(c) for c in sources[name]["area_histogram"]]
+        total = sum(counts) or 1.0
+        axes.stairs([100 * c / total for c in counts], edges, label=name, color=colour, linewidth=1.8)
+    axes.set_xscale("log")
+    axes.set_xlabel("mask area (% of the image)")
+    axes.set_ylabel("% of the source's masks")
+    axes.set_title("mask area distribution", fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, frameon=False)
+
+    if scored:
+        axes = figure.add_subplot(1, panels, 3)
+        values = [100 * float(sources[n]["refined"]["miou"]) for n in names]
+        axes.bar(range(len(names)), values, color=colours, width=0.6)
+        for index, value in enumerate(values):
+            axes.text(index, value + 1, f"{value:.1f}", ha="center", fontsize=9)
+        pseudo = 100 * float(comparison["pseudo"]["miou"])
+        axes.axhline(pseudo, color=SET_COLOURS[0], linestyle="--", label=f"pseudo labels ({pseudo:.1f})")
+        axes.set_xticks(range(len(names)))
+        axes.set_xticklabels(names, rotation=20, ha="right", fontsize=9)
+        axes.set_ylabel("mIoU of refined labels (%)")
+        axes.set_ylim(0, 100)
+        axes.set_title("refined pseudo labels", fontsize=10)
+        axes.legend(fontsize=8, frameon=False, loc="upper left")
+        axes.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def mask_comparison_section(comparison: Mapping[str, object], out_dir: os.PathLike) -> str:
+    """HTML of a mask source comparison (table + chart); writes the chart into ``out_dir``."""
+    out_dir = Path(out_dir)
+    atomic_write_bytes(out_dir / SOURCES_CHART_NAME, plot_mask_sources(comparison))
+    sources = comparison["sources"]
+    names = list(sources)
+    pseudo = comparison.get("pseudo")
+
+    def cell(value, scale=100.0, digits=2, signed=False):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "<td>–</td>"
+        return f"<td>{scale * value:{'+' if signed else ''}.{digits}f}</td>"
+
+    rows = [
+        ("images", "".join(f"<td>{sources[n]['num_images']}</td>" for n in names)),
+        ("masks per image, mean", "".join(cell(sources[n]["masks_per_image"]["mean"], 1, 1) for n in names)),
+        ("masks per image, median", "".join(cell(sources[n]["masks_per_image"]["median"], 1, 1) for n in names)),
+        ("masks per image, 10th–90th percentile", "".join(
+            f"<td>{sources[n]['masks_per_image']['p10']:.0f}–{sources[n]['masks_per_image']['p90']:.0f}</td>"
+            if sources[n]["num_images"] else "<td>–</td>" for n in names)),
+        ("mask area % of image, 10th percentile", "".join(cell(sources[n]["area"]["p10"], 100, 3) for n in names)),
+        ("mask area % of image, median", "".join(cell(sources[n]["area"]["p50"], 100, 3) for n in names)),
+        ("mask area % of image, 90th percentile", "".join(cell(sources[n]["area"]["p90"], 100, 3) for n in names)),
+        ("image covered by masks, mean %", "".join(cell(sources[n]["coverage"], 100, 1) for n in names)),
+    ]
+    if pseudo is not None:
+        rows += [
+            ("refined mIoU", "".join(cell(sources[n]["refined"]["miou"]) for n in names)),
+            ("Δ mIoU vs pseudo labels", "".join(
+                cell(sources[n]["refined"]["miou"] - pseudo["miou"], signed=True) for n in names)),
+            ("refined precision", "".join(cell(sources[n]["refined"]["mean_precision"]) for n in names)),
+            ("refined recall", "".join(cell(sources[n]["refined"]["mean_recall"]) for n in names)),
+        ]
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    body = "".join(f"<tr><td>{html.escape(label)}</td>{cells}</tr>" for label, cells in rows)
+    note = (f"Pseudo labels without masks: mIoU {_percent(pseudo['miou'])}. " if pseudo is not None else
+            "No pseudo labels and ground truth given: no refined mIoU. ")
+    failed = list(comparison.get("failed") or [])
+    left_out = f" {len(failed)} image(s) left out (missing or unreadable in some input)." if failed else ""
+    return (
+        "<h2>Mask sources</h2>"
+        f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f'<p class="note">{len(comparison["names"])} images, the same for every source. {note}'
+        "Refined labels: each source's masks with the same rule and pseudo labels, one confusion matrix over "
+        f"all images.{left_out}</p>"
+        f'<img src="{SOURCES_CHART_NAME}" alt="mask source comparison chart">'
+    )
+
+
+def write_mask_comparison(comparison: Mapping[str, object], out_dir: os.PathLike,
+                          inputs: Sequence[Optional[os.PathLike]] = ()) -> Path:
+    """A report page of a mask source comparison alone; returns ``out_dir/index.html``.
+
+    ``inputs``: folders the report must not be written into.
+    """
+    out_dir = Path(out_dir)
+    ensure_not_inside(out_dir, list(inputs))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    title = "samcam mask sources: " + " vs ".join(comparison["sources"])
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+        + mask_comparison_section(comparison, out_dir)
+        + "</body></html>\n"
+    )
+    return atomic_write_bytes(out_dir / "index.html", page.encode("utf-8"))
 
 
 def _set_colours(set_names: Sequence[str], baseline: str) -> Dict[str, str]:
@@ -253,6 +388,7 @@ def write_report(
     compare: Optional[str] = None,
     command: Optional[Sequence[str]] = None,
     list_file: Optional[os.PathLike] = None,
+    mask_comparison: Optional[Mapping[str, object]] = None,
 ) -> Path:
     """Write the HTML report of an evaluation into ``out_dir``; returns ``out_dir/index.html``.
 
@@ -275,6 +411,8 @@ def write_report(
         command, list_file: the command line and name list, shown with the folders, each
             label folder's ``samcam.json`` (rule and parameters), the samcam version and
             the date in the page's "Where these numbers come from".
+        mask_comparison: adds a "Mask sources" section (table and chart) from
+            :func:`samcam.sam.compare.compare_mask_sources`.
 
     Raises:
         ValueError: ``results`` holds no label set, ``baseline``/``compare`` is not one
@@ -322,6 +460,8 @@ def write_report(
         sections.append('<p class="note">GT pixels / GT images: the valid ground-truth pixels of each class and '
                         "the images holding it, over the images evaluated: a class seen in few images has a noisy "
                         "IoU.</p>")
+    if mask_comparison is not None:
+        sections.append(mask_comparison_section(mask_comparison, out_dir))
     failed = list(results.get("failed") or [])
     if failed:
         items = "".join(f"<li>{html.escape(str(n))}: {html.escape(str(r))}</li>" for n, r in failed[:50])

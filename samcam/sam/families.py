@@ -1,0 +1,212 @@
+"""Every mask model family behind one small interface.
+
+``load_generator(model or checkpoint)`` returns a *mask source*: an object with
+
+* ``prepare(image) -> prepared``: the CPU-only part (checks; SAM and MobileSAM also
+  resize here), thread-safe, run ahead in background threads by ``samcam masks``;
+* ``generate(prepared) -> MaskSet``: the masks of one image, in the family's own
+  generator's order, with its per-mask scores (``predicted_iou``,
+  ``stability_score``, ``area``, ``bbox``, ``point_coords``, ``crop_box``);
+* ``device``, ``dtype``, ``description``.
+
+Which family a checkpoint belongs to is read from its keys (:mod:`.shapes`), so
+``--checkpoint PATH`` needs no ``--model``. Each family's builder lives in its own
+module (:mod:`.generate` for SAM, :mod:`.sam2_family`, :mod:`.hq_family`,
+:mod:`.mobilesam_family`); they import torch and their package only when called.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import sys
+from typing import Any, List, Mapping, Optional, Tuple, Union
+
+from . import generate, hq_family, mobilesam_family, sam2_family
+from .checkpoints import resolve_checkpoint
+from .registry import DEFAULT_MODEL, FAMILIES, MASK_MODELS
+from .settings import SamSettings, settings_for
+from .shapes import detect_family
+
+__all__ = [
+    "MissingPackages",
+    "missing_packages",
+    "require_packages",
+    "family_of",
+    "install_hint",
+    "build_network",
+    "make_generator",
+    "load_generator",
+]
+
+log = logging.getLogger(__name__)
+
+
+class MissingPackages(RuntimeError):
+    """Optional packages a feature needs are not installed (message says what to install)."""
+
+
+def _importable(module: str) -> bool:
+    if module in sys.modules:  # None there means "known missing" (or blocked on purpose)
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_packages(family: str, torch_only: bool = False) -> List[str]:
+    """The pip names of what ``family`` needs and cannot be imported here ([] when none).
+
+    ``torch_only``: only torch and torchvision (enough to read a checkpoint).
+    """
+    requires = FAMILIES[family].requires
+    if torch_only:
+        requires = tuple(r for r in requires if r[1] in ("torch", "torchvision"))
+    return [name for name, module in requires if not _importable(module)]
+
+
+def install_hint(family: str) -> str:
+    """How to install what ``family`` needs."""
+    hint = f"pip install 'samcam[{FAMILIES[family].extra}]'"
+    if family == "sam2.1":
+        hint += (" (sam2 is published as source only: with torch already installed, "
+                 "pip install --no-build-isolation sam2==1.1.0, and SAM2_BUILD_CUDA=0 where no CUDA toolkit is "
+                 "installed; the Makefile shows the order)")
+    return hint
+
+
+def require_packages(family: str, torch_only: bool = False) -> None:
+    """Raise :class:`MissingPackages` saying what to install when ``family`` cannot run here."""
+    info = FAMILIES[family]
+    if not torch_only and sys.version_info[:2] < info.min_python:
+        raise MissingPackages(
+            f"{info.title} needs Python >= {'.'.join(map(str, info.min_python))} (its package's own requirement); "
+            f"this is Python {sys.version_info[0]}.{sys.version_info[1]}"
+        )
+    missing = missing_packages(family, torch_only)
+    if missing:
+        what = "reading a checkpoint" if torch_only else f"{info.title} masks"
+        raise MissingPackages(
+            f"{what} needs {', '.join(missing)}, not installed here; install them with {install_hint(family)} "
+            "(or use --source proposals, a weaker weight-free substitute)"
+        )
+
+
+def family_of(model: str) -> str:
+    """The family of an official model name (``vit_h`` -> ``sam``)."""
+    try:
+        return MASK_MODELS[model].family
+    except KeyError:
+        raise ValueError(f"unknown mask model {model!r}; choose one of {', '.join(MASK_MODELS)}") from None
+
+
+def build_network(family: str, state_dict: Mapping[str, Any], path: os.PathLike, model: Optional[str] = None,
+                  config: Optional[str] = None) -> Tuple[Any, str]:
+    """The family's network with ``state_dict``'s weights (CPU, eval mode) and its name.
+
+    Args:
+        family: a :data:`~samcam.sam.registry.FAMILIES` key.
+        state_dict: the checkpoint's tensors (see :func:`samcam.sam.generate.load_state_dict`).
+        path: the checkpoint file, for messages.
+        model: an official model name the weights must belong to (``None``: any).
+        config: SAM 2 only: a Hydra config (file or name inside the sam2 package) for
+            weights that are none of the official SAM 2.1 models.
+
+    Returns:
+        ``(network, name)``: ``name`` is the official model name or a description.
+    """
+    if config is not None and family != "sam2.1":
+        raise ValueError(f"--config is for SAM 2 checkpoints; {path} holds a {FAMILIES[family].title} checkpoint")
+    if family == "sam":
+        network = generate.sam_from_state_dict(state_dict, path, model)
+        found = generate.infer_sam_config(state_dict)["model"]
+        return network, found or "(custom architecture)"
+    if family == "sam2.1":
+        return sam2_family.build(state_dict, path, model, config)
+    if family == "hq":
+        return hq_family.build(state_dict, path, model)
+    if family == "mobilesam":
+        return mobilesam_family.build(state_dict, path, model)
+    raise ValueError(f"unknown mask model family {family!r}")
+
+
+def make_generator(family: str, network, settings: Optional[Union[SamSettings, Mapping[str, Any]]] = None,
+                   dtype: str = "float32", description: str = ""):
+    """The mask source for a built network on its device: samcam's faster copy of the
+    generator for SAM and MobileSAM, the family's own generator for SAM 2.1 and HQ-SAM.
+
+    ``settings``: a settings object of the family's class, or a mapping of settings to
+    change from the family's own defaults (see :func:`samcam.sam.settings.settings_for`).
+    """
+    info = FAMILIES[family]
+    if dtype not in info.dtypes:
+        raise ValueError(f"--dtype {dtype} is not available for {info.title}; use {' or '.join(info.dtypes)}")
+    settings = settings_for(family, settings)
+    if family in ("sam", "mobilesam"):
+        return generate.MaskGenerator(network, settings, dtype=dtype, description=description)
+    if family == "sam2.1":
+        return sam2_family.generator(network, settings, dtype=dtype, description=description)
+    if family == "hq":
+        return hq_family.generator(network, settings, dtype=dtype, description=description)
+    raise ValueError(f"unknown mask model family {family!r}")
+
+
+def load_generator(
+    model: Optional[str] = None,
+    checkpoint: Optional[os.PathLike] = None,
+    *,
+    config: Optional[str] = None,
+    device: str = "auto",
+    settings: Optional[Union[SamSettings, Mapping[str, Any]]] = None,
+    dtype: str = "float32",
+    allow_download: bool = True,
+    progress: bool = False,
+):
+    """Build a mask source from an official model name or a checkpoint file.
+
+    Args:
+        model: an official model (``vit_h``, ``sam2.1_hiera_large``, ``sam_hq_vit_h``,
+            ``mobile_sam``, ...). Without ``checkpoint``: its file from the cache or its
+            official URL (SHA-256 checked). With ``checkpoint``: the file must hold it.
+        checkpoint: a local weights file; its family and size are read from its keys
+            and shapes.
+        config: SAM 2 only, see :func:`build_network`.
+        device: ``auto`` (the local rank's GPU if any, else CPU), ``cpu``, ``cuda``, ``cuda:N``.
+        settings: generator settings (the family's own defaults when None).
+        dtype: ``float32``, ``tf32`` or ``bfloat16`` (what each family allows:
+            :data:`~samcam.sam.registry.FAMILIES`).
+        allow_download, progress: for the official file.
+
+    Raises:
+        MissingPackages: the family's package is not installed (says what to install).
+        ValueError: the file is not a checkpoint of a known family, does not hold
+            ``model``, or its weights do not fit.
+        CheckpointError: the official file is not cached and cannot be downloaded.
+    """
+    if checkpoint is None:
+        model = model or DEFAULT_MODEL
+        family = family_of(model)
+        if config is not None:
+            raise ValueError("--config describes a checkpoint file: pass it with --checkpoint")
+        require_packages(family)  # before a multi-gigabyte download, not after
+        path = resolve_checkpoint(model, None, allow_download=allow_download, progress=progress)
+    else:
+        family = family_of(model) if model is not None else None
+        require_packages(family or "sam", torch_only=True)
+        path = resolve_checkpoint(model or DEFAULT_MODEL, checkpoint)
+    state_dict = generate.load_state_dict(path)
+    try:
+        found = detect_family(state_dict)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+    if family is not None and found != family:
+        raise ValueError(f"{path} holds a {FAMILIES[found].title} checkpoint, not {model} ({FAMILIES[family].title}); "
+                         "pass the matching --model or leave --model out")
+    family = found
+    require_packages(family)
+    network, name = build_network(family, state_dict, path, model, config)
+    del state_dict
+    device = generate.resolve_device(device)
+    description = f"{FAMILIES[family].title} {name}" + (f" from {path}" if checkpoint is not None else "")
+    return make_generator(family, network.to(device).eval(), settings, dtype=dtype, description=description)

@@ -1,0 +1,110 @@
+"""`samcam masks --compare`: the numbers per mask source, the report page, left-out images."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from samcam import masks as mask_store
+from samcam.cli import main
+from samcam.evaluate import evaluate_arrays
+from samcam.io import write_label_png
+from samcam.refine import refine
+from samcam.sam.compare import AREA_EDGES, compare_mask_sources, format_comparison
+
+SHAPE = (30, 40)
+
+
+def _dataset(root, seed=0, count=5):
+    """Pseudo labels (a class blob, partly wrong), GT, and two mask sources: 'good'
+    (masks on the true object) and 'coarse' (halves of the image)."""
+    rng = np.random.default_rng(seed)
+    names = [f"im{i}" for i in range(count)]
+    for name in names:
+        gt = np.zeros(SHAPE, np.uint8)
+        y, x = rng.integers(5, 15), rng.integers(5, 20)
+        gt[y:y + 10, x:x + 12] = 1 + int(rng.integers(0, 20))
+        pseudo = np.zeros_like(gt)
+        pseudo[y + 2:y + 8, x + 3:x + 10] = gt[y + 1, x + 1]  # partial activation
+        write_label_png(root / "gt" / f"{name}.png", gt)
+        write_label_png(root / "pseudo" / f"{name}.png", pseudo)
+        obj = gt > 0
+        mask_store.write(root / "good" / name, np.stack([obj, ~obj]))
+        halves = np.zeros((2,) + SHAPE, bool)
+        halves[0, :, :20] = True
+        halves[1, :, 20:] = True
+        extra = np.zeros((int(rng.integers(1, 4)),) + SHAPE, bool)
+        extra[:, :3, :3] = True
+        mask_store.write(root / "coarse" / name, np.concatenate([halves, extra]))
+    return names
+
+
+def test_numbers_per_source_match_a_direct_computation(tmp_path):
+    names = _dataset(tmp_path)
+    result = compare_mask_sources({"good": tmp_path / "good", "coarse": tmp_path / "coarse"},
+                                  pseudo_dir=tmp_path / "pseudo", gt_dir=tmp_path / "gt")
+    assert result["names"] == names and result["failed"] == []
+    from samcam.io import read_label_png
+
+    gts = [read_label_png(tmp_path / "gt" / f"{n}.png") for n in names]
+    pseudos = [read_label_png(tmp_path / "pseudo" / f"{n}.png") for n in names]
+    assert result["pseudo"]["miou"] == pytest.approx(evaluate_arrays(gts=gts, preds=pseudos)["miou"])
+    for source in ("good", "coarse"):
+        sets = [mask_store.load(tmp_path / source / n) for n in names]
+        counts = [len(s) for s in sets]
+        stats = result["sources"][source]
+        assert stats["counts"] == counts and stats["masks_per_image"]["mean"] == pytest.approx(np.mean(counts))
+        fractions = np.concatenate([s.areas / (SHAPE[0] * SHAPE[1]) for s in sets])
+        assert stats["area"]["p50"] == pytest.approx(np.median(fractions), rel=1e-6)
+        assert sum(stats["area_histogram"]) == len(fractions) and len(stats["area_histogram"]) == len(AREA_EDGES) - 1
+        refined = [refine(p, s) for p, s in zip(pseudos, sets)]
+        assert stats["refined"]["miou"] == pytest.approx(evaluate_arrays(gts=gts, preds=refined)["miou"])
+    assert result["sources"]["good"]["coverage"] == pytest.approx(1.0)
+    assert result["sources"]["good"]["refined"]["miou"] > result["pseudo"]["miou"]
+    text = format_comparison(result)
+    assert "refined mIoU" in text and "good" in text and "5 images compared" in text
+
+
+def test_command_table_json_report_and_left_out_images(tmp_path, capsys):
+    names = _dataset(tmp_path)
+    (tmp_path / "coarse" / f"{names[0]}.masks.npz").unlink()  # one source lacks an image
+    report, out_json = tmp_path / "report", tmp_path / "cmp.json"
+    code = main(["masks", "--compare", f"good={tmp_path / 'good'}", str(tmp_path / "coarse"),
+                 "--pseudo", str(tmp_path / "pseudo"), "--gt", str(tmp_path / "gt"), "--report", str(report),
+                 "--json", str(out_json), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err  # an image was left out: listed, exit 1
+    assert "refined mIoU" in captured.out and f"left out {names[0]}" in captured.err
+    data = json.loads(out_json.read_text())
+    assert data["names"] == names[1:] and list(data["sources"]) == ["good", "coarse"]
+    assert all(s["num_images"] == 4 for s in data["sources"].values())
+    page = (report / "index.html").read_text()
+    assert "<h2>Mask sources</h2>" in page and "Δ mIoU vs pseudo labels" in page and "1 image(s) left out" in page
+    assert (report / "mask_sources.png").stat().st_size > 1000
+    # Without labels: statistics only, no mIoU rows.
+    code = main(["masks", "--compare", f"good={tmp_path / 'good'}", "--list", str(_list(tmp_path, names[1:])),
+                 "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 0 and "masks/image" in captured.out and "refined mIoU" not in captured.out
+
+
+def _list(tmp_path, names):
+    path = tmp_path / "list.txt"
+    path.write_text("\n".join(names) + "\n")
+    return path
+
+
+def test_bad_compare_arguments(tmp_path, capsys):
+    _dataset(tmp_path, count=1)
+    assert main(["masks", "--compare", f"a={tmp_path / 'nope'}"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["masks", "--compare", str(tmp_path / "good"), "--pseudo", str(tmp_path / "pseudo")]) == 2
+    assert "--pseudo and --gt go together" in capsys.readouterr().err
+    assert main(["masks", "--compare", f"x={tmp_path / 'good'}", f"x={tmp_path / 'coarse'}"]) == 2
+    assert "same NAME" in capsys.readouterr().err
+    assert main(["masks", "--images", str(tmp_path)]) == 2
+    assert "--out required" in capsys.readouterr().err
+    assert main(["masks", "--compare", str(tmp_path / "good"), "--report", str(tmp_path / "good" / "r")]) == 2
+    captured = capsys.readouterr()
+    assert "masks/image" not in captured.out and not (tmp_path / "good" / "r").exists()
