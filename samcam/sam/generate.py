@@ -56,6 +56,8 @@ __all__ = [
     "official_masks",
     "annotations_to_maskset",
     "check_image",
+    "decode_shared_image",
+    "remove_small_regions",
 ]
 
 DTYPES = ("float32", "tf32", "bfloat16")
@@ -516,12 +518,17 @@ def decode_shared_image(decoder, image_embeddings, image_pe, sparse, dense, mult
     hidden = transformer.norm_final_attn(queries + attn_out)
 
     upscaled = decoder.output_upscaling(keys.transpose(1, 2).reshape(batch, channels, height, width))
+    # The small heads may be kept in float32 in a half-precision decoder (fast mode:
+    # predicted IoUs near the threshold then keep their float32 resolution); in a
+    # float32 decoder these casts do nothing.
+    head_dtype = decoder.iou_prediction_head.layers[0].weight.dtype
     hyper_in = torch.stack(
-        [mlp(hidden[:, 1 + index, :]) for index, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=1
-    )
+        [mlp(hidden[:, 1 + index, :].to(head_dtype)) for index, mlp in enumerate(decoder.output_hypernetworks_mlps)],
+        dim=1,
+    ).to(upscaled.dtype)
     _, up_channels, up_height, up_width = upscaled.shape
     masks = (hyper_in @ upscaled.reshape(batch, up_channels, up_height * up_width)).reshape(batch, -1, up_height, up_width)
-    iou_pred = decoder.iou_prediction_head(hidden[:, 0, :])
+    iou_pred = decoder.iou_prediction_head(hidden[:, 0, :].to(head_dtype))
     selected = slice(1, None) if multimask_output else slice(0, 1)
     return masks[:, selected], iou_pred[:, selected]
 
@@ -731,22 +738,32 @@ class MaskGenerator:
         return data
 
     def _remove_small_regions(self, data: Dict[str, Any]) -> Dict[str, Any]:
-        """``--min-mask-region-area``: SAM's own post-processing, on the kept masks only."""
-        import torch
-        from segment_anything import SamAutomaticMaskGenerator
-        from segment_anything.utils.amg import MaskData, mask_to_rle_pytorch, rle_to_mask
+        return remove_small_regions(data, self.settings)
 
-        mask_data = MaskData(
-            rles=mask_to_rle_pytorch(data["masks"].cpu()),
-            boxes=data["boxes"].cpu(), iou_preds=data["iou_preds"].cpu(), points=data["points"].cpu(),
-            stability_score=data["stability_score"].cpu(), crop_boxes=data["crop_boxes"].cpu(),
-        )
-        mask_data.to_numpy()
-        mask_data = SamAutomaticMaskGenerator.postprocess_small_regions(
-            mask_data, self.settings.min_mask_region_area,
-            max(self.settings.box_nms_thresh, self.settings.crop_nms_thresh),
-        )
-        result = {key: torch.as_tensor(np.asarray(mask_data[key])) for key in
-                  ("boxes", "iou_preds", "points", "stability_score", "crop_boxes")}
-        result["masks"] = torch.as_tensor(np.stack([rle_to_mask(r) for r in mask_data["rles"]]) if len(mask_data["rles"]) else np.zeros((0,) + tuple(data["masks"].shape[1:]), bool))
-        return result
+
+def remove_small_regions(data: Mapping[str, Any], settings: SamSettings) -> Dict[str, Any]:
+    """``--min-mask-region-area``: SAM's own post-processing (``postprocess_small_regions``:
+    holes and islands below the area filled or removed, then box NMS again) on kept masks.
+
+    Args:
+        data: ``masks`` (K, H, W) bool tensor and per-mask tensors with K rows (any keys;
+            ``boxes`` XYXY is updated for changed masks, as SAM does).
+        settings: ``min_mask_region_area``, ``box_nms_thresh``, ``crop_nms_thresh``.
+
+    Returns:
+        The surviving masks and rows, as CPU tensors under the same keys.
+    """
+    import torch
+    from segment_anything import SamAutomaticMaskGenerator
+    from segment_anything.utils.amg import MaskData, mask_to_rle_pytorch, rle_to_mask
+
+    mask_data = MaskData(rles=mask_to_rle_pytorch(data["masks"].cpu()),
+                         **{key: value.cpu() for key, value in data.items() if key != "masks"})
+    mask_data.to_numpy()
+    mask_data = SamAutomaticMaskGenerator.postprocess_small_regions(
+        mask_data, settings.min_mask_region_area, max(settings.box_nms_thresh, settings.crop_nms_thresh),
+    )
+    result = {key: torch.as_tensor(np.asarray(mask_data[key])) for key in data if key != "masks"}
+    result["masks"] = torch.as_tensor(np.stack([rle_to_mask(r) for r in mask_data["rles"]]) if len(mask_data["rles"])
+                                      else np.zeros((0,) + tuple(data["masks"].shape[1:]), bool))
+    return result
