@@ -27,13 +27,13 @@ def pack_bits(masks):
     ``np.packbits(masks.reshape(K, H·W), axis=1)`` (first pixel in the high bit)."""
     import torch
 
-    count = masks.shape[0]
-    flat = masks.reshape(count, -1).to(torch.uint8)
+    count, height, width = masks.shape
+    flat = masks.reshape(count, height * width).to(torch.uint8)
     pad = (-flat.shape[1]) % 8
     if pad:
         flat = torch.nn.functional.pad(flat, (0, pad))
     weights = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8, device=masks.device)
-    return (flat.view(count, -1, 8) * weights).sum(-1, dtype=torch.int32).to(torch.uint8)
+    return (flat.view(count, flat.shape[1] // 8, 8) * weights).sum(-1, dtype=torch.int32).to(torch.uint8)
 
 
 def to_host(masks, fields: Mapping[str, object]) -> Tuple[np.ndarray, dict]:
@@ -51,7 +51,7 @@ def to_host(masks, fields: Mapping[str, object]) -> Tuple[np.ndarray, dict]:
 
     packed = pack_bits(masks)
     table = torch.stack([fields[name].to(torch.float64) for name in MASK_FIELDS], dim=1)
-    row = torch.cat([packed, table.contiguous().view(torch.uint8).reshape(len(packed), -1)], dim=1)
+    row = torch.cat([packed, table.contiguous().view(torch.uint8).reshape(len(packed), 8 * len(MASK_FIELDS))], dim=1)
     if row.device.type == "cuda":
         host = torch.empty(row.shape, dtype=torch.uint8, pin_memory=True)
         host.copy_(row, non_blocking=True)

@@ -92,6 +92,9 @@ class FastMaskGenerator(MaskGenerator):
         self._encode = SdpaEncoder(encoder) if is_sam_vit(encoder) else encoder
         with torch.inference_mode():
             self._image_pe = sam.prompt_encoder.get_dense_pe().to(self.compute_dtype)
+            # The prompt encoder's dense embedding without a mask prompt: the same for every point.
+            self._dense = sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
+                1, -1, *sam.prompt_encoder.image_embedding_size).to(self.compute_dtype)
         self._decode = self._decode_points
         if self.compiled:
             encode = self._encode
@@ -103,14 +106,23 @@ class FastMaskGenerator(MaskGenerator):
     def _decode_points(self, features, coords):
         """(1, C, h, w) embeddings, (P, 2) prompt coordinates in input pixels ->
         (low-res logits (3P, 4h, 4w) in the compute dtype, IoU guesses (3P,) float32)."""
+        low_res, iou = decode_shared_image(self.decoder, features, self._image_pe, self._point_embeddings(coords),
+                                           self._dense, multimask_output=True)
+        return low_res.flatten(0, 1), iou.float().flatten(0, 1)
+
+    def _point_embeddings(self, coords):
+        """``PromptEncoder(points=(coords, labels 1), boxes=None, masks=None)``'s sparse
+        embeddings (P, 2, C) in the compute dtype, without its boolean-mask assignments
+        (they would split the compiled graph): each point's position encoding plus the
+        foreground-point embedding, then SAM's padding point (the "not a point"
+        embedding; its position encoding is zeroed by SAM, so it is not computed)."""
         import torch
 
-        sam = self.sam
-        labels = torch.ones((coords.shape[0], 1), dtype=torch.int, device=coords.device)
-        sparse, dense = sam.prompt_encoder(points=(coords[:, None, :], labels), boxes=None, masks=None)
-        low_res, iou = decode_shared_image(self.decoder, features, self._image_pe, sparse.to(self.compute_dtype),
-                                           dense[:1].to(self.compute_dtype), multimask_output=True)
-        return low_res.flatten(0, 1), iou.float().flatten(0, 1)
+        prompts = self.sam.prompt_encoder
+        position = prompts.pe_layer.forward_with_coords(coords[:, None, :] + 0.5, prompts.input_image_size)
+        points = position + prompts.point_embeddings[1].weight
+        padding = prompts.not_a_point_embed.weight.expand(len(coords), 1, -1)
+        return torch.cat([points, padding], dim=1).to(self.compute_dtype)
 
     def _pixels(self, resized: np.ndarray):
         """H'×W'×3 uint8 -> (3, S, S) normalised and zero-padded, as ``Sam.preprocess``."""
