@@ -11,7 +11,8 @@ check equality on a small random-weight SAM) but skips work the official loop do
 * masks are up-sampled to image size only after the ``pred_iou_thresh`` filter (the
   official loop up-samples all ``3 × points_per_batch`` low-res masks first);
 * kept masks stay as boolean tensors on the device until the end instead of a
-  per-mask, GPU-synchronising run-length encoding and decoding;
+  per-mask, GPU-synchronising run-length encoding and decoding, and are bit-packed
+  there before the copy to the CPU;
 * the resize to SAM's input size happens in :meth:`MaskGenerator.prepare`, which the
   ``samcam masks`` command runs in background threads while the GPU works;
 * optional TF32 matrix products or bfloat16 autocast of the encoder and decoder.
@@ -35,6 +36,7 @@ import numpy as np
 
 from ..masks import MaskSet, as_maskset
 from .checkpoints import resolve_checkpoint
+from .device_masks import pack_bits
 from .registry import DEFAULT_MODEL, FAMILIES, SAM_MODELS, MaskModel
 from .settings import SamSettings
 from .shapes import count_indexed, decoder_config, detect_family
@@ -636,18 +638,19 @@ class MaskGenerator:
             data = {key: value[keep.to(value.device)] for key, value in data.items()}
         if self.settings.min_mask_region_area > 0 and len(data["masks"]):
             data = self._remove_small_regions(data)
-        masks = data["masks"].cpu().numpy()
+        # Bit-packed on the device: 8× fewer bytes to copy, nothing per pixel left for the CPU.
+        packed = pack_bits(data["masks"]).cpu().numpy()
         boxes = _xyxy_to_xywh(data["boxes"].cpu().numpy())
         crop_boxes = _xyxy_to_xywh(data["crop_boxes"].cpu().numpy())
         scores = {
             "predicted_iou": data["iou_preds"].float().cpu().numpy().astype(np.float32),
             "stability_score": data["stability_score"].float().cpu().numpy().astype(np.float32),
-            "area": masks.reshape(len(masks), prepared.shape[0] * prepared.shape[1]).sum(axis=1, dtype=np.int64),
+            "area": data["masks"].sum(dim=(1, 2), dtype=torch.int64).cpu().numpy(),
             "bbox": boxes.astype(np.int64).reshape(-1, 4),
             "point_coords": data["points"].cpu().numpy().astype(np.float64).reshape(-1, 2),
             "crop_box": crop_boxes.astype(np.int64).reshape(-1, 4),
         }
-        return MaskSet.from_dense(masks, scores)
+        return MaskSet(packed, prepared.shape, scores)
 
     def _autocast(self):
         import torch
