@@ -97,14 +97,16 @@ def make_images(folder: Path, count: int, size: str, seed: int = 0) -> list:
     from samcam.demo.synthetic import make_scene
 
     width, height = (int(v) for v in size.split("x"))
+    names = [f"img_{index:03d}" for index in range(count)]
+    stamp = folder / f".made_{count}_{size}_{seed}"
+    if stamp.exists():  # made by an earlier step with the same work folder
+        return names
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    names = []
-    for index in range(count):
+    for index, name in enumerate(names):
         h, w = (height, width) if index % 2 == 0 else (width, height)
-        name = f"img_{index:03d}"
         Image.fromarray(make_scene(rng, h, w).image).save(folder / f"{name}.jpg", quality=90)
-        names.append(name)
+    stamp.write_text("")
     return names
 
 
@@ -505,7 +507,7 @@ def main(argv=None) -> int:
         rows = _run_step(args, weights, speed_images, speed_names, _variants(SPEED_VARIANTS, work, "speed"))
         official = next((r for r in rows if r["pipeline"] == "official" and "failed" not in r), None)
         report.add("speed", _with_agreement(rows, official, speed_names[1:]),
-                   f"SPEED ({where}; {args.images} images {args.size}, points_per_side {args.points_per_side}, "
+                   f"SPEED ({where}; {args.images} image(s) {args.size}, points_per_side {args.points_per_side}, "
                    "SAM's other defaults; vs official = over the official generator's images/s, float32, 64 "
                    "points/batch; masks and IoU columns: agreement with its masks)\n"
                    + _speed_table(rows, official))
@@ -517,7 +519,7 @@ def main(argv=None) -> int:
         rows = _run_step(args, weights, images, names, _variants(SPEED_VARIANTS, work, "agree"), **dense)
         report.add("agreement", _with_agreement(rows, next((r for r in rows if r["pipeline"] == "official"
                                                              and "failed" not in r), None), names[1:]),
-                   f"AGREEMENT with the official generator ({where}; {args.agree_images} images, points_per_side "
+                   f"AGREEMENT with the official generator ({where}; {args.agree_images} image(s), points_per_side "
                    f"{dense['points_per_side']}, box NMS off: every mask passing SAM's thresholds is kept; matched = "
                    "official masks whose best match has at least that IoU; back = this variant's masks matched in the "
                    "official ones; mean IoU of the best matches, both ways)\n" + _agreement_table(rows))
@@ -559,18 +561,29 @@ def main(argv=None) -> int:
             report.add("compile", [], "COMPILE: not run (torch.compile is for CUDA; on a CPU fast mode does not "
                                       "compile)")
         else:
-            compiled = [("fast compiled", "fast", 256, "bfloat16", True),
-                        ("fast float32 compiled", "fast", 256, "float32", True)]
-            speed_rows = _run_step(args, weights, speed_images, speed_names, _variants(compiled, work, "speed"))
+            # One child per measurement, the report written after each: compiling takes minutes,
+            # and a time limit may stop the step before its end.
             official = report.official()
-            _with_agreement(speed_rows, official, speed_names[1:])
-            variants = _variants(compiled[:1], work, "dataset", resume=True)
+            compiled = {}
+
+            def add(key, rows):
+                compiled[key] = rows
+                tables = [_speed_table(compiled[k], official) if k.startswith("speed") else
+                          _dataset_table(compiled[k], official) for k in compiled]
+                report.add("compile", dict(compiled), f"COMPILED fast mode ({where}; torch.compile; warm-up "
+                           "includes compiling: " + ", ".join(f"{r['name']} {_fmt(r.get('warmup_s'), '.0f')} s"
+                                                              for rows_ in compiled.values() for r in rows_)
+                           + ")\n" + "\n".join(tables))
+
+            bf16 = ("fast compiled", "fast", 256, "bfloat16", True)
+            rows = _run_step(args, weights, speed_images, speed_names, _variants([bf16], work, "speed"))
+            add("speed bfloat16", _with_agreement(rows, official, speed_names[1:]))
+            variants = _variants([bf16], work, "dataset", resume=True)
             shutil.rmtree(variants[0]["out"], ignore_errors=True)
-            dataset_rows = _run_step(args, weights, dataset_images, dataset_names, variants)
-            report.add("compile", {"speed": speed_rows, "dataset": dataset_rows},
-                       f"COMPILED fast mode ({where}; torch.compile, warm-up includes compiling: "
-                       + ", ".join(f"{r['name']} {r.get('warmup_s', float('nan')):.0f} s" for r in speed_rows)
-                       + ")\n" + _speed_table(speed_rows, official) + "\n" + _dataset_table(dataset_rows, official))
+            add("dataset bfloat16", _run_step(args, weights, dataset_images, dataset_names, variants))
+            fp32 = ("fast float32 compiled", "fast", 256, "float32", True)
+            rows = _run_step(args, weights, speed_images, speed_names, _variants([fp32], work, "speed"))
+            add("speed float32", _with_agreement(rows, official, speed_names[1:]))
 
     if "multigpu" in steps:
         count = _gpu_count()
@@ -594,8 +607,12 @@ def main(argv=None) -> int:
                        f"images in {seconds:.1f} s, start-up included ({written / seconds:.2f} img/s)"
                        + (f"; one GPU, same command: {single['command_s']:.1f} s" if single else ""))
     print(f"total {time.perf_counter() - run_started:.0f} s; numbers in {report.path}", flush=True)
-    failed = [step for step, rows in report.data["steps"].items() if step in steps and isinstance(rows, list)
-              and any("failed" in r for r in rows)]
+    def failures(rows):
+        if isinstance(rows, dict):
+            return any(failures(value) for value in rows.values() if isinstance(value, list))
+        return isinstance(rows, list) and any("failed" in r for r in rows)
+
+    failed = [step for step, rows in report.data["steps"].items() if step in steps and failures(rows)]
     return 1 if failed else 0
 
 
