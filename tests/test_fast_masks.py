@@ -256,6 +256,19 @@ def test_compiled_graphs_have_no_breaks_and_give_the_same_masks(sam):
         _assert_same(got, want, str(image.shape))
 
 
+def test_a_failing_compiler_falls_back_to_running_uncompiled(sam, caplog):
+    def broken_backend(graph, example_inputs):
+        raise RuntimeError("no C++ compiler here (simulated)")
+
+    generator = FastMaskGenerator(sam, SETTINGS, dtype="float32", compile=True, compile_backend=broken_backend)
+    image = _image((48, 60), 0)
+    with caplog.at_level("WARNING", logger="samcam"):
+        result = generator.generate(image)
+    assert not generator.compiled
+    assert "torch.compile failed" in caplog.text and "simulated" in caplog.text
+    _assert_same(result, official_masks(sam, image, SETTINGS))
+
+
 def test_mobile_sam_fast_mode_gives_its_generators_masks():
     import warnings
 
@@ -274,6 +287,8 @@ def test_mobile_sam_fast_mode_gives_its_generators_masks():
     expected = annotations_to_maskset(official.generate(image), image.shape[:2])
     assert len(expected) > 0
     _assert_same(FastMaskGenerator(network, settings, dtype="float32").generate(image), expected, "mobile_sam")
+    half = FastMaskGenerator(network, settings, dtype="bfloat16").generate(image)  # TinyViT in bfloat16 runs
+    assert agreement([(expected, half)])["reference_matched_90"] >= 0.8
 
 
 def test_agreement_counts_matches_both_ways():

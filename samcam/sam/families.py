@@ -9,6 +9,9 @@
   ``stability_score``, ``area``, ``bbox``, ``point_coords``, ``crop_box``);
 * ``device``, ``dtype``, ``description``.
 
+SAM and MobileSAM also run in fast mode (``fast=True``: :mod:`.fast`), which adds
+``generate_batch(prepared list) -> [MaskSet]`` and ``images_per_batch``.
+
 Which family a checkpoint belongs to is read from its keys (:mod:`.shapes`), so
 ``--checkpoint PATH`` needs no ``--model``. Each family's builder lives in its own
 module (:mod:`.generate` for SAM, :mod:`.sam2_family`, :mod:`.hq_family`,

@@ -63,13 +63,14 @@ class FastMaskGenerator(MaskGenerator):
         compile: ``torch.compile`` the encoder and decoder; default on for CUDA, off
             elsewhere.
         compile_backend: the ``torch.compile`` backend (``inductor``; tests use
-            ``aot_eager``, which checks the capture without generating code).
+            ``aot_eager``, which checks the capture without generating code). If
+            compiling fails, a warning says why and the generator runs uncompiled.
         description: what runs, for log messages.
     """
 
     def __init__(self, sam, settings: Optional[SamSettings] = None, dtype: str = "bfloat16",
                  images_per_batch: Optional[int] = None, compile: Optional[bool] = None,
-                 compile_backend: str = "inductor", description: str = ""):
+                 compile_backend: Any = "inductor", description: str = ""):
         import torch
 
         if dtype not in FAST_DTYPES:
@@ -95,11 +96,36 @@ class FastMaskGenerator(MaskGenerator):
             # The prompt encoder's dense embedding without a mask prompt: the same for every point.
             self._dense = sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
                 1, -1, *sam.prompt_encoder.image_embedding_size).to(self.compute_dtype)
+        self._eager = (self._encode, self._decode_points)
         self._decode = self._decode_points
+        self._compile_works = False
         if self.compiled:
             encode = self._encode
             self._encode = torch.compile(lambda pixels: encode(pixels), dynamic=False, backend=compile_backend)
             self._decode = torch.compile(self._decode_points, dynamic=False, backend=compile_backend)
+
+    def _network(self, part: int, *args):
+        """Run the encoder (``part`` 0) or the decoder (1), compiled when asked. If compiling
+        fails (no C compiler, no Triton, an unsupported op), say so once and go on uncompiled:
+        the same computation, only slower."""
+        function = (self._encode, self._decode)[part]
+        if not self.compiled or self._compile_works:
+            return function(*args)
+        try:
+            result = function(*args)
+        except Exception as error:  # the first call compiles: its errors are compiling errors
+            cause = error
+            while getattr(cause, "inner_exception", None) or cause.__cause__:  # the compiler's own error
+                cause = getattr(cause, "inner_exception", None) or cause.__cause__
+            reason = " ".join(str(cause).split())[:300] or type(cause).__name__
+            log.warning("torch.compile failed (%s: %s); fast mode goes on without it (--no-compile to skip the "
+                        "attempt)", type(cause).__name__, reason)
+            self.compiled = False
+            self._encode, self._decode = self._eager
+            return self._eager[part](*args)
+        if part == 1:  # both compiled and run
+            self._compile_works = True
+        return result
 
     # ---------------------------------------------------------------- the networks
 
@@ -148,7 +174,7 @@ class FastMaskGenerator(MaskGenerator):
             if self.compiled and real < size:  # the compiled graph has a fixed batch size
                 batch += [torch.zeros_like(batch[0])] * (size - real)
             pixels = torch.stack(batch).to(self.compute_dtype)
-            outputs.append(self._encode(pixels)[:real])
+            outputs.append(self._network(0, pixels)[:real])
         return torch.cat(outputs)
 
     # ---------------------------------------------------------------- the masks
@@ -234,7 +260,7 @@ class FastMaskGenerator(MaskGenerator):
             real = len(chunk)
             if self.compiled and real < batch:  # fixed shapes for the compiled decoder
                 chunk = torch.cat([chunk, chunk[-1:].expand(batch - real, -1)])
-            logits, iou = self._decode(features, chunk)
+            logits, iou = self._network(1, features, chunk)
             low_res.append(logits[:3 * real])
             iou_preds.append(iou[:3 * real])
         low_res, iou_preds = torch.cat(low_res), torch.cat(iou_preds)
