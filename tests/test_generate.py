@@ -16,6 +16,7 @@ from tiny_sam import tiny_sam as _tiny_sam  # noqa: E402
 
 from samcam import masks as mask_store  # noqa: E402
 from samcam.cli import main  # noqa: E402
+from samcam.sam.agreement import agreement  # noqa: E402
 from samcam.sam.generate import (  # noqa: E402
     MaskGenerator,
     SamSettings,
@@ -152,13 +153,19 @@ def test_wrapped_state_dict_is_unwrapped(tmp_path, sam):
 def test_same_masks_as_segment_anything(sam, changes):
     settings = SamSettings(**{**SETTINGS.official_kwargs(), **changes})
     generator = MaskGenerator(sam, settings)
-    total = 0
+    pairs = []
     for seed, shape in enumerate([(48, 60), (37, 29)]):
         image = _image(shape, seed)
         expected = official_masks(sam, image, settings)
-        _assert_same(generator.generate(image), expected, f"{changes} image {shape}")
-        total += len(expected)
-    assert total > 0, "the test model should keep some masks"
+        actual = generator.generate(image)
+        _assert_same(actual, expected, f"{changes} image {shape}")
+        pairs.append((expected, actual))
+    # The benchmark's agreement measure says the same: every official mask matched, no extra mask.
+    scores = agreement(pairs)
+    assert scores["reference_masks"] > 0, "the test model should keep some masks"
+    assert scores["other_masks"] == scores["reference_masks"]
+    assert scores["reference_matched_99"] == scores["other_matched_99"] == 1.0
+    assert scores["identical_images"] == 2
 
 
 def test_thresholds_really_filter(sam):

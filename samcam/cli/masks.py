@@ -16,11 +16,11 @@ from pathlib import Path
 from .. import inputs
 from ..io import atomic_write_bytes, ensure_not_inside
 from ..sam.compare import compare_mask_sources, format_comparison
-from ..sam.families import family_of, require_packages
+from ..sam.families import check_mode, family_of, require_packages
 from ..sam.generate import DTYPES
 from ..sam.pipeline import compute_masks, image_names, parse_shard, select_shard, shard_from_env
 from ..sam.registry import DEFAULT_MODEL, FAMILIES, MODEL_NAMES, models_of
-from ..sam.settings import SETTINGS_CLASSES, SamSettings, settings_for
+from ..sam.settings import FAST_DTYPES, FAST_POINTS_PER_BATCH, SETTINGS_CLASSES, FastOptions, SamSettings, settings_for
 from ..viz.report import write_mask_comparison
 from .common import (
     add_batch_arguments,
@@ -28,6 +28,7 @@ from .common import (
     add_rule_arguments,
     named_dir,
     names_or_list,
+    positive_int,
     report_batch,
     rule_params,
 )
@@ -86,7 +87,8 @@ def add_parser(subparsers) -> None:
         "Every default is the chosen model family's own generator's default; where the families differ, "
         "each family's value is listed.")
     help_extra = {
-        "points_per_batch": "point prompts per decoder pass (more is faster on a GPU, same masks); ",
+        "points_per_batch": f"point prompts per decoder pass (more is faster on a GPU, same masks; --fast: "
+                            f"{FAST_POINTS_PER_BATCH} unless given); ",
         "min_mask_region_area": "needs opencv when > 0; SAM 2.1: only with sam2's compiled CUDA extension; ",
     }
     for name in SETTING_FLAGS:
@@ -98,10 +100,22 @@ def add_parser(subparsers) -> None:
                             "and its own low-resolution mask (default: off, as in SAM 2)")
     parser.add_argument("--device", default="auto", metavar="DEVICE",
                         help="auto (GPU of LOCAL_RANK if any, else CPU; default), cpu, cuda, cuda:N")
-    parser.add_argument("--dtype", choices=DTYPES, default="float32",
-                        help="float32 (default): the generator's own masks; tf32: TF32 matrix products on "
-                             "NVIDIA GPUs (faster, masks nearly identical); bfloat16: autocast (fastest, "
-                             "masks may differ slightly; not for HQ-SAM)")
+    parser.add_argument("--dtype", choices=tuple(dict.fromkeys(DTYPES + FAST_DTYPES)), default=None,
+                        help="exact mode: float32 (default): the generator's own masks; tf32: TF32 matrix products "
+                             "on NVIDIA GPUs (faster, masks nearly identical); bfloat16: autocast (masks may differ "
+                             "slightly; not for HQ-SAM). With --fast: bfloat16 (default), float16, float32 or tf32")
+    fast = parser.add_argument_group(
+        "fast mode (SAM vit_b/l/h and MobileSAM)",
+        "--fast: the same generator (point grid, thresholds, NMS, order) computed for speed: half-precision "
+        "encoder and decoder with fused attention, several images per encoder pass, torch.compile on CUDA, "
+        "filters, NMS and bit-packing on the GPU, files written in a background thread. Masks agree closely "
+        "with the official generator's but not exactly (README: Computing SAM masks, fast mode).")
+    fast.add_argument("--fast", action="store_true", help="fast mode (default: exact mode, the official masks)")
+    fast.add_argument("--images-per-batch", type=positive_int, default=None, metavar="N",
+                      help="with --fast: images (crops) per image-encoder pass (default 4 on a GPU, 1 on a CPU)")
+    fast.add_argument("--no-compile", action="store_true",
+                      help="with --fast: do not torch.compile the encoder and decoder (compiled by default on a "
+                           "GPU: the first images take a minute or two longer; never on a CPU)")
     parser.add_argument("--shard", metavar="I/N",
                         help="do every N-th image starting at I (0 <= I < N); default from RANK/WORLD_SIZE "
                              "(torchrun) or SLURM_PROCID/SLURM_NTASKS (srun)")
@@ -165,11 +179,18 @@ def run(args: argparse.Namespace) -> int:
     missing = [flag for flag, value in (("--images", args.images), ("--out", args.out)) if not value]
     if missing:
         raise ValueError(f"{' and '.join(missing)} required (or --compare NAME=DIR ... to compare mask folders)")
+    if not args.fast and (args.images_per_batch is not None or args.no_compile):
+        raise ValueError("--images-per-batch and --no-compile go with --fast")
+    fast = FastOptions(images_per_batch=args.images_per_batch, compile=False if args.no_compile else None) \
+        if args.fast else None
+    if args.source != "sam" and (args.fast or args.dtype is not None):
+        raise ValueError("--fast and --dtype are for --source sam (a mask model)")
     if args.source == "sam":
         # Fail before listing a large folder: the family is known from --model; a
         # checkpoint's family is known once it is read, which needs torch.
         if args.checkpoint is None:
             require_packages(family_of(args.model or DEFAULT_MODEL))
+            check_mode(family_of(args.model or DEFAULT_MODEL), args.dtype, fast)
         else:
             require_packages(family_of(args.model) if args.model else "sam", torch_only=True)
     # a folder of label PNGs or masks given as --images is one error, before any model loads
@@ -197,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     model = args.model if args.model is not None else (None if args.checkpoint else DEFAULT_MODEL)
     result = compute_masks(
         args.images, args.out, names, source=args.source, model=model, checkpoint=args.checkpoint,
-        config=args.config, settings=settings, device=args.device, dtype=args.dtype, overwrite=args.overwrite,
+        config=args.config, settings=settings, device=args.device, dtype=args.dtype, fast=fast, overwrite=args.overwrite,
         workers=args.workers, decode_threads=args.decode_threads, allow_download=not args.no_download,
         progress=not args.no_progress,
     )

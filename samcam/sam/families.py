@@ -9,6 +9,9 @@
   ``stability_score``, ``area``, ``bbox``, ``point_coords``, ``crop_box``);
 * ``device``, ``dtype``, ``description``.
 
+SAM and MobileSAM also run in fast mode (``fast=True``: :mod:`.fast`), which adds
+``generate_batch(prepared list) -> [MaskSet]`` and ``images_per_batch``.
+
 Which family a checkpoint belongs to is read from its keys (:mod:`.shapes`), so
 ``--checkpoint PATH`` needs no ``--model``. Each family's builder lives in its own
 module (:mod:`.generate` for SAM, :mod:`.sam2_family`, :mod:`.hq_family`,
@@ -22,10 +25,11 @@ import os
 import sys
 from typing import Any, List, Mapping, Optional, Tuple, Union
 
+from . import fast as fast_mode
 from . import generate, hq_family, mobilesam_family, sam2_family
 from .checkpoints import resolve_checkpoint
 from .registry import DEFAULT_MODEL, FAMILIES, MASK_MODELS
-from .settings import SamSettings, settings_for
+from .settings import FAST_DTYPES, FAST_FAMILIES, FAST_POINTS_PER_BATCH, FastOptions, SamSettings, settings_for
 from .shapes import detect_family
 
 __all__ = [
@@ -37,6 +41,8 @@ __all__ = [
     "build_network",
     "make_generator",
     "load_generator",
+    "fast_options",
+    "check_mode",
 ]
 
 log = logging.getLogger(__name__)
@@ -131,17 +137,56 @@ def build_network(family: str, state_dict: Mapping[str, Any], path: os.PathLike,
     raise ValueError(f"unknown mask model family {family!r}")
 
 
+def fast_options(fast: Union[None, bool, FastOptions]) -> Optional[FastOptions]:
+    """``fast`` as :class:`FastOptions` (``True``: the defaults), or ``None`` for exact mode."""
+    if fast is None or fast is False:
+        return None
+    options = FastOptions() if fast is True else fast
+    if not isinstance(options, FastOptions):
+        raise ValueError(f"fast must be True, False, None or FastOptions, got {fast!r}")
+    options.validate()
+    return options
+
+
+def check_mode(family: str, dtype: Optional[str], fast: Union[None, bool, FastOptions]) -> str:
+    """The dtype to run ``family`` with in the chosen mode (``None``: the mode's default);
+    ValueError when the family or the dtype does not fit the mode."""
+    info = FAMILIES[family]
+    if fast_options(fast) is not None:
+        if family not in FAST_FAMILIES:
+            raise ValueError(f"--fast is for SAM (vit_b, vit_l, vit_h) and MobileSAM; {info.title} runs its own "
+                             "generator: leave --fast out")
+        dtype = dtype or FAST_DTYPES[0]
+        if dtype not in FAST_DTYPES:
+            raise ValueError(f"--dtype {dtype} is not available with --fast; use {' or '.join(FAST_DTYPES)}")
+        return dtype
+    dtype = dtype or "float32"
+    if dtype not in info.dtypes:
+        extra = " (float16 only with --fast)" if dtype == "float16" and family in FAST_FAMILIES else ""
+        raise ValueError(f"--dtype {dtype} is not available for {info.title}; use {' or '.join(info.dtypes)}{extra}")
+    return dtype
+
+
 def make_generator(family: str, network, settings: Optional[Union[SamSettings, Mapping[str, Any]]] = None,
-                   dtype: str = "float32", description: str = ""):
+                   dtype: Optional[str] = None, description: str = "", fast: Union[None, bool, FastOptions] = None):
     """The mask source for a built network on its device: samcam's faster copy of the
     generator for SAM and MobileSAM, the family's own generator for SAM 2.1 and HQ-SAM.
 
     ``settings``: a settings object of the family's class, or a mapping of settings to
     change from the family's own defaults (see :func:`samcam.sam.settings.settings_for`).
+    ``dtype``: ``None`` is the mode's default (float32 exact, bfloat16 fast).
+    ``fast``: fast mode (:class:`samcam.sam.fast.FastMaskGenerator`, SAM and MobileSAM
+    only): ``True`` or :class:`~samcam.sam.settings.FastOptions`; its decoder takes
+    256 point prompts per pass unless ``settings`` sets ``points_per_batch``.
     """
-    info = FAMILIES[family]
-    if dtype not in info.dtypes:
-        raise ValueError(f"--dtype {dtype} is not available for {info.title}; use {' or '.join(info.dtypes)}")
+    dtype = check_mode(family, dtype, fast)
+    options = fast_options(fast)
+    if options is not None:
+        if settings is None or (isinstance(settings, Mapping) and settings.get("points_per_batch") is None):
+            settings = {**(settings or {}), "points_per_batch": FAST_POINTS_PER_BATCH}
+        return fast_mode.FastMaskGenerator(network, settings_for(family, settings), dtype=dtype,
+                                           images_per_batch=options.images_per_batch, compile=options.compile,
+                                           description=description)
     settings = settings_for(family, settings)
     if family in ("sam", "mobilesam"):
         return generate.MaskGenerator(network, settings, dtype=dtype, description=description)
@@ -159,7 +204,8 @@ def load_generator(
     config: Optional[str] = None,
     device: str = "auto",
     settings: Optional[Union[SamSettings, Mapping[str, Any]]] = None,
-    dtype: str = "float32",
+    dtype: Optional[str] = None,
+    fast: Union[None, bool, FastOptions] = None,
     allow_download: bool = True,
     progress: bool = False,
 ):
@@ -174,8 +220,10 @@ def load_generator(
         config: SAM 2 only, see :func:`build_network`.
         device: ``auto`` (the local rank's GPU if any, else CPU), ``cpu``, ``cuda``, ``cuda:N``.
         settings: generator settings (the family's own defaults when None).
-        dtype: ``float32``, ``tf32`` or ``bfloat16`` (what each family allows:
-            :data:`~samcam.sam.registry.FAMILIES`).
+        dtype: exact mode: ``float32`` (default), ``tf32`` or ``bfloat16`` (what each
+            family allows: :data:`~samcam.sam.registry.FAMILIES`); fast mode:
+            ``bfloat16`` (default), ``float16``, ``float32``, ``tf32``.
+        fast: fast mode for SAM and MobileSAM (see :func:`make_generator`).
         allow_download, progress: for the official file.
 
     Raises:
@@ -190,6 +238,7 @@ def load_generator(
         if config is not None:
             raise ValueError("--config describes a checkpoint file: pass it with --checkpoint")
         require_packages(family)  # before a multi-gigabyte download, not after
+        check_mode(family, dtype, fast)
         path = resolve_checkpoint(model, None, allow_download=allow_download, progress=progress)
     else:
         family = family_of(model) if model is not None else None
@@ -209,4 +258,5 @@ def load_generator(
     del state_dict
     device = generate.resolve_device(device)
     description = f"{FAMILIES[family].title} {name}" + (f" from {path}" if checkpoint is not None else "")
-    return make_generator(family, network.to(device).eval(), settings, dtype=dtype, description=description)
+    return make_generator(family, network.to(device).eval(), settings, dtype=dtype, description=description,
+                          fast=fast)

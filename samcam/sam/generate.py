@@ -11,7 +11,8 @@ check equality on a small random-weight SAM) but skips work the official loop do
 * masks are up-sampled to image size only after the ``pred_iou_thresh`` filter (the
   official loop up-samples all ``3 × points_per_batch`` low-res masks first);
 * kept masks stay as boolean tensors on the device until the end instead of a
-  per-mask, GPU-synchronising run-length encoding and decoding;
+  per-mask, GPU-synchronising run-length encoding and decoding, and are bit-packed
+  there before the copy to the CPU;
 * the resize to SAM's input size happens in :meth:`MaskGenerator.prepare`, which the
   ``samcam masks`` command runs in background threads while the GPU works;
 * optional TF32 matrix products or bfloat16 autocast of the encoder and decoder.
@@ -35,6 +36,7 @@ import numpy as np
 
 from ..masks import MaskSet, as_maskset
 from .checkpoints import resolve_checkpoint
+from .device_masks import pack_bits
 from .registry import DEFAULT_MODEL, FAMILIES, SAM_MODELS, MaskModel
 from .settings import SamSettings
 from .shapes import count_indexed, decoder_config, detect_family
@@ -56,6 +58,8 @@ __all__ = [
     "official_masks",
     "annotations_to_maskset",
     "check_image",
+    "decode_shared_image",
+    "remove_small_regions",
 ]
 
 DTYPES = ("float32", "tf32", "bfloat16")
@@ -516,12 +520,17 @@ def decode_shared_image(decoder, image_embeddings, image_pe, sparse, dense, mult
     hidden = transformer.norm_final_attn(queries + attn_out)
 
     upscaled = decoder.output_upscaling(keys.transpose(1, 2).reshape(batch, channels, height, width))
+    # The small heads may be kept in float32 in a half-precision decoder (fast mode:
+    # predicted IoUs near the threshold then keep their float32 resolution); in a
+    # float32 decoder these casts do nothing.
+    head_dtype = decoder.iou_prediction_head.layers[0].weight.dtype
     hyper_in = torch.stack(
-        [mlp(hidden[:, 1 + index, :]) for index, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=1
-    )
+        [mlp(hidden[:, 1 + index, :].to(head_dtype)) for index, mlp in enumerate(decoder.output_hypernetworks_mlps)],
+        dim=1,
+    ).to(upscaled.dtype)
     _, up_channels, up_height, up_width = upscaled.shape
     masks = (hyper_in @ upscaled.reshape(batch, up_channels, up_height * up_width)).reshape(batch, -1, up_height, up_width)
-    iou_pred = decoder.iou_prediction_head(hidden[:, 0, :])
+    iou_pred = decoder.iou_prediction_head(hidden[:, 0, :].to(head_dtype))
     selected = slice(1, None) if multimask_output else slice(0, 1)
     return masks[:, selected], iou_pred[:, selected]
 
@@ -629,18 +638,19 @@ class MaskGenerator:
             data = {key: value[keep.to(value.device)] for key, value in data.items()}
         if self.settings.min_mask_region_area > 0 and len(data["masks"]):
             data = self._remove_small_regions(data)
-        masks = data["masks"].cpu().numpy()
+        # Bit-packed on the device: 8× fewer bytes to copy, nothing per pixel left for the CPU.
+        packed = pack_bits(data["masks"]).cpu().numpy()
         boxes = _xyxy_to_xywh(data["boxes"].cpu().numpy())
         crop_boxes = _xyxy_to_xywh(data["crop_boxes"].cpu().numpy())
         scores = {
             "predicted_iou": data["iou_preds"].float().cpu().numpy().astype(np.float32),
             "stability_score": data["stability_score"].float().cpu().numpy().astype(np.float32),
-            "area": masks.reshape(len(masks), prepared.shape[0] * prepared.shape[1]).sum(axis=1, dtype=np.int64),
+            "area": data["masks"].sum(dim=(1, 2), dtype=torch.int64).cpu().numpy(),
             "bbox": boxes.astype(np.int64).reshape(-1, 4),
             "point_coords": data["points"].cpu().numpy().astype(np.float64).reshape(-1, 2),
             "crop_box": crop_boxes.astype(np.int64).reshape(-1, 4),
         }
-        return MaskSet.from_dense(masks, scores)
+        return MaskSet(packed, prepared.shape, scores)
 
     def _autocast(self):
         import torch
@@ -731,22 +741,32 @@ class MaskGenerator:
         return data
 
     def _remove_small_regions(self, data: Dict[str, Any]) -> Dict[str, Any]:
-        """``--min-mask-region-area``: SAM's own post-processing, on the kept masks only."""
-        import torch
-        from segment_anything import SamAutomaticMaskGenerator
-        from segment_anything.utils.amg import MaskData, mask_to_rle_pytorch, rle_to_mask
+        return remove_small_regions(data, self.settings)
 
-        mask_data = MaskData(
-            rles=mask_to_rle_pytorch(data["masks"].cpu()),
-            boxes=data["boxes"].cpu(), iou_preds=data["iou_preds"].cpu(), points=data["points"].cpu(),
-            stability_score=data["stability_score"].cpu(), crop_boxes=data["crop_boxes"].cpu(),
-        )
-        mask_data.to_numpy()
-        mask_data = SamAutomaticMaskGenerator.postprocess_small_regions(
-            mask_data, self.settings.min_mask_region_area,
-            max(self.settings.box_nms_thresh, self.settings.crop_nms_thresh),
-        )
-        result = {key: torch.as_tensor(np.asarray(mask_data[key])) for key in
-                  ("boxes", "iou_preds", "points", "stability_score", "crop_boxes")}
-        result["masks"] = torch.as_tensor(np.stack([rle_to_mask(r) for r in mask_data["rles"]]) if len(mask_data["rles"]) else np.zeros((0,) + tuple(data["masks"].shape[1:]), bool))
-        return result
+
+def remove_small_regions(data: Mapping[str, Any], settings: SamSettings) -> Dict[str, Any]:
+    """``--min-mask-region-area``: SAM's own post-processing (``postprocess_small_regions``:
+    holes and islands below the area filled or removed, then box NMS again) on kept masks.
+
+    Args:
+        data: ``masks`` (K, H, W) bool tensor and per-mask tensors with K rows (any keys;
+            ``boxes`` XYXY is updated for changed masks, as SAM does).
+        settings: ``min_mask_region_area``, ``box_nms_thresh``, ``crop_nms_thresh``.
+
+    Returns:
+        The surviving masks and rows, as CPU tensors under the same keys.
+    """
+    import torch
+    from segment_anything import SamAutomaticMaskGenerator
+    from segment_anything.utils.amg import MaskData, mask_to_rle_pytorch, rle_to_mask
+
+    mask_data = MaskData(rles=mask_to_rle_pytorch(data["masks"].cpu()),
+                         **{key: value.cpu() for key, value in data.items() if key != "masks"})
+    mask_data.to_numpy()
+    mask_data = SamAutomaticMaskGenerator.postprocess_small_regions(
+        mask_data, settings.min_mask_region_area, max(settings.box_nms_thresh, settings.crop_nms_thresh),
+    )
+    result = {key: torch.as_tensor(np.asarray(mask_data[key])) for key in data if key != "masks"}
+    result["masks"] = torch.as_tensor(np.stack([rle_to_mask(r) for r in mask_data["rles"]]) if len(mask_data["rles"])
+                                      else np.zeros((0,) + tuple(data["masks"].shape[1:]), bool))
+    return result

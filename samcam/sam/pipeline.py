@@ -9,8 +9,9 @@ any mask model family (SAM, SAM 2.1, HQ-SAM, MobileSAM: :mod:`.families`).
 Resumable (finished files are skipped, files appear atomically) and sharded: each
 process takes every N-th name from ``--shard I/N`` or, when launched by ``torchrun``
 or ``srun``, from ``RANK``/``WORLD_SIZE`` or ``SLURM_PROCID``/``SLURM_NTASKS``, and
-picks its GPU from ``LOCAL_RANK``/``SLURM_LOCALID``. While the GPU works on one image,
-background threads decode and resize the next ones.
+picks its GPU from ``LOCAL_RANK``/``SLURM_LOCALID``. While the GPU works on one image
+(or batch of images, in fast mode), background threads decode and resize the next
+ones and another thread writes the previous ones' files.
 
 This module imports no torch; the family modules do, when a model is used.
 """
@@ -29,7 +30,7 @@ from ..batch import BatchResult, run_batch
 from ..io import IMAGE_SUFFIXES, ensure_not_inside, find_image, list_names, read_image, read_name_list, unique_names
 from . import families, proposals
 from .families import MissingPackages
-from .settings import SamSettings
+from .settings import FastOptions, SamSettings
 
 __all__ = [
     "compute_masks",
@@ -140,17 +141,85 @@ def _proposals_one(name: str, images_dir: str, out_dir: str) -> None:
     mask_store.write(_output_path(Path(out_dir), name), proposals.generate(image))
 
 
-class _ModelJob:
-    """One image through a mask model: fetch the prefetched, prepared image, generate, write."""
+class _StoreWriter:
+    """Writes mask store files in one background thread, in the order given.
 
-    def __init__(self, generator, prefetcher: _Prefetcher, out_dir: Path):
+    ``submit`` returns a future that holds the written path or the write's error
+    (:class:`~samcam.errors.OutputError` when the folder cannot be written). Each file
+    appears atomically (:func:`samcam.masks.write`), so stopping at any moment leaves
+    only whole files, and a rerun redoes the rest.
+    """
+
+    def __init__(self):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="samcam-write")
+
+    def submit(self, path: Path, masks) -> Future:
+        return self._pool.submit(mask_store.write, path, masks)
+
+    def close(self) -> None:
+        """Finish the file being written; drop those not started (a rerun redoes them)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _settled(error: BaseException) -> Future:
+    future: Future = Future()
+    future.set_exception(error)
+    return future
+
+
+class _ModelJob:
+    """Images through a mask model, batch by batch, files written in the background.
+
+    :func:`~samcam.batch.run_batch` calls it once per name, in the order of ``todo``.
+    The names are cut into batches of the generator's ``images_per_batch`` (1 unless
+    it has ``generate_batch``, as fast mode does). A call generates its name's batch if
+    not done yet, and also the batch after it, so that the GPU works on one batch while
+    the writer thread writes the previous one; it returns when its own file is
+    written, or raises that image's error (a bad image, or its failed write).
+    """
+
+    def __init__(self, generator, prefetcher: _Prefetcher, out_dir: Path, todo: Sequence[str], writer: _StoreWriter):
         self.generator = generator
         self.prefetcher = prefetcher
         self.out_dir = out_dir
+        self.writer = writer
+        size = getattr(generator, "images_per_batch", 1) if hasattr(generator, "generate_batch") else 1
+        self.batches = [list(todo[i:i + size]) for i in range(0, len(todo), size)]
+        self.batch_of = {name: index for index, batch in enumerate(self.batches) for name in batch}
+        self.pending: Dict[str, Future] = {}
+        self.next_batch = 0
 
     def __call__(self, name: str) -> None:
-        prepared = self.prefetcher.get(name)
-        mask_store.write(_output_path(self.out_dir, name), self.generator.generate(prepared))
+        index = self.batch_of.get(name)
+        if index is None:  # not planned: alone
+            self._run([name])
+        else:
+            while self.next_batch < min(index + 2, len(self.batches)):
+                self._run(self.batches[self.next_batch])
+                self.next_batch += 1
+        self.pending.pop(name).result()
+
+    def _run(self, names: Sequence[str]) -> None:
+        prepared = {}
+        for name in names:
+            try:
+                prepared[name] = self.prefetcher.get(name)
+            except Exception as error:  # this image's failure, reported when its turn comes
+                self.pending[name] = _settled(error)
+        results: Dict[str, Any] = {}
+        if len(prepared) > 1:
+            try:
+                results = dict(zip(prepared, self.generator.generate_batch(list(prepared.values()))))
+            except Exception as error:  # e.g. out of memory: each image again alone
+                log.warning("a batch of %d images failed (%s); doing them one by one", len(prepared),
+                            str(error).splitlines()[0] if str(error) else type(error).__name__)
+        for name, item in prepared.items():
+            try:
+                masks = results[name] if name in results else self.generator.generate(item)
+            except Exception as error:
+                self.pending[name] = _settled(error)
+                continue
+            self.pending[name] = self.writer.submit(_output_path(self.out_dir, name), masks)
 
 
 def compute_masks(
@@ -164,7 +233,8 @@ def compute_masks(
     config: Optional[str] = None,
     settings: Optional[Union[SamSettings, Mapping[str, Any]]] = None,
     device: str = "auto",
-    dtype: str = "float32",
+    dtype: Optional[str] = None,
+    fast: Union[None, bool, FastOptions] = None,
     overwrite: bool = False,
     workers: int = 1,
     decode_threads: int = 2,
@@ -187,7 +257,11 @@ def compute_masks(
         settings: generator settings: a settings object of the family's class, or a
             mapping of the settings to change from the family's own defaults.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        dtype: ``float32``, ``tf32`` or ``bfloat16`` (see :class:`samcam.sam.generate.MaskGenerator`).
+        dtype: exact mode: ``float32`` (default), ``tf32`` or ``bfloat16`` (see
+            :class:`samcam.sam.generate.MaskGenerator`); fast mode: ``bfloat16``
+            (default), ``float16``, ``float32`` or ``tf32``.
+        fast: fast mode (:class:`samcam.sam.fast.FastMaskGenerator`; SAM and MobileSAM):
+            ``True`` or a :class:`~samcam.sam.settings.FastOptions`.
         workers: processes for ``proposals`` (a model runs in this process).
         decode_threads: background threads decoding and preparing images for the model.
         sam: an already loaded ``segment_anything`` model to use instead of
@@ -215,19 +289,27 @@ def compute_masks(
         return run_batch(names, lambda name: None, output_path, overwrite=False, desc="masks", progress=False)
     if generator is None and sam is not None:
         families.require_packages("sam")
-        generator = families.make_generator("sam", sam, settings, dtype=dtype, description="SAM built in memory")
+        generator = families.make_generator("sam", sam, settings, dtype=dtype, description="SAM built in memory",
+                                            fast=fast)
     if generator is None:
         generator = families.load_generator(model, checkpoint, config=config, device=device, settings=settings,
-                                            dtype=dtype, allow_download=allow_download, progress=progress)
-    log.info("%s on %s, %s, %d images to do", generator.description or "a mask model", generator.device,
-             generator.dtype, len(todo))
+                                            dtype=dtype, fast=fast, allow_download=allow_download, progress=progress)
+    mode = ""
+    if hasattr(generator, "generate_batch"):
+        mode = (f", fast mode ({generator.images_per_batch} images per encoder pass, "
+                f"{'compiled' if generator.compiled else 'not compiled'})")
+    log.info("%s on %s, %s%s, %d images to do", generator.description or "a mask model", generator.device,
+             generator.dtype, mode, len(todo))
 
     def load(name: str):
         return generator.prepare(read_image(find_image(images_dir, name)))
 
-    prefetcher = _Prefetcher(todo, load, threads=decode_threads, depth=2 * max(1, decode_threads))
+    batch = getattr(generator, "images_per_batch", 1)
+    prefetcher = _Prefetcher(todo, load, threads=decode_threads, depth=max(2 * max(1, decode_threads), 2 * batch))
+    writer = _StoreWriter()
     try:
-        return run_batch(names, _ModelJob(generator, prefetcher, out_dir), output_path, workers=1,
+        return run_batch(names, _ModelJob(generator, prefetcher, out_dir, todo, writer), output_path, workers=1,
                          overwrite=overwrite, desc=f"masks ({generator.device})", progress=progress)
     finally:
+        writer.close()
         prefetcher.close()

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Dict, Mapping, Optional, Type, Union
 
-__all__ = ["SamSettings", "Sam2Settings", "SETTINGS_CLASSES", "default_settings", "settings_for"]
+__all__ = ["SamSettings", "Sam2Settings", "SETTINGS_CLASSES", "default_settings", "settings_for", "FastOptions",
+           "FAST_DTYPES", "FAST_FAMILIES", "FAST_POINTS_PER_BATCH"]
 
 
 @dataclass
@@ -116,3 +117,30 @@ def settings_for(family: str, settings: Optional[Union[SamSettings, Mapping[str,
         result = replace(base, **{key: value for key, value in given.items() if key in known})
     result.validate()
     return result
+
+
+# Fast mode (samcam.sam.fast): the families it runs (SAM's generator with SAM's mask
+# decoder), its dtypes (the first is the default) and its decoder batch.
+FAST_FAMILIES = ("sam", "mobilesam")
+FAST_DTYPES = ("bfloat16", "float16", "float32", "tf32")
+# Point prompts per decoder pass when --points-per-batch is not given: the masks do not
+# depend on it (up to float rounding), and on a GPU larger batches are faster.
+FAST_POINTS_PER_BATCH = 256
+
+
+@dataclass
+class FastOptions:
+    """How fast mode runs (``samcam masks --fast``; :class:`samcam.sam.fast.FastMaskGenerator`).
+
+    Attributes:
+        images_per_batch: images (crops) per image-encoder pass; ``None``: 4 on CUDA, 1 elsewhere.
+        compile: ``torch.compile`` the encoder and decoder; ``None``: on for CUDA, off elsewhere.
+    """
+
+    images_per_batch: Optional[int] = None
+    compile: Optional[bool] = None
+
+    def validate(self) -> None:
+        """Raise ValueError naming the option out of range."""
+        if self.images_per_batch is not None and self.images_per_batch < 1:
+            raise ValueError(f"--images-per-batch must be >= 1, got {self.images_per_batch}")
