@@ -210,6 +210,19 @@ def test_every_image_failing_alike_is_said_once_with_the_fix(demo, tmp_path, cap
                       "labels and images made from the same images?")
 
 
+def test_vis_with_every_image_failing_alike_names_no_panel_folder(demo, tmp_path, capsys):
+    small = tmp_path / "small_labels"
+    for path in (demo / "cam_label").glob("*.png"):
+        write_label_png(small / path.name, np.zeros((4, 4), np.uint8))
+    out = tmp_path / "panels"
+    assert cli("vis", "--images", demo / "JPEGImages", "--labels", small, "--out", out) == 1
+    captured = capsys.readouterr()
+    assert "panels in" not in captured.out and not out.exists()
+    assert "every image failed (4: " in captured.err and "samcam vis: likely fix: " in captured.err
+    assert cli("vis", "--images", demo / "JPEGImages", "--labels", demo / "cam_label", "--out", out) == 0
+    assert f"panels in {out}" in capsys.readouterr().out
+
+
 def test_eval_with_every_image_failing_alike_prints_no_empty_table(demo, tmp_path, capsys):
     gt = tmp_path / "gt"
     for path in (demo / "SegmentationClass").glob("*.png"):
