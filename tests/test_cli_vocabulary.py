@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,3 +137,17 @@ def test_eval_three_sets_have_deltas_against_the_baseline(tmp_path, capsys):
     assert lines[-1].endswith("against refined)") and float(lines[1].split()[4]) < 0
     assert main(argv + ["--baseline", "nope"]) == 2
     assert "--baseline 'nope' is not one of the label sets: cam, mid, refined" in capsys.readouterr().err
+
+
+def test_readme_vocabulary_table_lists_the_commands_that_have_each_flag():
+    """The README's "One vocabulary" table: each row's flags exist in exactly the commands it names."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("**One vocabulary.**", 1)[1].split("\n\n", 2)[1]
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    assert len(rows) >= 10
+    for _, flags, commands in rows:
+        named = set(re.findall(r"`(--[a-z-]+)", re.sub(r"\([^)]*\)", "", flags)))  # not the notes in (...)
+        listed = {re.sub(r" \(.*", "", c).strip(" |") for c in commands.split(", ")}
+        having = {name for name, parser in COMMANDS.items()
+                  if named & {f for a in options(parser) for f in a.option_strings}}
+        assert listed == having, f"README row {sorted(named)}: lists {sorted(listed)}, the parsers have {sorted(having)}"

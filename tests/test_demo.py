@@ -1,6 +1,7 @@
 import json
 
 from samcam.cli import main
+from samcam.demo.pipeline import LAYOUT
 
 
 def test_demo_runs_and_refinement_helps(tmp_path, capsys):
@@ -14,6 +15,13 @@ def test_demo_runs_and_refinement_helps(tmp_path, capsys):
         # refined folders also hold samcam.json (which rule and parameters made them)
         assert len([p for p in (tmp_path / "demo" / folder).iterdir() if p.name != "samcam.json"]) == 6
     assert (tmp_path / "demo" / "refined_proposals" / "samcam.json").is_file()
+    # it says what it wrote where, and every folder and file it names exists
+    lines = out.splitlines()
+    start = lines.index("what it wrote there, and what reads it:") + 1
+    listed = lines[start:start + len(LAYOUT)]
+    for line, (path, _) in zip(listed, LAYOUT):
+        assert line.split()[0] == path and (tmp_path / "demo" / path).exists(), line
+    assert len(listed) == len(LAYOUT) and "cam_label/" in out and "masks_sam_like/" in out
 
 
 def test_demo_lists_make_mmseg_config_run_on_it(tmp_path, capsys):

@@ -53,6 +53,11 @@ def test_store_round_trip_keeps_order_and_scores(tmp_path):
     assert np.allclose(loaded.scores["predicted_iou"], iou)
     assert loaded.areas.tolist() == masks.reshape(len(masks), -1).sum(1).tolist()
     assert np.array_equal(store.read(written), masks)
+    # the stem write() was given reads the same file
+    assert np.array_equal(store.read(tmp_path / "img"), masks)
+    assert store.resolve(tmp_path / "img") == written
+    with pytest.raises(FileNotFoundError, match="looked for nope, nope.masks.npz, nope.json"):
+        store.load(tmp_path / "nope")
     assert not list(tmp_path.glob("*.tmp"))
 
 
@@ -64,6 +69,7 @@ def test_amg_png_folder_and_rle_json_read_like_sam_wrote_them(tmp_path):
     write_amg_json(tmp_path / "b.json", masks, scores)
     from_folder = store.load(tmp_path / "a")
     from_json = store.load(tmp_path / "b.json")
+    assert np.array_equal(store.read(tmp_path / "b"), masks)  # an RLE JSON named without .json
     # 10.png must come after 9.png, not after 1.png
     assert np.array_equal(from_folder.dense, masks)
     assert np.array_equal(from_json.dense, masks)

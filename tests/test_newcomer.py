@@ -152,6 +152,16 @@ def test_unreadable_list_is_a_clean_error(tmp_path, monkeypatch):
         read_name_list(listed)
 
 
+def test_mmseg_config_list_given_as_a_folder_is_a_clean_error(demo, tmp_path, capsys):
+    out = tmp_path / "c.py"
+    assert main(["mmseg-config", "--labels", str(demo / "cam_label"), "--data-root", str(demo),
+                 "--train-list", str(demo / "ImageSets"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"samcam mmseg-config: error: --train-list {demo / 'ImageSets'}: is a folder; give the train list file "
+        "(one image name per line)"]
+    assert not out.exists()
+
+
 # ------------------------------------------------------------------ 4. failures said once
 
 def test_failure_patterns_group_by_reason_not_by_name():
@@ -188,6 +198,19 @@ def test_every_image_failing_alike_is_said_once_with_the_fix(demo, tmp_path, cap
                       "computed on the same image size")
     assert err[3] == ("samcam refine: likely fix: the files come from images of another size: were the masks, "
                       "labels and images made from the same images?")
+
+
+def test_vis_with_every_image_failing_alike_names_no_panel_folder(demo, tmp_path, capsys):
+    small = tmp_path / "small_labels"
+    for path in (demo / "cam_label").glob("*.png"):
+        write_label_png(small / path.name, np.zeros((4, 4), np.uint8))
+    out = tmp_path / "panels"
+    assert cli("vis", "--images", demo / "JPEGImages", "--labels", small, "--out", out) == 1
+    captured = capsys.readouterr()
+    assert "panels in" not in captured.out and not out.exists()
+    assert "every image failed (4: " in captured.err and "samcam vis: likely fix: " in captured.err
+    assert cli("vis", "--images", demo / "JPEGImages", "--labels", demo / "cam_label", "--out", out) == 0
+    assert f"panels in {out}" in capsys.readouterr().out
 
 
 def test_eval_with_every_image_failing_alike_prints_no_empty_table(demo, tmp_path, capsys):

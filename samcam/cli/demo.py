@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..demo.pipeline import run_demo
+from ..demo.pipeline import LAYOUT, run_demo
 from ..evaluate import format_table
 from .common import positive_int
 
@@ -28,5 +28,8 @@ def run(args: argparse.Namespace) -> int:
                     progress=not args.no_progress, command=args.command_line)
     print(format_table(demo.results, baseline="cam"))
     print("\n" + demo.summary())
+    print("what it wrote there, and what reads it:")
+    for path, what in LAYOUT:
+        print(f"  {path:<24} {what}")
     print(f"report: {demo.report} (open it in a browser)")
     return 0

@@ -145,5 +145,6 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )
-    print(f"panels in {args.out}")
+    if result.done or result.skipped:  # not when every image failed: the folder may not even exist
+        print(f"panels in {args.out}")
     return report_batch(result, args.prog)

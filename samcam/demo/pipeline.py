@@ -40,9 +40,25 @@ from ..sam.proposals import generate as generate_proposals
 from ..viz.report import write_report
 from .synthetic import cam_to_label, make_scene
 
-__all__ = ["run_demo", "build_dataset", "DemoResult"]
+__all__ = ["run_demo", "build_dataset", "DemoResult", "LAYOUT"]
 
 log = logging.getLogger(__name__)
+
+# What the demo writes under ``out`` and which flag reads it (``samcam demo`` prints this).
+LAYOUT = (
+    ("JPEGImages/", "the rendered images: --images"),
+    ("SegmentationClass/", "ground truth: --gt"),
+    ("ImageSets/Segmentation/", "train.txt, train_aug.txt, val.txt: --list, mmseg-config"),
+    ("cam/", "CAMs in IRN's layout: samcam-adapt --method irn --cams"),
+    ("cam_label/", "the CAMs' pseudo labels: --labels"),
+    ("masks_sam_like/", "simulated SAM masks: --masks"),
+    ("masks_proposals/", "weight-free proposals: --masks"),
+    ("refined_sam_like/", "cam_label refined with masks_sam_like: --labels"),
+    ("refined_proposals/", "cam_label refined with masks_proposals: --labels"),
+    ("metrics.json", "the three label sets scored"),
+    ("mask_comparison.json", "the two mask sources compared"),
+    ("report/index.html", "the report: open it in a browser"),
+)
 
 
 @dataclass

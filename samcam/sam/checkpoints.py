@@ -28,7 +28,6 @@ __all__ = [
     "cache_dir",
     "resolve_checkpoint",
     "download",
-    "sha256_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -45,15 +44,6 @@ def cache_dir() -> Path:
     """The checkpoint cache folder: ``$SAMCAM_CACHE`` if set, else ``~/.cache/samcam``."""
     configured = os.environ.get("SAMCAM_CACHE")
     return Path(configured).expanduser() if configured else Path.home() / ".cache" / "samcam"
-
-
-def sha256_of(path: os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _manual_instructions(info: MaskModel, folder: Path) -> str:
