@@ -692,8 +692,8 @@ def _read_class_dict(
         # an --out-crf dict always does: reading it 0-based would shift every class by one
         raise AdapterSetupError(
             "this dict has key 0 and its maps sum to 1 at every pixel: an MCTformer --out-crf dict "
-            "(key 0 background, class k under k+1), not a 0-based CAM dict; pass --layout crf "
-            "(or --layout cam if it really is a CAM dict)"
+            "(key 0 background, class k under k+1), not a 0-based CAM dict; read it with "
+            "--method mctformer --layout crf (or pass --layout cam if it really is a CAM dict)"
         )
     return keys + 1, stack, None
 

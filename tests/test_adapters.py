@@ -764,6 +764,13 @@ def test_crf_dict_is_not_read_as_a_0_based_cam_dict(tmp_path, capsys):
     assert "does not apply" in capsys.readouterr().err
 
 
+def test_crf_dict_given_to_transcam_names_mctformers_crf_layout():
+    """TransCAM has no crf layout: the refusal names the method and layout that read the file."""
+    keys, high_res, _ = make_scene(3)
+    with pytest.raises(AdapterSetupError, match="--method mctformer --layout crf"):
+        transcam.cam_to_label(crf_dict(keys, high_res))
+
+
 def test_layout_crf_refuses_a_cam_dict(tmp_path, capsys):
     cams, mask_dir, _ = build_dataset(tmp_path, "mctformer")
     assert adapt("--method", "mctformer", "--cams", cams, "--masks", mask_dir, "--out", tmp_path / "o",
