@@ -142,6 +142,10 @@ class CamFormat:
         forbidden_key: a key the method never writes (ToCo: ``cam``).
         probabilities: the scores are softmax probabilities without background, so
             they sum to at most 1 per pixel (ToCo).
+        map_minimum: ``"zero"``: each map is min-max normalised, so no score is below 0
+            (MCTformer); ``"negative"``: every map's minimum is below 0 (TransCAM's
+            ``- 1e-5`` offset after zeroing). A file whose maps break it is refused as
+            ``other_method``'s: both write ``{class: (H, W)}`` dicts, with different thresholds.
         other_method: the ``--method`` to suggest when the checks above fail.
         power_from: a threshold t >= this is the exponent of the ``"power"``
             background rule, ``(1 - max_c cam_c)^t``, not a constant plane (CLIP-ES:
@@ -165,6 +169,7 @@ class CamFormat:
     required_key: Optional[str] = None
     forbidden_key: Optional[str] = None
     probabilities: bool = False
+    map_minimum: Optional[str] = None
     other_method: str = ""
     power_from: Optional[float] = None
 
@@ -461,6 +466,19 @@ class MethodAdapter:
                 f"{fmt.written_by} writes softmax probabilities (at most 1 per pixel): this is not a "
                 f"{self.name} CAM file; {hint}"
             )
+        if fmt.map_minimum and scores.size:
+            minima = scores.reshape(len(scores), -1).min(axis=1)
+            if fmt.map_minimum == "zero" and minima.min() < 0:
+                raise AdapterSetupError(
+                    f"its maps go down to {minima.min():.3g}, but {self.title}'s {fmt.written_by} min-max "
+                    f"normalises each to [0, 1]: this looks like a {fmt.other_method} CAM file; {hint}"
+                )
+            if fmt.map_minimum == "negative" and minima.max() >= 0:
+                raise AdapterSetupError(
+                    f"a map's minimum is {minima.max():.3g}, but every map {self.title}'s {fmt.written_by} "
+                    f"writes has its minimum below 0 (the -1e-5 offset after zeroing): this looks like a "
+                    f"{fmt.other_method} CAM file; {hint}"
+                )
         if fmt.required_key and fmt.required_key not in cam_dict and sums_to_at_most_one:
             raise AdapterSetupError(
                 f"has no '{fmt.required_key}', which {self.title}'s {fmt.written_by} always writes, and its "
@@ -674,8 +692,8 @@ def _read_class_dict(
         # an --out-crf dict always does: reading it 0-based would shift every class by one
         raise AdapterSetupError(
             "this dict has key 0 and its maps sum to 1 at every pixel: an MCTformer --out-crf dict "
-            "(key 0 background, class k under k+1), not a 0-based CAM dict; pass --layout crf "
-            "(or --layout cam if it really is a CAM dict)"
+            "(key 0 background, class k under k+1), not a 0-based CAM dict; read it with "
+            "--method mctformer --layout crf (or pass --layout cam if it really is a CAM dict)"
         )
     return keys + 1, stack, None
 

@@ -6,7 +6,9 @@ Facts (xulianuwa/MCTformer main @ 0acc27a = MCTformer+ code; branch MCTformerPlu
 - CAMs: ``{--cam-npy-dir}/{name}.npy`` = ``{cls: numpy float32 (H, W)}`` with python
   int keys 0..19 (0-based, present classes only), each min-max normalised, at image
   size (main:engine.py:213-232; MCTformerPlus:engine.py:191-208). An image without
-  classes gets no file (``if target[b].sum() > 0``).
+  classes gets no file (``if target[b].sum() > 0``). ``x - x.min()`` (main:engine.py:221)
+  leaves no value below 0, while every TransCAM map has one (same dict layout, threshold
+  0.42): a dict with negative scores is refused as TransCAM's when 0.39 would be used.
 - Own threshold: the one upstream default that turns these maps into labels is PSA's
   ``psa/infer_aff.py --bg_thr`` 0.39, "the optimal one obtained for seeds"
   (infer_aff.py:73): background plane 0.39 in front of ``cam[k]`` at channel k + 1
@@ -36,7 +38,7 @@ ADAPTER = MethodAdapter(
             "cam", "engine.py:232 (main; MCTformerPlus branch engine.py:208)", None,
             threshold=0.39, threshold_source="psa/infer_aff.py:73 (--bg_thr, 'the optimal one obtained for seeds')",
             coco_source="MCTformer has no COCO threshold (evaluation.py --t has no default)",
-            class_dict=True,
+            class_dict=True, map_minimum="zero", other_method="transcam",
         ),
         CamFormat(
             "crf", "engine.py:210-237 (MCTformerPlus branch, --out-crf)", None,

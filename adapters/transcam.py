@@ -7,7 +7,9 @@ Facts (liruiwen/TransCAM @ 4ffe693):
   float32 (H, W)}`` with python int keys 0-based, only the image's classes
   (infer_TransCAM.py:69-82): multi-scale + flip sum, negatives set to 0, min-max
   normalised per class; pixels at the minimum become a tiny negative value (the
-  ``- 1e-5`` offset at :74 comes after zeroing at :73).
+  ``- 1e-5`` offset at :74 comes after zeroing at :73), so every map's minimum is below
+  0. MCTformer writes the same layout with minima of exactly 0 and threshold 0.39: a
+  dict with a map whose minimum is >= 0 is refused as MCTformer's when 0.42 would be used.
 - Own threshold: ``infer_aff.py --bkg`` 0.42 (:62), the constant background plane
   put in front of the CAMs (class k at channel k+1) before the random walk (:100-104).
   ``evaluation.py`` has no threshold of its own: ``--curve`` (``type=bool``, default
@@ -39,7 +41,7 @@ ADAPTER = MethodAdapter(
             threshold=0.42, threshold_source="infer_aff.py:62 (--bkg), the plane in front of the CAMs at :104; "
                                              "evaluation.py sweeps 0.00..0.59 with no default (:112-130)",
             coco_source="TransCAM has no COCO code",
-            class_dict=True,
+            class_dict=True, map_minimum="negative", other_method="mctformer",
         ),
     ),
     label_sets=(

@@ -135,3 +135,28 @@ def test_per_image_csv_cli_and_api(tmp_path, capsys):
     # the same numbers for one array pair
     gt, preds = arrays["a1"]
     assert image_metrics(confusion_matrix(gt=gt, pred=preds["refined"], num_classes=3))["miou"] == float(rows[4][2])
+
+
+def test_per_image_and_json_files_never_replace_an_input(tmp_path, capsys):
+    """A typo'd --per-image/--json path is refused before any work (exit 2), the inputs untouched."""
+    gt = np.array([[0, 1], [1, 1]], np.uint8)
+    for folder in ("gt", "pred"):
+        write_label_png(tmp_path / folder / "a.png", gt)
+    (tmp_path / "list.txt").write_text("a\n")
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    base = ["eval", "--gt", str(tmp_path / "gt"), "--labels", f"p={tmp_path / 'pred'}", "--no-progress",
+            "--num-classes", "2"]
+    for extra, message in (
+        (["--per-image", str(tmp_path / "gt" / "a.png")], "would replace a PNG"),
+        (["--json", str(tmp_path / "pred" / "a.png")], "would replace a PNG"),
+        (["--per-image", str(tmp_path / "list.txt"), "--list", str(tmp_path / "list.txt")], "is the --list file"),
+        (["--per-image", str(tmp_path / "x.csv"), "--json", str(tmp_path / "x.csv")], "are the same file"),
+        (["--per-image", str(tmp_path / "gt")], "is a folder"),
+    ):
+        assert main(base + extra) == 2, extra
+        captured = capsys.readouterr()
+        assert message in captured.err and captured.out == "", extra
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+    # beside the labels, under another name, is fine
+    assert main(base + ["--per-image", str(tmp_path / "pred" / "per_image.csv")]) == 0
+    assert (tmp_path / "pred" / "per_image.csv").read_text().startswith("name,set,miou")
