@@ -108,3 +108,22 @@ def test_bad_compare_arguments(tmp_path, capsys):
     assert main(["masks", "--compare", str(tmp_path / "good"), "--report", str(tmp_path / "good" / "r")]) == 2
     captured = capsys.readouterr()
     assert "masks/image" not in captured.out and not (tmp_path / "good" / "r").exists()
+
+
+def test_json_is_strict_when_scores_are_undefined(tmp_path, capsys):
+    """Ground truth that is all ignore (255) leaves every IoU undefined: the --json file
+    says null there, as `eval --json` does, never NaN (strict JSON parsers refuse it)."""
+    names = _dataset(tmp_path, count=2)
+    for name in names:
+        write_label_png(tmp_path / "gt" / f"{name}.png", np.full(SHAPE, 255, np.uint8))
+    out_json = tmp_path / "cmp.json"
+    assert main(["masks", "--compare", str(tmp_path / "good"), "--pseudo", str(tmp_path / "pseudo"),
+                 "--gt", str(tmp_path / "gt"), "--json", str(out_json), "--no-progress"]) == 0
+    capsys.readouterr()
+
+    def refuse(constant):
+        raise ValueError(f"{out_json} holds {constant}")
+
+    data = json.loads(out_json.read_text(), parse_constant=refuse)
+    assert data["names"] == names
+    assert data["pseudo"]["miou"] is None
