@@ -101,6 +101,16 @@ def test_bad_compare_arguments(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["masks", "--compare", str(tmp_path / "good"), "--pseudo", str(tmp_path / "pseudo")]) == 2
     assert "--pseudo and --gt go together" in capsys.readouterr().err
+    # a missing --labels/--gt folder is one error, not one "left out" line per image
+    for flag in ("--labels", "--gt"):
+        argv = {"--labels": str(tmp_path / "pseudo"), "--gt": str(tmp_path / "gt")}
+        argv[flag] = str(tmp_path / "nope")
+        assert main(["masks", "--compare", str(tmp_path / "good"), *[x for kv in argv.items() for x in kv],
+                     "--no-progress"]) == 2
+        captured = capsys.readouterr()
+        assert [line for line in captured.err.splitlines() if line] == [
+            f"samcam masks: error: {flag} {tmp_path / 'nope'}: folder does not exist"], captured.err
+        assert "left out" not in captured.err and "masks/image" not in captured.out
     assert main(["masks", "--compare", f"x={tmp_path / 'good'}", f"x={tmp_path / 'coarse'}"]) == 2
     assert "same NAME" in capsys.readouterr().err
     assert main(["masks", "--images", str(tmp_path)]) == 2
