@@ -560,13 +560,17 @@ def target_label(data):
 
 # ---------------------------------------------------------------------------- CAM .npy files
 
-METHODS = ["toco", "mctformer", "clims"]  # + irn and amn (torch tensors) when torch is there
+METHODS = ["toco", "mctformer", "clims", "clip-es", "transcam"]  # + irn and amn (torch tensors) when torch is there
+# the methods whose CAM file is {class: (H, W) plane}, not a dict of named arrays
+CLASS_DICTS = ("mctformer", "transcam")
 
 
 def _cam_dict(method, keys, high_res):
     """The CAM dict ``method`` saves (see tests/test_adapters.py for each method's np.save)."""
-    if method == "mctformer":
+    if method in CLASS_DICTS:
         return {int(key): high_res[index] for index, key in enumerate(keys)}
+    if method == "clip-es":  # keys unsorted (the order of the image's XML objects), float16 maps
+        return {"keys": keys[::-1].astype(np.int64), "attn_highres": high_res[::-1].astype(np.float16)}
     if method == "toco":  # softmax probabilities, background dropped: at most 1 per pixel
         return {"keys": keys.astype(np.int64), "high_res": high_res / max(1.0, float(high_res.sum(axis=0).max(initial=0)))}
     stride4 = np.ascontiguousarray(high_res[:, ::4, ::4])
@@ -585,6 +589,11 @@ def _own_label(method, keys, high_res, threshold):
     """The method's own thresholding, restated (not samcam's code)."""
     if method == "toco":
         high_res = high_res / max(1.0, float(high_res.sum(axis=0).max(initial=0)))
+    if method == "clip-es":  # eval_cam.py:56-65 on the stored float16 maps; threshold >= 1: (1 - max)^t
+        cams = high_res[::-1].astype(np.float16)
+        background = np.power(1 - np.max(cams, axis=0, keepdims=True), threshold)
+        lookup = np.pad(keys[::-1] + 1, (1, 0), mode="constant")
+        return lookup[np.argmax(np.concatenate((background, cams)), axis=0)].astype(np.uint8)
     cams = np.pad(high_res, ((1, 0), (0, 0), (0, 0)), mode="constant", constant_values=threshold)
     lookup = np.pad(keys + 1, (1, 0), mode="constant")
     return lookup[np.argmax(cams, axis=0)].astype(np.uint8)
@@ -641,11 +650,11 @@ def cam_dicts(draw):
     keys = np.array(sorted(draw(st.sets(st.integers(0, 19), min_size=count, max_size=count))), np.int64)
     values = draw(st.lists(st.floats(0, 1, width=32), min_size=count * height * width, max_size=count * height * width))
     high_res = np.asarray(values, np.float32).reshape(count, height, width)
-    if method == "mctformer" and count == 0:
+    if method in CLASS_DICTS + ("clip-es",) and count == 0:  # their files always hold a class
         count, keys, high_res = 1, np.array([3]), np.ones((1, height, width), np.float32)
     cam = _cam_dict(method, keys, high_res)
     corruption = draw(st.sampled_from(CORRUPTIONS))
-    score_key = None if method == "mctformer" else "high_res"
+    score_key = {"mctformer": None, "transcam": None, "clip-es": "attn_highres"}.get(method, "high_res")
     if corruption == "keys_dtype" and "keys" in cam:
         cam["keys"] = np.asarray(keys, draw(st.sampled_from([np.float32, np.bool_, "U2", object, np.uint64])))
     elif corruption == "keys_values" and "keys" in cam:
@@ -669,7 +678,7 @@ def cam_dicts(draw):
         cam[draw(st.sampled_from(["extra", 7, b"k", None, 1.5]))] = draw(st.sampled_from([np.zeros(3), "x", [1, 2]]))
     elif corruption == "container":
         cam = draw(st.sampled_from([[cam], np.zeros((2, 2)), "cam", None, OrderedDict(cam), {"nested": cam}]))
-    elif corruption == "class_key" and method == "mctformer":
+    elif corruption == "class_key" and method in CLASS_DICTS:
         cam[draw(st.sampled_from([-1, 19, 20, 2**70, np.int64(5), True]))] = np.zeros((height, width), np.float32)
     elif corruption == "size":
         height, width = height + 1, width
