@@ -607,19 +607,36 @@ def _cam_seeds():
         high_res = rng.random((2, 6, 9), dtype=np.float32)
         buffer = io.BytesIO()
         np.save(buffer, _cam_dict(method, keys, high_res), allow_pickle=True)
-        seeds.append((method, buffer.getvalue()))
+        seeds.append((method, buffer.getvalue(), {}))
+    # The other layouts samcam reads (see tests/test_adapters.py's writers): CLIMS's
+    # previous version (hr_cam: no threshold of its own, one is given) and its random walk
+    # (rw), MCTformer+'s CRF marginals (--layout crf).
+    keys = np.array([2, 14])
+    high_res = rng.random((2, 6, 9), dtype=np.float32)
+    padded = np.pad(keys + 1, (1, 0), mode="constant").astype(np.int64)
+    background = np.power(1 - high_res.max(axis=0, keepdims=True), 12)
+    scores = np.concatenate([background, high_res]).astype(np.float64)
+    probs = (scores / scores.sum(axis=0, keepdims=True)).astype(np.float32)
+    for method, cam, options in (
+            ("clims", {"keys": padded, "cam": np.ascontiguousarray(high_res[:, ::4, ::4]), "hr_cam": high_res},
+             {"threshold": 0.3}),
+            ("clims", {"keys": padded, "rw": high_res / high_res.max()}, {}),
+            ("mctformer", {0: probs[0], **{int(k) + 1: probs[i + 1] for i, k in enumerate(keys)}}, {"layout": "crf"})):
+        buffer = io.BytesIO()
+        np.save(buffer, cam, allow_pickle=True)
+        seeds.append((method, buffer.getvalue(), options))
     return seeds
 
 
-def _run_cam(method, data, height=6, width=9):
+def _run_cam(method, data, height=6, width=9, **options):
     """One image of ``samcam adapt`` on a CAM file: the real per-image job."""
     root = fresh_dir("cams")
     (root / "cams").mkdir()
     (root / "cams" / "x.npy").write_bytes(data)
     store.write(root / "masks" / "x", np.zeros((1, height, width), bool))
-    save_last({"x.npy": data})
+    save_last({"x.npy": data, "adapt_one.json": json.dumps(dict(method=method, **options)).encode()})
     ok, _ = attempt(lambda: adapt_one("x", method=method, out_dir=str(root / "out"), masks_dir=str(root / "masks"),
-                                      cams_dir=str(root / "cams")), root / "cams" / "x.npy")
+                                      cams_dir=str(root / "cams"), **options), root / "cams" / "x.npy")
     if ok:
         label = read_label_png(root / "out" / "x.png")
         assert label.shape == (height, width) and label.max(initial=0) <= 20
@@ -628,13 +645,13 @@ def _run_cam(method, data, height=6, width=9):
 
 @st.composite
 def cam_mutations(draw):
-    method, data = draw(st.sampled_from(CAM_SEEDS))
-    return method, draw(mutated([data]))
+    method, data, options = draw(st.sampled_from(CAM_SEEDS))
+    return method, draw(mutated([data])), options
 
 
 def target_cam_bytes(case):
-    method, data = case
-    _run_cam(method, data)
+    method, data, options = case
+    _run_cam(method, data, **options)
 
 
 CORRUPTIONS = ["none", "none", "keys_dtype", "keys_values", "keys_shape", "scores_dtype", "scores_shape", "nan",
