@@ -560,13 +560,17 @@ def target_label(data):
 
 # ---------------------------------------------------------------------------- CAM .npy files
 
-METHODS = ["toco", "mctformer", "clims"]  # + irn and amn (torch tensors) when torch is there
+METHODS = ["toco", "mctformer", "clims", "clip-es", "transcam"]  # + irn and amn (torch tensors) when torch is there
+# the methods whose CAM file is {class: (H, W) plane}, not a dict of named arrays
+CLASS_DICTS = ("mctformer", "transcam")
 
 
 def _cam_dict(method, keys, high_res):
     """The CAM dict ``method`` saves (see tests/test_adapters.py for each method's np.save)."""
-    if method == "mctformer":
+    if method in CLASS_DICTS:
         return {int(key): high_res[index] for index, key in enumerate(keys)}
+    if method == "clip-es":  # keys unsorted (the order of the image's XML objects), float16 maps
+        return {"keys": keys[::-1].astype(np.int64), "attn_highres": high_res[::-1].astype(np.float16)}
     if method == "toco":  # softmax probabilities, background dropped: at most 1 per pixel
         return {"keys": keys.astype(np.int64), "high_res": high_res / max(1.0, float(high_res.sum(axis=0).max(initial=0)))}
     stride4 = np.ascontiguousarray(high_res[:, ::4, ::4])
@@ -585,6 +589,11 @@ def _own_label(method, keys, high_res, threshold):
     """The method's own thresholding, restated (not samcam's code)."""
     if method == "toco":
         high_res = high_res / max(1.0, float(high_res.sum(axis=0).max(initial=0)))
+    if method == "clip-es":  # eval_cam.py:56-65 on the stored float16 maps; threshold >= 1: (1 - max)^t
+        cams = high_res[::-1].astype(np.float16)
+        background = np.power(1 - np.max(cams, axis=0, keepdims=True), threshold)
+        lookup = np.pad(keys[::-1] + 1, (1, 0), mode="constant")
+        return lookup[np.argmax(np.concatenate((background, cams)), axis=0)].astype(np.uint8)
     cams = np.pad(high_res, ((1, 0), (0, 0), (0, 0)), mode="constant", constant_values=threshold)
     lookup = np.pad(keys + 1, (1, 0), mode="constant")
     return lookup[np.argmax(cams, axis=0)].astype(np.uint8)
@@ -598,19 +607,36 @@ def _cam_seeds():
         high_res = rng.random((2, 6, 9), dtype=np.float32)
         buffer = io.BytesIO()
         np.save(buffer, _cam_dict(method, keys, high_res), allow_pickle=True)
-        seeds.append((method, buffer.getvalue()))
+        seeds.append((method, buffer.getvalue(), {}))
+    # The other layouts samcam reads (see tests/test_adapters.py's writers): CLIMS's
+    # previous version (hr_cam: no threshold of its own, one is given) and its random walk
+    # (rw), MCTformer+'s CRF marginals (--layout crf).
+    keys = np.array([2, 14])
+    high_res = rng.random((2, 6, 9), dtype=np.float32)
+    padded = np.pad(keys + 1, (1, 0), mode="constant").astype(np.int64)
+    background = np.power(1 - high_res.max(axis=0, keepdims=True), 12)
+    scores = np.concatenate([background, high_res]).astype(np.float64)
+    probs = (scores / scores.sum(axis=0, keepdims=True)).astype(np.float32)
+    for method, cam, options in (
+            ("clims", {"keys": padded, "cam": np.ascontiguousarray(high_res[:, ::4, ::4]), "hr_cam": high_res},
+             {"threshold": 0.3}),
+            ("clims", {"keys": padded, "rw": high_res / high_res.max()}, {}),
+            ("mctformer", {0: probs[0], **{int(k) + 1: probs[i + 1] for i, k in enumerate(keys)}}, {"layout": "crf"})):
+        buffer = io.BytesIO()
+        np.save(buffer, cam, allow_pickle=True)
+        seeds.append((method, buffer.getvalue(), options))
     return seeds
 
 
-def _run_cam(method, data, height=6, width=9):
+def _run_cam(method, data, height=6, width=9, **options):
     """One image of ``samcam adapt`` on a CAM file: the real per-image job."""
     root = fresh_dir("cams")
     (root / "cams").mkdir()
     (root / "cams" / "x.npy").write_bytes(data)
     store.write(root / "masks" / "x", np.zeros((1, height, width), bool))
-    save_last({"x.npy": data})
+    save_last({"x.npy": data, "adapt_one.json": json.dumps(dict(method=method, **options)).encode()})
     ok, _ = attempt(lambda: adapt_one("x", method=method, out_dir=str(root / "out"), masks_dir=str(root / "masks"),
-                                      cams_dir=str(root / "cams")), root / "cams" / "x.npy")
+                                      cams_dir=str(root / "cams"), **options), root / "cams" / "x.npy")
     if ok:
         label = read_label_png(root / "out" / "x.png")
         assert label.shape == (height, width) and label.max(initial=0) <= 20
@@ -619,13 +645,13 @@ def _run_cam(method, data, height=6, width=9):
 
 @st.composite
 def cam_mutations(draw):
-    method, data = draw(st.sampled_from(CAM_SEEDS))
-    return method, draw(mutated([data]))
+    method, data, options = draw(st.sampled_from(CAM_SEEDS))
+    return method, draw(mutated([data])), options
 
 
 def target_cam_bytes(case):
-    method, data = case
-    _run_cam(method, data)
+    method, data, options = case
+    _run_cam(method, data, **options)
 
 
 CORRUPTIONS = ["none", "none", "keys_dtype", "keys_values", "keys_shape", "scores_dtype", "scores_shape", "nan",
@@ -641,11 +667,11 @@ def cam_dicts(draw):
     keys = np.array(sorted(draw(st.sets(st.integers(0, 19), min_size=count, max_size=count))), np.int64)
     values = draw(st.lists(st.floats(0, 1, width=32), min_size=count * height * width, max_size=count * height * width))
     high_res = np.asarray(values, np.float32).reshape(count, height, width)
-    if method == "mctformer" and count == 0:
+    if method in CLASS_DICTS + ("clip-es",) and count == 0:  # their files always hold a class
         count, keys, high_res = 1, np.array([3]), np.ones((1, height, width), np.float32)
     cam = _cam_dict(method, keys, high_res)
     corruption = draw(st.sampled_from(CORRUPTIONS))
-    score_key = None if method == "mctformer" else "high_res"
+    score_key = {"mctformer": None, "transcam": None, "clip-es": "attn_highres"}.get(method, "high_res")
     if corruption == "keys_dtype" and "keys" in cam:
         cam["keys"] = np.asarray(keys, draw(st.sampled_from([np.float32, np.bool_, "U2", object, np.uint64])))
     elif corruption == "keys_values" and "keys" in cam:
@@ -669,7 +695,7 @@ def cam_dicts(draw):
         cam[draw(st.sampled_from(["extra", 7, b"k", None, 1.5]))] = draw(st.sampled_from([np.zeros(3), "x", [1, 2]]))
     elif corruption == "container":
         cam = draw(st.sampled_from([[cam], np.zeros((2, 2)), "cam", None, OrderedDict(cam), {"nested": cam}]))
-    elif corruption == "class_key" and method == "mctformer":
+    elif corruption == "class_key" and method in CLASS_DICTS:
         cam[draw(st.sampled_from([-1, 19, 20, 2**70, np.int64(5), True]))] = np.zeros((height, width), np.float32)
     elif corruption == "size":
         height, width = height + 1, width

@@ -101,6 +101,16 @@ def test_bad_compare_arguments(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["masks", "--compare", str(tmp_path / "good"), "--pseudo", str(tmp_path / "pseudo")]) == 2
     assert "--pseudo and --gt go together" in capsys.readouterr().err
+    # a missing --labels/--gt folder is one error, not one "left out" line per image
+    for flag in ("--labels", "--gt"):
+        argv = {"--labels": str(tmp_path / "pseudo"), "--gt": str(tmp_path / "gt")}
+        argv[flag] = str(tmp_path / "nope")
+        assert main(["masks", "--compare", str(tmp_path / "good"), *[x for kv in argv.items() for x in kv],
+                     "--no-progress"]) == 2
+        captured = capsys.readouterr()
+        assert [line for line in captured.err.splitlines() if line] == [
+            f"samcam masks: error: {flag} {tmp_path / 'nope'}: folder does not exist"], captured.err
+        assert "left out" not in captured.err and "masks/image" not in captured.out
     assert main(["masks", "--compare", f"x={tmp_path / 'good'}", f"x={tmp_path / 'coarse'}"]) == 2
     assert "same NAME" in capsys.readouterr().err
     assert main(["masks", "--images", str(tmp_path)]) == 2
@@ -108,3 +118,22 @@ def test_bad_compare_arguments(tmp_path, capsys):
     assert main(["masks", "--compare", str(tmp_path / "good"), "--report", str(tmp_path / "good" / "r")]) == 2
     captured = capsys.readouterr()
     assert "masks/image" not in captured.out and not (tmp_path / "good" / "r").exists()
+
+
+def test_json_is_strict_when_scores_are_undefined(tmp_path, capsys):
+    """Ground truth that is all ignore (255) leaves every IoU undefined: the --json file
+    says null there, as `eval --json` does, never NaN (strict JSON parsers refuse it)."""
+    names = _dataset(tmp_path, count=2)
+    for name in names:
+        write_label_png(tmp_path / "gt" / f"{name}.png", np.full(SHAPE, 255, np.uint8))
+    out_json = tmp_path / "cmp.json"
+    assert main(["masks", "--compare", str(tmp_path / "good"), "--pseudo", str(tmp_path / "pseudo"),
+                 "--gt", str(tmp_path / "gt"), "--json", str(out_json), "--no-progress"]) == 0
+    capsys.readouterr()
+
+    def refuse(constant):
+        raise ValueError(f"{out_json} holds {constant}")
+
+    data = json.loads(out_json.read_text(), parse_constant=refuse)
+    assert data["names"] == names
+    assert data["pseudo"]["miou"] is None

@@ -47,6 +47,7 @@ from samcam.io import (
     TEMP_SUFFIX,
     atomic_write_bytes,
     clean_stale_temp_files,
+    read_image,
     read_label_png,
     read_name_list,
     write_label_png,
@@ -624,3 +625,61 @@ def test_13_exit_codes_of_the_other_commands(dataset, tmp_path, capsys, monkeypa
     assert main(commands["eval"]) == 3
     err = capsys.readouterr().err
     assert "internal error" in err and "ZeroDivisionError" in err
+
+
+# ------------------------------------------------- README "Size limits": every reader, every variable
+
+def _every_input_kind(root):
+    """One small file of each kind samcam reads: {kind: (path, reader)}."""
+    masks = np.zeros((3, 8, 10), bool)
+    masks[0, :4] = masks[1, 2:6, 3:9] = masks[2] = True
+    store.write(root / "store", masks)
+    amg = root / "amg"
+    amg.mkdir()
+    for index, mask in enumerate(masks):
+        Image.fromarray(mask.astype(np.uint8) * 255).save(amg / f"{index}.png")
+    (amg / "metadata.csv").write_text("id,area,bbox_x0,bbox_y0,bbox_w,bbox_h,point_input_x,point_input_y,"
+                                      "predicted_iou,stability_score,crop_box_x0,crop_box_y0,crop_box_w,crop_box_h\n"
+                                      + "".join(f"{i},1,0,0,1,1,0,0,0.9,0.9,0,0,10,8\n" for i in range(3)))
+
+    def runs(mask):  # uncompressed COCO RLE: column-major runs, starting with zeros
+        flat = mask.T.ravel().astype(np.int8)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], flat, [1 - flat[-1]]])))
+        return np.diff(np.concatenate([[0], edges])).tolist()
+
+    (root / "rle.json").write_text(json.dumps([{"segmentation": {"size": [8, 10], "counts": runs(m)}} for m in masks]))
+    Image.fromarray(np.full((8, 10, 3), 90, np.uint8)).save(root / "image.jpg")
+    write_label_png(root / "label.png", np.arange(80, dtype=np.uint8).reshape(8, 10) % 21)
+    np.save(root / "cam.npy", {"keys": np.array([1]), "high_res": np.ones((1, 8, 10), np.float32)})
+    return {"mask store": (root / "store.masks.npz", store.load), "amg.py folder": (amg, store.load),
+            "RLE JSON": (root / "rle.json", store.load), "JPEG image": (root / "image.jpg", read_image),
+            "label PNG": (root / "label.png", read_label_png), "CAM .npy": (root / "cam.npy", load_npy)}
+
+
+def test_size_limits_apply_to_every_reader_and_name_their_variable(tmp_path, monkeypatch):
+    kinds = _every_input_kind(tmp_path)
+    for path, read in kinds.values():
+        read(path)  # within the default limits: read
+    loaded = store.load(kinds["RLE JSON"][0])
+    assert len(loaded) == 3 and np.array_equal(loaded.dense, store.load(kinds["mask store"][0]).dense)
+    monkeypatch.setenv("SAMCAM_MAX_FILE_BYTES", "40")
+    for kind, (path, read) in kinds.items():
+        with pytest.raises(ValueError, match=r"more than the limit of 40 \(raise SAMCAM_MAX_FILE_BYTES") as info:
+            read(path)
+        assert str(path) in str(info.value), kind
+    monkeypatch.delenv("SAMCAM_MAX_FILE_BYTES")
+    for variable, value, message in (("SAMCAM_MAX_MASKS", "2", "3 masks, more than the limit of 2"),
+                                     ("SAMCAM_MAX_MASK_BYTES", "16", "more than the limit of 16"),
+                                     ("SAMCAM_MAX_PIXELS", "79", "more than the limit of 79")):
+        monkeypatch.setenv(variable, value)
+        for kind in ("mask store", "amg.py folder", "RLE JSON"):
+            path, read = kinds[kind]
+            with pytest.raises(ValueError, match=rf"{message}.*{variable}") as info:
+                read(path)
+            assert str(path) in str(info.value), (variable, kind)
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("SAMCAM_MAX_PIXELS", "79")
+    for kind in ("JPEG image", "label PNG"):
+        path, read = kinds[kind]
+        with pytest.raises(ValueError, match=rf"{path.name}.*more than the limit of 79 \(raise SAMCAM_MAX_PIXELS"):
+            read(path)

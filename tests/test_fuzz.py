@@ -36,6 +36,16 @@ def test_every_input_kind_has_a_target():
                             "label_fields", "cam_bytes", "cam_fields", "pickle_opcodes"}
 
 
+def test_every_methods_cam_files_are_fuzzed():
+    """The CAM targets mutate the CAM files of every built-in method (irn and amn hold
+    torch tensors: added by the runner when torch is installed)."""
+    from samcam import adapters
+
+    methods = re.search(r'^METHODS = (\[.*?\])', RUNNER.read_text(encoding="utf-8"), flags=re.M).group(1)
+    built_in = {name for name in adapters.available() if adapters.origin(name) == "built in"}
+    assert set(json.loads(methods)) | {"irn", "amn"} == built_in
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_fuzz(target, tmp_path):
     stats_file, last = tmp_path / "stats.json", tmp_path / "last-input"

@@ -8,12 +8,12 @@ shard and reports.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
 from .. import inputs
+from ..evaluate import results_json
 from ..io import atomic_write_bytes, ensure_not_inside
 from ..sam.compare import compare_mask_sources, format_comparison
 from ..sam.families import check_mode, family_of, require_packages
@@ -163,7 +163,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     for name, reason in comparison["failed"][:20]:
         print(f"  left out {name}: {reason}", file=sys.stderr)
     if args.json:
-        atomic_write_bytes(Path(args.json), json.dumps(comparison, indent=1).encode())
+        atomic_write_bytes(Path(args.json), results_json(comparison).encode())  # NaN -> null
     if args.report:
         page = write_mask_comparison(comparison, args.report, inputs=folders)
         print(f"report: {page}", file=sys.stderr)

@@ -110,6 +110,10 @@ def compare_mask_sources(
         fraction, "refined": metrics or None}}, "pseudo": metrics or None,
         "area_edges", "num_classes", "class_names"}``. Metrics are those of
         :func:`samcam.evaluate.metrics_from_confusion` (no confusion matrix kept).
+
+    Raises:
+        FileNotFoundError: a mask folder, ``pseudo_dir`` or ``gt_dir`` does not exist.
+        ValueError: no source, or only one of ``pseudo_dir`` and ``gt_dir``.
     """
     sources = {str(k): str(v) for k, v in sources.items()}
     if not sources:
@@ -120,6 +124,11 @@ def compare_mask_sources(
     scored = pseudo_dir is not None and gt_dir is not None
     if (pseudo_dir is None) != (gt_dir is None):
         raise ValueError("--pseudo and --gt go together: the refined labels are scored against the ground truth")
+    # A missing label folder is one configuration error, not one "left out" line per image.
+    for flag, folder in (("--labels", pseudo_dir), ("--gt", gt_dir)):
+        if folder is not None and not Path(folder).is_dir():
+            what = "is a file, not a folder" if Path(folder).exists() else "folder does not exist"
+            raise FileNotFoundError(f"{flag} {folder}: {what}")
     if names is None:
         names = sorted(set().union(*(mask_store.names_in(folder) for folder in sources.values())))
     names = list(names)
