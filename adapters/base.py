@@ -243,6 +243,10 @@ class Continuation:
     purpose: str
     command: str
     datasets: Tuple[str, ...] = ("voc",)
+    # Substrings of the output path the command cannot carry (e.g. a sed delimiter, or a
+    # YAML comment marker in an unquoted value): with one in the path, the command is
+    # replaced by a shell comment saying why, rather than printed broken.
+    unsafe_in_path: Tuple[str, ...] = ()
 
 
 class CamReading(NamedTuple):
@@ -618,9 +622,18 @@ class MethodAdapter:
     def continuation_commands(self, out_dir: os.PathLike, num_classes: int = 21) -> List[Tuple[str, str]]:
         """``(purpose, command)`` for every command that continues the pipeline on ``out_dir``."""
         dataset = {21: "voc", 81: "coco"}.get(num_classes)
-        out = shlex.quote(os.path.abspath(out_dir))
-        return [(step.purpose.format(out=out), step.command.format(out=out))
-                for step in self.continuations if dataset in step.datasets]
+        path = os.path.abspath(out_dir)
+        out = shlex.quote(path)
+        commands = []
+        for step in self.continuations:
+            if dataset not in step.datasets:
+                continue
+            unsafe = [repr(text) for text in step.unsafe_in_path if text in path]
+            command = step.command.format(out=out) if not unsafe else (
+                f"# not printed: the output path contains {', '.join(unsafe)}, which this command cannot "
+                "carry; refine into a folder whose path has none of them")
+            commands.append((step.purpose.format(out=out), command))
+        return commands
 
     def hint(self, out_dir: os.PathLike, palette: bool = False, num_classes: int = 21) -> str:
         """What to run next with the refined labels in ``out_dir`` (printed by ``samcam-adapt``).

@@ -534,6 +534,20 @@ def test_clip_es_continuation_trains_deeplab_pytorch_on_the_refined_folder(tmp_p
             {k: v for k, v in original_cfg["DATASET"].items() if k != "ROOT"}
 
 
+@pytest.mark.parametrize("folder", ["pseudo#1", "a&b", "x: y", "back\\slash"])
+def test_clip_es_config_command_is_not_printed_for_a_path_it_cannot_carry(tmp_path, folder):
+    """sed's ``#`` delimiter and ``&``/``\\`` specials, and YAML's ``: `` in the unquoted
+    ROOT value, would write a broken config: the command becomes a comment saying why."""
+    commands = get("clip-es").continuation_commands(tmp_path / folder)
+    config = [command for purpose, command in commands if "voc12.yaml" in purpose]
+    assert len(config) == 1 and config[0].startswith("# not printed: the output path contains")
+    assert all(not command.startswith("#") for purpose, command in commands if "voc12.yaml" not in purpose)
+    done = subprocess.run(["bash", "-c", config[0]], capture_output=True, text=True)  # copied, it does nothing
+    assert done.returncode == 0 and done.stdout == ""
+    safe = get("clip-es").continuation_commands(tmp_path / "pseudo samcam")
+    assert all(not command.startswith("#") for _, command in safe)
+
+
 # ------------------------------------------------------------ TransCAM
 
 def transcam_evaluation_parser():
