@@ -100,7 +100,7 @@ def test_bad_compare_arguments(tmp_path, capsys):
     assert main(["masks", "--compare", f"a={tmp_path / 'nope'}"]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["masks", "--compare", str(tmp_path / "good"), "--pseudo", str(tmp_path / "pseudo")]) == 2
-    assert "--pseudo and --gt go together" in capsys.readouterr().err
+    assert "--labels and --gt go together" in capsys.readouterr().err
     # a missing --labels/--gt folder is one error, not one "left out" line per image
     for flag in ("--labels", "--gt"):
         argv = {"--labels": str(tmp_path / "pseudo"), "--gt": str(tmp_path / "gt")}

@@ -123,7 +123,7 @@ def compare_mask_sources(
             raise FileNotFoundError(f"--compare {source_name}={folder}: folder does not exist")
     scored = pseudo_dir is not None and gt_dir is not None
     if (pseudo_dir is None) != (gt_dir is None):
-        raise ValueError("--pseudo and --gt go together: the refined labels are scored against the ground truth")
+        raise ValueError("--labels and --gt go together: the refined labels are scored against the ground truth")
     # A missing label folder is one configuration error, not one "left out" line per image.
     for flag, folder in (("--labels", pseudo_dir), ("--gt", gt_dir)):
         if folder is not None and not Path(folder).is_dir():
