@@ -103,8 +103,8 @@ def _check_planes(shape: Tuple[int, ...], what: str, image_shape: Optional[Tuple
     height, width = shape[-2:]
     if image_shape is not None and (height, width) != tuple(image_shape):
         raise ValueError(
-            f"{what} is {height}×{width} but the image (its masks) is {image_shape[0]}×{image_shape[1]}; "
-            "CAMs must be at image size (the method's high_res maps)"
+            f"{what} is {height}×{width} but the image (its masks) is {image_shape[0]}×{image_shape[1]} "
+            "(height×width); CAMs must be at image size (the method's high_res maps)"
         )
     limit = limits().max_pixels
     if height * width > limit:

@@ -77,7 +77,7 @@ def adapt_one(
     if tuple(label.shape) != tuple(maskset.image_shape):
         raise ImageError(
             f"{source} is {label.shape[0]}×{label.shape[1]} but its masks {mask_path} are "
-            f"{maskset.image_shape[0]}×{maskset.image_shape[1]}; the masks must come from the same image"
+            f"{maskset.image_shape[0]}×{maskset.image_shape[1]} (height×width); the masks must come from the same image"
         )
     try:
         params = dict(refine_params or {})

@@ -261,7 +261,7 @@ def check_pixels(path: os.PathLike, width: int, height: int, what: str = "image"
     limit = limits().max_pixels
     if width * height > limit:
         raise ImageError(
-            f"{path}: {what} is {width}×{height} = {width * height:,} pixels, more than the limit of "
+            f"{path}: {what} is {height}×{width} (height×width) = {width * height:,} pixels, more than the limit of "
             f"{limit:,} (raise SAMCAM_MAX_PIXELS if the image is genuine)"
         )
 

@@ -112,7 +112,7 @@ def _check_masks(masks, image_shape) -> MaskSet:
     if maskset.image_shape != tuple(image_shape):
         raise ValueError(
             f"masks are {maskset.image_shape[0]}×{maskset.image_shape[1]} but the label is "
-            f"{image_shape[0]}×{image_shape[1]}; masks must be computed on the same image size"
+            f"{image_shape[0]}×{image_shape[1]} (height×width); masks must be computed on the same image size"
         )
     return maskset
 

@@ -302,7 +302,7 @@ def test_4_store_members_declaring_more_than_they_hold(tmp_path):
 def test_5_huge_label_png_is_refused_with_its_name(dataset, capsys):
     root, _, _ = dataset
     (root / "pseudo" / f"{NAMES[0]}.png").write_bytes(png_header_only(20000, 20000))
-    with pytest.raises(ImageError, match=rf"{NAMES[0]}\.png: label PNG is 20000×20000 = 400,000,000 pixels, more "
+    with pytest.raises(ImageError, match=rf"{NAMES[0]}\.png: label PNG is 20000×20000 \(height×width\) = 400,000,000 pixels, more "
                                          r"than the limit of 67,108,864 \(raise SAMCAM_MAX_PIXELS"):
         read_label_png(root / "pseudo" / f"{NAMES[0]}.png")
     assert refine_cli(root) == 1

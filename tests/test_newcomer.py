@@ -194,8 +194,8 @@ def test_every_image_failing_alike_is_said_once_with_the_fix(demo, tmp_path, cap
     assert err[1] == ("every image failed (4: synth_00000, synth_00001, synth_00002, synth_00003), for the same "
                       "reason; the first, synth_00000:")
     assert err[2] == (f"  ValueError: {demo / 'cam_label' / 'synth_00000.png'} with "
-                      f"{small / 'synth_00000.masks.npz'}: masks are 5×5 but the label is 240×320; masks must be "
-                      "computed on the same image size")
+                      f"{small / 'synth_00000.masks.npz'}: masks are 5×5 but the label is 240×320 (height×width); "
+                      "masks must be computed on the same image size")
     assert err[3] == ("samcam refine: likely fix: the files come from images of another size: were the masks, "
                       "labels and images made from the same images?")
 
@@ -209,6 +209,8 @@ def test_vis_with_every_image_failing_alike_names_no_panel_folder(demo, tmp_path
     captured = capsys.readouterr()
     assert "panels in" not in captured.out and not out.exists()
     assert "every image failed (4: " in captured.err and "samcam vis: likely fix: " in captured.err
+    # sizes as every other command says them: height×width
+    assert "label is 4×4 but the image is 240×320 (height×width)" in captured.err
     assert cli("vis", "--images", demo / "JPEGImages", "--labels", demo / "cam_label", "--out", out) == 0
     assert f"panels in {out}" in capsys.readouterr().out
 
@@ -223,7 +225,7 @@ def test_eval_with_every_image_failing_alike_prints_no_empty_table(demo, tmp_pat
     err = captured.err.strip().splitlines()
     assert err[0] == "samcam eval: 4 image(s) left out of every set"
     assert err[1].startswith("samcam eval: every image failed (4: synth_00000") and "for the same reason" in err[1]
-    assert "prediction is (240, 320) but ground truth is (4, 4)" in err[2]
+    assert "prediction is 240×320 but ground truth is 4×4 (height×width)" in err[2]
     assert err[3].startswith("samcam eval: likely fix: the files come from images of another size")
 
 

@@ -70,7 +70,7 @@ def _read_label(path: Path, shape: Tuple[int, int], num_classes: int) -> np.ndar
     """A label PNG checked against the image size and the class range."""
     label = read_label_png(path)
     if label.shape != shape:
-        raise ImageError(f"{path}: label is {label.shape[1]}x{label.shape[0]} but the image is {shape[1]}x{shape[0]}")
+        raise ImageError(f"{path}: label is {label.shape[0]}×{label.shape[1]} but the image is {shape[0]}×{shape[1]} (height×width)")
     values = np.unique(label)
     bad = values[(values >= num_classes) & (values != IGNORE_INDEX)]
     if bad.size:
@@ -145,8 +145,8 @@ def overlay_masks(image: np.ndarray, masks, alpha: float = 0.6, seed: int = 0) -
     maskset = mask_io.as_maskset(masks, image_shape=image.shape[:2])
     if maskset.image_shape != tuple(image.shape[:2]):
         raise ImageError(
-            f"masks are {maskset.image_shape[1]}x{maskset.image_shape[0]} but the image is "
-            f"{image.shape[1]}x{image.shape[0]}"
+            f"masks are {maskset.image_shape[0]}×{maskset.image_shape[1]} but the image is "
+            f"{image.shape[0]}×{image.shape[1]} (height×width)"
         )
     out = image.astype(np.float32)
     if len(maskset) == 0:
@@ -312,8 +312,8 @@ def render_image(
             raise ImageError(f"{mask_path}: cannot read masks ({error})") from error
         if maskset.image_shape != shape:
             raise ImageError(
-                f"{mask_path}: masks are {maskset.image_shape[1]}x{maskset.image_shape[0]} but the "
-                f"image is {shape[1]}x{shape[0]}"
+                f"{mask_path}: masks are {maskset.image_shape[0]}×{maskset.image_shape[1]} but the "
+                f"image is {shape[0]}×{shape[1]} (height×width)"
             )
         # Per-image seed: reruns and other worker counts give the same colours.
         mask_seed = zlib.crc32(name.encode("utf-8")) ^ seed
