@@ -1,9 +1,13 @@
-"""``samcam.json``: which rule, parameters and inputs produced a folder of refined labels.
+"""``samcam.json``: which rule, parameters and inputs produced a folder of refined labels
+(or of masks).
 
 ``samcam refine``, ``samcam adapt`` and their Python forms
 (:func:`samcam.folders.refine_dir`, :func:`samcam.adapters.run.adapt_dir`) write
 ``{out}/samcam.json`` before the first label, atomically, so that a result can be
-reproduced and compared later. It holds:
+reproduced and compared later. ``samcam masks`` (:func:`samcam.sam.pipeline.compute_masks`)
+writes one into its mask folder the same way (mask source, model, checkpoint, the
+settings given, exact or fast mode and its dtype), which ``refine``/``adapt`` then copy
+into the labels' record. It holds:
 
 * ``settings``: what decides the labels' content: the tool, the rule and every one of
   its parameters (defaults included), the input folders, the mask order, the PNG mode,
@@ -24,6 +28,9 @@ otherwise the folder would mix labels from two rules under one description. A
 different samcam version alone is logged, not refused.
 
 Readers list labels as ``*.png``, so ``samcam.json`` is never taken for a label.
+Mask folders follow the same rule with one difference: stores already there without
+``samcam.json`` (written by an older samcam) are kept and counted in the record as of
+unknown settings, with a warning, so that days of GPU work can be resumed.
 """
 from __future__ import annotations
 
@@ -116,6 +123,11 @@ def claim(
     command: Optional[Sequence[str]] = None,
     list_file: Optional[os.PathLike] = None,
     masks: Optional[Mapping[str, Any]] = None,
+    suffix: str = ".png",
+    kind: str = "label",
+    what: str = "refined pseudo labels ({name}.png) written by samcam; settings decide their content",
+    keep_unrecorded: bool = False,
+    write: bool = True,
 ) -> Path:
     """Check ``{out_dir}/samcam.json`` against this run's ``settings``, then record the run.
 
@@ -127,6 +139,12 @@ def claim(
         command: the command line, when run from the CLI.
         list_file: the name list the run's names came from, if any.
         masks: what is known about the masks (:func:`describe_masks`).
+        suffix, kind, what: the files the folder holds (``".png"``, ``"label"``) and the
+            record's description of them (``".masks.npz"``, ``"mask store"`` for masks).
+        keep_unrecorded: files there without ``samcam.json`` are kept (counted in the
+            record as ``unrecorded``, with a warning) instead of refused.
+        write: record the run (False: only check, e.g. every shard but the first of a
+            ``torchrun`` job, so that parallel writers do not drop each other's runs).
 
     Returns:
         The path of ``samcam.json`` (written atomically).
@@ -139,29 +157,37 @@ def claim(
     out.mkdir(parents=True, exist_ok=True)
     settings = _normalised(settings)
     record = read(out)
-    labels = set(list_names(out, (".png",)))
+    labels = set(list_names(out, (suffix,)))
     same = record is not None and record.get("settings") == settings
-    if not same and labels:
+    unrecorded = 0
+    if record is None and labels and keep_unrecorded:
+        unrecorded = len(labels)
+        log.warning("%s: %d %s file(s) there have no %s (an older samcam?): kept, recorded as of unknown settings",
+                    out, unrecorded, kind, PROVENANCE_FILE)
+    elif not same and labels:
         if record is None:
-            why = f"{len(labels)} label(s) there have no {PROVENANCE_FILE}: their rule and parameters are unknown"
+            why = f"{len(labels)} {kind}(s) there have no {PROVENANCE_FILE}: their settings are unknown"
         else:
             why = "they were made with other settings:\n  " + "\n  ".join(
                 _differences(record.get("settings", {}), settings))
         left = sorted(labels - set(names))
-        refusal = f"{out}: refusing to mix labels from two settings in one folder; {why}\n"
+        refusal = f"{out}: refusing to mix {kind}s from two settings in one folder; {why}\n"
         if left:
-            raise ValueError(refusal + f"{len(left)} of those labels are not among this run's names (e.g. {left[0]}) "
+            raise ValueError(refusal + f"{len(left)} of those {kind}s are not among this run's names (e.g. {left[0]}) "
                              "and would stay: choose another output folder, or empty this one first")
         if not overwrite:
             raise ValueError(refusal + "pass --overwrite (overwrite=True) to redo them all with these settings, "
                              "or choose another output folder")
-        log.warning("%s: redoing every label with new settings (overwrite); %s", out, why.split(":")[0])
+        log.warning("%s: redoing every %s with new settings (overwrite); %s", out, kind, why.split(":")[0])
     if same and record.get("samcam_version") != __version__:
-        log.warning("%s: labels so far were written by samcam %s, this is %s", out, record.get("samcam_version"),
+        log.warning("%s: %ss so far were written by samcam %s, this is %s", out, kind, record.get("samcam_version"),
                     __version__)
-    rule = settings.get("refine", {})
-    log.info("%s: rule %s (%s); recorded in %s", out, rule.get("rule"),
-             ", ".join(f"{k}={v}" for k, v in rule.items() if k != "rule"), out / PROVENANCE_FILE)
+    if not write:
+        return out / PROVENANCE_FILE
+    rule = settings.get("refine")
+    if rule is not None:
+        log.info("%s: rule %s (%s); recorded in %s", out, rule.get("rule"),
+                 ", ".join(f"{k}={v}" for k, v in rule.items() if k != "rule"), out / PROVENANCE_FILE)
     now = _now()
     run = {"date": now, "samcam_version": __version__, "command": list(command) if command is not None else None,
            "list": str(Path(list_file).resolve()) if list_file is not None else None, "names": len(names),
@@ -174,7 +200,7 @@ def claim(
     else:
         record = {
             "format": FORMAT,
-            "what": "refined pseudo labels ({name}.png) written by samcam; settings decide their content",
+            "what": what,
             "settings": settings,
             "masks": _normalised(masks) if masks is not None else None,
             "samcam_version": __version__,
@@ -182,4 +208,6 @@ def claim(
             "updated": now,
             "runs": [run],
         }
+        if unrecorded:
+            record["unrecorded"] = unrecorded
     return atomic_write_bytes(out / PROVENANCE_FILE, (json.dumps(record, indent=1) + "\n").encode())

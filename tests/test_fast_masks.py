@@ -5,6 +5,8 @@ whole fast path in float32 give the official generator's masks, bfloat16 runs, t
 compiled graphs have no breaks, and the writer thread keeps files whole and resumable."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -23,7 +25,6 @@ from samcam.sam.device_masks import MASK_FIELDS, pack_bits, to_host  # noqa: E40
 from samcam.sam.fast import FastMaskGenerator  # noqa: E402
 from samcam.sam.fast_encoder import SdpaEncoder, sdpa_attention  # noqa: E402
 from samcam.sam.generate import SamSettings, build_sam, official_masks  # noqa: E402
-from samcam.sam.settings import FastOptions  # noqa: E402
 
 SETTINGS = SamSettings(points_per_side=8, box_nms_thresh=1.0)  # box NMS off: dozens of masks to compare
 SHAPES = {"img_a": (48, 60), "img_b": (40, 40), "img_c": (50, 36), "img_d": (30, 70)}
@@ -323,12 +324,21 @@ def test_fast_command_writes_the_official_masks(images, tmp_path, checkpoint, sa
     for name in SHAPES:
         image = np.array(Image.open(images / f"{name}.png"))
         _assert_same(mask_store.load(out / f"{name}.masks.npz"), official_masks(sam, image, SETTINGS), name)
-    # the default fast dtype (bfloat16) on the CPU, resumed over the finished files
+    # resuming with the default fast dtype (bfloat16) would mix two dtypes' masks: refused
     (out / "img_c.masks.npz").unlink()
     capsys.readouterr()
-    assert main([a for a in args if a not in ("--dtype", "float32")]) == 0
+    assert main([a for a in args if a not in ("--dtype", "float32")]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to mix mask stores from two settings" in err and "dtype: 'float32' there, 'bfloat16' now" in err
+    assert not (out / "img_c.masks.npz").exists()
+    # the same settings resume, whatever the batch sizes
+    assert main(args + ["--points-per-batch", "16", "--images-per-batch", "2"]) == 0
     assert "1 written, 3 already done" in capsys.readouterr().err
     assert mask_store.load(out / "img_c.masks.npz").image_shape == SHAPES["img_c"]
+    # bfloat16 into a folder of its own
+    assert main([a for a in args if a not in ("--dtype", "float32")] + ["--out", str(tmp_path / "bf16")]) == 0
+    record = json.loads((tmp_path / "bf16" / "samcam.json").read_text())["settings"]
+    assert record["mode"] == "fast" and record["dtype"] == "bfloat16"
 
 
 @pytest.mark.parametrize("flags,message", [
@@ -392,7 +402,8 @@ def test_batches_bad_images_and_failed_writes(images, tmp_path, sam, monkeypatch
     assert "simulated write failure" in dict(result.failed)["img_c"]
     # [img_a, broken]: one image left, no batch; [img_b, img_c] together; img_d alone
     assert recorder.batches == [2]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{n}.masks.npz" for n in ("img_a", "img_b", "img_d")]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
+        [f"{n}.masks.npz" for n in ("img_a", "img_b", "img_d")] + ["samcam.json"]
     # a batch that fails (out of memory) is done again one image at a time
     failing = _Recorder(sam, fail_batches=True)
     result = pipeline.compute_masks(images, tmp_path / "out2", ["img_a", "img_b", "img_d"], generator=failing)
@@ -404,13 +415,12 @@ def test_writer_keeps_files_whole_and_the_run_resumable(images, tmp_path, sam):
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         pipeline.compute_masks(images, out, names, generator=_Recorder(sam, fail_batches=True, interrupt_at=3))
-    written = sorted(p.name for p in out.iterdir())
+    written = sorted(p.name for p in out.iterdir() if p.name != "samcam.json")
     assert written == ["img_a.masks.npz", "img_b.masks.npz"]  # whole files only, no temp files left
     for name in written:
         assert len(mask_store.load(out / name)) > 0
     stamps = {name: (out / name).stat().st_mtime_ns for name in written}
-    result = pipeline.compute_masks(images, out, names, sam=sam, settings=SETTINGS, device="cpu",
-                                    fast=FastOptions(images_per_batch=3), dtype="float32")
+    result = pipeline.compute_masks(images, out, names, generator=_Recorder(sam))  # the same mask source
     assert result.skipped == ["img_a", "img_b"] and result.done == ["img_c", "img_d"]
     assert all((out / name).stat().st_mtime_ns == stamp for name, stamp in stamps.items())
     for name in names:

@@ -2,6 +2,7 @@
 generator, files readable, resumable, sharded, bad images reported and skipped."""
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -204,8 +205,15 @@ def test_command_writes_official_masks(images, tmp_path, checkpoint, sam, capsys
     out = tmp_path / "masks"
     code = main(["masks", "--images", str(images), "--out", str(out), "--checkpoint", str(checkpoint)] + CLI_SETTINGS)
     assert code == 0, capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.masks.npz" for n in SHAPES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{n}.masks.npz" for n in SHAPES] + ["samcam.json"])
     assert mask_store.names_in(out) == sorted(SHAPES)
+    record = json.loads((out / "samcam.json").read_text())  # what made these masks
+    assert record["settings"]["tool"] == "masks" and record["settings"]["mode"] == "exact"
+    assert record["settings"]["dtype"] == "float32" and record["settings"]["model"] is None
+    assert record["settings"]["checkpoint"] == {"path": str(checkpoint.resolve()), "bytes": checkpoint.stat().st_size}
+    assert record["settings"]["settings"] == {"points_per_side": 8, "box_nms_thresh": 1.0}  # as given
+    assert "points_per_batch" not in record["settings"]["settings"]  # speed only: may change on resume
+    assert record["runs"][0]["command"][:2] == ["samcam", "masks"] and record["runs"][0]["names"] == len(SHAPES)
     for name, shape in SHAPES.items():
         stored = mask_store.load(mask_store.find(out, name))
         image = np.array(Image.open(images / f"{name}.png"))
@@ -219,7 +227,7 @@ def test_resume_skips_finished_and_redoes_missing(images, tmp_path, checkpoint, 
     out = tmp_path / "masks"
     args = ["masks", "--images", str(images), "--out", str(out), "--checkpoint", str(checkpoint)] + CLI_SETTINGS
     assert main(args) == 0
-    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "samcam.json"}
     os.remove(out / "img_b.masks.npz")
     (out / "img_c.masks.npz.123.tmp").write_bytes(b"left by a killed run")  # ignored
     capsys.readouterr()
@@ -228,6 +236,7 @@ def test_resume_skips_finished_and_redoes_missing(images, tmp_path, checkpoint, 
     for name, stamp in stamps.items():
         if name != "img_b.masks.npz":
             assert (out / name).stat().st_mtime_ns == stamp, f"{name} was rewritten"
+    assert len(json.loads((out / "samcam.json").read_text())["runs"]) == 2  # the resume is recorded
     assert mask_store.load(out / "img_b.masks.npz").image_shape == SHAPES["img_b"]
     assert main(args + ["--overwrite"]) == 0
     assert "4 written, 0 already done" in capsys.readouterr().err
@@ -239,7 +248,8 @@ def test_shards_split_the_names(images, tmp_path, checkpoint, capsys, monkeypatc
     for index in range(3):
         out = tmp_path / f"shard{index}"
         assert main(base + ["--out", str(out), "--shard", f"{index}/3"]) == 0
-        written.append(sorted(p.name for p in out.iterdir()))
+        written.append(sorted(p.name for p in out.iterdir() if p.name != "samcam.json"))
+        assert (out / "samcam.json").is_file()  # each shard's folder says what made it
     flat = [name for shard in written for name in shard]
     assert sorted(flat) == sorted(f"{n}.masks.npz" for n in SHAPES) and len(set(flat)) == len(flat)
     # torchrun's and SLURM's variables pick the same shard as --shard.
@@ -250,7 +260,7 @@ def test_shards_split_the_names(images, tmp_path, checkpoint, capsys, monkeypatc
             monkeypatch.setenv(key, value)
         out = tmp_path / f"env_{'_'.join(env)}"
         assert main(base + ["--out", str(out)]) == 0
-        assert sorted(p.name for p in out.iterdir()) == written[1]
+        assert sorted(p.name for p in out.iterdir() if p.name != "samcam.json") == written[1]
     capsys.readouterr()
     assert main(base + ["--out", str(tmp_path / "x"), "--shard", "3/3"]) == 2
     assert "0 <= I < N" in capsys.readouterr().err
@@ -281,7 +291,7 @@ def test_corrupt_image_is_reported_and_skipped(images, tmp_path, checkpoint, cap
     err = capsys.readouterr().err
     assert code == 1
     assert "broken" in err and "truncated" in err and "2 failed" in err
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.masks.npz" for n in SHAPES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{n}.masks.npz" for n in SHAPES] + ["samcam.json"])
 
 
 def test_list_file_and_missing_image(images, tmp_path, checkpoint, capsys):
@@ -292,7 +302,7 @@ def test_list_file_and_missing_image(images, tmp_path, checkpoint, capsys):
                  "--checkpoint", str(checkpoint)] + CLI_SETTINGS)
     err = capsys.readouterr().err
     assert code == 1 and "not_there" in err and "1 written" in err
-    assert [p.name for p in out.iterdir()] == ["img_b.masks.npz"]
+    assert sorted(p.name for p in out.iterdir()) == ["img_b.masks.npz", "samcam.json"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error; this machine has a GPU")

@@ -150,3 +150,73 @@ def test_a_provenance_record_in_a_mask_folder_is_not_a_mask_name(dataset):
     assert store.names_in(tmp_path / "masks") == names
     assert refine_cli(tmp_path) == 0  # and describing that mask folder embeds its record
     assert read(tmp_path / "out")["masks"]["provenance"]["format"] == FORMAT
+
+
+# --------------------------------------------------------------- mask folders (samcam masks)
+
+def _images(tmp_path, names):
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    for name in names:
+        (tmp_path / "images").mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (40, 56, 3), np.uint8)).save(tmp_path / "images" / f"{name}.png")
+
+
+def test_masks_records_its_source_and_refine_copies_it(dataset, capsys):
+    tmp_path, names = dataset
+    _images(tmp_path, names)
+    masks = tmp_path / "proposal_masks"
+    args = ["masks", "--source", "proposals", "--images", str(tmp_path / "images"), "--out", str(masks),
+            "--no-progress"]
+    assert main(args) == 0
+    record = read(masks)
+    assert record["settings"] == {"tool": "masks", "source": "proposals", "images": str((tmp_path / "images").resolve())}
+    assert record["what"].startswith("SAM masks ({name}.masks.npz)") and record["runs"][0]["command"][:2] == \
+        ["samcam", "masks"]
+    assert main(args) == 0 and len(read(masks)["runs"]) == 2  # a resume is recorded
+    # the labels refined with these masks say how the masks were made
+    assert main(["refine", "--labels", str(tmp_path / "pseudo"), "--masks", str(masks), "--out",
+                 str(tmp_path / "refined"), "--no-progress"]) == 0
+    assert read(tmp_path / "refined")["masks"]["provenance"]["settings"]["source"] == "proposals"
+
+
+def test_masks_keep_stores_an_older_samcam_wrote_without_a_record(dataset, caplog):
+    tmp_path, names = dataset
+    _images(tmp_path, names)
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "masks").iterdir()}
+    assert main(["masks", "--source", "proposals", "--images", str(tmp_path / "images"), "--out",
+                 str(tmp_path / "masks"), "--no-progress"]) == 0
+    record = read(tmp_path / "masks")
+    assert record["unrecorded"] == len(names) and "no samcam.json" in caplog.text
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "masks").iterdir() if p.name != PROVENANCE_FILE} \
+        == before  # kept, not redone
+
+
+def test_masks_other_settings_into_a_mask_folder_are_refused(dataset, capsys):
+    tmp_path, names = dataset
+    _images(tmp_path, names)
+    out = tmp_path / "m"
+    assert main(["masks", "--source", "proposals", "--images", str(tmp_path / "images"), "--out", str(out),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    other = tmp_path / "other_images"  # other images: another setting of what the masks are
+    (tmp_path / "images").rename(other)
+    assert main(["masks", "--source", "proposals", "--images", str(other), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to mix mask stores from two settings" in err and "images:" in err
+
+
+def test_masks_shards_after_the_first_only_check_the_record(dataset, monkeypatch):
+    tmp_path, names = dataset
+    _images(tmp_path, names)
+    out = tmp_path / "m"
+    base = ["masks", "--source", "proposals", "--images", str(tmp_path / "images"), "--out", str(out), "--no-progress"]
+    assert main(base + ["--shard", "1/2"]) == 0  # a shard starting the folder records it
+    assert read(out)["runs"][0]["names"] == 2
+    stamp = (out / PROVENANCE_FILE).stat().st_mtime_ns
+    assert main(base + ["--shard", "0/2"]) == 0  # the first shard records its run
+    assert len(read(out)["runs"]) == 2 and (out / PROVENANCE_FILE).stat().st_mtime_ns != stamp
+    stamp = (out / PROVENANCE_FILE).stat().st_mtime_ns
+    assert main(base + ["--shard", "1/2"]) == 0  # another shard leaves it to the first
+    assert (out / PROVENANCE_FILE).stat().st_mtime_ns == stamp

@@ -220,6 +220,8 @@ def run(args: argparse.Namespace) -> int:
         args.images, args.out, names, source=args.source, model=model, checkpoint=args.checkpoint,
         config=args.config, settings=settings, device=args.device, dtype=args.dtype, fast=fast, overwrite=args.overwrite,
         workers=args.workers, decode_threads=args.decode_threads, allow_download=not args.no_download,
-        progress=not args.no_progress,
+        progress=not args.no_progress, command=args.command_line, list_file=args.list,
+        # one writer per torchrun/srun job: the first shard, or any shard starting a folder of its own
+        record=shard is None or shard[1] == 1 or shard[0] == 0 or not (Path(args.out) / "samcam.json").exists(),
     )
     return report_batch(result, args.prog)

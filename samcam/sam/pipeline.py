@@ -17,6 +17,7 @@ This module imports no torch; the family modules do, when a model is used.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .. import masks as mask_store
+from .. import provenance
 from ..batch import BatchResult, run_batch
 from ..io import IMAGE_SUFFIXES, ensure_not_inside, find_image, list_names, read_image, read_name_list, unique_names
 from . import families, proposals
@@ -131,6 +133,41 @@ class _Prefetcher:
 
 
 # ------------------------------------------------------------------------------- jobs
+
+# Settings that change speed, not which masks come out (beyond float rounding): they may
+# differ between a run and its resume.
+_SPEED_ONLY = ("points_per_batch",)
+
+
+def mask_settings(images_dir: os.PathLike, *, source: str, model: Optional[str], checkpoint: Optional[os.PathLike],
+                  config: Optional[str], settings: Union[None, SamSettings, Mapping[str, Any]], dtype: Optional[str],
+                  fast: Union[None, bool, FastOptions], in_memory: Optional[str] = None) -> Dict[str, Any]:
+    """What decides a mask folder's content, as ``samcam.json`` records it (JSON-ready).
+
+    The model (or checkpoint file: path and size), the generator settings given (the
+    rest are the family's defaults of this samcam version), exact or fast mode and the
+    dtype; not the batch sizes, device or compiling, which change speed only.
+    """
+    record: Dict[str, Any] = {"tool": "masks", "source": source, "images": str(Path(images_dir).resolve())}
+    if source != "sam":
+        return record
+    if dataclasses.is_dataclass(settings):
+        given = dataclasses.asdict(settings)
+    else:
+        given = dict(settings or {})
+    if in_memory is not None:
+        weights: Dict[str, Any] = {"model": in_memory}
+    else:
+        weights = {"model": model, "config": config, "checkpoint": None}
+        if checkpoint is not None:
+            path = Path(checkpoint).resolve()
+            weights["checkpoint"] = {"path": str(path), "bytes": path.stat().st_size if path.is_file() else None}
+    record.update(weights)
+    record["settings"] = {k: v for k, v in sorted(given.items()) if k not in _SPEED_ONLY}
+    record["mode"] = "fast" if fast else "exact"
+    record["dtype"] = dtype or ("bfloat16" if fast else "float32")
+    return record
+
 
 def _output_path(out_dir: Path, name: str) -> Path:
     return out_dir / f"{name}{mask_store.STORE_SUFFIX}"
@@ -242,6 +279,9 @@ def compute_masks(
     progress: bool = False,
     sam=None,
     generator=None,
+    command: Optional[Sequence[str]] = None,
+    list_file: Optional[os.PathLike] = None,
+    record: bool = True,
 ) -> BatchResult:
     """Write ``{out_dir}/{name}.masks.npz`` for every name, resumably.
 
@@ -268,14 +308,33 @@ def compute_masks(
             ``model``/``checkpoint`` (e.g. one built in memory for a benchmark).
         generator: an already built mask source of any family (see
             :func:`samcam.sam.families.make_generator`); overrides all model arguments.
+        command, list_file: the command line and name list, recorded in
+            ``{out_dir}/samcam.json`` (:mod:`samcam.provenance`).
+        record: write ``samcam.json`` (False: only check it; shards after the first).
 
     Returns:
         The :class:`~samcam.batch.BatchResult`; a bad image is a failure, never an exception.
+
+    Raises:
+        ValueError: ``out_dir`` holds masks made with other settings (another model,
+            settings, exact/fast mode or dtype; see :mod:`samcam.provenance`), unless
+            ``overwrite`` redoes them all.
     """
     out_dir = Path(out_dir)
     names = unique_names(names, "compute_masks")  # plain file names only, each once
     ensure_not_inside(out_dir, [images_dir])
     out_dir.mkdir(parents=True, exist_ok=True)
+    in_memory = None
+    if generator is not None:
+        in_memory = f"given generator: {getattr(generator, 'description', '') or type(generator).__name__}"
+    elif sam is not None:
+        in_memory = "SAM built in memory"
+    provenance.claim(
+        out_dir, mask_settings(images_dir, source=source, model=model, checkpoint=checkpoint, config=config,
+                               settings=settings, dtype=dtype, fast=fast, in_memory=in_memory),
+        names, overwrite=overwrite, command=command, list_file=list_file, suffix=mask_store.STORE_SUFFIX,
+        kind="mask store", what="SAM masks ({name}.masks.npz) written by samcam masks; settings decide their content",
+        keep_unrecorded=True, write=record)
     output_path = functools.partial(_output_path, out_dir)
     if source == "proposals":
         job = functools.partial(_proposals_one, images_dir=str(images_dir), out_dir=str(out_dir))
