@@ -565,6 +565,17 @@ METHODS = ["toco", "mctformer", "clims", "clip-es", "transcam"]  # + irn and amn
 CLASS_DICTS = ("mctformer", "transcam")
 
 
+def _transcam_normalised(high_res):
+    """TransCAM infer_TransCAM.py:69-74, restated: per map, the pixels at its minimum are zeroed,
+    then min-max normalised with a -1e-5 offset, so every stored map has values below 0 (which
+    is how samcam tells TransCAM's files from MCTformer's)."""
+    maps = np.array(high_res, np.float32)
+    low = maps.min(axis=(1, 2), keepdims=True, initial=np.inf)
+    high = maps.max(axis=(1, 2), keepdims=True, initial=-np.inf)
+    maps[maps < low + 1e-5] = 0
+    return ((maps - low - 1e-5) / (high - low + 1e-5)).astype(np.float32)
+
+
 def _cam_dict(method, keys, high_res):
     """The CAM dict ``method`` saves (see tests/test_adapters.py for each method's np.save)."""
     if method in CLASS_DICTS:
@@ -669,6 +680,8 @@ def cam_dicts(draw):
     high_res = np.asarray(values, np.float32).reshape(count, height, width)
     if method in CLASS_DICTS + ("clip-es",) and count == 0:  # their files always hold a class
         count, keys, high_res = 1, np.array([3]), np.ones((1, height, width), np.float32)
+    if method == "transcam":
+        high_res = _transcam_normalised(high_res)
     cam = _cam_dict(method, keys, high_res)
     corruption = draw(st.sampled_from(CORRUPTIONS))
     score_key = {"mctformer": None, "transcam": None, "clip-es": "attn_highres"}.get(method, "high_res")
