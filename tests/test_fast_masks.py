@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch", reason="fast mode needs torch ([sam] extra)
 pytest.importorskip("segment_anything", reason="fast mode needs segment-anything ([sam] extra)")
 
 from PIL import Image  # noqa: E402
-from tiny_sam import tiny_sam  # noqa: E402
+from tiny_sam import noise_image, tiny_sam, write_test_images  # noqa: E402
 
 from samcam import masks as mask_store  # noqa: E402
 from samcam.cli import main  # noqa: E402
@@ -73,21 +73,9 @@ def checkpoint(sam, tmp_path_factory):
     return path
 
 
-def _image(shape, seed):
-    rng = np.random.default_rng(seed)
-    height, width = shape
-    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    image[height // 4: height // 2, width // 3: width // 2] = (200, 30, 30)
-    return image
-
-
 @pytest.fixture()
 def images(tmp_path):
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for seed, (name, shape) in enumerate(SHAPES.items()):
-        Image.fromarray(_image(shape, seed)).save(folder / f"{name}.png")
-    return folder
+    return write_test_images(tmp_path / "images", SHAPES)
 
 
 def _assert_same(actual: MaskSet, expected: MaskSet, where: str = ""):
@@ -149,7 +137,7 @@ def test_sdpa_encoder_equals_sams_encoder(sam):
 
 def test_batched_encoder_equals_per_image_encoder(sam):
     generator = FastMaskGenerator(sam, SETTINGS, dtype="float32", images_per_batch=2)
-    crops = [generator.prepare(_image(shape, seed)).crops[0][2] for seed, shape in enumerate(SHAPES.values())]
+    crops = [generator.prepare(noise_image(shape, seed)).crops[0][2] for seed, shape in enumerate(SHAPES.values())]
     with torch.inference_mode():
         batched = generator.encode(crops)  # batches of 2 and 2
         single = torch.cat([sam.image_encoder(sam.preprocess(torch.as_tensor(crop).permute(2, 0, 1)[None]))
@@ -188,7 +176,7 @@ def test_fast_path_in_float32_gives_the_official_masks(sam, changes):
     packing) in float32 keeps every official mask, in order, and nothing else."""
     settings = SamSettings(**{**SETTINGS.official_kwargs(), **changes})
     generator = FastMaskGenerator(sam, settings, dtype="float32", images_per_batch=3)
-    images = [_image(shape, seed) for seed, shape in enumerate([(48, 60), (37, 29)])]
+    images = [noise_image(shape, seed) for seed, shape in enumerate([(48, 60), (37, 29)])]
     results = generator.generate_batch([generator.prepare(image) for image in images])
     pairs = []
     for image, result in zip(images, results):
@@ -203,7 +191,7 @@ def test_fast_path_in_float32_gives_the_official_masks(sam, changes):
 def test_an_image_without_masks(sam):
     # no logit reaches threshold + 1e9: every stability score is 0, below the 0.95 threshold
     settings = SamSettings(points_per_side=8, stability_score_offset=1e9)
-    image = _image((48, 60), 0)
+    image = noise_image((48, 60), 0)
     result = FastMaskGenerator(sam, settings, dtype="float32").generate(image)
     assert len(official_masks(sam, image, settings)) == 0
     assert len(result) == 0 and result.image_shape == (48, 60) and result.scores["bbox"].shape == (0, 4)
@@ -214,7 +202,7 @@ def test_fast_float32_agreement_over_many_masks(sam):
     official generator over hundreds of masks (filters off), above the issue's bar."""
     settings = SamSettings(points_per_side=8, box_nms_thresh=1.0, pred_iou_thresh=0.0, stability_score_thresh=0.0)
     generator = FastMaskGenerator(sam, settings, dtype="float32", images_per_batch=2)
-    images = [_image(shape, 10 + seed) for seed, shape in enumerate([(48, 60), (37, 29), (50, 50)])]
+    images = [noise_image(shape, 10 + seed) for seed, shape in enumerate([(48, 60), (37, 29), (50, 50)])]
     results = generator.generate_batch([generator.prepare(image) for image in images])
     scores = agreement([(official_masks(sam, image, settings), result) for image, result in zip(images, results)])
     assert scores["reference_masks"] == scores["other_masks"] == 3 * 192
@@ -223,7 +211,7 @@ def test_fast_float32_agreement_over_many_masks(sam):
 
 
 def test_bfloat16_fast_mode_runs_on_the_cpu(sam):
-    image = _image((48, 60), 0)
+    image = noise_image((48, 60), 0)
     result = FastMaskGenerator(sam, SETTINGS, dtype="bfloat16").generate(image)
     expected = official_masks(sam, image, SETTINGS)
     assert result.image_shape == (48, 60)
@@ -250,7 +238,7 @@ def test_compiled_graphs_have_no_breaks_and_give_the_same_masks(sam):
                                (plain._decode_points, (torch.zeros(1, 32, 4, 4), torch.zeros(48, 2, dtype=torch.float64)))):
             explained = torch._dynamo.explain(function)(*args)
             assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
-    images = [_image(shape, seed) for seed, shape in enumerate(SHAPES.values())]  # 4 images: batches of 3 and 1 (padded)
+    images = [noise_image(shape, seed) for seed, shape in enumerate(SHAPES.values())]  # 4 images: batches of 3 and 1 (padded)
     expected = plain.generate_batch([plain.prepare(image) for image in images])
     actual = compiled.generate_batch([compiled.prepare(image) for image in images])
     for image, want, got in zip(images, expected, actual):
@@ -262,7 +250,7 @@ def test_a_failing_compiler_falls_back_to_running_uncompiled(sam, caplog):
         raise RuntimeError("no C++ compiler here (simulated)")
 
     generator = FastMaskGenerator(sam, SETTINGS, dtype="float32", compile=True, compile_backend=broken_backend)
-    image = _image((48, 60), 0)
+    image = noise_image((48, 60), 0)
     with caplog.at_level("WARNING", logger="samcam"):
         result = generator.generate(image)
     assert not generator.compiled
@@ -283,7 +271,7 @@ def test_mobile_sam_fast_mode_gives_its_generators_masks():
 
     network = tiny_models.tiny_mobile_sam()
     settings = SamSettings(points_per_side=3, box_nms_thresh=1.0)
-    image = _image((48, 60), 0)
+    image = noise_image((48, 60), 0)
     official = SamAutomaticMaskGenerator(network, output_mode="binary_mask", **settings.official_kwargs())
     expected = annotations_to_maskset(official.generate(image), image.shape[:2])
     assert len(expected) > 0

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch", reason="samcam masks needs torch ([sam] ext
 pytest.importorskip("segment_anything", reason="samcam masks needs segment-anything ([sam] extra)")
 
 from PIL import Image  # noqa: E402
-from tiny_sam import TINY  # noqa: E402
+from tiny_sam import TINY, noise_image, write_test_images  # noqa: E402
 from tiny_sam import tiny_sam as _tiny_sam  # noqa: E402
 
 from samcam import masks as mask_store  # noqa: E402
@@ -58,21 +58,9 @@ def sam(checkpoint):
     return load_sam(None, checkpoint, "cpu")
 
 
-def _image(shape, seed):
-    rng = np.random.default_rng(seed)
-    height, width = shape
-    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    image[height // 4: height // 2, width // 3: width // 2] = (200, 30, 30)  # a flat block
-    return image
-
-
 @pytest.fixture()
 def images(tmp_path):
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for seed, (name, shape) in enumerate(SHAPES.items()):
-        Image.fromarray(_image(shape, seed)).save(folder / f"{name}.png")
-    return folder
+    return write_test_images(tmp_path / "images", SHAPES)
 
 
 def _assert_same(actual: mask_store.MaskSet, expected: mask_store.MaskSet, where: str = ""):
@@ -156,7 +144,7 @@ def test_same_masks_as_segment_anything(sam, changes):
     generator = MaskGenerator(sam, settings)
     pairs = []
     for seed, shape in enumerate([(48, 60), (37, 29)]):
-        image = _image(shape, seed)
+        image = noise_image(shape, seed)
         expected = official_masks(sam, image, settings)
         actual = generator.generate(image)
         _assert_same(actual, expected, f"{changes} image {shape}")
@@ -170,7 +158,7 @@ def test_same_masks_as_segment_anything(sam, changes):
 
 
 def test_thresholds_really_filter(sam):
-    image = _image((48, 60), 0)
+    image = noise_image((48, 60), 0)
     loose = MaskGenerator(sam, SamSettings(points_per_side=8, box_nms_thresh=1.0, pred_iou_thresh=0.0,
                                            stability_score_thresh=0.0)).generate(image)
     strict = MaskGenerator(sam, SETTINGS).generate(image)
@@ -182,12 +170,12 @@ def test_thresholds_really_filter(sam):
 @pytest.mark.parametrize("dtype", ["bfloat16", "tf32"])
 def test_faster_dtypes_run_and_keep_the_format(sam, dtype):
     flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    result = MaskGenerator(sam, SETTINGS, dtype=dtype).generate(_image((48, 60), 0))
+    result = MaskGenerator(sam, SETTINGS, dtype=dtype).generate(noise_image((48, 60), 0))
     assert result.image_shape == (48, 60)
     assert result.scores["predicted_iou"].dtype == np.float32
     assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == flags  # restored
     if dtype == "tf32":  # no TF32 on a CPU: same masks as float32
-        _assert_same(result, MaskGenerator(sam, SETTINGS).generate(_image((48, 60), 0)))
+        _assert_same(result, MaskGenerator(sam, SETTINGS).generate(noise_image((48, 60), 0)))
 
 
 def test_bad_settings_and_images_are_refused(sam):

@@ -1,7 +1,11 @@
 """A SAM small enough for CPU tests (random weights), shared by the SAM and README tests."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
+from PIL import Image
 
 from samcam.sam.generate import build_sam
 
@@ -29,3 +33,20 @@ def save_tiny_checkpoint(path, seed: int = 0):
     """Write the tiny SAM's state dict where a real checkpoint would be; returns the path."""
     torch.save(tiny_sam(seed).state_dict(), path)
     return path
+
+
+def noise_image(shape, seed):
+    """An (H, W, 3) uint8 noise image with one flat red block (something for SAM to segment)."""
+    rng = np.random.default_rng(seed)
+    height, width = shape
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    image[height // 4: height // 2, width // 3: width // 2] = (200, 30, 30)  # a flat block
+    return image
+
+
+def write_test_images(folder: Path, shapes) -> Path:
+    """``{folder}/{name}.png`` for every ``name: (H, W)`` of ``shapes`` (seeds in order)."""
+    folder.mkdir(parents=True)
+    for seed, (name, shape) in enumerate(shapes.items()):
+        Image.fromarray(noise_image(shape, seed)).save(folder / f"{name}.png")
+    return folder
