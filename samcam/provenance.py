@@ -157,6 +157,10 @@ def claim(
     out.mkdir(parents=True, exist_ok=True)
     settings = _normalised(settings)
     record = read(out)
+    if record is not None and record.get("what") != what and any(e.name != PROVENANCE_FILE for e in os.scandir(out)):
+        # e.g. masks written into a folder of refined labels: never replace its record
+        raise ValueError(f"{out}: its {PROVENANCE_FILE} describes {record.get('what')!r}, and this run writes "
+                         f"{what.split(';')[0]}; choose another output folder")
     labels = set(list_names(out, (suffix,)))
     same = record is not None and record.get("settings") == settings
     unrecorded = 0

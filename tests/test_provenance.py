@@ -220,3 +220,15 @@ def test_masks_shards_after_the_first_only_check_the_record(dataset, monkeypatch
     stamp = (out / PROVENANCE_FILE).stat().st_mtime_ns
     assert main(base + ["--shard", "1/2"]) == 0  # another shard leaves it to the first
     assert (out / PROVENANCE_FILE).stat().st_mtime_ns == stamp
+
+
+def test_masks_into_a_folder_of_refined_labels_are_refused(dataset, capsys):
+    tmp_path, names = dataset
+    _images(tmp_path, names)
+    assert refine_cli(tmp_path) == 0
+    record = (tmp_path / "out" / PROVENANCE_FILE).read_bytes()
+    capsys.readouterr()
+    assert main(["masks", "--source", "proposals", "--images", str(tmp_path / "images"), "--out",
+                 str(tmp_path / "out"), "--no-progress"]) == 2
+    assert "describes 'refined pseudo labels" in capsys.readouterr().err
+    assert (tmp_path / "out" / PROVENANCE_FILE).read_bytes() == record and not store.names_in(tmp_path / "out")
