@@ -64,6 +64,10 @@ def test_numbers_per_source_match_a_direct_computation(tmp_path):
     assert result["sources"]["good"]["refined"]["miou"] > result["pseudo"]["miou"]
     text = format_comparison(result)
     assert "refined mIoU" in text and "good" in text and "5 images compared" in text
+    other = next(name for name in result["sources"] if name != "good")
+    row = next(line for line in format_comparison(result, baseline=other).splitlines() if f"Δ vs {other}" in line)
+    gain = 100 * (result["sources"]["good"]["refined"]["miou"] - result["sources"][other]["refined"]["miou"])
+    assert f"{gain:+.2f}" in row and "–" in row
 
 
 def test_command_table_json_report_and_left_out_images(tmp_path, capsys):
@@ -77,10 +81,15 @@ def test_command_table_json_report_and_left_out_images(tmp_path, capsys):
     assert code == 1, captured.err  # an image was left out: listed, exit 1
     assert "refined mIoU" in captured.out and f"left out {names[0]}" in captured.err
     data = json.loads(out_json.read_text())
+    # deltas against the first source by default, in %
+    miou = {name: 100 * data["sources"][name]["refined"]["miou"] for name in ("good", "coarse")}
+    delta = next(line for line in captured.out.splitlines() if line.lstrip().startswith("Δ vs good"))
+    assert delta.split()[-2:] == ["–", f"{miou['coarse'] - miou['good']:+.2f}"]
     assert data["names"] == names[1:] and list(data["sources"]) == ["good", "coarse"]
     assert all(s["num_images"] == 4 for s in data["sources"].values())
     page = (report / "index.html").read_text()
     assert "<h2>Mask sources</h2>" in page and "Δ mIoU vs pseudo labels" in page and "1 image(s) left out" in page
+    assert f"<td>Δ mIoU vs good</td><td>–</td><td>{miou['coarse'] - miou['good']:+.2f}</td>" in page
     assert (report / "mask_sources.png").stat().st_size > 1000
     # Without labels: statistics only, no mIoU rows.
     code = main(["masks", "--compare", f"good={tmp_path / 'good'}", "--list", str(_list(tmp_path, names[1:])),
@@ -101,6 +110,8 @@ def test_bad_compare_arguments(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["masks", "--compare", str(tmp_path / "good"), "--pseudo", str(tmp_path / "pseudo")]) == 2
     assert "--labels and --gt go together" in capsys.readouterr().err
+    assert main(["masks", "--compare", f"a={tmp_path / 'good'}", "--baseline", "b", "--no-progress"]) == 2
+    assert "--baseline 'b' is not one of the --compare sources: a" in capsys.readouterr().err
     # a missing --labels/--gt folder is one error, not one "left out" line per image
     for flag in ("--labels", "--gt"):
         argv = {"--labels": str(tmp_path / "pseudo"), "--gt": str(tmp_path / "gt")}

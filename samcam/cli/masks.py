@@ -133,6 +133,8 @@ def add_parser(subparsers) -> None:
     add_option(compare, "--labels", aliases=["--pseudo"], metavar="DIR",
                help="pseudo-label PNGs: score each source's refined labels")
     compare.add_argument("--gt", metavar="DIR", help="ground truth PNGs for --labels")
+    compare.add_argument("--baseline", metavar="NAME",
+                         help="the --compare source the refined-mIoU deltas are taken against (default: the first)")
     compare.add_argument("--report", metavar="DIR", help="write an HTML page (table and chart) into DIR")
     compare.add_argument("--json", metavar="FILE", help="write every number as JSON")
     add_rule_arguments(parser)
@@ -154,18 +156,20 @@ def _run_compare(args: argparse.Namespace) -> int:
     folders = list(sources.values()) + [args.labels, args.gt]
     if args.report:  # refuse a bad report folder before the work, not after
         ensure_not_inside(Path(args.report), folders)
+    if args.baseline is not None and args.baseline not in sources:  # before the work, not after
+        raise ValueError(f"--baseline {args.baseline!r} is not one of the --compare sources: {', '.join(sources)}")
     params = rule_params(args)
     num_classes = params.pop("num_classes")
     comparison = compare_mask_sources(sources, names, pseudo_dir=args.labels, gt_dir=args.gt,
                                       num_classes=num_classes, mask_order=args.mask_order, workers=args.workers,
                                       progress=not args.no_progress, **params)
-    print(format_comparison(comparison))
+    print(format_comparison(comparison, args.baseline))
     for name, reason in comparison["failed"][:20]:
         print(f"  left out {name}: {reason}", file=sys.stderr)
     if args.json:
         atomic_write_bytes(Path(args.json), results_json(comparison).encode())  # NaN -> null
     if args.report:
-        page = write_mask_comparison(comparison, args.report, inputs=folders)
+        page = write_mask_comparison(comparison, args.report, inputs=folders, baseline=args.baseline)
         print(f"report: {page}", file=sys.stderr)
     if not comparison["names"]:
         print("masks --compare: no image could be compared", file=sys.stderr)

@@ -190,10 +190,17 @@ def compare_mask_sources(
             "area_edges": list(AREA_EDGES), "num_classes": num_classes, "class_names": class_names(num_classes)}
 
 
-def format_comparison(comparison: Mapping[str, Any]) -> str:
-    """The comparison as a plain-text table (one column per source; values in %)."""
+def format_comparison(comparison: Mapping[str, Any], baseline: Optional[str] = None) -> str:
+    """The comparison as a plain-text table (one column per source; values in %).
+
+    With pseudo labels and two or more sources, a ``Δ vs NAME`` row gives each source's
+    refined mIoU minus that of ``baseline`` (a source name; default: the first).
+    """
     sources = comparison["sources"]
     columns = list(sources)
+    if baseline is not None and baseline not in sources:
+        raise ValueError(f"--baseline {baseline!r} is not one of the --compare sources: {', '.join(columns)}")
+    baseline = baseline if baseline is not None else columns[0]
     width = max(12, *(len(c) + 2 for c in columns))
 
     def row(label, values):
@@ -217,6 +224,11 @@ def format_comparison(comparison: Mapping[str, Any]) -> str:
         lines.append(row("refined mIoU", [number(100 * sources[c]["refined"]["miou"], ".2f") for c in columns]))
         lines.append(row("  Δ vs pseudo labels", [
             number(100 * (sources[c]["refined"]["miou"] - pseudo["miou"]), "+.2f") for c in columns]))
+        if len(columns) > 1:
+            lines.append(row(f"  Δ vs {baseline}", [
+                "–" if c == baseline else
+                number(100 * (sources[c]["refined"]["miou"] - sources[baseline]["refined"]["miou"]), "+.2f")
+                for c in columns]))
         lines.append(row("refined precision", [
             number(100 * sources[c]["refined"]["mean_precision"], ".2f") for c in columns]))
         lines.append(row("refined recall", [number(100 * sources[c]["refined"]["mean_recall"], ".2f") for c in columns]))

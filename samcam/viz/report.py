@@ -168,12 +168,17 @@ def plot_mask_sources(comparison: Mapping[str, object]) -> bytes:
     return buffer.getvalue()
 
 
-def mask_comparison_section(comparison: Mapping[str, object], out_dir: os.PathLike) -> str:
-    """HTML of a mask source comparison (table + chart); writes the chart into ``out_dir``."""
+def mask_comparison_section(comparison: Mapping[str, object], out_dir: os.PathLike,
+                            baseline: Optional[str] = None) -> str:
+    """HTML of a mask source comparison (table + chart); writes the chart into ``out_dir``.
+
+    ``baseline``: the source the refined-mIoU deltas are taken against (default: the first).
+    """
     out_dir = Path(out_dir)
     atomic_write_bytes(out_dir / SOURCES_CHART_NAME, plot_mask_sources(comparison))
     sources = comparison["sources"]
     names = list(sources)
+    baseline = baseline if baseline is not None else names[0]
     pseudo = comparison.get("pseudo")
 
     def cell(value, scale=100.0, digits=2, signed=False):
@@ -198,6 +203,13 @@ def mask_comparison_section(comparison: Mapping[str, object], out_dir: os.PathLi
             ("refined mIoU", "".join(cell(sources[n]["refined"]["miou"]) for n in names)),
             ("Δ mIoU vs pseudo labels", "".join(
                 cell(sources[n]["refined"]["miou"] - pseudo["miou"], signed=True) for n in names)),
+        ]
+        if len(names) > 1:
+            rows.append((f"Δ mIoU vs {baseline}", "".join(
+                "<td>–</td>" if n == baseline else
+                cell(sources[n]["refined"]["miou"] - sources[baseline]["refined"]["miou"], signed=True)
+                for n in names)))
+        rows += [
             ("refined precision", "".join(cell(sources[n]["refined"]["mean_precision"]) for n in names)),
             ("refined recall", "".join(cell(sources[n]["refined"]["mean_recall"]) for n in names)),
         ]
@@ -218,10 +230,11 @@ def mask_comparison_section(comparison: Mapping[str, object], out_dir: os.PathLi
 
 
 def write_mask_comparison(comparison: Mapping[str, object], out_dir: os.PathLike,
-                          inputs: Sequence[Optional[os.PathLike]] = ()) -> Path:
+                          inputs: Sequence[Optional[os.PathLike]] = (), baseline: Optional[str] = None) -> Path:
     """A report page of a mask source comparison alone; returns ``out_dir/index.html``.
 
-    ``inputs``: folders the report must not be written into.
+    ``inputs``: folders the report must not be written into; ``baseline``: the source
+    the deltas are taken against (default: the first).
     """
     out_dir = Path(out_dir)
     ensure_not_inside(out_dir, list(inputs))
@@ -230,7 +243,7 @@ def write_mask_comparison(comparison: Mapping[str, object], out_dir: os.PathLike
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-        + mask_comparison_section(comparison, out_dir)
+        + mask_comparison_section(comparison, out_dir, baseline)
         + "</body></html>\n"
     )
     return atomic_write_bytes(out_dir / "index.html", page.encode("utf-8"))
