@@ -128,6 +128,7 @@ def claim(
     what: str = "refined pseudo labels ({name}.png) written by samcam; settings decide their content",
     keep_unrecorded: bool = False,
     write: bool = True,
+    run_info: Optional[Mapping[str, Any]] = None,
 ) -> Path:
     """Check ``{out_dir}/samcam.json`` against this run's ``settings``, then record the run.
 
@@ -145,6 +146,8 @@ def claim(
             record as ``unrecorded``, with a warning) instead of refused.
         write: record the run (False: only check, e.g. every shard but the first of a
             ``torchrun`` job, so that parallel writers do not drop each other's runs).
+        run_info: more facts of this run for its entry in ``runs`` (not compared), e.g.
+            where the inputs were this time.
 
     Returns:
         The path of ``samcam.json`` (written atomically).
@@ -195,7 +198,7 @@ def claim(
     now = _now()
     run = {"date": now, "samcam_version": __version__, "command": list(command) if command is not None else None,
            "list": str(Path(list_file).resolve()) if list_file is not None else None, "names": len(names),
-           "overwrite": bool(overwrite)}
+           "overwrite": bool(overwrite), **_normalised(dict(run_info or {}))}
     if same:
         record["updated"] = now
         record["runs"] = list(record.get("runs", [])) + [run]

@@ -198,7 +198,9 @@ def test_command_writes_official_masks(images, tmp_path, checkpoint, sam, capsys
     record = json.loads((out / "samcam.json").read_text())  # what made these masks
     assert record["settings"]["tool"] == "masks" and record["settings"]["mode"] == "exact"
     assert record["settings"]["dtype"] == "float32" and record["settings"]["model"] is None
-    assert record["settings"]["checkpoint"] == {"path": str(checkpoint.resolve()), "bytes": checkpoint.stat().st_size}
+    assert record["settings"]["checkpoint"] == {"file": checkpoint.name, "bytes": checkpoint.stat().st_size}
+    assert record["runs"][0]["checkpoint"] == str(checkpoint.resolve())  # where it was, this run
+    assert record["runs"][0]["images"] == str(images.resolve())
     assert record["settings"]["settings"] == {"points_per_side": 8, "box_nms_thresh": 1.0}  # as given
     assert "points_per_batch" not in record["settings"]["settings"]  # speed only: may change on resume
     assert record["runs"][0]["command"][:2] == ["samcam", "masks"] and record["runs"][0]["names"] == len(SHAPES)

@@ -171,8 +171,9 @@ def test_masks_records_its_source_and_refine_copies_it(dataset, capsys):
             "--no-progress"]
     assert main(args) == 0
     record = read(masks)
-    assert record["settings"] == {"tool": "masks", "source": "proposals", "images": str((tmp_path / "images").resolve())}
-    assert record["what"].startswith("SAM masks ({name}.masks.npz)") and record["runs"][0]["command"][:2] == \
+    assert record["settings"] == {"tool": "masks", "source": "proposals"}
+    assert record["runs"][0]["images"] == str((tmp_path / "images").resolve())
+    assert record["what"].startswith("masks ({name}.masks.npz)") and record["runs"][0]["command"][:2] == \
         ["samcam", "masks"]
     assert main(args) == 0 and len(read(masks)["runs"]) == 2  # a resume is recorded
     # the labels refined with these masks say how the masks were made
@@ -193,18 +194,44 @@ def test_masks_keep_stores_an_older_samcam_wrote_without_a_record(dataset, caplo
         == before  # kept, not redone
 
 
-def test_masks_other_settings_into_a_mask_folder_are_refused(dataset, capsys):
+def test_masks_resume_from_a_moved_dataset_and_refuse_other_settings(dataset, tmp_path_factory):
     tmp_path, names = dataset
     _images(tmp_path, names)
     out = tmp_path / "m"
     assert main(["masks", "--source", "proposals", "--images", str(tmp_path / "images"), "--out", str(out),
-                 "--no-progress"]) == 0
-    capsys.readouterr()
-    other = tmp_path / "other_images"  # other images: another setting of what the masks are
-    (tmp_path / "images").rename(other)
-    assert main(["masks", "--source", "proposals", "--images", str(other), "--out", str(out), "--no-progress"]) == 2
-    err = capsys.readouterr().err
-    assert "refusing to mix mask stores from two settings" in err and "images:" in err
+                 "--no-progress", "--list", str(_name_list(tmp_path, names[:2]))]) == 0
+    moved = tmp_path_factory.mktemp("elsewhere") / "images"  # the same images, another machine's path
+    (tmp_path / "images").rename(moved)
+    assert main(["masks", "--source", "proposals", "--images", str(moved), "--out", str(out), "--no-progress"]) == 0
+    assert [run["images"] for run in read(out)["runs"]] == [str((tmp_path / "images").resolve()), str(moved.resolve())]
+    # what decides the masks differs: refused, naming it (SAM settings, as compute_masks records them)
+    from samcam.provenance import claim
+    from samcam.sam.pipeline import mask_settings
+
+    def sam_settings(**changes):
+        given = dict(source="sam", model="vit_h", checkpoint=None, config=None, settings={"points_per_side": 32},
+                     dtype=None, fast=None)
+        return mask_settings(moved, **{**given, **changes})
+
+    sam_out = tmp_path / "sam"
+    claim(sam_out, sam_settings(), names, suffix=".masks.npz", kind="mask store", what="masks")
+    for name in names:
+        store.write(sam_out / name, np.ones((1, 4, 4), bool))
+    claim(sam_out, sam_settings(settings={"points_per_side": 32, "points_per_batch": 256}), names,
+          suffix=".masks.npz", kind="mask store", what="masks")  # a batch size is not a setting of the masks
+    for changes, differs in (({"fast": True}, "mode: 'exact' there, 'fast' now"),
+                             ({"dtype": "tf32"}, "dtype: 'float32' there, 'tf32' now"),
+                             ({"model": "vit_b"}, "model: 'vit_h' there, 'vit_b' now"),
+                             ({"settings": {"points_per_side": 16}}, "settings.points_per_side: 32 there, 16 now")):
+        with pytest.raises(ValueError, match="refusing to mix mask stores from two settings") as refused:
+            claim(sam_out, sam_settings(**changes), names, suffix=".masks.npz", kind="mask store", what="masks")
+        assert differs in str(refused.value)
+
+
+def _name_list(tmp_path, names):
+    path = tmp_path / "names.txt"
+    path.write_text("\n".join(names) + "\n")
+    return path
 
 
 def test_masks_shards_after_the_first_only_check_the_record(dataset, monkeypatch):

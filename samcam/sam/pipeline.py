@@ -142,13 +142,15 @@ _SPEED_ONLY = ("points_per_batch",)
 def mask_settings(images_dir: os.PathLike, *, source: str, model: Optional[str], checkpoint: Optional[os.PathLike],
                   config: Optional[str], settings: Union[None, SamSettings, Mapping[str, Any]], dtype: Optional[str],
                   fast: Union[None, bool, FastOptions], in_memory: Optional[str] = None) -> Dict[str, Any]:
-    """What decides a mask folder's content, as ``samcam.json`` records it (JSON-ready).
+    """What decides a mask folder's content, as ``samcam.json`` records and compares it (JSON-ready).
 
-    The model (or checkpoint file: path and size), the generator settings given (the
+    The model (or checkpoint file: name and size), the generator settings given (the
     rest are the family's defaults of this samcam version), exact or fast mode and the
-    dtype; not the batch sizes, device or compiling, which change speed only.
+    dtype; not where the images and checkpoint are (a resume on another machine may
+    find them elsewhere; each run's entry records the paths), nor the batch sizes,
+    device or compiling, which change speed only.
     """
-    record: Dict[str, Any] = {"tool": "masks", "source": source, "images": str(Path(images_dir).resolve())}
+    record: Dict[str, Any] = {"tool": "masks", "source": source}
     if source != "sam":
         return record
     if dataclasses.is_dataclass(settings):
@@ -160,8 +162,8 @@ def mask_settings(images_dir: os.PathLike, *, source: str, model: Optional[str],
     else:
         weights = {"model": model, "config": config, "checkpoint": None}
         if checkpoint is not None:
-            path = Path(checkpoint).resolve()
-            weights["checkpoint"] = {"path": str(path), "bytes": path.stat().st_size if path.is_file() else None}
+            path = Path(checkpoint)
+            weights["checkpoint"] = {"file": path.name, "bytes": path.stat().st_size if path.is_file() else None}
     record.update(weights)
     record["settings"] = {k: v for k, v in sorted(given.items()) if k not in _SPEED_ONLY}
     record["mode"] = "fast" if fast else "exact"
@@ -333,8 +335,10 @@ def compute_masks(
         out_dir, mask_settings(images_dir, source=source, model=model, checkpoint=checkpoint, config=config,
                                settings=settings, dtype=dtype, fast=fast, in_memory=in_memory),
         names, overwrite=overwrite, command=command, list_file=list_file, suffix=mask_store.STORE_SUFFIX,
-        kind="mask store", what="SAM masks ({name}.masks.npz) written by samcam masks; settings decide their content",
-        keep_unrecorded=True, write=record)
+        kind="mask store", what="masks ({name}.masks.npz) written by samcam masks; settings decide their content",
+        keep_unrecorded=True, write=record,
+        run_info={"images": str(Path(images_dir).resolve()),
+                  "checkpoint": str(Path(checkpoint).resolve()) if checkpoint is not None else None})
     output_path = functools.partial(_output_path, out_dir)
     if source == "proposals":
         job = functools.partial(_proposals_one, images_dir=str(images_dir), out_dir=str(out_dir))
