@@ -64,7 +64,8 @@ def add_parser(subparsers) -> None:
                     "{out}/{name}.masks.npz per image: SAM (segment-anything's SamAutomaticMaskGenerator, same "
                     "masks, faster), SAM 2.1 (sam2's SAM2AutomaticMaskGenerator), HQ-SAM (segment-anything-hq's "
                     "generator) or MobileSAM (its generator is SAM's: same masks, faster). Finished images are "
-                    "skipped unless --overwrite. Under torchrun or srun each process takes its own shard and GPU. "
+                    "skipped unless --overwrite; {out}/samcam.json records the model, settings, mode and dtype, "
+                    "and a resume with others is refused. Under torchrun or srun each process takes its own shard and GPU. "
                     "With --compare NAME=DIR ...: compare mask folders instead (masks per image, mask areas and, "
                     "with --labels and --gt, the mIoU of the refined pseudo labels per source).")
     parser.add_argument("--images", metavar="DIR", help="image folder ({name}.jpg or .png); required unless --compare")
