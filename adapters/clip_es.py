@@ -76,9 +76,9 @@ ADAPTER = MethodAdapter(
             "with your ground truth",
             "sed 's#^    ID: voc12$#    ID: voc12_samcam#' configs/voc12.yaml > configs/voc12_samcam_test.yaml "
             "&& sed 's#^    ROOT: .*#    ROOT: '{out}'_root#' configs/voc12_samcam_test.yaml > configs/voc12_samcam.yaml",
-            # sed's delimiter and replacement specials; YAML's comment and mapping markers in
-            # the unquoted ROOT value; a line break
-            unsafe_in_path=("#", "&", "\\", "\n", " #", ": "),
+            # sed's delimiter (also YAML's comment marker) and replacement specials; YAML's
+            # mapping marker in the unquoted ROOT value; a line break
+            unsafe_in_path=("#", "&", "\\", "\n", ": "),
         ),
         Continuation(
             "train DeepLab-v2 on them (checkpoints in data/models/voc12_samcam/)",

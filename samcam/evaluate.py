@@ -84,11 +84,9 @@ def confusion_matrix(*, gt: np.ndarray, pred: np.ndarray, num_classes: int = 21,
     """
     pred = np.asarray(pred)
     gt = np.asarray(gt)
-    if pred.shape != gt.shape:
-        def size(shape):  # H×W, as every other size message says it
-            return "×".join(str(n) for n in shape)
-
-        raise ValueError(f"prediction is {size(pred.shape)} but ground truth is {size(gt.shape)} (height×width)")
+    if pred.shape != gt.shape:  # H×W, as every other size message says it
+        raise ValueError(f"prediction is {'×'.join(map(str, pred.shape))} but ground truth is "
+                         f"{'×'.join(map(str, gt.shape))} (height×width)")
     for what, array in (("prediction", pred), ("ground truth", gt)):
         bad = (array >= num_classes) & (array != ignore_index)
         if bad.any() or (array < 0).any():
