@@ -6,6 +6,7 @@ file, or the right result.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import faulthandler
@@ -60,6 +61,22 @@ NAMES = [f"2007_{i:06d}" for i in range(6)]
 
 def need_torch():
     return pytest.importorskip("torch", reason="torch tensors in CAM files: pip install 'samcam[sam]'")
+
+
+class _Peak:
+    bytes = 0
+
+
+@contextlib.contextmanager
+def traced_peak():
+    """The peak of Python-tracked allocations (``.bytes``) while the block runs."""
+    peak = _Peak()
+    tracemalloc.start()
+    try:
+        yield peak
+    finally:
+        peak.bytes = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
 
 
 @pytest.fixture
@@ -153,14 +170,10 @@ def test_1_array_states_are_checked_before_numpy_builds_them():
 def test_1_npy_header_declaring_more_than_the_file(tmp_path):
     path = tmp_path / "big.npy"
     path.write_bytes(npy_raw((10**11,), "<f8", b"\x00" * 32))
-    tracemalloc.start()
-    try:
-        with pytest.raises(ValueError, match=r"big\.npy: truncated \.npy: its header declares \(100000000000,\)"):
-            load_npy(path)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 2**20
+    with traced_peak() as peak, \
+            pytest.raises(ValueError, match=r"big\.npy: truncated \.npy: its header declares \(100000000000,\)"):
+        load_npy(path)
+    assert peak.bytes < 2**20
 
 
 # ------------------------------------------------------------ 2. exact names in the allow-list
@@ -253,14 +266,10 @@ def test_4_store_declaring_a_million_spans_is_refused_before_allocating(tmp_path
     path.write_bytes(npz_compressed_bytes(format=np.array("samcam-masks/1"), image_shape=np.array([500, 500]),
                                           spans=spans, words_lzma=np.frombuffer(lzma.compress(b""), np.uint8)))
     assert path.stat().st_size < 40_000
-    tracemalloc.start()
-    try:
-        with pytest.raises(ValueError, match=r"x\.masks\.npz: 1,000,000 masks, more than the limit of 10,000"):
-            store.load(path)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 64 * 2**20, peak  # the spans themselves (16 MB), not K x width words (31 GB)
+    with traced_peak() as peak, \
+            pytest.raises(ValueError, match=r"x\.masks\.npz: 1,000,000 masks, more than the limit of 10,000"):
+        store.load(path)
+    assert peak.bytes < 64 * 2**20, peak.bytes  # the spans themselves (16 MB), not K x width words (31 GB)
 
 
 def test_4_lzma_payload_is_decompressed_no_further_than_the_spans(tmp_path):
@@ -268,14 +277,10 @@ def test_4_lzma_payload_is_decompressed_no_further_than_the_spans(tmp_path):
     path = tmp_path / "x.masks.npz"
     path.write_bytes(npz_bytes(format=np.array("samcam-masks/1"), image_shape=np.array([8, 8]),
                                spans=np.array([[0, 1]]), words_lzma=np.frombuffer(bomb, np.uint8)))
-    tracemalloc.start()
-    try:
-        with pytest.raises(ValueError, match=r"x\.masks\.npz: .*hold more than the 1 words their spans declare"):
-            store.load(path)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 4 * 2**20, peak
+    with traced_peak() as peak, \
+            pytest.raises(ValueError, match=r"x\.masks\.npz: .*hold more than the 1 words their spans declare"):
+        store.load(path)
+    assert peak.bytes < 4 * 2**20, peak.bytes
 
 
 def test_4_store_members_declaring_more_than_they_hold(tmp_path):
@@ -287,14 +292,10 @@ def test_4_store_members_declaring_more_than_they_hold(tmp_path):
     assert len(store.load(path)) == 0
     # the spans member's header claims (10^10, 2): numpy would allocate that before reading
     path.write_bytes(zip_bytes({**members, "spans.npy": npy_raw((10**10, 2), "<i8", b"\x00" * 16)}))
-    tracemalloc.start()
-    try:
-        with pytest.raises(ValueError, match=r"x\.masks\.npz: .*member 'spans.npy' declares \(10000000000, 2\)"):
-            store.load(path)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 2**20
+    with traced_peak() as peak, \
+            pytest.raises(ValueError, match=r"x\.masks\.npz: .*member 'spans.npy' declares \(10000000000, 2\)"):
+        store.load(path)
+    assert peak.bytes < 2**20
 
 
 # ------------------------------------------------------- 5. label bombs, malformed store fields

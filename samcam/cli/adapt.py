@@ -17,7 +17,7 @@ from pathlib import Path
 from ..adapters import available, get, origin, plugin_problems
 from ..adapters.run import adapt_dir
 from ..io import read_name_list
-from .common import add_batch_arguments, add_rule_arguments, list_or_choose, report_batch, rule_params
+from .common import add_batch_arguments, add_rule_arguments, installed, list_or_choose, report_batch, rule_params
 
 DESCRIPTION = (
     "Refine a WSSS method's pseudo labels in its own layout: read each CAM {name}.npy the method saved "
@@ -27,16 +27,6 @@ DESCRIPTION = (
     "the refined labels. It refuses an --out that is one of the method's own output folders "
     "(--overwrite-method-folder to insist)."
 )
-
-
-def _method(text: str) -> str:
-    """argparse type of ``--method``: an installed method (the error lists them, and says why a
-    plug-in of that name could not be used)."""
-    try:
-        get(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
 
 
 def _methods_help() -> str:
@@ -54,7 +44,7 @@ def add_parser(subparsers) -> None:
         description=DESCRIPTION,
         epilog=_methods_help(),
     )
-    parser.add_argument("--method", required=True, type=_method, metavar="{" + ",".join(available()) + "}",
+    parser.add_argument("--method", required=True, type=installed(get), metavar="{" + ",".join(available()) + "}",
                         action=list_or_choose(_methods_help),
                         help="the WSSS method that wrote the inputs (listed below; --method alone lists them)")
     parser.add_argument("--cams", type=Path, metavar="DIR", help="folder of the method's CAM {name}.npy files (--source cam)")

@@ -191,7 +191,7 @@ def names_or_list(list_file: Optional[str], default: Sequence[str]) -> List[str]
 def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the refinement rule, shared by ``refine`` and ``adapt``."""
     group = parser.add_argument_group("refinement rule (see README: 'The rule')")
-    group.add_argument("--rule", type=_rule_name, default="samcam", action=list_or_choose(_rules_help),
+    group.add_argument("--rule", type=installed(get_rule), default="samcam", action=list_or_choose(_rules_help),
                        metavar="{" + ",".join(available_rules()) + "}",
                        help="samcam (default): counts every mask against every class, rescues object masks by "
                             "the cores of class regions; official: the reference code's rule, bit-exact; or an "
@@ -235,14 +235,17 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
                             "system's, as the reference code reads them (neither rule's result depends on it)")
 
 
-def _rule_name(text: str) -> str:
-    """argparse type of ``--rule``: an installed rule (the error lists them, and says why a
-    plug-in of that name could not be used)."""
-    try:
-        get_rule(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
+def installed(lookup: Callable[[str], object]) -> Callable[[str], str]:
+    """argparse type of a name ``lookup`` must accept (``--rule``, ``--method``): its
+    ValueError, which lists the installed names and says why a plug-in of that name could
+    not be used, becomes the usage error."""
+    def check(text: str) -> str:
+        try:
+            lookup(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return text
+    return check
 
 
 def _rules_help() -> str:
