@@ -1,7 +1,7 @@
 """Which refinement rule is better, with intervals (prints numbers, not a test).
 
 Runs every rule variant on ``--scenes`` synthetic scenes of each scene family
-(:mod:`samcam.demo.scenes`), one confusion matrix per family, and prints each variant's
+(``benchmarks/scenes.py``), one confusion matrix per family, and prints each variant's
 mIoU difference to ``official`` with a paired bootstrap 95% interval, per family and
 pooled, then the decision rule for the default (README, "Rule quality"):
 
@@ -28,8 +28,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # the workers are the parallelism
 
 import numpy as np
 
-from samcam.demo.quality import TRIED, TUNED_FAMILIES, VARIANTS, compare, format_table
-from samcam.demo.scenes import FAMILIES
+# benchmarks/ is sys.path[0] when this file is run as a script
+from rule_quality import TRIED, TUNED_FAMILIES, VARIANTS, compare, format_table
+from scenes import FAMILIES
 
 DEFAULT_VARIANT = "samcam (default)"
 

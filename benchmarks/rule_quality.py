@@ -1,6 +1,6 @@
 """The rule benchmark: refinement rules compared on synthetic scene families, with intervals.
 
-For every family of :mod:`samcam.demo.scenes` and every rule variant, each scene's
+For every family of :mod:`scenes` (``benchmarks/scenes.py``) and every rule variant, each scene's
 refined label is compared with its ground truth (one confusion matrix per scene,
 summed into one per family, as VOC evaluates a dataset). The question a benchmark
 must answer is whether one rule beats another by more than the scenes' luck, so the
@@ -17,6 +17,7 @@ variation of real images the families model; it does not predict VOC numbers.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import json
 import os
@@ -28,13 +29,14 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 from scipy import ndimage
 
-from ..batch import progress_bar
-from ..evaluate import confusion_matrix
-from ..io import atomic_write_bytes
-from ..masks.maskset import MaskSet, as_maskset
-from ..refine import _check_label, _core_cover, _counts, _decide_samcam, _paint_order, refine
-from ..rules import paint as _paint
-from .scenes import FAMILIES, make_bench_scene
+from scenes import FAMILIES, make_bench_scene
+
+from samcam.batch import progress_bar
+from samcam.evaluate import confusion_matrix
+from samcam.io import atomic_write_bytes
+from samcam.masks.maskset import MaskSet, as_maskset
+from samcam.refine import _check_label, _core_cover, _counts, _decide_samcam, _paint_order, refine
+from samcam.rules import paint as _paint
 
 __all__ = [
     "Variant",
@@ -126,12 +128,27 @@ def _chunk(args) -> np.ndarray:
     return np.stack([scene_stats(family, i, seed, variants) for i in indices])
 
 
+# The samcam modules whose code decides the numbers: the rules and their steps, the
+# scoring, the pseudo label of a CAM, the masks' container, and the demo family's scenes.
+_NUMBER_MODULES = ("samcam.refine", "samcam.rules", "samcam.evaluate", "samcam.cams", "samcam.masks.maskset",
+                   "samcam.demo.synthetic")
+
+
+def _fingerprinted_sources() -> List[Path]:
+    """This file, ``scenes.py`` beside it, and the source of every module of :data:`_NUMBER_MODULES`
+    (all of a package's ``.py`` files, should one of them become a package)."""
+    here = Path(__file__).resolve().parent
+    paths = [here / "scenes.py", here / "rule_quality.py"]
+    for name in _NUMBER_MODULES:
+        source = Path(importlib.import_module(name).__file__).resolve()
+        paths += sorted(source.parent.rglob("*.py")) if source.name == "__init__.py" else [source]
+    return paths
+
+
 def _code_fingerprint() -> str:
     """Hash of the sources that decide the numbers, so a cache never outlives a code change."""
-    here = Path(__file__).resolve().parent
     digest = hashlib.sha1()
-    for path in (here / "scenes.py", here / "quality.py", here.parent / "refine.py", here.parent / "evaluate.py",
-                 here.parent / "cams.py", here.parent / "masks" / "maskset.py"):
+    for path in _fingerprinted_sources():
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 

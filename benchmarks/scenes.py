@@ -1,5 +1,8 @@
 """Scene families for the rule benchmark (SYNTHETIC data, rendered shapes, not photographs).
 
+Not part of the installed package: :mod:`rule_quality` and ``bench_rules.py`` import it
+with ``benchmarks/`` on ``sys.path``.
+
 Each family varies what real VOC/COCO images vary, so that a refinement rule is judged
 on more than one kind of picture:
 
@@ -66,9 +69,9 @@ import numpy as np
 from scipy import ndimage
 from skimage.draw import polygon as draw_polygon
 
-from ..cams import label_from_cams, scores_from_cams
-from ..masks.maskset import MaskSet
-from .synthetic import make_scene
+from samcam.cams import label_from_cams, scores_from_cams
+from samcam.demo.synthetic import make_scene
+from samcam.masks.maskset import MaskSet
 
 __all__ = ["FAMILIES", "BenchScene", "make_bench_scene", "CAM_THRESHOLD", "SAM_PRED_IOU_THRESH",
            "SAM_STABILITY_THRESH", "SAM_BOX_NMS_THRESH"]
