@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-from scipy import ndimage
-
 from scenes import FAMILIES, make_bench_scene
+from scipy import ndimage
 
 from samcam.batch import progress_bar
 from samcam.evaluate import confusion_matrix
@@ -170,42 +169,55 @@ def family_stats(
     when at least ``num_scenes`` scenes are cached; only missing variants are computed.
     """
     fingerprint = _code_fingerprint()
+
+    def cache_path(variant: Variant) -> Optional[Path]:
+        return None if cache_dir is None else Path(cache_dir) / f"{family}-s{seed}-{variant.key()}-{fingerprint}.npy"
+
     out = np.zeros((num_scenes, len(variants), 3, NUM_CLASSES), np.int64)
     missing = []
     for position, variant in enumerate(variants):
-        cached = None
-        if cache_dir is not None:
-            path = Path(cache_dir) / f"{family}-s{seed}-{variant.key()}-{fingerprint}.npy"
-            if path.exists():
-                cached = np.load(path, allow_pickle=False)
-        if cached is not None and len(cached) >= num_scenes:
-            out[:, position] = cached[:num_scenes]
-        else:
+        cached = _load_cached(cache_path(variant), num_scenes)
+        if cached is None:
             missing.append(position)
+        else:
+            out[:, position] = cached
     if missing:
         todo = [variants[p] for p in missing]
-        chunks = [list(range(start, min(start + 20, num_scenes))) for start in range(0, num_scenes, 20)]
-        jobs = [(family, chunk, seed, todo) for chunk in chunks]
         bar = progress_bar(num_scenes, f"{family} ({len(todo)} variants)", progress, unit="scene")
-        results = []
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                for result in pool.map(_chunk, jobs):
-                    results.append(result)
-                    bar.update(len(result))
-        else:
-            for job in jobs:
-                results.append(_chunk(job))
-                bar.update(len(results[-1]))
+        computed = _compute(family, num_scenes, seed, todo, workers, bar)
         bar.close()
-        computed = np.concatenate(results)
         for column, position in enumerate(missing):
             out[:, position] = computed[:, column]
-            if cache_dir is not None:
-                path = Path(cache_dir) / f"{family}-s{seed}-{variants[position].key()}-{fingerprint}.npy"
-                buffer = _npy_bytes(computed[:, column].astype(np.int64))
-                atomic_write_bytes(path, buffer)
+            path = cache_path(variants[position])
+            if path is not None:
+                atomic_write_bytes(path, _npy_bytes(computed[:, column].astype(np.int64)))
     return out
+
+
+def _load_cached(path: Optional[Path], num_scenes: int) -> Optional[np.ndarray]:
+    """The first ``num_scenes`` cached counts of one variant, or None (no cache, or too few scenes)."""
+    if path is None or not path.exists():
+        return None
+    cached = np.load(path, allow_pickle=False)
+    return cached[:num_scenes] if len(cached) >= num_scenes else None
+
+
+def _compute(family: str, num_scenes: int, seed: int, variants: Sequence[Variant], workers: int, bar) -> np.ndarray:
+    """Per-scene counts of ``variants`` on scenes 0..num_scenes-1, in chunks of 20 scenes
+    (over ``workers`` processes if more than 1) -> (num_scenes, V, 3, C) int64."""
+    chunks = [list(range(start, min(start + 20, num_scenes))) for start in range(0, num_scenes, 20)]
+    jobs = [(family, chunk, seed, variants) for chunk in chunks]
+    results = []
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for result in pool.map(_chunk, jobs):
+                results.append(result)
+                bar.update(len(result))
+    else:
+        for job in jobs:
+            results.append(_chunk(job))
+            bar.update(len(results[-1]))
+    return np.concatenate(results)
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

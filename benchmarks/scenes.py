@@ -465,68 +465,96 @@ def _random_class(rng) -> int:
     return int(rng.choice(np.arange(1, 21), p=_CLASS_WEIGHTS))
 
 
+def _new_object(canvas, rng, low, high, spread=0.35, classes: Optional[Sequence[int]] = None) -> _Thing:
+    """An object of area fraction in [low, high], of a class from ``classes`` (default: any, by
+    VOC's frequencies), placed within ``spread`` of the centre. Draws size, class, place, shape."""
+    s = _object_size(rng, canvas, low, high)
+    cls = _random_class(rng) if classes is None else int(rng.choice(classes))
+    return _draw(canvas, rng, cls, *_place(rng, canvas, s, spread), s)
+
+
+def _shifted(pairs: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    """The pairs' indices after an object was inserted at the back (index 0)."""
+    return [(a + 1, b + 1) for a, b in pairs]
+
+
+# Each layout returns the objects, back to front, and the pairs (indices) whose CAMs
+# bleed into each other / that SAM groups.
+def _layout_voc_like(canvas, rng):
+    things = [_new_object(canvas, rng, 0.03, 0.3) for _ in range(int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2])))]
+    return things, []
+
+
+def _layout_scale(canvas, rng):
+    things = [_new_object(canvas, rng, 0.002, 0.8, 0.4) for _ in range(int(rng.integers(1, 6)))]
+    things.sort(key=lambda t: -sum(p.sum() for p in t.parts))  # big ones behind
+    return things, []
+
+
+def _layout_instances(canvas, rng):
+    cls = int(rng.choice(CROWD_CLASSES))
+    count = int(rng.integers(2, 8))
+    s = _object_size(rng, canvas, 0.01, 0.12)
+    cy, cx = _place(rng, canvas, s, 0.15)
+    things, pairs = [], []
+    for index in range(count):  # a row or a cluster: neighbours touch or overlap
+        y = cy + rng.normal(0, s * 0.35) + (index - count / 2) * rng.uniform(0, s * 0.2)
+        x = cx + (index - (count - 1) / 2) * s * rng.uniform(0.7, 1.3) + rng.normal(0, s * 0.2)
+        things.append(_draw(canvas, rng, cls, y, x, s * rng.uniform(0.8, 1.2)))
+        if index:
+            pairs.append((index - 1, index))
+    if rng.random() < 0.3:
+        other = _random_class(rng)  # drawn before the size, unlike _new_object
+        s2 = _object_size(rng, canvas, 0.02, 0.15)
+        things.insert(0, _draw(canvas, rng, other, *_place(rng, canvas, s2), s2))
+        pairs = _shifted(pairs)
+    return things, pairs
+
+
+def _layout_cooccur(canvas, rng):
+    front, back = PAIRS[int(rng.integers(len(PAIRS)))]
+    s = _object_size(rng, canvas, 0.08, 0.35)
+    cy, cx = _place(rng, canvas, s, 0.15)
+    things = [_draw(canvas, rng, back, cy, cx, s)]
+    pairs = []
+    if back == TABLE:  # things standing on the table top
+        for _ in range(int(rng.integers(1, 4))):
+            s2 = s * rng.uniform(0.25, 0.45)
+            things.append(_draw(canvas, rng, front, cy - s2 * 0.5, cx + rng.uniform(-0.8, 0.8) * s, s2))
+            pairs.append((0, len(things) - 1))
+    else:  # a rider / sitter overlapping the upper half
+        s2 = s * rng.uniform(0.45, 0.7)
+        things.append(_draw(canvas, rng, front, cy - s * rng.uniform(0.3, 0.6), cx + rng.normal(0, s * 0.15), s2))
+        pairs.append((0, 1))
+    if rng.random() < 0.3:
+        things.insert(0, _new_object(canvas, rng, 0.02, 0.1))
+        pairs = _shifted(pairs)
+    return things, pairs
+
+
+def _layout_thin(canvas, rng):
+    things = [_new_object(canvas, rng, 0.04, 0.3, classes=THIN_CLASSES) for _ in range(int(rng.integers(1, 4)))]
+    if rng.random() < 0.3:
+        things.insert(0, _new_object(canvas, rng, 0.03, 0.15))
+    return things, []
+
+
+def _layout_clutter(canvas, rng):
+    return [_new_object(canvas, rng, 0.01, 0.2, 0.4) for _ in range(int(rng.integers(1, 5)))], []
+
+
+_LAYOUTS: Dict[str, Callable] = {
+    "voc_like": _layout_voc_like, "scale": _layout_scale, "instances": _layout_instances,
+    "cooccur": _layout_cooccur, "thin": _layout_thin, "clutter": _layout_clutter,
+}
+
+
 def _layout(family: Family, canvas: _Canvas, rng) -> Tuple[List[_Thing], List[Tuple[int, int]]]:
     """Objects, back to front, and the pairs (indices) whose CAMs bleed into each other / SAM groups."""
-    things: List[_Thing] = []
-    pairs: List[Tuple[int, int]] = []
     name = family.layout or family.name
-    if name == "voc_like":
-        for _ in range(int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))):
-            s = _object_size(rng, canvas, 0.03, 0.3)
-            things.append(_draw(canvas, rng, _random_class(rng), *_place(rng, canvas, s), s))
-    elif name == "scale":
-        for _ in range(int(rng.integers(1, 6))):
-            s = _object_size(rng, canvas, 0.002, 0.8)
-            things.append(_draw(canvas, rng, _random_class(rng), *_place(rng, canvas, s, 0.4), s))
-        things.sort(key=lambda t: -sum(p.sum() for p in t.parts))  # big ones behind
-    elif name == "instances":
-        cls = int(rng.choice(CROWD_CLASSES))
-        count = int(rng.integers(2, 8))
-        s = _object_size(rng, canvas, 0.01, 0.12)
-        cy, cx = _place(rng, canvas, s, 0.15)
-        for index in range(count):  # a row or a cluster: neighbours touch or overlap
-            y = cy + rng.normal(0, s * 0.35) + (index - count / 2) * rng.uniform(0, s * 0.2)
-            x = cx + (index - (count - 1) / 2) * s * rng.uniform(0.7, 1.3) + rng.normal(0, s * 0.2)
-            things.append(_draw(canvas, rng, cls, y, x, s * rng.uniform(0.8, 1.2)))
-            if index:
-                pairs.append((index - 1, index))
-        if rng.random() < 0.3:
-            other = _random_class(rng)
-            s2 = _object_size(rng, canvas, 0.02, 0.15)
-            things.insert(0, _draw(canvas, rng, other, *_place(rng, canvas, s2), s2))
-            pairs = [(a + 1, b + 1) for a, b in pairs]
-    elif name == "cooccur":
-        front, back = PAIRS[int(rng.integers(len(PAIRS)))]
-        s = _object_size(rng, canvas, 0.08, 0.35)
-        cy, cx = _place(rng, canvas, s, 0.15)
-        things.append(_draw(canvas, rng, back, cy, cx, s))
-        if back == TABLE:  # things standing on the table top
-            for _ in range(int(rng.integers(1, 4))):
-                s2 = s * rng.uniform(0.25, 0.45)
-                things.append(_draw(canvas, rng, front, cy - s2 * 0.5, cx + rng.uniform(-0.8, 0.8) * s, s2))
-                pairs.append((0, len(things) - 1))
-        else:  # a rider / sitter overlapping the upper half
-            s2 = s * rng.uniform(0.45, 0.7)
-            things.append(_draw(canvas, rng, front, cy - s * rng.uniform(0.3, 0.6), cx + rng.normal(0, s * 0.15), s2))
-            pairs.append((0, 1))
-        if rng.random() < 0.3:
-            s3 = _object_size(rng, canvas, 0.02, 0.1)
-            things.insert(0, _draw(canvas, rng, _random_class(rng), *_place(rng, canvas, s3), s3))
-            pairs = [(a + 1, b + 1) for a, b in pairs]
-    elif name == "thin":
-        for _ in range(int(rng.integers(1, 4))):
-            s = _object_size(rng, canvas, 0.04, 0.3)
-            things.append(_draw(canvas, rng, int(rng.choice(THIN_CLASSES)), *_place(rng, canvas, s), s))
-        if rng.random() < 0.3:
-            s = _object_size(rng, canvas, 0.03, 0.15)
-            things.insert(0, _draw(canvas, rng, _random_class(rng), *_place(rng, canvas, s), s))
-    elif name == "clutter":
-        for _ in range(int(rng.integers(1, 5))):
-            s = _object_size(rng, canvas, 0.01, 0.2)
-            things.append(_draw(canvas, rng, _random_class(rng), *_place(rng, canvas, s, 0.4), s))
-    else:  # pragma: no cover - FAMILIES and this function change together
+    if name not in _LAYOUTS:  # pragma: no cover - FAMILIES and _LAYOUTS change together
         raise ValueError(f"unknown family {name!r}")
-    return things, pairs
+    return _LAYOUTS[name](canvas, rng)
 
 
 def _stuff(family: Family, canvas: _Canvas, rng) -> Tuple[List[np.ndarray], List[List[np.ndarray]], List[np.ndarray]]:
@@ -546,24 +574,45 @@ def _stuff(family: Family, canvas: _Canvas, rng) -> Tuple[List[np.ndarray], List
                                rng.uniform(0.1, 0.3) * w, rng.uniform(0, np.pi))
         regions = [r & ~thing for r in regions] + [thing]
     regions = [r for r in regions if r.sum() >= 20]
-    pieces = []
-    for region in regions:
-        count = int(rng.integers(family.stuff_pieces[0], family.stuff_pieces[1] + 1))
-        if count <= 1:
-            pieces.append([region])
-            continue
-        coords = np.argwhere(region)
-        seeds = coords[rng.choice(len(coords), size=min(count, len(coords)), replace=False)].astype(np.float32)
-        distance = (yy[..., None] - seeds[:, 0]) ** 2 + (xx[..., None] - seeds[:, 1]) ** 2
-        nearest = np.argmin(distance, axis=-1)
-        pieces.append([region & (nearest == k) for k in range(len(seeds)) if (region & (nearest == k)).sum() >= 10])
+    pieces = [_region_pieces(family, canvas, rng, region) for region in regions]
+    return regions, pieces, _junk(family, canvas, rng)
+
+
+def _region_pieces(family: Family, canvas: _Canvas, rng, region: np.ndarray) -> List[np.ndarray]:
+    """A background region cut into pieces (nearest of a few random seeds), pieces under 10 px dropped."""
+    count = int(rng.integers(family.stuff_pieces[0], family.stuff_pieces[1] + 1))
+    if count <= 1:
+        return [region]
+    coords = np.argwhere(region)
+    seeds = coords[rng.choice(len(coords), size=min(count, len(coords)), replace=False)].astype(np.float32)
+    distance = (canvas.yy[..., None] - seeds[:, 0]) ** 2 + (canvas.xx[..., None] - seeds[:, 1]) ** 2
+    nearest = np.argmin(distance, axis=-1)
+    return [region & (nearest == k) for k in range(len(seeds)) if (region & (nearest == k)).sum() >= 10]
+
+
+def _junk(family: Family, canvas: _Canvas, rng) -> List[np.ndarray]:
+    """Small background things (5 px or more) that get their own masks."""
     junk = []
     for _ in range(int(rng.integers(family.junk[0], family.junk[1] + 1))):
-        blob = canvas.ellipse(rng.uniform(0, h), rng.uniform(0, w), rng.uniform(1.5, 7), rng.uniform(1.5, 9),
-                              rng.uniform(0, np.pi))
+        blob = canvas.ellipse(rng.uniform(0, canvas.height), rng.uniform(0, canvas.width), rng.uniform(1.5, 7),
+                              rng.uniform(1.5, 9), rng.uniform(0, np.pi))
         if blob.sum() >= 5:
             junk.append(blob)
-    return regions, pieces, junk
+    return junk
+
+
+@dataclass
+class _Layout:
+    """What the CAMs and masks are made from: the objects (back to front, ``whole`` set), the pairs
+    of object indices that go together, the background regions, their pieces, the small
+    background things, and the pixels any object covers."""
+
+    things: List[_Thing]
+    pairs: List[Tuple[int, int]]
+    regions: List[np.ndarray]
+    pieces: List[List[np.ndarray]]
+    junk: List[np.ndarray]
+    occupied: np.ndarray
 
 
 # ----------------------------------------------------------------------------- CAMs
@@ -572,8 +621,7 @@ def _smooth_noise(rng, shape, sigma):
     return noise / (noise.std() + 1e-6)
 
 
-def _make_cams(family: Family, canvas: _Canvas, rng, things: List[_Thing], pairs, partial: float, spill: float,
-               pieces: List[List[np.ndarray]]):
+def _make_cams(family: Family, canvas: _Canvas, rng, layout: _Layout, partial: float, spill: float):
     """Class score maps -> (classes (N,) 1-based, maps (N, H, W) float32 normalised to max 1).
 
     ``labels="cam"``: IRN-style CAMs (partial activation on the discriminative part,
@@ -583,70 +631,104 @@ def _make_cams(family: Family, canvas: _Canvas, rng, things: List[_Thing], pairs
     background.
     """
     h, w = canvas.height, canvas.width
+    things = layout.things
     classes = sorted({t.cls for t in things if t.whole.any()})
-    missed_class = None
-    if len(classes) > 1 and rng.random() < family.miss_class:
-        missed_class = int(rng.choice(classes))
+    missed_class = _missed_class(family, rng, classes)
     maps = {c: np.zeros((h, w), np.float32) for c in classes}
-    # CAMs are coarse (stride 4-16) and upsampled; post-processed labels follow edges.
-    sigma = rng.uniform(1.5, 3.0) + 1.5 * max(partial, spill) if family.labels == "cam" else rng.uniform(0.6, 1.2)
-    missed = set()
-    for cls in classes:  # CAMs that fire on some instances of a class and miss the others
-        instances = [i for i, t in enumerate(things) if t.cls == cls and t.whole.any()]
-        if len(instances) > 1:
-            lost = [i for i in instances if rng.random() < family.miss_instance]
-            missed.update(lost[: len(instances) - 1])
-    occupied = np.logical_or.reduce([t.whole for t in things]) if things else np.zeros((h, w), bool)
+    sigma = _blur(family, rng, partial, spill)
+    missed = _missed_instances(family, rng, things, classes)
     for index, thing in enumerate(things):
         if not thing.whole.any() or thing.cls == missed_class or index in missed:
             continue
         if family.labels == "post":
-            region = _post_processed_region(thing, rng, partial, spill, pieces, occupied)
+            region = _post_processed_region(thing, rng, partial, spill, layout.pieces, layout.occupied)
             activation = ndimage.gaussian_filter(region.astype(np.float32), sigma)
-            maps[thing.cls] = np.maximum(maps[thing.cls], activation / (activation.max() + 1e-6))
-            continue
-        key = thing.parts[thing.key] & thing.whole
-        if not key.any():
-            key = thing.whole
-        # Partial activation: the rest of the object scores a fraction of the key part.
-        rest = np.clip(rng.uniform(0.35, 1.0) - 0.8 * partial, 0.0, 1.0)
-        weight = thing.whole * rest + key * (1 - rest)
-        activation = ndimage.gaussian_filter(weight.astype(np.float32), sigma)
-        activation /= activation.max() + 1e-6
-        # False activation: blobs on the context beside the object.
-        extent = np.sqrt(thing.whole.sum())
-        cy, cx = np.argwhere(thing.whole).mean(axis=0)
-        for _ in range(int(rng.integers(1, 3))):
-            if rng.random() > 0.15 + 0.7 * spill:
-                continue
-            angle = rng.uniform(0, 2 * np.pi)
-            distance = extent * rng.uniform(0.5, 1.0)
-            fy, fx = cy + np.sin(angle) * distance, cx + np.cos(angle) * distance
-            radius = max(2.0, extent * rng.uniform(0.15, 0.4))
-            strength = rng.uniform(0.05, 0.25) + 0.5 * spill
-            blob = strength * np.exp(-((canvas.yy - fy) ** 2 + (canvas.xx - fx) ** 2) / (2 * radius ** 2))
-            activation = np.maximum(activation, blob)
+            activation = activation / (activation.max() + 1e-6)
+        else:
+            activation = _cam_activation(canvas, rng, thing, partial, spill, sigma)
         maps[thing.cls] = np.maximum(maps[thing.cls], activation)
-    for a, b in pairs:  # co-occurrence: each class also scores on its partner
-        ta, tb = things[a], things[b]
+    _cross_bleed(family, rng, layout, maps, spill, sigma)
+    return _normalised_maps(rng, classes, maps, (h, w))
+
+
+def _missed_class(family: Family, rng, classes) -> Optional[int]:
+    """The class the CAMs miss altogether (only if another class remains), or None."""
+    if len(classes) > 1 and rng.random() < family.miss_class:
+        return int(rng.choice(classes))
+    return None
+
+
+def _blur(family: Family, rng, partial: float, spill: float) -> float:
+    """The maps' blur (Gaussian sigma, px): CAMs are coarse (stride 4-16) and upsampled, more so
+    the more partial or spilled; post-processed labels follow edges."""
+    return rng.uniform(1.5, 3.0) + 1.5 * max(partial, spill) if family.labels == "cam" else rng.uniform(0.6, 1.2)
+
+
+def _missed_instances(family: Family, rng, things: List[_Thing], classes) -> set:
+    """Indices of the instances the CAMs miss: of each class with several instances, some
+    (never all) are lost."""
+    missed = set()
+    for cls in classes:
+        instances = [i for i, t in enumerate(things) if t.cls == cls and t.whole.any()]
+        if len(instances) > 1:
+            lost = [i for i in instances if rng.random() < family.miss_instance]
+            missed.update(lost[: len(instances) - 1])
+    return missed
+
+
+def _cam_activation(canvas: _Canvas, rng, thing: _Thing, partial: float, spill: float, sigma: float) -> np.ndarray:
+    """One object's IRN-style CAM: peaked on its key part (partial activation), blurred,
+    with blobs on the context beside it (false activation) -> H×W float."""
+    key = thing.parts[thing.key] & thing.whole
+    if not key.any():
+        key = thing.whole
+    # Partial activation: the rest of the object scores a fraction of the key part.
+    rest = np.clip(rng.uniform(0.35, 1.0) - 0.8 * partial, 0.0, 1.0)
+    weight = thing.whole * rest + key * (1 - rest)
+    activation = ndimage.gaussian_filter(weight.astype(np.float32), sigma)
+    activation /= activation.max() + 1e-6
+    # False activation: blobs on the context beside the object.
+    extent = np.sqrt(thing.whole.sum())
+    cy, cx = np.argwhere(thing.whole).mean(axis=0)
+    for _ in range(int(rng.integers(1, 3))):
+        if rng.random() > 0.15 + 0.7 * spill:
+            continue
+        angle = rng.uniform(0, 2 * np.pi)
+        distance = extent * rng.uniform(0.5, 1.0)
+        fy, fx = cy + np.sin(angle) * distance, cx + np.cos(angle) * distance
+        radius = max(2.0, extent * rng.uniform(0.15, 0.4))
+        strength = rng.uniform(0.05, 0.25) + 0.5 * spill
+        blob = strength * np.exp(-((canvas.yy - fy) ** 2 + (canvas.xx - fx) ** 2) / (2 * radius ** 2))
+        activation = np.maximum(activation, blob)
+    return activation
+
+
+def _cross_bleed(family: Family, rng, layout: _Layout, maps: Dict[int, np.ndarray], spill: float, sigma: float):
+    """Co-occurrence: each class of a pair also scores on its partner (``maps`` updated in place)."""
+    low, high = family.cross_bleed
+    for a, b in layout.pairs:
+        ta, tb = layout.things[a], layout.things[b]
         if ta.cls == tb.cls or ta.cls not in maps or tb.cls not in maps:
             continue
-        low, high = family.cross_bleed
         for src, dst in ((ta, tb), (tb, ta)):
             if high > 0 and maps[src.cls].any():
                 strength = rng.uniform(low, high) * (0.4 + 0.6 * spill)
                 bleed = ndimage.gaussian_filter(dst.whole.astype(np.float32), sigma) * strength
                 maps[src.cls] = np.maximum(maps[src.cls], bleed)
+
+
+def _normalised_maps(rng, classes, maps: Dict[int, np.ndarray], shape) -> Tuple[np.ndarray, np.ndarray]:
+    """The classes that scored anywhere, each map with a little smooth noise, normalised to max 1."""
     keys, planes = [], []
     for cls in classes:
         plane = maps[cls]
         if plane.max() <= 0:
             continue
-        plane = np.clip(plane + 0.03 * _smooth_noise(rng, (h, w), 3.0), 0, None)
+        plane = np.clip(plane + 0.03 * _smooth_noise(rng, shape, 3.0), 0, None)
         keys.append(cls)
         planes.append(plane / plane.max())
     if not keys:
-        return np.zeros(0, np.int64), np.zeros((0, h, w), np.float32)
+        return np.zeros(0, np.int64), np.zeros((0,) + tuple(shape), np.float32)
     return np.array(keys, np.int64), np.stack(planes).astype(np.float32)
 
 
@@ -658,12 +740,18 @@ def _post_processed_region(thing: _Thing, rng, partial: float, spill: float, pie
         if index != thing.key and rng.random() < 0.5 * partial:
             region &= ~ndimage.binary_dilation(part, iterations=1)
     if rng.random() < spill:
-        grown = ndimage.binary_dilation(thing.whole, iterations=int(rng.integers(2, 8)))
-        touching = [p for group in pieces for p in group if (p & grown & ~occupied).any()]
-        if touching:
-            piece = touching[int(rng.integers(len(touching)))]
-            region |= piece & ndimage.binary_dilation(thing.whole, iterations=int(rng.integers(4, 16)))
+        region |= _taken_background(thing, rng, pieces, occupied)
     return region
+
+
+def _taken_background(thing: _Thing, rng, pieces, occupied) -> np.ndarray:
+    """Part of a background piece next to the object (none if no piece touches it) -> H×W bool."""
+    grown = ndimage.binary_dilation(thing.whole, iterations=int(rng.integers(2, 8)))
+    touching = [p for group in pieces for p in group if (p & grown & ~occupied).any()]
+    if not touching:
+        return np.zeros_like(thing.whole)
+    piece = touching[int(rng.integers(len(touching)))]
+    return piece & ndimage.binary_dilation(thing.whole, iterations=int(rng.integers(4, 16)))
 
 
 # ----------------------------------------------------------------------------- SAM-like masks
@@ -714,50 +802,75 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return np.count_nonzero(a & b) / union if union else 0.0
 
 
-def _make_masks(family: Family, canvas: _Canvas, rng, things, pairs, regions, pieces, junk, occupied):
-    """Candidate masks for every level of the hierarchy -> SAM's filters, NMS and order."""
-    h, w = canvas.height, canvas.width
-    granularity = rng.uniform(0.3, 1.0)   # how eagerly this "image" splits into parts
-    noise_low, noise_high = family.sam_noise
-    # (region, probability SAM finds it, region the candidate stands for, kind)
-    nodes: List[Tuple[np.ndarray, float, np.ndarray]] = []
+class _Nodes:
+    """The regions SAM may return, each as (region, probability SAM finds it, the region a
+    candidate made from it stands for: its quality is its IoU with that one)."""
 
-    def add(region, probability, reference=None):
+    def __init__(self, family: Family):
+        self.family = family
+        self.items: List[Tuple[np.ndarray, float, np.ndarray]] = []
+
+    def add(self, region: np.ndarray, probability: float, reference: Optional[np.ndarray] = None) -> None:
         if region.sum() >= 6:
             # Small regions are hit by few grid points: SAM finds them less often.
             size_factor = min(1.0, np.sqrt(region.sum()) / 6.0)
-            nodes.append((region, probability * size_factor * family.sam_found,
-                          region if reference is None else reference))
+            self.items.append((region, probability * size_factor * self.family.sam_found,
+                               region if reference is None else reference))
 
-    for thing in things:
-        whole = thing.whole
-        if whole.sum() < 6:
-            continue
-        add(whole, 0.85)
-        visible_parts = [p & whole for p in thing.parts]
-        if len(visible_parts) > 1:
-            for part in visible_parts:
-                add(part, 0.75 * granularity)
-        for sub in thing.subparts:
-            add(sub & whole, 0.5 * granularity)
-        if thing.filled is not None and rng.random() < family.filled:
-            filled = thing.filled & ~(occupied & ~whole)  # holes filled, occluders excluded
-            add(filled, 0.9)
-        if rng.random() < family.leak:
-            grown = ndimage.binary_dilation(whole, iterations=int(rng.integers(2, 7)))
-            add(grown & ~(occupied & ~whole), 0.9, reference=whole)
-    for a, b in pairs:
+
+def _make_masks(family: Family, canvas: _Canvas, rng, layout: _Layout) -> MaskSet:
+    """Candidate masks for every level of the hierarchy -> SAM's filters, NMS and order."""
+    granularity = rng.uniform(0.3, 1.0)   # how eagerly this "image" splits into parts
+    nodes = _Nodes(family)
+    for thing in layout.things:
+        _thing_nodes(nodes, rng, thing, layout.occupied, granularity)
+    for a, b in layout.pairs:
         if rng.random() < family.group:
-            add(things[a].whole | things[b].whole, 0.9)
-    for region, region_pieces in zip(regions, pieces):
+            nodes.add(layout.things[a].whole | layout.things[b].whole, 0.9)
+    _background_nodes(nodes, layout, granularity)
+    candidates, predicted, stability = _candidates(family, rng, nodes.items)
+    return _sam_output(candidates, predicted, stability, (canvas.height, canvas.width))
+
+
+def _thing_nodes(nodes: _Nodes, rng, thing: _Thing, occupied: np.ndarray, granularity: float) -> None:
+    """An object's regions: the whole, its parts and sub-parts, sometimes the object with its
+    holes filled, sometimes the object leaking into the background."""
+    whole = thing.whole
+    if whole.sum() < 6:
+        return
+    nodes.add(whole, 0.85)
+    visible_parts = [p & whole for p in thing.parts]
+    if len(visible_parts) > 1:
+        for part in visible_parts:
+            nodes.add(part, 0.75 * granularity)
+    for sub in thing.subparts:
+        nodes.add(sub & whole, 0.5 * granularity)
+    if thing.filled is not None and rng.random() < nodes.family.filled:
+        filled = thing.filled & ~(occupied & ~whole)  # holes filled, occluders excluded
+        nodes.add(filled, 0.9)
+    if rng.random() < nodes.family.leak:
+        grown = ndimage.binary_dilation(whole, iterations=int(rng.integers(2, 7)))
+        nodes.add(grown & ~(occupied & ~whole), 0.9, reference=whole)
+
+
+def _background_nodes(nodes: _Nodes, layout: _Layout, granularity: float) -> None:
+    """The background regions' visible parts, their pieces, and the small background things."""
+    occupied = layout.occupied
+    for region, region_pieces in zip(layout.regions, layout.pieces):
         visible = region & ~occupied
-        add(visible, 0.7)
+        nodes.add(visible, 0.7)
         if len(region_pieces) > 1:
             for piece in region_pieces:
-                add(piece & ~occupied, 0.65 * granularity + 0.2)
-    for blob in junk:
-        add(blob & ~occupied, 0.8)
+                nodes.add(piece & ~occupied, 0.65 * granularity + 0.2)
+    for blob in layout.junk:
+        nodes.add(blob & ~occupied, 0.8)
 
+
+def _candidates(family: Family, rng, nodes) -> Tuple[List[np.ndarray], List[float], List[float]]:
+    """The regions SAM finds, each as one or more noisy candidates with a synthetic
+    ``predicted_iou`` (rising with the candidate's IoU with its reference) and
+    ``stability_score`` (falling with its boundary noise)."""
+    noise_low, noise_high = family.sam_noise
     candidates, predicted, stability = [], [], []
     for region, probability, reference in nodes:
         if rng.random() >= probability:
@@ -771,6 +884,13 @@ def _make_masks(family: Family, canvas: _Canvas, rng, things, pairs, regions, pi
             candidates.append(variant)
             predicted.append(0.78 + 0.2 * quality + rng.normal(0, 0.03))
             stability.append(1.0 - 0.035 * amount - abs(rng.normal(0, 0.015)))
+    return candidates, predicted, stability
+
+
+def _sam_output(candidates: List[np.ndarray], predicted: List[float], stability: List[float], shape) -> MaskSet:
+    """SAM's filters (``predicted_iou``, ``stability_score``), box NMS and output order, with the
+    scores the mask store carries."""
+    h, w = shape
     if not candidates:
         return MaskSet(np.zeros((0, (h * w + 7) // 8), np.uint8), (h, w),
                        {"predicted_iou": np.zeros(0, np.float32), "stability_score": np.zeros(0, np.float32),
@@ -828,9 +948,10 @@ def make_bench_scene(family: str, index: int, seed: int = 0, height: int = 120, 
     regions, pieces, junk = _stuff(spec, canvas, rng)
     things, pairs = _layout(spec, canvas, rng)
     gt, occupied = _ground_truth(things, (height, width))
-    cam_classes, cam_maps = _make_cams(spec, canvas, rng, things, pairs, partial, spill, pieces)
+    layout = _Layout(things, pairs, regions, pieces, junk, occupied)
+    cam_classes, cam_maps = _make_cams(spec, canvas, rng, layout, partial, spill)
     label = label_from_cams(cam_classes, cam_maps, CAM_THRESHOLD)
-    masks = _make_masks(spec, canvas, rng, things, pairs, regions, pieces, junk, occupied)
+    masks = _make_masks(spec, canvas, rng, layout)
     return BenchScene(family=family, index=int(index), seed=int(seed), gt=gt, label=label, cam_classes=cam_classes,
                       cam_maps=cam_maps, masks=masks, partial=partial, spill=spill)
 

@@ -1,7 +1,6 @@
 """The rule benchmark's parts: scene families, per-scene counts, the paired bootstrap, the decision."""
 import numpy as np
 import pytest
-
 from rule_quality import (
     NUM_CLASSES,
     Comparison,
@@ -12,6 +11,7 @@ from rule_quality import (
     scene_stats,
 )
 from scenes import FAMILIES, SAM_BOX_NMS_THRESH, SAM_PRED_IOU_THRESH, SAM_STABILITY_THRESH, make_bench_scene
+
 from samcam.evaluate import confusion_matrix, metrics_from_confusion
 from samcam.refine import refine
 
