@@ -134,10 +134,10 @@ _NUMBER_MODULES = ("samcam.refine", "samcam.rules", "samcam.evaluate", "samcam.c
 
 
 def _fingerprinted_sources() -> List[Path]:
-    """This file, ``scenes.py`` beside it, and the source of every module of :data:`_NUMBER_MODULES`
-    (all of a package's ``.py`` files, should one of them become a package)."""
+    """This file, the scene modules beside it, and the source of every module of
+    :data:`_NUMBER_MODULES` (all of a package's ``.py`` files, should one of them become a package)."""
     here = Path(__file__).resolve().parent
-    paths = [here / "scenes.py", here / "rule_quality.py"]
+    paths = [here / name for name in ("scenes.py", "scene_objects.py", "scene_sam.py", "rule_quality.py")]
     for name in _NUMBER_MODULES:
         source = Path(importlib.import_module(name).__file__).resolve()
         paths += sorted(source.parent.rglob("*.py")) if source.name == "__init__.py" else [source]

@@ -1,7 +1,8 @@
 """Scene families for the rule benchmark (SYNTHETIC data, rendered shapes, not photographs).
 
 Not part of the installed package: :mod:`rule_quality` and ``bench_rules.py`` import it
-with ``benchmarks/`` on ``sys.path``.
+with ``benchmarks/`` on ``sys.path``. The objects are drawn by :mod:`scene_objects`, the
+masks made by :mod:`scene_sam` (SAM's generator, simulated).
 
 Each family varies what real VOC/COCO images vary, so that a refinement rule is judged
 on more than one kind of picture:
@@ -66,8 +67,17 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from scene_objects import CLASS_WEIGHTS, CROWD_CLASSES, PAIRS, TABLE, TEMPLATES, THIN_CLASSES, Canvas, Thing
+from scene_sam import (
+    SAM_BOX_NMS_THRESH,
+    SAM_PRED_IOU_THRESH,
+    SAM_STABILITY_THRESH,
+    SamTargets,
+    noisy_variant,
+    sam_masks,
+    smooth_noise,
+)
 from scipy import ndimage
-from skimage.draw import polygon as draw_polygon
 
 from samcam.cams import label_from_cams, scores_from_cams
 from samcam.demo.synthetic import make_scene
@@ -77,14 +87,6 @@ __all__ = ["FAMILIES", "BenchScene", "make_bench_scene", "CAM_THRESHOLD", "SAM_P
            "SAM_STABILITY_THRESH", "SAM_BOX_NMS_THRESH"]
 
 CAM_THRESHOLD = 0.15  # IRN's cam_eval_thres: the background plane of the pseudo label
-# segment-anything's SamAutomaticMaskGenerator defaults (pred_iou_thresh,
-# stability_score_thresh, box_nms_thresh), the ones the paper used.
-SAM_PRED_IOU_THRESH = 0.88
-SAM_STABILITY_THRESH = 0.95
-SAM_BOX_NMS_THRESH = 0.7
-
-PERSON, HORSE, MOTORBIKE, BICYCLE, BOTTLE, TABLE, MONITOR, PLANT, SOFA, CHAIR, BOAT, CAT, DOG = (
-    15, 13, 14, 2, 5, 11, 20, 16, 18, 9, 4, 8, 12)
 
 
 @dataclass
@@ -115,289 +117,6 @@ class BenchScene:
     def cam_scores(self, num_classes: int = 21) -> np.ndarray:
         """(num_classes, H, W) float32 class scores for ``refine(..., scores=)`` (channel 0: 0.15)."""
         return scores_from_cams(self.cam_classes, self.cam_maps, CAM_THRESHOLD, num_classes)
-
-
-# ----------------------------------------------------------------------------- drawing
-class _Canvas:
-    """Pixel grids of one H×W image and primitive shapes on them (all return H×W bool)."""
-
-    def __init__(self, height: int, width: int):
-        self.height, self.width = height, width
-        self.yy, self.xx = np.mgrid[0:height, 0:width].astype(np.float32)
-
-    def ellipse(self, cy, cx, ry, rx, angle=0.0):
-        dy, dx = self.yy - cy, self.xx - cx
-        cos, sin = np.cos(angle), np.sin(angle)
-        u = (dx * cos + dy * sin) / max(rx, 0.5)
-        v = (-dx * sin + dy * cos) / max(ry, 0.5)
-        return u * u + v * v <= 1.0
-
-    def rect(self, cy, cx, ry, rx, angle=0.0):
-        """A rectangle of half-sizes ry, rx rotated by ``angle``."""
-        dy, dx = self.yy - cy, self.xx - cx
-        cos, sin = np.cos(angle), np.sin(angle)
-        return (np.abs(dx * cos + dy * sin) <= max(rx, 0.5)) & (np.abs(-dx * sin + dy * cos) <= max(ry, 0.5))
-
-    def bar(self, y0, x0, y1, x1, half_width):
-        """A thick line segment (points within ``half_width`` of it)."""
-        dy, dx = y1 - y0, x1 - x0
-        length2 = max(dy * dy + dx * dx, 1e-6)
-        t = np.clip(((self.yy - y0) * dy + (self.xx - x0) * dx) / length2, 0, 1)
-        py, px = y0 + t * dy - self.yy, x0 + t * dx - self.xx
-        return py * py + px * px <= max(half_width, 0.6) ** 2
-
-    def ring(self, cy, cx, r_out, r_in):
-        d2 = (self.yy - cy) ** 2 + (self.xx - cx) ** 2
-        return (d2 <= r_out * r_out) & (d2 > r_in * r_in)
-
-    def polygon(self, ys, xs):
-        mask = np.zeros((self.height, self.width), bool)
-        rr, cc = draw_polygon(np.asarray(ys, float), np.asarray(xs, float), shape=(self.height, self.width))
-        mask[rr, cc] = True
-        return mask
-
-
-@dataclass
-class _Thing:
-    """One object instance: disjoint parts (their union is the object), sub-parts inside
-    parts, the discriminative part the CAM peaks on, and optionally the region SAM may
-    return when it fills the object's holes."""
-
-    cls: int
-    parts: List[np.ndarray]
-    key: int
-    subparts: List[np.ndarray]
-    filled: Optional[np.ndarray] = None
-    whole: Optional[np.ndarray] = None  # visible pixels, set after occlusion
-
-
-def _disjoint(parts: Sequence[np.ndarray]) -> List[np.ndarray]:
-    """Earlier parts own shared pixels."""
-    taken = np.zeros_like(parts[0])
-    out = []
-    for part in parts:
-        part = part & ~taken
-        taken |= part
-        out.append(part)
-    return out
-
-
-def _halves(canvas: _Canvas, region: np.ndarray, rng, axis: Optional[int] = None) -> List[np.ndarray]:
-    """Split a region in two across its median (a sub-part boundary)."""
-    if region.sum() < 8:
-        return []
-    coords = np.argwhere(region)
-    axis = int(rng.integers(0, 2)) if axis is None else axis
-    cut = np.median(coords[:, axis]) + rng.normal(0, 1)
-    grid = canvas.yy if axis == 0 else canvas.xx
-    return [region & (grid < cut), region & (grid >= cut)]
-
-
-# ----------------------------------------------------------------------------- templates
-# Each template draws one object of class ``cls`` with characteristic size ``s`` (about
-# the square root of its area, in pixels) centred at (cy, cx).
-
-def _animal(canvas, rng, cls, cy, cx, s):
-    face = rng.choice([-1.0, 1.0])
-    long_legs = cls == HORSE or cls == 10  # horse, cow
-    bird = cls == 3
-    rx, ry = s * rng.uniform(0.55, 0.75), s * rng.uniform(0.3, 0.4)
-    body = canvas.ellipse(cy, cx, ry, rx, rng.normal(0, 0.15))
-    hr = s * rng.uniform(0.2, 0.28)
-    hy, hx = cy - ry * rng.uniform(0.5, 1.1), cx + face * rx * rng.uniform(0.75, 1.05)
-    head = canvas.ellipse(hy, hx, hr, hr * rng.uniform(0.9, 1.3))
-    neck = canvas.bar(cy - ry * 0.3, cx + face * rx * 0.6, hy, hx, s * 0.09)
-    legs = []
-    leg_length = s * (rng.uniform(0.5, 0.7) if long_legs else rng.uniform(0.25, 0.45))
-    xs = [-0.6, 0.6] if bird else [-0.65, -0.4, 0.4, 0.65]
-    for offset in xs:
-        lx = cx + offset * rx
-        legs.append(canvas.bar(cy + ry * 0.6, lx, cy + ry * 0.6 + leg_length, lx + rng.normal(0, s * 0.05),
-                               max(0.8, s * (0.03 if bird else 0.06))))
-    tail = canvas.bar(cy - ry * 0.2, cx - face * rx * 0.95, cy - ry * rng.uniform(0.2, 1.0),
-                      cx - face * rx * rng.uniform(1.1, 1.4), max(0.8, s * 0.04))
-    parts = _disjoint([head, neck | body, *legs, tail])
-    subparts = _halves(canvas, parts[1], rng, axis=1)
-    ear = canvas.ellipse(hy - hr * 0.8, hx, hr * 0.4, hr * 0.3) & parts[0]
-    if bird:  # the wing: a sub-part of the body
-        subparts = [canvas.ellipse(cy - ry * 0.2, cx, ry * 0.6, rx * 0.6) & parts[1]]
-    subparts.append(ear)
-    return _Thing(cls, parts, 0, subparts)
-
-
-def _person(canvas, rng, cls, cy, cx, s):
-    height = s * rng.uniform(1.4, 1.8)
-    top = cy - height / 2
-    hr = height * 0.09
-    head = canvas.ellipse(top + hr, cx, hr * 1.15, hr)
-    torso_top, torso_bottom = top + 2 * hr, top + height * 0.55
-    shoulders = height * rng.uniform(0.1, 0.14)
-    torso = canvas.rect((torso_top + torso_bottom) / 2, cx, (torso_bottom - torso_top) / 2, shoulders,
-                        rng.normal(0, 0.05))
-    legs = [canvas.bar(torso_bottom, cx + side * shoulders * 0.5, top + height,
-                       cx + side * shoulders * rng.uniform(0.3, 1.2), max(0.9, height * 0.045))
-            for side in (-1, 1)]
-    arms = [canvas.bar(torso_top + hr * 0.3, cx + side * shoulders, torso_top + height * rng.uniform(0.2, 0.35),
-                       cx + side * shoulders * rng.uniform(1.2, 2.2), max(0.8, height * 0.03))
-            for side in (-1, 1)]
-    parts = _disjoint([head, torso, *legs, *arms])
-    subparts = _halves(canvas, parts[1], rng, axis=0)
-    subparts.append(parts[0] & (canvas.yy < top + hr * 0.8))  # hair
-    return _Thing(cls, parts, 0, subparts)
-
-
-def _vehicle(canvas, rng, cls, cy, cx, s):
-    length = {6: 2.0, 19: 2.6}.get(cls, 1.5)  # bus, train longer than a car
-    rx, ry = s * length * rng.uniform(0.4, 0.5), s * rng.uniform(0.22, 0.3)
-    body = canvas.rect(cy, cx, ry, rx)
-    cabin_ry = ry * rng.uniform(0.5, 0.9)
-    cabin = canvas.rect(cy - ry - cabin_ry, cx + rng.normal(0, rx * 0.1), cabin_ry, rx * rng.uniform(0.5, 0.9))
-    windows = [canvas.rect(cy - ry - cabin_ry, cx + off * rx * 0.4, cabin_ry * 0.6, rx * 0.15) & cabin
-               for off in (-1, 0, 1)]
-    wr = ry * rng.uniform(0.5, 0.7)
-    wheels = [canvas.ellipse(cy + ry, cx + off * rx * 0.65, wr, wr) for off in (-1, 1)]
-    parts = _disjoint([*wheels, body, cabin])
-    hubs = [canvas.ellipse(cy + ry, cx + off * rx * 0.65, wr * 0.4, wr * 0.4) for off in (-1, 1)]
-    key = int(rng.choice([0, 2]))  # wheels or the front of the body
-    return _Thing(cls, parts, key, [*windows, *hubs])
-
-
-def _aeroplane(canvas, rng, cls, cy, cx, s):
-    angle = rng.normal(0, 0.2)
-    rx, ry = s * rng.uniform(0.8, 1.0), s * rng.uniform(0.12, 0.16)
-    fuselage = canvas.ellipse(cy, cx, ry, rx, angle)
-    span = s * rng.uniform(0.5, 0.8)
-    wing = canvas.polygon([cy, cy + span, cy + span, cy], [cx - rx * 0.1, cx - rx * 0.5, cx - rx * 0.3, cx + rx * 0.3])
-    fin = canvas.polygon([cy, cy - span * 0.6, cy - span * 0.6, cy],
-                         [cx - rx * 0.95, cx - rx * 1.05, cx - rx * 0.85, cx - rx * 0.6])
-    parts = _disjoint([fuselage, wing, fin])
-    return _Thing(cls, parts, int(rng.integers(0, 2)), _halves(canvas, parts[0], rng, axis=1))
-
-
-def _boat(canvas, rng, cls, cy, cx, s):
-    rx, ry = s * rng.uniform(0.7, 0.9), s * rng.uniform(0.18, 0.25)
-    hull = canvas.polygon([cy - ry, cy - ry, cy + ry, cy + ry], [cx - rx, cx + rx, cx + rx * 0.7, cx - rx * 0.7])
-    cabin = canvas.rect(cy - ry * 1.6, cx + rng.normal(0, rx * 0.2), ry * 0.6, rx * 0.3)
-    mast_top = cy - ry - s * rng.uniform(0.7, 1.1)
-    mast = canvas.bar(cy - ry, cx, mast_top, cx, max(0.7, s * 0.025))
-    parts = [hull, cabin, mast]
-    if rng.random() < 0.5:
-        parts.append(canvas.polygon([mast_top, cy - ry * 1.3, cy - ry * 1.3], [cx + 1, cx + 1, cx + rx * 0.7]))
-    parts = _disjoint(parts)
-    return _Thing(cls, parts, 0, _halves(canvas, parts[0], rng, axis=1))
-
-
-def _bicycle(canvas, rng, cls, cy, cx, s, motor=False):
-    wr = s * rng.uniform(0.3, 0.38)
-    thickness = max(1.0, wr * (0.3 if motor else 0.15))
-    gap = wr * rng.uniform(1.1, 1.4)
-    centres = [(cy + wr * 0.3, cx - gap), (cy + wr * 0.3, cx + gap)]
-    wheels = [canvas.ring(y, x, wr, wr - thickness) for y, x in centres]
-    discs = [canvas.ellipse(y, x, wr, wr) for y, x in centres]
-    seat_y, seat_x = cy - wr * 0.6, cx - gap * 0.3
-    bar = max(0.7, s * (0.05 if motor else 0.025))
-    frame = (canvas.bar(*centres[0], seat_y, seat_x, bar) | canvas.bar(seat_y, seat_x, *centres[1], bar)
-             | canvas.bar(*centres[0], cy + wr * 0.3, cx, bar) | canvas.bar(cy + wr * 0.3, cx, seat_y, cx + gap * 0.7, bar))
-    handle = canvas.bar(seat_y, cx + gap * 0.7, seat_y - wr * 0.4, cx + gap * 0.8, bar)
-    parts = [*wheels, frame, handle]
-    if motor:
-        parts.insert(2, canvas.ellipse(cy - wr * 0.1, cx, wr * 0.45, gap * 0.6))
-    parts = _disjoint(parts)
-    filled = discs[0] | discs[1] | frame | handle | (parts[2] if motor else frame)
-    key = 2 if motor else int(rng.integers(0, 3))
-    return _Thing(cls, parts, key, [], filled=filled)
-
-
-def _chair(canvas, rng, cls, cy, cx, s):
-    w, h = s * rng.uniform(0.35, 0.45), s * rng.uniform(0.5, 0.7)
-    leg = max(0.7, s * 0.03)
-    seat = canvas.rect(cy, cx, max(1.0, s * 0.05), w)
-    back_frame = canvas.rect(cy - h / 2, cx - w + s * 0.04, h / 2, s * 0.04) | canvas.rect(cy - h, cx, s * 0.04, w)
-    if rng.random() < 0.5:  # a solid back
-        back_frame |= canvas.rect(cy - h / 2, cx, h / 2, w * 0.9)
-    legs = [canvas.bar(cy, cx + off * w, cy + h * 0.9, cx + off * w * 1.05, leg) for off in (-0.95, 0.95)]
-    parts = _disjoint([seat, back_frame, *legs])
-    filled = canvas.rect(cy + h * 0.45, cx, h * 0.45, w) | parts[0] | parts[1]
-    return _Thing(cls, parts, int(rng.integers(0, 2)), [], filled=filled)
-
-
-def _plant(canvas, rng, cls, cy, cx, s):
-    pot_h, pot_w = s * rng.uniform(0.25, 0.35), s * rng.uniform(0.2, 0.3)
-    pot_y = cy + s * 0.4
-    pot = canvas.polygon([pot_y - pot_h, pot_y - pot_h, pot_y + pot_h, pot_y + pot_h],
-                         [cx - pot_w, cx + pot_w, cx + pot_w * 0.7, cx - pot_w * 0.7])
-    stems = np.zeros_like(pot)
-    leaves = []
-    for _ in range(int(rng.integers(3, 7))):
-        angle = rng.uniform(-2.4, -0.7)
-        length = s * rng.uniform(0.5, 0.9)
-        ty, tx = pot_y - pot_h + np.sin(angle) * length, cx + np.cos(angle) * length
-        stems |= canvas.bar(pot_y - pot_h, cx, ty, tx, max(0.6, s * 0.02))
-        leaves.append(canvas.ellipse(ty, tx, s * rng.uniform(0.08, 0.15), s * rng.uniform(0.12, 0.22),
-                                     rng.uniform(0, np.pi)))
-    foliage = np.logical_or.reduce(leaves)
-    parts = _disjoint([pot, foliage, stems])
-    filled = ndimage.binary_closing(parts[1] | parts[2], iterations=max(1, int(s * 0.08))) | parts[0]
-    return _Thing(cls, parts, int(rng.choice([0, 1])), [leaf & parts[1] for leaf in leaves], filled=filled)
-
-
-def _table(canvas, rng, cls, cy, cx, s):
-    w, t = s * rng.uniform(0.8, 1.1), s * rng.uniform(0.12, 0.25)
-    top = canvas.ellipse(cy, cx, t, w) if rng.random() < 0.4 else canvas.rect(cy, cx, t, w)
-    leg_h = s * rng.uniform(0.4, 0.6)
-    legs = [canvas.bar(cy, cx + off * w * 0.85, cy + leg_h, cx + off * w * 0.85, max(0.8, s * 0.035))
-            for off in (-1, 1)]
-    parts = _disjoint([top, *legs])
-    filled = parts[0] | canvas.rect(cy + leg_h / 2, cx, leg_h / 2, w * 0.87)
-    return _Thing(cls, parts, 0, _halves(canvas, parts[0], rng, axis=1), filled=filled)
-
-
-def _sofa(canvas, rng, cls, cy, cx, s):
-    w, h = s * rng.uniform(0.8, 1.0), s * rng.uniform(0.25, 0.35)
-    seat = canvas.rect(cy, cx, h * 0.5, w)
-    back = canvas.rect(cy - h, cx, h * 0.6, w * 0.95)
-    arms = [canvas.rect(cy - h * 0.3, cx + off * w, h * 0.8, w * 0.1) for off in (-1, 1)]
-    parts = _disjoint([back, seat, *arms])
-    cushions = _halves(canvas, parts[1], rng, axis=1)
-    return _Thing(cls, parts, int(rng.choice([0, 1])), cushions)
-
-
-def _monitor(canvas, rng, cls, cy, cx, s):
-    w, h = s * rng.uniform(0.55, 0.7), s * rng.uniform(0.4, 0.5)
-    screen = canvas.rect(cy, cx, h, w)
-    bezel = canvas.rect(cy, cx, h + max(1.0, s * 0.05), w + max(1.0, s * 0.05)) & ~screen
-    stand = canvas.rect(cy + h + s * 0.15, cx, s * 0.12, s * 0.05) | canvas.rect(cy + h + s * 0.27, cx, s * 0.03, s * 0.2)
-    parts = _disjoint([screen, bezel, stand])
-    return _Thing(cls, parts, 0, _halves(canvas, parts[0], rng))
-
-
-def _bottle(canvas, rng, cls, cy, cx, s):
-    h, w = s * rng.uniform(0.6, 0.8), s * rng.uniform(0.18, 0.25)
-    body = canvas.rect(cy + h * 0.25, cx, h * 0.55, w)
-    neck = canvas.rect(cy - h * 0.55, cx, h * 0.3, w * 0.4)
-    cap = canvas.rect(cy - h * 0.9, cx, h * 0.08, w * 0.45)
-    parts = _disjoint([body, neck, cap])
-    etiquette = canvas.rect(cy + h * 0.25, cx, h * 0.2, w) & parts[0]
-    return _Thing(cls, parts, int(rng.choice([0, 1])), [etiquette])
-
-
-def _motorbike(canvas, rng, cls, cy, cx, s):
-    return _bicycle(canvas, rng, cls, cy, cx, s, motor=True)
-
-
-TEMPLATES: Dict[int, Callable] = {
-    1: _aeroplane, 2: _bicycle, 3: _animal, 4: _boat, 5: _bottle, 6: _vehicle, 7: _vehicle, 8: _animal,
-    9: _chair, 10: _animal, 11: _table, 12: _animal, 13: _animal, 14: _motorbike, 15: _person,
-    16: _plant, 17: _animal, 18: _sofa, 19: _vehicle, 20: _monitor,
-}
-# VOC has about three times as many person images as any other class.
-_CLASS_WEIGHTS = np.array([3.0 if c == PERSON else 1.0 for c in range(1, 21)])
-_CLASS_WEIGHTS /= _CLASS_WEIGHTS.sum()
-THIN_CLASSES = (BICYCLE, CHAIR, PLANT, MOTORBIKE, MONITOR, BOAT)
-CROWD_CLASSES = (PERSON, 17, 10, 3, BOTTLE, 7, CHAIR, BOAT, 13)  # sheep, cow, bird, car, horse
-# (on top / in front, underneath / behind): what VOC shows together.
-PAIRS = ((PERSON, HORSE), (PERSON, MOTORBIKE), (PERSON, BICYCLE), (BOTTLE, TABLE), (MONITOR, TABLE),
-         (PLANT, TABLE), (PERSON, SOFA), (PERSON, CHAIR), (PERSON, BOAT), (CAT, SOFA), (DOG, SOFA))
 
 
 # ----------------------------------------------------------------------------- family settings
@@ -457,15 +176,15 @@ def _place(rng, canvas, s, spread=0.35):
     return (canvas.height * (0.5 + rng.uniform(-spread, spread)), canvas.width * (0.5 + rng.uniform(-spread, spread)))
 
 
-def _draw(canvas, rng, cls, cy, cx, s) -> _Thing:
+def _draw(canvas, rng, cls, cy, cx, s) -> Thing:
     return TEMPLATES[cls](canvas, rng, cls, cy, cx, s)
 
 
 def _random_class(rng) -> int:
-    return int(rng.choice(np.arange(1, 21), p=_CLASS_WEIGHTS))
+    return int(rng.choice(np.arange(1, 21), p=CLASS_WEIGHTS))
 
 
-def _new_object(canvas, rng, low, high, spread=0.35, classes: Optional[Sequence[int]] = None) -> _Thing:
+def _new_object(canvas, rng, low, high, spread=0.35, classes: Optional[Sequence[int]] = None) -> Thing:
     """An object of area fraction in [low, high], of a class from ``classes`` (default: any, by
     VOC's frequencies), placed within ``spread`` of the centre. Draws size, class, place, shape."""
     s = _object_size(rng, canvas, low, high)
@@ -549,7 +268,7 @@ _LAYOUTS: Dict[str, Callable] = {
 }
 
 
-def _layout(family: Family, canvas: _Canvas, rng) -> Tuple[List[_Thing], List[Tuple[int, int]]]:
+def _layout(family: Family, canvas: Canvas, rng) -> Tuple[List[Thing], List[Tuple[int, int]]]:
     """Objects, back to front, and the pairs (indices) whose CAMs bleed into each other / SAM groups."""
     name = family.layout or family.name
     if name not in _LAYOUTS:  # pragma: no cover - FAMILIES and _LAYOUTS change together
@@ -557,7 +276,7 @@ def _layout(family: Family, canvas: _Canvas, rng) -> Tuple[List[_Thing], List[Tu
     return _LAYOUTS[name](canvas, rng)
 
 
-def _stuff(family: Family, canvas: _Canvas, rng) -> Tuple[List[np.ndarray], List[List[np.ndarray]], List[np.ndarray]]:
+def _stuff(family: Family, canvas: Canvas, rng) -> Tuple[List[np.ndarray], List[List[np.ndarray]], List[np.ndarray]]:
     """Background regions (a partition of the image), their pieces, and small things on them."""
     yy, xx = canvas.yy, canvas.xx
     h, w = canvas.height, canvas.width
@@ -578,7 +297,7 @@ def _stuff(family: Family, canvas: _Canvas, rng) -> Tuple[List[np.ndarray], List
     return regions, pieces, _junk(family, canvas, rng)
 
 
-def _region_pieces(family: Family, canvas: _Canvas, rng, region: np.ndarray) -> List[np.ndarray]:
+def _region_pieces(family: Family, canvas: Canvas, rng, region: np.ndarray) -> List[np.ndarray]:
     """A background region cut into pieces (nearest of a few random seeds), pieces under 10 px dropped."""
     count = int(rng.integers(family.stuff_pieces[0], family.stuff_pieces[1] + 1))
     if count <= 1:
@@ -590,7 +309,7 @@ def _region_pieces(family: Family, canvas: _Canvas, rng, region: np.ndarray) -> 
     return [region & (nearest == k) for k in range(len(seeds)) if (region & (nearest == k)).sum() >= 10]
 
 
-def _junk(family: Family, canvas: _Canvas, rng) -> List[np.ndarray]:
+def _junk(family: Family, canvas: Canvas, rng) -> List[np.ndarray]:
     """Small background things (5 px or more) that get their own masks."""
     junk = []
     for _ in range(int(rng.integers(family.junk[0], family.junk[1] + 1))):
@@ -607,7 +326,7 @@ class _Layout:
     of object indices that go together, the background regions, their pieces, the small
     background things, and the pixels any object covers."""
 
-    things: List[_Thing]
+    things: List[Thing]
     pairs: List[Tuple[int, int]]
     regions: List[np.ndarray]
     pieces: List[List[np.ndarray]]
@@ -616,12 +335,7 @@ class _Layout:
 
 
 # ----------------------------------------------------------------------------- CAMs
-def _smooth_noise(rng, shape, sigma):
-    noise = ndimage.gaussian_filter(rng.normal(size=shape).astype(np.float32), sigma)
-    return noise / (noise.std() + 1e-6)
-
-
-def _make_cams(family: Family, canvas: _Canvas, rng, layout: _Layout, partial: float, spill: float):
+def _make_cams(family: Family, canvas: Canvas, rng, layout: _Layout, partial: float, spill: float):
     """Class score maps -> (classes (N,) 1-based, maps (N, H, W) float32 normalised to max 1).
 
     ``labels="cam"``: IRN-style CAMs (partial activation on the discriminative part,
@@ -664,7 +378,7 @@ def _blur(family: Family, rng, partial: float, spill: float) -> float:
     return rng.uniform(1.5, 3.0) + 1.5 * max(partial, spill) if family.labels == "cam" else rng.uniform(0.6, 1.2)
 
 
-def _missed_instances(family: Family, rng, things: List[_Thing], classes) -> set:
+def _missed_instances(family: Family, rng, things: List[Thing], classes) -> set:
     """Indices of the instances the CAMs miss: of each class with several instances, some
     (never all) are lost."""
     missed = set()
@@ -676,7 +390,7 @@ def _missed_instances(family: Family, rng, things: List[_Thing], classes) -> set
     return missed
 
 
-def _cam_activation(canvas: _Canvas, rng, thing: _Thing, partial: float, spill: float, sigma: float) -> np.ndarray:
+def _cam_activation(canvas: Canvas, rng, thing: Thing, partial: float, spill: float, sigma: float) -> np.ndarray:
     """One object's IRN-style CAM: peaked on its key part (partial activation), blurred,
     with blobs on the context beside it (false activation) -> H×W float."""
     key = thing.parts[thing.key] & thing.whole
@@ -724,7 +438,7 @@ def _normalised_maps(rng, classes, maps: Dict[int, np.ndarray], shape) -> Tuple[
         plane = maps[cls]
         if plane.max() <= 0:
             continue
-        plane = np.clip(plane + 0.03 * _smooth_noise(rng, shape, 3.0), 0, None)
+        plane = np.clip(plane + 0.03 * smooth_noise(rng, shape, 3.0), 0, None)
         keys.append(cls)
         planes.append(plane / plane.max())
     if not keys:
@@ -732,9 +446,9 @@ def _normalised_maps(rng, classes, maps: Dict[int, np.ndarray], shape) -> Tuple[
     return np.array(keys, np.int64), np.stack(planes).astype(np.float32)
 
 
-def _post_processed_region(thing: _Thing, rng, partial: float, spill: float, pieces, occupied) -> np.ndarray:
+def _post_processed_region(thing: Thing, rng, partial: float, spill: float, pieces, occupied) -> np.ndarray:
     """What a random walk / CRF makes of one object: its edges moved, a part lost, some background taken."""
-    region = _noisy_variant(thing.whole, rng, rng.uniform(1.0, 2.5))
+    region = noisy_variant(thing.whole, rng, rng.uniform(1.0, 2.5))
     parts = [p & thing.whole for p in thing.parts if (p & thing.whole).any()]
     for index, part in enumerate(parts):
         if index != thing.key and rng.random() < 0.5 * partial:
@@ -744,7 +458,7 @@ def _post_processed_region(thing: _Thing, rng, partial: float, spill: float, pie
     return region
 
 
-def _taken_background(thing: _Thing, rng, pieces, occupied) -> np.ndarray:
+def _taken_background(thing: Thing, rng, pieces, occupied) -> np.ndarray:
     """Part of a background piece next to the object (none if no piece touches it) -> H×W bool."""
     grown = ndimage.binary_dilation(thing.whole, iterations=int(rng.integers(2, 8)))
     touching = [p for group in pieces for p in group if (p & grown & ~occupied).any()]
@@ -755,162 +469,56 @@ def _taken_background(thing: _Thing, rng, pieces, occupied) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- SAM-like masks
-def _noisy_variant(region: np.ndarray, rng, amount: float) -> np.ndarray:
-    """The region with a wobbly boundary (displacement ~ ``amount`` px) and a small bias to grow/shrink."""
-    rows = np.flatnonzero(region.any(axis=1))
-    cols = np.flatnonzero(region.any(axis=0))
-    margin = int(np.ceil(3 * amount)) + 3
-    y0, y1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, region.shape[0])
-    x0, x1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, region.shape[1])
-    crop = region[y0:y1, x0:x1].astype(np.float32)
-    soft = ndimage.gaussian_filter(crop, max(amount, 0.4))
-    wobble = _smooth_noise(rng, crop.shape, 1.5 + amount) * 0.12 * amount
-    out = np.zeros_like(region)
-    out[y0:y1, x0:x1] = soft + wobble + rng.normal(0, 0.04) > 0.5
-    return out
-
-
-def _box(mask: np.ndarray) -> np.ndarray:
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    return np.array([cols[0], rows[0], cols[-1], rows[-1]], np.float64)  # XYXY, inclusive
-
-
-def _box_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
-    """Greedy box NMS as torchvision's: indices kept, in decreasing score order."""
-    order = np.argsort(-scores, kind="stable")
-    x0, y0, x1, y1 = (boxes[:, i] for i in range(4))
-    # torchvision's box_area has no +1: boxes are (x0, y0, x1, y1) in SAM's pixel
-    # coordinates from batched_mask_to_box, whose x1/y1 are the last set column/row.
-    area = (x1 - x0) * (y1 - y0)
-    keep = []
-    suppressed = np.zeros(len(boxes), bool)
-    for i in order:
-        if suppressed[i]:
-            continue
-        keep.append(i)
-        iw = np.clip(np.minimum(x1[i], x1) - np.maximum(x0[i], x0), 0, None)
-        ih = np.clip(np.minimum(y1[i], y1) - np.maximum(y0[i], y0), 0, None)
-        inter = iw * ih
-        iou = inter / np.maximum(area[i] + area - inter, 1e-9)
-        suppressed |= iou > threshold
-    return np.array(keep, np.int64)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.count_nonzero(a | b)
-    return np.count_nonzero(a & b) / union if union else 0.0
-
-
-class _Nodes:
-    """The regions SAM may return, each as (region, probability SAM finds it, the region a
-    candidate made from it stands for: its quality is its IoU with that one)."""
-
-    def __init__(self, family: Family):
-        self.family = family
-        self.items: List[Tuple[np.ndarray, float, np.ndarray]] = []
-
-    def add(self, region: np.ndarray, probability: float, reference: Optional[np.ndarray] = None) -> None:
-        if region.sum() >= 6:
-            # Small regions are hit by few grid points: SAM finds them less often.
-            size_factor = min(1.0, np.sqrt(region.sum()) / 6.0)
-            self.items.append((region, probability * size_factor * self.family.sam_found,
-                               region if reference is None else reference))
-
-
-def _make_masks(family: Family, canvas: _Canvas, rng, layout: _Layout) -> MaskSet:
+def _make_masks(family: Family, canvas: Canvas, rng, layout: _Layout) -> MaskSet:
     """Candidate masks for every level of the hierarchy -> SAM's filters, NMS and order."""
     granularity = rng.uniform(0.3, 1.0)   # how eagerly this "image" splits into parts
-    nodes = _Nodes(family)
+    targets = SamTargets(family.sam_found)
     for thing in layout.things:
-        _thing_nodes(nodes, rng, thing, layout.occupied, granularity)
+        _thing_targets(targets, family, rng, thing, layout.occupied, granularity)
     for a, b in layout.pairs:
         if rng.random() < family.group:
-            nodes.add(layout.things[a].whole | layout.things[b].whole, 0.9)
-    _background_nodes(nodes, layout, granularity)
-    candidates, predicted, stability = _candidates(family, rng, nodes.items)
-    return _sam_output(candidates, predicted, stability, (canvas.height, canvas.width))
+            targets.add(layout.things[a].whole | layout.things[b].whole, 0.9)
+    _background_targets(targets, layout, granularity)
+    return sam_masks(rng, targets, family.sam_noise, (canvas.height, canvas.width))
 
 
-def _thing_nodes(nodes: _Nodes, rng, thing: _Thing, occupied: np.ndarray, granularity: float) -> None:
+def _thing_targets(targets: SamTargets, family: Family, rng, thing: Thing, occupied: np.ndarray,
+                   granularity: float) -> None:
     """An object's regions: the whole, its parts and sub-parts, sometimes the object with its
     holes filled, sometimes the object leaking into the background."""
     whole = thing.whole
     if whole.sum() < 6:
         return
-    nodes.add(whole, 0.85)
+    targets.add(whole, 0.85)
     visible_parts = [p & whole for p in thing.parts]
     if len(visible_parts) > 1:
         for part in visible_parts:
-            nodes.add(part, 0.75 * granularity)
+            targets.add(part, 0.75 * granularity)
     for sub in thing.subparts:
-        nodes.add(sub & whole, 0.5 * granularity)
-    if thing.filled is not None and rng.random() < nodes.family.filled:
+        targets.add(sub & whole, 0.5 * granularity)
+    if thing.filled is not None and rng.random() < family.filled:
         filled = thing.filled & ~(occupied & ~whole)  # holes filled, occluders excluded
-        nodes.add(filled, 0.9)
-    if rng.random() < nodes.family.leak:
+        targets.add(filled, 0.9)
+    if rng.random() < family.leak:
         grown = ndimage.binary_dilation(whole, iterations=int(rng.integers(2, 7)))
-        nodes.add(grown & ~(occupied & ~whole), 0.9, reference=whole)
+        targets.add(grown & ~(occupied & ~whole), 0.9, reference=whole)
 
 
-def _background_nodes(nodes: _Nodes, layout: _Layout, granularity: float) -> None:
+def _background_targets(targets: SamTargets, layout: _Layout, granularity: float) -> None:
     """The background regions' visible parts, their pieces, and the small background things."""
     occupied = layout.occupied
     for region, region_pieces in zip(layout.regions, layout.pieces):
         visible = region & ~occupied
-        nodes.add(visible, 0.7)
+        targets.add(visible, 0.7)
         if len(region_pieces) > 1:
             for piece in region_pieces:
-                nodes.add(piece & ~occupied, 0.65 * granularity + 0.2)
+                targets.add(piece & ~occupied, 0.65 * granularity + 0.2)
     for blob in layout.junk:
-        nodes.add(blob & ~occupied, 0.8)
-
-
-def _candidates(family: Family, rng, nodes) -> Tuple[List[np.ndarray], List[float], List[float]]:
-    """The regions SAM finds, each as one or more noisy candidates with a synthetic
-    ``predicted_iou`` (rising with the candidate's IoU with its reference) and
-    ``stability_score`` (falling with its boundary noise)."""
-    noise_low, noise_high = family.sam_noise
-    candidates, predicted, stability = [], [], []
-    for region, probability, reference in nodes:
-        if rng.random() >= probability:
-            continue
-        for _ in range(1 + int(rng.poisson(1.0))):  # several grid points hit the same thing
-            amount = rng.uniform(noise_low, noise_high)
-            variant = _noisy_variant(region, rng, amount)
-            if variant.sum() < 4:
-                continue
-            quality = _iou(variant, reference)
-            candidates.append(variant)
-            predicted.append(0.78 + 0.2 * quality + rng.normal(0, 0.03))
-            stability.append(1.0 - 0.035 * amount - abs(rng.normal(0, 0.015)))
-    return candidates, predicted, stability
-
-
-def _sam_output(candidates: List[np.ndarray], predicted: List[float], stability: List[float], shape) -> MaskSet:
-    """SAM's filters (``predicted_iou``, ``stability_score``), box NMS and output order, with the
-    scores the mask store carries."""
-    h, w = shape
-    if not candidates:
-        return MaskSet(np.zeros((0, (h * w + 7) // 8), np.uint8), (h, w),
-                       {"predicted_iou": np.zeros(0, np.float32), "stability_score": np.zeros(0, np.float32),
-                        "area": np.zeros(0, np.int64), "bbox": np.zeros((0, 4), np.float64)})
-    predicted = np.array(predicted, np.float32)
-    stability = np.array(stability, np.float32)
-    keep = np.flatnonzero((predicted > SAM_PRED_IOU_THRESH) & (stability >= SAM_STABILITY_THRESH))
-    boxes = np.array([_box(candidates[i]) for i in keep]).reshape(-1, 4)
-    keep = keep[_box_nms(boxes, predicted[keep], SAM_BOX_NMS_THRESH)] if keep.size else keep
-    dense = np.stack([candidates[i] for i in keep]) if keep.size else np.zeros((0, h, w), bool)
-    xyxy = np.array([_box(m) for m in dense]).reshape(-1, 4)
-    bbox = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-    return MaskSet.from_dense(dense, {
-        "predicted_iou": predicted[keep], "stability_score": stability[keep],
-        "area": dense.reshape(len(dense), -1).sum(axis=1).astype(np.int64), "bbox": bbox,
-    })
+        targets.add(blob & ~occupied, 0.8)
 
 
 # ----------------------------------------------------------------------------- one scene
-def _ground_truth(things: List[_Thing], shape) -> Tuple[np.ndarray, np.ndarray]:
+def _ground_truth(things: List[Thing], shape) -> Tuple[np.ndarray, np.ndarray]:
     """Paint back to front; set each thing's visible ``whole``; 255 band along object boundaries."""
     gt = np.zeros(shape, np.uint8)
     owner = np.full(shape, -1, np.int64)
@@ -942,7 +550,7 @@ def make_bench_scene(family: str, index: int, seed: int = 0, height: int = 120, 
     rng = np.random.default_rng([int(seed), _family_code(family), int(index)])
     if spec.generator == "demo":
         return _demo_scene(rng, family, index, seed, height, width)
-    canvas = _Canvas(height, width)
+    canvas = Canvas(height, width)
     partial = float(rng.uniform(*spec.partial))
     spill = float(rng.uniform(*spec.spill))
     regions, pieces, junk = _stuff(spec, canvas, rng)
