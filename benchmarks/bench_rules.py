@@ -1,7 +1,7 @@
 """Which refinement rule is better, with intervals (prints numbers, not a test).
 
 Runs every rule variant on ``--scenes`` synthetic scenes of each scene family
-(:mod:`samcam.demo.scenes`), one confusion matrix per family, and prints each variant's
+(``benchmarks/scenes.py``), one confusion matrix per family, and prints each variant's
 mIoU difference to ``official`` with a paired bootstrap 95% interval, per family and
 pooled, then the decision rule for the default (README, "Rule quality"):
 
@@ -28,13 +28,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # the workers are the parallelism
 
 import numpy as np
 
-from samcam.demo.quality import TRIED, TUNED_FAMILIES, VARIANTS, compare, format_table
-from samcam.demo.scenes import FAMILIES
+# benchmarks/ is sys.path[0] when this file is run as a script
+from rule_quality import TRIED, TUNED_FAMILIES, VARIANTS, compare, format_table
+from scenes import FAMILIES
 
 DEFAULT_VARIANT = "samcam (default)"
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenes", type=int, default=500, help="scenes per family (default 500)")
     parser.add_argument("--seed", type=int, default=None,
@@ -49,8 +50,30 @@ def main() -> None:
     parser.add_argument("--reference", default="official",
                         help="the variant differences are taken to (default official)")
     parser.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
-    args = parser.parse_args()
+    return parser
 
+
+def _print_decision(comparison) -> None:
+    """The decision rule for the default (module docstring), from the comparison to ``official``."""
+    _, diff, low, high = comparison.row("pooled", DEFAULT_VARIANT)
+    below = [g for g in comparison.groups[:-1] if comparison.row(g, DEFAULT_VARIANT)[3] < 0]
+    verdict = "keeps" if comparison.decides_for(DEFAULT_VARIANT) else "FAILS"
+    print(f"\ndecision: samcam {verdict} the default: pooled {100 * diff:+.2f} "
+          f"[{100 * low:+.2f}, {100 * high:+.2f}] (must lie above 0); "
+          f"families wholly below 0: {', '.join(below) or 'none'}")
+
+
+def _write_json(path: str, comparison, seed: int, wall: float) -> None:
+    payload = {"groups": comparison.groups, "variants": comparison.variants, "reference": comparison.reference,
+               "miou": comparison.miou.tolist(), "diff": comparison.diff.tolist(),
+               "low": comparison.low.tolist(), "high": comparison.high.tolist(),
+               "num_scenes": comparison.num_scenes, "seed": seed, "resamples": comparison.resamples,
+               "wall_seconds": wall}
+    Path(path).write_text(json.dumps(payload, indent=1))
+
+
+def main() -> None:
+    args = _parser().parse_args()
     variants = TRIED if args.tried else VARIANTS
     families = args.families or (list(TUNED_FAMILIES) if args.tried else list(FAMILIES))
     seed = args.seed if args.seed is not None else (0 if args.tried else 1)
@@ -69,19 +92,9 @@ def main() -> None:
           "[95% paired bootstrap interval]")
     print(format_table(comparison, TUNED_FAMILIES))
     if not args.tried and args.reference == "official" and DEFAULT_VARIANT in comparison.variants:
-        _, diff, low, high = comparison.row("pooled", DEFAULT_VARIANT)
-        below = [g for g in comparison.groups[:-1] if comparison.row(g, DEFAULT_VARIANT)[3] < 0]
-        verdict = "keeps" if comparison.decides_for(DEFAULT_VARIANT) else "FAILS"
-        print(f"\ndecision: samcam {verdict} the default: pooled {100 * diff:+.2f} "
-              f"[{100 * low:+.2f}, {100 * high:+.2f}] (must lie above 0); "
-              f"families wholly below 0: {', '.join(below) or 'none'}")
+        _print_decision(comparison)
     if args.json:
-        payload = {"groups": comparison.groups, "variants": comparison.variants, "reference": comparison.reference,
-                   "miou": comparison.miou.tolist(), "diff": comparison.diff.tolist(),
-                   "low": comparison.low.tolist(), "high": comparison.high.tolist(),
-                   "num_scenes": comparison.num_scenes, "seed": seed, "resamples": comparison.resamples,
-                   "wall_seconds": wall}
-        Path(args.json).write_text(json.dumps(payload, indent=1))
+        _write_json(args.json, comparison, seed, wall)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import argparse
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +43,8 @@ def _normalised(path: Path, root: Path) -> bytes:
 
 def snapshot_demo(out: Path) -> list:
     demo = out / "demo"
-    shutil.rmtree(demo, ignore_errors=True)  # a record of earlier runs would differ
+    if demo.exists():  # a second demo run adds to samcam.json's history: the hashes would differ
+        sys.exit(f"{demo} exists: give a new folder, not one of an earlier snapshot")
     subprocess.run([sys.executable, "-m", "samcam", "demo", "--out", str(demo), "--no-progress"], check=True,
                    cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     lines = []

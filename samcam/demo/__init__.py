@@ -1,6 +1,6 @@
-"""Synthetic data: the demo (:mod:`.pipeline`), its scenes (:mod:`.synthetic`), the rule
-benchmark's scene families (:mod:`.scenes`) and the benchmark itself (:mod:`.quality`).
+"""Synthetic data for ``samcam demo``: the demo (:mod:`.pipeline`) and its scenes (:mod:`.synthetic`).
 
-THE DATA IS SYNTHETIC (rendered shapes, not photographs): it exercises the pipeline
-and ranks rules on the failure modes the paper targets; it says nothing about VOC.
+THE DATA IS SYNTHETIC (rendered shapes, not photographs): it exercises the pipeline;
+it says nothing about VOC. The rule benchmark, which ranks rules on synthetic scene
+families, lives outside the package in ``benchmarks/`` (``scenes.py``, ``rule_quality.py``).
 """

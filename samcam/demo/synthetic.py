@@ -176,38 +176,67 @@ def _make_cam(rng, objects, stuff, height, width):
 
 
 def _make_masks(rng, objects, stuff, gt, height, width):
+    """SAM-like masks of one scene, shuffled -> K×H×W bool (see the module docstring).
+
+    The helpers draw from ``rng`` in a fixed order (objects, stuff, junk, then the
+    shuffle), so a scene depends only on the state of ``rng``.
+    """
     masks: List[np.ndarray] = []
-    foreground = gt > 0
     for obj in objects:
-        if obj["whole"].sum() < 10:
-            continue
-        if rng.random() < 0.85:  # SAM sometimes misses the whole object
-            masks.append(_jitter(obj["whole"], rng))
-        for part in obj["parts"]:
-            masks.append(_jitter(part, rng))
-            if rng.random() < 0.5:  # sub-parts: split a part in two
-                coords = np.argwhere(part)
-                axis = int(rng.integers(0, 2))
-                cut = np.median(coords[:, axis])
-                grid = np.mgrid[0:height, 0:width][axis]
-                half = part & (grid < cut)
-                if half.sum() > 10:
-                    masks.append(half)
-        if rng.random() < 0.2:  # an object merged with a bit of background
-            grown = ndimage.binary_dilation(obj["whole"], iterations=int(rng.integers(4, 10)))
-            masks.append(grown)
-    for region in stuff:
-        region = region & ~foreground
-        if region.sum() < 20 or rng.random() < 0.15:  # some stuff is never segmented
-            continue
-        masks.append(_jitter(region, rng))
-    for _ in range(int(rng.integers(1, 5))):  # junk blobs anywhere
-        blob = _ellipse(height, width, rng.uniform(0, height), rng.uniform(0, width),
-                        rng.uniform(3, 12), rng.uniform(3, 12), rng.uniform(0, np.pi))
-        if blob.sum() > 5:
-            masks.append(blob)
+        masks += _object_masks(rng, obj, height, width)
+    masks += _stuff_masks(rng, stuff, gt > 0)
+    masks += _junk_masks(rng, height, width)
     masks = [m for m in masks if m.any()]
     order = rng.permutation(len(masks))
     if not masks:
         return np.zeros((0, height, width), bool)
     return np.stack([masks[i] for i in order]).astype(bool)
+
+
+def _object_masks(rng, obj, height, width) -> List[np.ndarray]:
+    """One object's masks: the whole (sometimes missed), its parts, sub-parts, and sometimes
+    the object merged with a bit of background."""
+    if obj["whole"].sum() < 10:
+        return []
+    masks = []
+    if rng.random() < 0.85:  # SAM sometimes misses the whole object
+        masks.append(_jitter(obj["whole"], rng))
+    for part in obj["parts"]:
+        masks.append(_jitter(part, rng))
+        if rng.random() < 0.5:  # sub-parts: split a part in two
+            masks += _half(rng, part, height, width)
+    if rng.random() < 0.2:  # an object merged with a bit of background
+        masks.append(ndimage.binary_dilation(obj["whole"], iterations=int(rng.integers(4, 10))))
+    return masks
+
+
+def _half(rng, part, height, width) -> List[np.ndarray]:
+    """The part's side below its median along a random axis; none if that is 10 pixels or fewer."""
+    coords = np.argwhere(part)
+    axis = int(rng.integers(0, 2))
+    cut = np.median(coords[:, axis])
+    grid = np.mgrid[0:height, 0:width][axis]
+    half = part & (grid < cut)
+    return [half] if half.sum() > 10 else []
+
+
+def _stuff_masks(rng, stuff, foreground) -> List[np.ndarray]:
+    """The background regions' masks, without the objects; some stuff is never segmented."""
+    masks = []
+    for region in stuff:
+        region = region & ~foreground
+        if region.sum() < 20 or rng.random() < 0.15:
+            continue
+        masks.append(_jitter(region, rng))
+    return masks
+
+
+def _junk_masks(rng, height, width) -> List[np.ndarray]:
+    """1-4 junk blobs anywhere."""
+    masks = []
+    for _ in range(int(rng.integers(1, 5))):
+        blob = _ellipse(height, width, rng.uniform(0, height), rng.uniform(0, width),
+                        rng.uniform(3, 12), rng.uniform(3, 12), rng.uniform(0, np.pi))
+        if blob.sum() > 5:
+            masks.append(blob)
+    return masks

@@ -4,7 +4,7 @@ The decision itself needs ``benchmarks/bench_rules.py`` (500 scenes per family, 
 intervals; README, "Rule quality"); this sample only guards against a default that
 falls behind ``official`` by a wide margin, and checks the order-independence rows.
 """
-from samcam.demo.quality import VARIANTS, compare
+from rule_quality import VARIANTS, compare
 
 
 def test_default_rule_is_not_behind_official_on_a_sample_of_every_family():

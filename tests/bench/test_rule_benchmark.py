@@ -1,8 +1,7 @@
 """The rule benchmark's parts: scene families, per-scene counts, the paired bootstrap, the decision."""
 import numpy as np
 import pytest
-
-from samcam.demo.quality import (
+from rule_quality import (
     NUM_CLASSES,
     Comparison,
     Variant,
@@ -11,7 +10,8 @@ from samcam.demo.quality import (
     miou_from_stats,
     scene_stats,
 )
-from samcam.demo.scenes import FAMILIES, SAM_BOX_NMS_THRESH, SAM_PRED_IOU_THRESH, SAM_STABILITY_THRESH, make_bench_scene
+from scenes import FAMILIES, SAM_BOX_NMS_THRESH, SAM_PRED_IOU_THRESH, SAM_STABILITY_THRESH, make_bench_scene
+
 from samcam.evaluate import confusion_matrix, metrics_from_confusion
 from samcam.refine import refine
 

@@ -1,6 +1,6 @@
 """The rule benchmark: refinement rules compared on synthetic scene families, with intervals.
 
-For every family of :mod:`samcam.demo.scenes` and every rule variant, each scene's
+For every family of :mod:`scenes` (``benchmarks/scenes.py``) and every rule variant, each scene's
 refined label is compared with its ground truth (one confusion matrix per scene,
 summed into one per family, as VOC evaluates a dataset). The question a benchmark
 must answer is whether one rule beats another by more than the scenes' luck, so the
@@ -17,6 +17,7 @@ variation of real images the families model; it does not predict VOC numbers.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import json
 import os
@@ -26,18 +27,18 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+from scenes import FAMILIES, make_bench_scene
 from scipy import ndimage
 
-from ..batch import progress_bar
-from ..evaluate import confusion_matrix
-from ..io import atomic_write_bytes
-from ..masks.maskset import MaskSet, as_maskset
-from ..refine import refine
-from ..rules import SamcamRuleParams
-from ..rules import paint as _paint
-from ..rules.counting import candidate_core_cover, check_label, class_counts
-from ..rules.default import decide_masks, paint_order
-from .scenes import FAMILIES, make_bench_scene
+from samcam.batch import progress_bar
+from samcam.evaluate import confusion_matrix
+from samcam.io import atomic_write_bytes
+from samcam.masks.maskset import MaskSet, as_maskset
+from samcam.refine import refine
+from samcam.rules import SamcamRuleParams
+from samcam.rules import paint as _paint
+from samcam.rules.counting import candidate_core_cover, check_label, class_counts
+from samcam.rules.default import decide_masks, paint_order
 
 __all__ = [
     "Variant",
@@ -129,12 +130,27 @@ def _chunk(args) -> np.ndarray:
     return np.stack([scene_stats(family, i, seed, variants) for i in indices])
 
 
+# The samcam modules whose code decides the numbers: the rules and their steps, the
+# scoring, the pseudo label of a CAM, the masks' container, and the demo family's scenes.
+_NUMBER_MODULES = ("samcam.refine", "samcam.rules", "samcam.evaluate", "samcam.cams", "samcam.masks.maskset",
+                   "samcam.demo.synthetic")
+
+
+def _fingerprinted_sources() -> List[Path]:
+    """This file, the scene modules beside it, and the source of every module of
+    :data:`_NUMBER_MODULES` (all of a package's ``.py`` files, should one of them become a package)."""
+    here = Path(__file__).resolve().parent
+    paths = [here / name for name in ("scenes.py", "scene_objects.py", "scene_sam.py", "rule_quality.py")]
+    for name in _NUMBER_MODULES:
+        source = Path(importlib.import_module(name).__file__).resolve()
+        paths += sorted(source.parent.rglob("*.py")) if source.name == "__init__.py" else [source]
+    return paths
+
+
 def _code_fingerprint() -> str:
     """Hash of the sources that decide the numbers, so a cache never outlives a code change."""
-    here = Path(__file__).resolve().parent
     digest = hashlib.sha1()
-    for path in (here / "scenes.py", here / "quality.py", here.parent / "refine.py", here.parent / "evaluate.py",
-                 here.parent / "cams.py", here.parent / "masks" / "maskset.py"):
+    for path in _fingerprinted_sources():
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -156,42 +172,55 @@ def family_stats(
     when at least ``num_scenes`` scenes are cached; only missing variants are computed.
     """
     fingerprint = _code_fingerprint()
+
+    def cache_path(variant: Variant) -> Optional[Path]:
+        return None if cache_dir is None else Path(cache_dir) / f"{family}-s{seed}-{variant.key()}-{fingerprint}.npy"
+
     out = np.zeros((num_scenes, len(variants), 3, NUM_CLASSES), np.int64)
     missing = []
     for position, variant in enumerate(variants):
-        cached = None
-        if cache_dir is not None:
-            path = Path(cache_dir) / f"{family}-s{seed}-{variant.key()}-{fingerprint}.npy"
-            if path.exists():
-                cached = np.load(path, allow_pickle=False)
-        if cached is not None and len(cached) >= num_scenes:
-            out[:, position] = cached[:num_scenes]
-        else:
+        cached = _load_cached(cache_path(variant), num_scenes)
+        if cached is None:
             missing.append(position)
+        else:
+            out[:, position] = cached
     if missing:
         todo = [variants[p] for p in missing]
-        chunks = [list(range(start, min(start + 20, num_scenes))) for start in range(0, num_scenes, 20)]
-        jobs = [(family, chunk, seed, todo) for chunk in chunks]
         bar = progress_bar(num_scenes, f"{family} ({len(todo)} variants)", progress, unit="scene")
-        results = []
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                for result in pool.map(_chunk, jobs):
-                    results.append(result)
-                    bar.update(len(result))
-        else:
-            for job in jobs:
-                results.append(_chunk(job))
-                bar.update(len(results[-1]))
+        computed = _compute(family, num_scenes, seed, todo, workers, bar)
         bar.close()
-        computed = np.concatenate(results)
         for column, position in enumerate(missing):
             out[:, position] = computed[:, column]
-            if cache_dir is not None:
-                path = Path(cache_dir) / f"{family}-s{seed}-{variants[position].key()}-{fingerprint}.npy"
-                buffer = _npy_bytes(computed[:, column].astype(np.int64))
-                atomic_write_bytes(path, buffer)
+            path = cache_path(variants[position])
+            if path is not None:
+                atomic_write_bytes(path, _npy_bytes(computed[:, column].astype(np.int64)))
     return out
+
+
+def _load_cached(path: Optional[Path], num_scenes: int) -> Optional[np.ndarray]:
+    """The first ``num_scenes`` cached counts of one variant, or None (no cache, or too few scenes)."""
+    if path is None or not path.exists():
+        return None
+    cached = np.load(path, allow_pickle=False)
+    return cached[:num_scenes] if len(cached) >= num_scenes else None
+
+
+def _compute(family: str, num_scenes: int, seed: int, variants: Sequence[Variant], workers: int, bar) -> np.ndarray:
+    """Per-scene counts of ``variants`` on scenes 0..num_scenes-1, in chunks of 20 scenes
+    (over ``workers`` processes if more than 1) -> (num_scenes, V, 3, C) int64."""
+    chunks = [list(range(start, min(start + 20, num_scenes))) for start in range(0, num_scenes, 20)]
+    jobs = [(family, chunk, seed, variants) for chunk in chunks]
+    results = []
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for result in pool.map(_chunk, jobs):
+                results.append(result)
+                bar.update(len(result))
+    else:
+        for job in jobs:
+            results.append(_chunk(job))
+            bar.update(len(results[-1]))
+    return np.concatenate(results)
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
