@@ -149,11 +149,39 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _polygon(points):
+    """One polygon's coordinates as a float64 array (8 bytes a number instead of a list's 32);
+    anything else as it is. pycocotools' ``frPoly`` takes ``np.array(p, dtype=np.double)``
+    of each polygon, which is the same numbers either way."""
+    if isinstance(points, list):
+        try:
+            array = np.asarray(points, dtype=np.float64)
+        except (TypeError, ValueError):
+            return points
+        if array.ndim == 1:
+            return array
+    return points
+
+
+def _compact(entry: dict) -> dict:
+    """``json.load`` object hook: each annotation is cut to what the conversion reads as soon as it
+    is parsed, so that the file's objects never all exist at once: polygons become arrays, a
+    crowd's segmentation (never drawn) and the box and area (not read) are dropped."""
+    if "category_id" in entry and "segmentation" in entry:
+        if entry.get("iscrowd") != 0:
+            entry["segmentation"] = None
+        elif isinstance(entry["segmentation"], list):
+            entry["segmentation"] = [_polygon(points) for points in entry["segmentation"]]
+        entry.pop("bbox", None)
+        entry.pop("area", None)
+    return entry
+
+
 def _read_json(path: Path) -> Mapping:
     check_input_file(path, "COCO instances file")
     try:
         with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+            data = json.load(handle, object_hook=_compact)
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not a JSON file ({error.msg} at line {error.lineno} column {error.colno}); "
                          f"{_NEEDS}") from None
