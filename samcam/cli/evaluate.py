@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Sequence, Tuple
 
-from ..classes import read_class_names
+from ..classes import class_names, read_class_names
 from ..evaluate import (
     evaluate_dirs,
     format_table,
@@ -53,10 +54,17 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
+def _input_files(args: argparse.Namespace) -> dict:
+    """The files this command reads besides the label folders: resolved path -> flag."""
+    given = (("--list", args.list), ("--class-names", args.class_names))
+    return {Path(value).resolve(): flag for flag, value in given if value}
+
+
 def _check_output_files(args: argparse.Namespace, preds) -> None:
     """Refuse, before any work, a --per-image/--json file that would replace an input:
     a PNG in a folder this command reads, the --list file, the other output file."""
     folders = [Path(d).resolve() for d in (args.gt, *preds.values(), args.images, args.masks) if d]
+    inputs = _input_files(args)
     seen = {}
     for flag, value in (("--per-image", args.per_image), ("--json", args.json)):
         if not value:
@@ -67,20 +75,20 @@ def _check_output_files(args: argparse.Namespace, preds) -> None:
         if path in seen:
             raise ValueError(f"{flag} and {seen[path]} are the same file, {value}")
         seen[path] = flag
-        if args.list and path == Path(args.list).resolve():
-            raise ValueError(f"{flag} {value} is the --list file; write it elsewhere")
-        if args.class_names and path == Path(args.class_names).resolve():
-            raise ValueError(f"{flag} {value} is the --class-names file; write it elsewhere")
+        if path in inputs:
+            raise ValueError(f"{flag} {value} is the {inputs[path]} file; write it elsewhere")
         if path.suffix.lower() == ".png" and path.parent in folders:
             raise ValueError(f"{flag} {value} would replace a PNG in {path.parent}, a folder this command reads; "
                              "write it elsewhere")
 
 
-def _classes(args: argparse.Namespace):
-    """(number of classes, names read from --class-names or None); a disagreement is a usage error."""
+def _classes(args: argparse.Namespace) -> Tuple[int, Sequence[str]]:
+    """(number of classes, their names): --class-names's, else VOC's, COCO's or generic ones for
+    --num-classes; a file and a --num-classes that disagree are a usage error."""
     if not args.class_names:
-        return args.num_classes or 21, None
-    names = read_class_names(args.class_names)
+        num_classes = args.num_classes or 21
+        return num_classes, class_names(num_classes)
+    names = read_class_names(args.class_names).names
     if args.num_classes is not None and args.num_classes != len(names):
         raise ValueError(f"--class-names {args.class_names} lists {len(names)} classes (background first) but "
                          f"--num-classes is {args.num_classes}; drop --num-classes or fix the file")
@@ -88,7 +96,7 @@ def _classes(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    args.num_classes, names_file = _classes(args)
+    args.num_classes, labels = _classes(args)
     preds = dict(args.labels)
     if len(preds) != len(args.labels):
         raise ValueError("two --labels sets have the same NAME; name them NAME=DIR")
@@ -97,8 +105,7 @@ def run(args: argparse.Namespace) -> int:
     names = read_name_list(args.list) if args.list else None  # None: every PNG of the first --labels
     results = evaluate_dirs(args.gt, preds, names, num_classes=args.num_classes, workers=args.workers,
                             progress=not args.no_progress, per_image=bool(args.per_image))
-    if names_file is not None:
-        with_class_names(results, names_file.names, args.class_names)
+    with_class_names(results, labels, f"--class-names {args.class_names}")
     evaluated = next(iter(results["sets"].values()))["num_images"]
     if evaluated:  # a table of "-" would say nothing
         print(format_table(results, baseline))

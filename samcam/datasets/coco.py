@@ -198,21 +198,26 @@ def _read_json(path: Path) -> Mapping:
     return data
 
 
+def _image(path: Path, index: int, entry) -> CocoImage:
+    """One ``images`` entry, checked."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"{path}: images[{index}] is not an object")
+    values = [entry.get(key) for key in ("id", "height", "width")]
+    if not all(_is_int(v) for v in values) or values[1] < 1 or values[2] < 1:
+        raise ValueError(f"{path}: images[{index}] needs integer 'id', and 'height' and 'width' >= 1, got {values}")
+    if not isinstance(entry.get("file_name"), str) or not entry["file_name"]:
+        raise ValueError(f"{path}: images[{index}] (id {values[0]}) has no 'file_name'")
+    return CocoImage(values[0], entry["file_name"], values[1], values[2])
+
+
 def _images(path: Path, entries: list) -> List[CocoImage]:
     images, seen = [], set()
     for index, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise ValueError(f"{path}: images[{index}] is not an object")
-        values = [entry.get(key) for key in ("id", "height", "width")]
-        if not all(_is_int(v) for v in values) or values[1] < 1 or values[2] < 1:
-            raise ValueError(f"{path}: images[{index}] needs integer 'id', and 'height' and 'width' >= 1, "
-                             f"got {values}")
-        if not isinstance(entry.get("file_name"), str) or not entry["file_name"]:
-            raise ValueError(f"{path}: images[{index}] (id {values[0]}) has no 'file_name'")
-        if values[0] in seen:
-            raise ValueError(f"{path}: image id {values[0]} appears twice in 'images'")
-        seen.add(values[0])
-        images.append(CocoImage(values[0], entry["file_name"], values[1], values[2]))
+        image = _image(path, index, entry)
+        if image.id in seen:
+            raise ValueError(f"{path}: image id {image.id} appears twice in 'images'")
+        seen.add(image.id)
+        images.append(image)
     return images
 
 
@@ -299,6 +304,18 @@ def load_instances(path: os.PathLike) -> Instances:
     return Instances(str(path), size, images, per_image, categories, crowds, orphans)
 
 
+def _any_naming(instances: Instances, naming: str) -> Dict[str, CocoImage]:
+    """name -> image under every naming (``naming``'s names win)."""
+    lookup: Dict[str, CocoImage] = {}
+    for other in NAMINGS:
+        try:
+            lookup.update(instances.by_name(other))
+        except ValueError:  # two images share a name under that other naming: not a way to name them
+            continue
+    lookup.update(instances.by_name(naming))
+    return lookup
+
+
 def select_images(instances: Instances, naming: str, wanted: Optional[Sequence[str]] = None,
                   source: str = "names") -> List[Tuple[str, CocoImage]]:
     """``(label name, image)`` for every image (file order), or for ``wanted`` (their order).
@@ -310,16 +327,10 @@ def select_images(instances: Instances, naming: str, wanted: Optional[Sequence[s
     Raises:
         ValueError: a wanted name that is no image of the file (the list of another split?).
     """
-    table = instances.by_name(naming)
+    instances.by_name(naming)  # two images of one name under this naming: refused
     if wanted is None:
         return [(image.name(naming), image) for image in instances.images]
-    lookup: Dict[str, CocoImage] = {}
-    for other in NAMINGS:
-        try:
-            lookup.update(instances.by_name(other))
-        except ValueError:  # two images share a name under that other naming: not a way to name them
-            continue
-    lookup.update(table)
+    lookup = _any_naming(instances, naming)
     chosen, unknown = [], []
     for name in unique_names(wanted, source):
         image = lookup.get(name) or lookup.get(name.split()[0] if name.split() else name)

@@ -211,6 +211,16 @@ def get_dataset(name: str) -> Dataset:
     return DATASETS[name]
 
 
+def _named_base(base: str, schedule: str, dataset: str) -> Tuple[str, str]:
+    configs = BASES[base].configs if dataset == "voc" else BASES[base].coco
+    if not configs:
+        usable = ", ".join(name for name, b in BASES.items() if b.coco)
+        raise ValueError(f"--base {base} has no {dataset.upper()} config in mmseg; use one of {usable}")
+    if schedule not in configs:
+        raise ValueError(f"--schedule {schedule!r} is not one of {sorted(configs)} for --dataset {dataset}")
+    return configs[schedule], BASES[base].extra if dataset == "voc" else ""
+
+
 def resolve_base(base: str, schedule: Optional[str] = None, dataset: str = "voc") -> Tuple[str, str]:
     """``(base config path for _base_, extra config lines)`` for a ``--base`` value.
 
@@ -219,16 +229,9 @@ def resolve_base(base: str, schedule: Optional[str] = None, dataset: str = "voc"
     ``train_pipeline`` like mmseg's dataset configs do). ``schedule`` None is the
     dataset's first.
     """
-    info = get_dataset(dataset)
-    schedule = schedule or info.schedules[0]
     if base in BASES:
-        configs = BASES[base].configs if dataset == "voc" else BASES[base].coco
-        if not configs:
-            usable = ", ".join(name for name, b in BASES.items() if b.coco)
-            raise ValueError(f"--base {base} has no {dataset.upper()} config in mmseg; use one of {usable}")
-        if schedule not in configs:
-            raise ValueError(f"--schedule {schedule!r} is not one of {sorted(configs)} for --dataset {dataset}")
-        return configs[schedule], BASES[base].extra if dataset == "voc" else ""
+        return _named_base(base, schedule or get_dataset(dataset).schedules[0], dataset)
+    get_dataset(dataset)
     if base.startswith("mmseg::"):
         return base, ""
     if base.endswith(".py"):
@@ -490,6 +493,13 @@ def _resolve(out: Path, root: Path, labels: Path, paths: DataPaths, dataset: Dat
                      val_labels), lists
 
 
+def _write_lists(lists) -> None:
+    """Write the COCO name lists :func:`_resolve` left to write (after the checks passed)."""
+    for item in lists:
+        if not isinstance(item, Path):
+            atomic_write_bytes(item[0], ("\n".join(item[1]) + "\n").encode("utf-8"))
+
+
 def write_config(
     out: os.PathLike,
     *,
@@ -515,19 +525,17 @@ def write_config(
     dataset = get_dataset(options.dataset)
     resolve_base(options.base, options.schedule, options.dataset)  # a bad --base fails before any file is written
     root = Path(data_root).resolve()
-    given = DataPaths(None, None, None if train_list is None else str(train_list),
-                      None if val_list is None else str(val_list), None if val_labels is None else str(val_labels))
+    given = DataPaths(None, None, *(None if p is None else str(p) for p in (train_list, val_list, val_labels)))
     resolved, lists = _resolve(out, root, Path(labels).resolve(), given, dataset)
     if check:
         train, val = (item if isinstance(item, Path) else item[1] for item in lists)
         check_dataset(root, resolved.labels, train, val, dataset.name, resolved.val_labels)
     clean_stale_temp_files(out.parent)
-    for item in lists:
-        if not isinstance(item, Path):
-            atomic_write_bytes(item[0], ("\n".join(item[1]) + "\n").encode("utf-8"))
+    _write_lists(lists)
+    # VOC's default ground truth stays relative, as before ('SegmentationClass')
+    keep_relative = val_labels is None and dataset.name == "voc"
     paths = DataPaths(str(root), str(resolved.labels), str(resolved.train_list), str(resolved.val_list),
-                      str(resolved.val_labels) if val_labels is not None or dataset.name == "coco"
-                      else dataset.val_labels)
+                      dataset.val_labels if keep_relative else str(resolved.val_labels))
     return atomic_write_bytes(out, render_config(options, paths).encode("utf-8"))
 
 
