@@ -37,7 +37,7 @@ $(VENV)/.sam2-installed: $(VENV)/.core-installed
 
 # Every mask model family: SAM, SAM 2.1, HQ-SAM, MobileSAM.
 $(VENV)/.test-installed: $(VENV)/.core-installed $(VENV)/.mmseg-installed $(VENV)/.sam2-installed setup.py
-	$(PIP_INSTALL) -q -e ".[sam,sam2,hq,mobilesam,dev]"
+	$(PIP_INSTALL) -q -e ".[sam,sam2,hq,mobilesam,coco,dev]"
 	touch $@
 
 venv: $(VENV)/.core-installed

@@ -53,6 +53,8 @@ setup(
             "regex",
             "opencv-python>=4.5",
         ],
+        # `samcam coco-gt` (COCO's semantic ground truth from its instance annotations).
+        "coco": ["pycocotools>=2.0.6"],
         "dev": [
             "pytest>=7",
             "hypothesis>=6",

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import inputs
 from .batch import run_batch
+from .classes import VOC_CLASSES, class_names
 from .errors import ImageError
 from .io import atomic_write_bytes, list_names, read_label_png
 
@@ -50,19 +51,22 @@ __all__ = [
     "score_images",
     "select_changed",
     "results_json",
+    "with_class_names",
 ]
 
-VOC_CLASSES = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
-)
 
+def with_class_names(results: Dict[str, object], names: Sequence[str], source: str = "class names") -> Dict[str, object]:
+    """``results`` of :func:`evaluate_dirs` with ``class_names`` replaced by ``names``
+    (e.g. :func:`samcam.classes.read_class_names`' names), for the table, JSON and report.
 
-def class_names(num_classes: int) -> List[str]:
-    """VOC names for 21 classes, ``class k`` otherwise (index 0 is background)."""
-    if num_classes == len(VOC_CLASSES):
-        return list(VOC_CLASSES)
-    return ["background"] + [f"class {k}" for k in range(1, num_classes)]
+    Raises ``ValueError`` (naming ``source``) unless there is one name per class.
+    """
+    num_classes = int(results["num_classes"])
+    if len(names) != num_classes:
+        raise ValueError(f"{source} lists {len(names)} classes but the evaluation has {num_classes} "
+                         "(--num-classes); they must agree, background first")
+    results["class_names"] = list(names)
+    return results
 
 
 def confusion_matrix(*, gt: np.ndarray, pred: np.ndarray, num_classes: int = 21, ignore_index: int = 255) -> np.ndarray:

@@ -19,7 +19,7 @@ from PIL import Image
 from samcam.cli import main
 from samcam.io import read_label_png, write_label_png
 from samcam.mmseg import config as mmseg_config
-from samcam.mmseg.config import BASES, render_config
+from samcam.mmseg.config import BASES, ConfigOptions, render_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "mmseg"
 SIZE = 64
@@ -151,7 +151,7 @@ def test_examples_are_what_the_writer_renders():
     }
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(expected)
     for filename, base in expected.items():
-        assert (EXAMPLES / filename).read_text() == render_config(base), filename
+        assert (EXAMPLES / filename).read_text() == render_config(ConfigOptions(base=base)), filename
 
 
 def test_every_base_names_an_mmseg_config_that_exists():
@@ -159,7 +159,7 @@ def test_every_base_names_an_mmseg_config_that_exists():
     if package is None:
         pytest.skip("mmseg is not installed: cannot check the mmseg:: base paths against its .mim/configs")
     for name, base in BASES.items():
-        for schedule, scoped in base.configs.items():
+        for schedule, scoped in list(base.configs.items()) + list(base.coco.items()):
             assert mmseg_config.mmseg_config_file(scoped).is_file(), (name, schedule, scoped)
 
 

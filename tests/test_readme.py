@@ -1,5 +1,5 @@
-"""Every Python block of the README runs as written on the demo's data, and so does every bash block
-not marked as needing other data."""
+"""Every Python block of the README and of docs/*.md runs as written on the demo's data, and so does
+every bash block not marked as needing other data."""
 from __future__ import annotations
 
 import os
@@ -14,7 +14,18 @@ from samcam.demo.pipeline import run_demo
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+# The README first: the demo's bash blocks run in this order, later ones using what earlier ones wrote.
+DOCS = [README] + sorted((REPO / "docs").glob("*.md"))
+
+
+def _blocks(language: str):
+    """[(page, block)] of every ```language block of the README and docs/*.md, in order."""
+    return [(page.relative_to(REPO).as_posix(), block) for page in DOCS
+            for block in re.findall(rf"```{language}\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)]
+
+
+PY_BLOCKS = _blocks("python")
+BLOCKS = [block for _, block in PY_BLOCKS]
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +40,15 @@ def test_readme_has_python_blocks():
     assert len(BLOCKS) >= 3
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)), ids=[f"block{i}" for i in range(len(BLOCKS))])
+def test_docs_are_found():
+    assert (REPO / "docs" / "coco.md") in DOCS
+    assert "docs/coco.md" in README.read_text(encoding="utf-8"), "the README links the COCO page"
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)),
+                         ids=[f"{page}-block{i}" for i, (page, _) in enumerate(PY_BLOCKS)])
 def test_readme_python_block_runs(index, demo_root, monkeypatch):
-    code = BLOCKS[index]
+    page, code = PY_BLOCKS[index]
     monkeypatch.chdir(demo_root)
     if "load_sam" in code:
         # No SAM weights here: a tiny random-weight SAM stands in under the official file name.
@@ -49,12 +66,15 @@ def test_readme_python_block_runs(index, demo_root, monkeypatch):
         checkpoint = demo_root / "sam_hq_vit_h.pth"
         if not checkpoint.exists():
             save(tiny_hq(), checkpoint)
-    exec(compile(code, f"README.md python block {index}", "exec"), {"__name__": "__readme__"})
+    if "samcam.datasets.coco" in code:
+        pytest.importorskip("pycocotools", reason='the COCO block needs pycocotools: pip install "samcam[coco]"')
+    exec(compile(code, f"{page} python block {index}", "exec"), {"__name__": "__readme__"})
 
 
 # ------------------------------------------------------------------------ bash blocks
 
-BASH_BLOCKS = re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+PAGE_BASH_BLOCKS = _blocks("bash")
+BASH_BLOCKS = [block for _, block in PAGE_BASH_BLOCKS]
 # A bash block that cannot run on the demo (other data, installs, GPUs) says so on its first line.
 NOT_FOR_THE_DEMO = "# (not run on the demo: "
 DEMO_BLOCKS = [block for block in BASH_BLOCKS if not block.startswith(NOT_FOR_THE_DEMO)]
@@ -63,12 +83,14 @@ DEMO_BLOCKS = [block for block in BASH_BLOCKS if not block.startswith(NOT_FOR_TH
 def test_readme_bash_blocks_are_marked_or_run_on_the_demo():
     """Every bash block is either for the demo (and run below) or says why it is not."""
     assert len(DEMO_BLOCKS) >= 5
-    for block in BASH_BLOCKS:
+    for page, block in PAGE_BASH_BLOCKS:
         first = block.splitlines()[0]
         if first.startswith("# (not run"):
-            assert first.startswith(NOT_FOR_THE_DEMO) and first.endswith(")") and len(first) > len(NOT_FOR_THE_DEMO) + 3
+            assert first.startswith(NOT_FOR_THE_DEMO) and first.endswith(")") and len(first) > len(NOT_FOR_THE_DEMO) + 3, \
+                f"{page}: {first}"
         else:
-            assert "VOC2012" not in block and "sam_masks" not in block, f"a demo block names other data:\n{block}"
+            assert "VOC2012" not in block and "sam_masks" not in block and "coco2014" not in block, \
+                f"{page}: a demo block names other data:\n{block}"
 
 
 def _shims(folder: Path) -> dict:

@@ -4,8 +4,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Sequence, Tuple
 
-from ..evaluate import evaluate_dirs, format_table, resolve_baseline, results_json, write_per_image_csv
+from ..classes import class_names, read_class_names
+from ..evaluate import (
+    evaluate_dirs,
+    format_table,
+    resolve_baseline,
+    results_json,
+    with_class_names,
+    write_per_image_csv,
+)
 from ..io import atomic_write_bytes, clean_stale_temp_files, read_name_list
 from ..viz.report import write_report
 from .common import add_batch_arguments, add_option, named_dir, positive_int, print_failures, print_internal_errors
@@ -22,8 +31,12 @@ def add_parser(subparsers) -> None:
                metavar="NAME=DIR", help="a label folder to score, optionally named (repeat: before/after side by side)")
     parser.add_argument("--baseline", metavar="NAME",
                         help="the --labels set the deltas are taken against (default: the first)")
-    parser.add_argument("--num-classes", type=positive_int, default=21, metavar="N",
-                        help="classes including background (default 21, VOC; 81 for COCO)")
+    parser.add_argument("--num-classes", type=positive_int, metavar="N",
+                        help="classes including background: 21 for VOC (the default), 81 for COCO (COCO's names in "
+                             "the table and report); with --class-names, the file's count")
+    parser.add_argument("--class-names", metavar="FILE",
+                        help="class names for the table and report: one per line in class-index order, background "
+                             "first; 'name' or 'name: phrase'; blank lines and # comments skipped")
     parser.add_argument("--json", metavar="FILE", help="also write every number as JSON (fractions, not %%)")
     parser.add_argument("--per-image", metavar="FILE",
                         help="also write one CSV row per image and --labels set: name, set, miou (mean IoU over the "
@@ -41,10 +54,17 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
+def _input_files(args: argparse.Namespace) -> dict:
+    """The files this command reads besides the label folders: resolved path -> flag."""
+    given = (("--list", args.list), ("--class-names", args.class_names))
+    return {Path(value).resolve(): flag for flag, value in given if value}
+
+
 def _check_output_files(args: argparse.Namespace, preds) -> None:
     """Refuse, before any work, a --per-image/--json file that would replace an input:
     a PNG in a folder this command reads, the --list file, the other output file."""
     folders = [Path(d).resolve() for d in (args.gt, *preds.values(), args.images, args.masks) if d]
+    inputs = _input_files(args)
     seen = {}
     for flag, value in (("--per-image", args.per_image), ("--json", args.json)):
         if not value:
@@ -55,14 +75,28 @@ def _check_output_files(args: argparse.Namespace, preds) -> None:
         if path in seen:
             raise ValueError(f"{flag} and {seen[path]} are the same file, {value}")
         seen[path] = flag
-        if args.list and path == Path(args.list).resolve():
-            raise ValueError(f"{flag} {value} is the --list file; write it elsewhere")
+        if path in inputs:
+            raise ValueError(f"{flag} {value} is the {inputs[path]} file; write it elsewhere")
         if path.suffix.lower() == ".png" and path.parent in folders:
             raise ValueError(f"{flag} {value} would replace a PNG in {path.parent}, a folder this command reads; "
                              "write it elsewhere")
 
 
+def _classes(args: argparse.Namespace) -> Tuple[int, Sequence[str]]:
+    """(number of classes, their names): --class-names's, else VOC's, COCO's or generic ones for
+    --num-classes; a file and a --num-classes that disagree are a usage error."""
+    if not args.class_names:
+        num_classes = args.num_classes or 21
+        return num_classes, class_names(num_classes)
+    names = read_class_names(args.class_names).names
+    if args.num_classes is not None and args.num_classes != len(names):
+        raise ValueError(f"--class-names {args.class_names} lists {len(names)} classes (background first) but "
+                         f"--num-classes is {args.num_classes}; drop --num-classes or fix the file")
+    return len(names), names
+
+
 def run(args: argparse.Namespace) -> int:
+    args.num_classes, labels = _classes(args)
     preds = dict(args.labels)
     if len(preds) != len(args.labels):
         raise ValueError("two --labels sets have the same NAME; name them NAME=DIR")
@@ -71,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     names = read_name_list(args.list) if args.list else None  # None: every PNG of the first --labels
     results = evaluate_dirs(args.gt, preds, names, num_classes=args.num_classes, workers=args.workers,
                             progress=not args.no_progress, per_image=bool(args.per_image))
+    with_class_names(results, labels, f"--class-names {args.class_names}")
     evaluated = next(iter(results["sets"].values()))["num_images"]
     if evaluated:  # a table of "-" would say nothing
         print(format_table(results, baseline))

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from ..mmseg.config import (
     BASES,
+    DATASETS,
     DEFAULT_BASE,
     DEFAULT_TRAIN_LIST,
     DEFAULT_VAL_LIST,
+    ConfigOptions,
     installed_mmseg_dir,
     mmseg_config_file,
     resolve_base,
@@ -26,22 +28,35 @@ def add_parser(subparsers) -> None:
         description=(
             "Write an mmsegmentation 1.x config inheriting mmseg's own Pascal VOC config "
             "(via 'mmseg::', from the installed package) with your paths: images from "
-            "DATA_ROOT/JPEGImages, labels from --labels, validation on DATA_ROOT/SegmentationClass."
+            "DATA_ROOT/JPEGImages, labels from --labels, validation on DATA_ROOT/SegmentationClass. "
+            "With --dataset coco (81 classes): mmseg's COCO-Stuff 164k config of the model, images from "
+            "DATA_ROOT/train2014 and val2014, validation on DATA_ROOT/SegmentationClass/val2014 "
+            "(samcam coco-gt's labels)."
         ),
         epilog=f"--base choices:\n{bases}",
     )
     parser.add_argument("--labels", required=True, metavar="DIR", help="refined label directory ({name}.png)")
     parser.add_argument("--data-root", required=True, metavar="DIR",
-                        help="VOC2012 directory holding JPEGImages/ and SegmentationClass/")
+                        help="VOC2012 directory holding JPEGImages/ and SegmentationClass/ (COCO: the folder "
+                             "holding train2014/, val2014/ and SegmentationClass/val2014/)")
+    parser.add_argument("--dataset", choices=tuple(DATASETS), default="voc",
+                        help="voc: Pascal VOC 2012, 21 classes (default); coco: COCO 2014, 81 classes")
     parser.add_argument(
         "--base",
         default=DEFAULT_BASE, metavar="NAME",
         help=f"model: a name listed below, an 'mmseg::dir/config.py' path or a config file (default {DEFAULT_BASE})",
     )
-    parser.add_argument("--schedule", default="20k", choices=("20k", "40k"),
-                        help="mmseg's 20k or 40k iteration schedule (default 20k)")
-    parser.add_argument("--train-list", metavar="FILE", help=f"train names, one per line (default DATA_ROOT/{DEFAULT_TRAIN_LIST})")
-    parser.add_argument("--val-list", metavar="FILE", help=f"val names (default DATA_ROOT/{DEFAULT_VAL_LIST})")
+    parser.add_argument("--schedule", choices=("20k", "40k", "80k", "160k"),
+                        help="mmseg's iteration schedule: VOC 20k (default) or 40k; COCO 80k (default) or 160k")
+    parser.add_argument("--train-list", metavar="FILE",
+                        help=f"train names, one per line (default DATA_ROOT/{DEFAULT_TRAIN_LIST}; COCO: every "
+                             "label of --labels, written beside --out as NAME.train.txt)")
+    parser.add_argument("--val-list", metavar="FILE",
+                        help=f"val names (default DATA_ROOT/{DEFAULT_VAL_LIST}; COCO: every label of the val "
+                             "ground truth, written as NAME.val.txt)")
+    parser.add_argument("--val-labels", metavar="DIR",
+                        help="val ground truth (default DATA_ROOT/SegmentationClass; COCO: "
+                             "DATA_ROOT/SegmentationClass/val2014)")
     parser.add_argument("--batch-size", type=positive_int, metavar="N",
                         help="images per GPU (default: the base config's, 4)")
     parser.add_argument("--no-check", action="store_true", help="do not check that every listed image and label exists")
@@ -52,9 +67,12 @@ def add_parser(subparsers) -> None:
 def _command_line(args: argparse.Namespace) -> str:
     """The command as the user could retype it (for the config's header)."""
     parts = ["samcam mmseg-config", "--labels", args.labels, "--data-root", args.data_root, "--base", args.base]
-    if args.schedule != "20k":
+    if args.dataset != "voc":
+        parts += ["--dataset", args.dataset]
+    if args.schedule is not None and args.schedule != "20k":
         parts += ["--schedule", args.schedule]
-    for flag, value in (("--train-list", args.train_list), ("--val-list", args.val_list), ("--batch-size", args.batch_size)):
+    for flag, value in (("--train-list", args.train_list), ("--val-list", args.val_list),
+                        ("--val-labels", args.val_labels), ("--batch-size", args.batch_size)):
         if value is not None:
             parts += [flag, str(value)]
     return " ".join(parts + ["--out", args.out])
@@ -62,20 +80,17 @@ def _command_line(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     command = _command_line(args)
-    out = write_config(
-        args.out,
-        labels=args.labels,
-        data_root=args.data_root,
-        base=args.base,
-        train_list=args.train_list,
-        val_list=args.val_list,
-        schedule=args.schedule,
-        batch_size=args.batch_size,
-        check=not args.no_check,
-        command=command,
-    )
+    options = ConfigOptions(base=args.base, dataset=args.dataset, schedule=args.schedule, batch_size=args.batch_size,
+                            command=command)
+    out = write_config(args.out, labels=args.labels, data_root=args.data_root, options=options,
+                       train_list=args.train_list, val_list=args.val_list, val_labels=args.val_labels,
+                       check=not args.no_check)
     print(f"wrote {out}", file=sys.stderr)
-    base_path, _ = resolve_base(args.base, args.schedule)
+    for role in ("train", "val"):
+        written = out.with_name(f"{out.stem}.{role}.txt")
+        if args.dataset == "coco" and getattr(args, f"{role}_list") is None and written.is_file():
+            print(f"wrote {written} (the {role} names: every label of the {role} label folder)", file=sys.stderr)
+    base_path, _ = resolve_base(args.base, args.schedule, args.dataset)
     package_dir = installed_mmseg_dir()
     if base_path.startswith("mmseg::"):
         resolved = mmseg_config_file(base_path)
