@@ -14,7 +14,7 @@ SAM and MobileSAM also run in fast mode (``fast=True``: :mod:`.fast`), which add
 
 Which family a checkpoint belongs to is read from its keys (:mod:`.shapes`), so
 ``--checkpoint PATH`` needs no ``--model``. Each family's builder lives in its own
-module (:mod:`.generate` for SAM, :mod:`.sam2_family`, :mod:`.hq_family`,
+module (:mod:`.networks` and :mod:`.generate` for SAM, :mod:`.sam2_family`, :mod:`.hq_family`,
 :mod:`.mobilesam_family`); they import torch and their package only when called.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ import sys
 from typing import Any, List, Mapping, Optional, Tuple, Union
 
 from . import fast as fast_mode
-from . import generate, hq_family, mobilesam_family, sam2_family
+from . import generate, hq_family, mobilesam_family, networks, sam2_family
 from .checkpoints import resolve_checkpoint
 from .registry import DEFAULT_MODEL, FAMILIES, MASK_MODELS
 from .settings import FAST_DTYPES, FAST_FAMILIES, FAST_POINTS_PER_BATCH, FastOptions, SamSettings, settings_for
@@ -113,7 +113,7 @@ def build_network(family: str, state_dict: Mapping[str, Any], path: os.PathLike,
 
     Args:
         family: a :data:`~samcam.sam.registry.FAMILIES` key.
-        state_dict: the checkpoint's tensors (see :func:`samcam.sam.generate.load_state_dict`).
+        state_dict: the checkpoint's tensors (see :func:`samcam.sam.networks.load_state_dict`).
         path: the checkpoint file, for messages.
         model: an official model name the weights must belong to (``None``: any).
         config: SAM 2 only: a Hydra config (file or name inside the sam2 package) for
@@ -125,8 +125,8 @@ def build_network(family: str, state_dict: Mapping[str, Any], path: os.PathLike,
     if config is not None and family != "sam2.1":
         raise ValueError(f"--config is for SAM 2 checkpoints; {path} holds a {FAMILIES[family].title} checkpoint")
     if family == "sam":
-        network = generate.sam_from_state_dict(state_dict, path, model)
-        found = generate.infer_sam_config(state_dict)["model"]
+        network = networks.sam_from_state_dict(state_dict, path, model)
+        found = networks.infer_sam_config(state_dict)["model"]
         return network, found or "(custom architecture)"
     if family == "sam2.1":
         return sam2_family.build(state_dict, path, model, config)
@@ -232,19 +232,38 @@ def load_generator(
             ``model``, or its weights do not fit.
         CheckpointError: the official file is not cached and cannot be downloaded.
     """
+    family = _requested_family(model, checkpoint, config, dtype, fast)
+    path = resolve_checkpoint(model or DEFAULT_MODEL, checkpoint, allow_download=allow_download, progress=progress)
+    state_dict = networks.load_state_dict(path)
+    family = _found_family(state_dict, path, family, model)
+    require_packages(family)
+    network, name = build_network(family, state_dict, path, model, config)
+    del state_dict
+    device = networks.resolve_device(device)
+    description = f"{FAMILIES[family].title} {name}" + (f" from {path}" if checkpoint is not None else "")
+    return make_generator(family, network.to(device).eval(), settings, dtype=dtype, description=description,
+                          fast=fast)
+
+
+def _requested_family(model: Optional[str], checkpoint: Optional[os.PathLike], config: Optional[str],
+                      dtype: Optional[str], fast: Union[None, bool, FastOptions]) -> Optional[str]:
+    """The family ``model`` names (None: a checkpoint of any family), after the checks that
+    need no weights: packages, mode and dtype, before a multi-gigabyte download, not after."""
     if checkpoint is None:
-        model = model or DEFAULT_MODEL
-        family = family_of(model)
+        family = family_of(model or DEFAULT_MODEL)
         if config is not None:
             raise ValueError("--config describes a checkpoint file: pass it with --checkpoint")
-        require_packages(family)  # before a multi-gigabyte download, not after
+        require_packages(family)
         check_mode(family, dtype, fast)
-        path = resolve_checkpoint(model, None, allow_download=allow_download, progress=progress)
-    else:
-        family = family_of(model) if model is not None else None
-        require_packages(family or "sam", torch_only=True)
-        path = resolve_checkpoint(model or DEFAULT_MODEL, checkpoint)
-    state_dict = generate.load_state_dict(path)
+        return family
+    family = family_of(model) if model is not None else None
+    require_packages(family or "sam", torch_only=True)
+    return family
+
+
+def _found_family(state_dict: Mapping[str, Any], path: os.PathLike, family: Optional[str],
+                  model: Optional[str]) -> str:
+    """The family the checkpoint's keys say it is; ValueError when it is not ``family``."""
     try:
         found = detect_family(state_dict)
     except ValueError as error:
@@ -252,11 +271,4 @@ def load_generator(
     if family is not None and found != family:
         raise ValueError(f"{path} holds a {FAMILIES[found].title} checkpoint, not {model} ({FAMILIES[family].title}); "
                          "pass the matching --model or leave --model out")
-    family = found
-    require_packages(family)
-    network, name = build_network(family, state_dict, path, model, config)
-    del state_dict
-    device = generate.resolve_device(device)
-    description = f"{FAMILIES[family].title} {name}" + (f" from {path}" if checkpoint is not None else "")
-    return make_generator(family, network.to(device).eval(), settings, dtype=dtype, description=description,
-                          fast=fast)
+    return found

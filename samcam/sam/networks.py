@@ -11,7 +11,7 @@ import os
 import pickle
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .checkpoints import resolve_checkpoint
 from .registry import DEFAULT_MODEL, FAMILIES, SAM_MODELS, MaskModel
@@ -77,17 +77,7 @@ def infer_sam_config(state_dict: Mapping[str, Any], models: Optional[Mapping[str
         embed_dim, _, patch_size, _ = patch.shape
         grid = state_dict["image_encoder.pos_embed"].shape[1]
         depth = count_indexed(state_dict, "image_encoder.blocks.")
-        window_size = 0
-        global_attn = []
-        head_dim = None
-        for index in range(depth):
-            rel_pos = state_dict[f"image_encoder.blocks.{index}.attn.rel_pos_h"]
-            head_dim = rel_pos.shape[1]
-            size = (rel_pos.shape[0] + 1) // 2
-            if size == grid:
-                global_attn.append(index)
-            else:
-                window_size = size
+        head_dim, window_size, global_attn = _attention_layout(state_dict, depth, grid)
         mlp_dim = state_dict["image_encoder.blocks.0.mlp.lin1.weight"].shape[0]
         prompt_embed_dim = state_dict["image_encoder.neck.0.weight"].shape[0]
         decoder = decoder_config(state_dict)
@@ -107,12 +97,33 @@ def infer_sam_config(state_dict: Mapping[str, Any], models: Optional[Mapping[str
         prompt_embed_dim=int(prompt_embed_dim),
         **{key: value for key, value in decoder.items() if key != "prompt_embed_dim"},
     )
-    config["model"] = None
-    for name, info in (SAM_MODELS if models is None else models).items():
+    config["model"] = _official_model(config, SAM_MODELS if models is None else models)
+    return config
+
+
+def _attention_layout(state_dict: Mapping[str, Any], depth: int, grid: int) -> Tuple[Optional[int], int, List[int]]:
+    """The encoder blocks' (head dim, window size, indices of global-attention blocks), read
+    from their relative position tables: a global block's spans the whole ``grid``."""
+    window_size, global_attn, head_dim = 0, [], None
+    for index in range(depth):
+        rel_pos = state_dict[f"image_encoder.blocks.{index}.attn.rel_pos_h"]
+        head_dim = rel_pos.shape[1]
+        size = (rel_pos.shape[0] + 1) // 2
+        if size == grid:
+            global_attn.append(index)
+        else:
+            window_size = size
+    return head_dim, window_size, global_attn
+
+
+def _official_model(config: Mapping[str, Any], models: Mapping[str, MaskModel]) -> Optional[str]:
+    """The last of ``models`` whose encoder ``config`` has (at SAM's 1024 input), else ``None``."""
+    found = None
+    for name, info in models.items():
         if "embed_dim" in info.architecture and config["image_size"] == 1024 and all(
                 config[key] == value for key, value in info.architecture.items()):
-            config["model"] = name
-    return config
+            found = name
+    return found
 
 
 def build_sam(config: Mapping[str, Any], *, modeling: str = "segment_anything.modeling", image_encoder=None,

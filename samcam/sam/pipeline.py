@@ -326,14 +326,9 @@ def compute_masks(
     names = unique_names(names, "compute_masks")  # plain file names only, each once
     ensure_not_inside(out_dir, [images_dir])
     out_dir.mkdir(parents=True, exist_ok=True)
-    in_memory = None
-    if generator is not None:
-        in_memory = f"given generator: {getattr(generator, 'description', '') or type(generator).__name__}"
-    elif sam is not None:
-        in_memory = "SAM built in memory"
     provenance.claim(
         out_dir, mask_settings(images_dir, source=source, model=model, checkpoint=checkpoint, config=config,
-                               settings=settings, dtype=dtype, fast=fast, in_memory=in_memory),
+                               settings=settings, dtype=dtype, fast=fast, in_memory=_in_memory(generator, sam)),
         names, overwrite=overwrite, command=command, list_file=list_file, suffix=mask_store.STORE_SUFFIX,
         kind="mask store", what="masks ({name}.masks.npz) written by samcam masks; settings decide their content",
         keep_unrecorded=True, write=record,
@@ -357,13 +352,31 @@ def compute_masks(
     if generator is None:
         generator = families.load_generator(model, checkpoint, config=config, device=device, settings=settings,
                                             dtype=dtype, fast=fast, allow_download=allow_download, progress=progress)
-    mode = ""
-    if hasattr(generator, "generate_batch"):
-        mode = (f", fast mode ({generator.images_per_batch} images per encoder pass, "
-                f"{'compiled' if generator.compiled else 'not compiled'})")
     log.info("%s on %s, %s%s, %d images to do", generator.description or "a mask model", generator.device,
-             generator.dtype, mode, len(todo))
+             generator.dtype, _mode(generator), len(todo))
+    return _run_model(generator, images_dir, out_dir, names, todo, overwrite=overwrite, decode_threads=decode_threads,
+                      progress=progress)
 
+
+def _in_memory(generator, sam) -> Optional[str]:
+    """What ``samcam.json`` records for a mask source given in memory (None: one from weights)."""
+    if generator is not None:
+        return f"given generator: {getattr(generator, 'description', '') or type(generator).__name__}"
+    return "SAM built in memory" if sam is not None else None
+
+
+def _mode(generator) -> str:
+    """How fast mode runs, for the log (empty in exact mode)."""
+    if not hasattr(generator, "generate_batch"):
+        return ""
+    return (f", fast mode ({generator.images_per_batch} images per encoder pass, "
+            f"{'compiled' if generator.compiled else 'not compiled'})")
+
+
+def _run_model(generator, images_dir: os.PathLike, out_dir: Path, names: Sequence[str], todo: Sequence[str], *,
+               overwrite: bool, decode_threads: int, progress: bool) -> BatchResult:
+    """The names through ``generator``: images decoded ahead in background threads, files
+    written by another; ``todo``, the names not done yet, in order."""
     def load(name: str):
         return generator.prepare(read_image(find_image(images_dir, name)))
 
@@ -371,8 +384,9 @@ def compute_masks(
     prefetcher = _Prefetcher(todo, load, threads=decode_threads, depth=max(2 * max(1, decode_threads), 2 * batch))
     writer = _StoreWriter()
     try:
-        return run_batch(names, _ModelJob(generator, prefetcher, out_dir, todo, writer), output_path, workers=1,
-                         overwrite=overwrite, desc=f"masks ({generator.device})", progress=progress)
+        return run_batch(names, _ModelJob(generator, prefetcher, out_dir, todo, writer),
+                         functools.partial(_output_path, out_dir), workers=1, overwrite=overwrite,
+                         desc=f"masks ({generator.device})", progress=progress)
     finally:
         writer.close()
         prefetcher.close()

@@ -108,15 +108,20 @@ def settings_for(family: str, settings: Optional[Union[SamSettings, Mapping[str,
             )
         result = settings
     else:
-        known = {f.name for f in fields(base)}
-        unknown = sorted(set(settings) - known)
-        given = {key: value for key, value in settings.items() if value is not None}
-        if unknown and any(settings[key] is not None for key in unknown):
-            flags = ", ".join("--" + key.replace("_", "-") for key in unknown if settings[key] is not None)
-            raise ValueError(f"{flags}: not a setting of the {family} family's generator")
-        result = replace(base, **{key: value for key, value in given.items() if key in known})
+        result = _with_changes(base, settings, family)
     result.validate()
     return result
+
+
+def _with_changes(base: SamSettings, changes: Mapping[str, Any], family: str) -> SamSettings:
+    """``base`` with the mapping's values that are not ``None``; a name ``base`` lacks is refused
+    (ValueError naming its flag) unless its value is ``None``."""
+    known = {f.name for f in fields(base)}
+    unknown = [key for key in sorted(set(changes) - known) if changes[key] is not None]
+    if unknown:
+        flags = ", ".join("--" + key.replace("_", "-") for key in unknown)
+        raise ValueError(f"{flags}: not a setting of the {family} family's generator")
+    return replace(base, **{key: value for key, value in changes.items() if value is not None})
 
 
 # Fast mode (samcam.sam.fast): the families it runs (SAM's generator with SAM's mask
