@@ -150,76 +150,51 @@ def _settings(args: argparse.Namespace) -> dict:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    sources = dict(args.compare)
-    if len(sources) != len(args.compare):
-        raise ValueError("--compare: two folders have the same NAME; name them NAME=DIR")
-    names = names_or_list(args.list, []) if args.list else None
-    folders = list(sources.values()) + [args.labels, args.gt]
-    if args.report:  # refuse a bad report folder before the work, not after
-        ensure_not_inside(Path(args.report), folders)
-    if args.baseline is not None and args.baseline not in sources:  # before the work, not after
-        raise ValueError(f"--baseline {args.baseline!r} is not one of the --compare sources: {', '.join(sources)}")
+    sources, names, folders = _compare_inputs(args)
     params = rule_params(args)
-    num_classes = params.pop("num_classes")
     comparison = compare_mask_sources(sources, names, pseudo_dir=args.labels, gt_dir=args.gt,
-                                      num_classes=num_classes, mask_order=args.mask_order, workers=args.workers,
+                                      mask_order=args.mask_order, workers=args.workers,
                                       progress=not args.no_progress, **params)
     print(format_comparison(comparison, args.baseline))
     for name, reason in comparison["failed"][:20]:
         print(f"  left out {name}: {reason}", file=sys.stderr)
-    if args.json:
-        atomic_write_bytes(Path(args.json), results_json(comparison).encode())  # NaN -> null
-    if args.report:
-        page = write_mask_comparison(comparison, args.report, inputs=folders, baseline=args.baseline)
-        print(f"report: {page}", file=sys.stderr)
+    _write_comparison(comparison, args, folders)
     if not comparison["names"]:
         print("masks --compare: no image could be compared", file=sys.stderr)
         return 1
     return 1 if comparison["failed"] else 0
 
 
+def _compare_inputs(args: argparse.Namespace):
+    """(sources, names or None, every input folder) of ``--compare``, refusing before the work
+    what would fail after it (two sources of one name, the report folder, the baseline)."""
+    sources = dict(args.compare)
+    if len(sources) != len(args.compare):
+        raise ValueError("--compare: two folders have the same NAME; name them NAME=DIR")
+    names = names_or_list(args.list, []) if args.list else None
+    folders = list(sources.values()) + [args.labels, args.gt]
+    if args.report:
+        ensure_not_inside(Path(args.report), folders)
+    if args.baseline is not None and args.baseline not in sources:
+        raise ValueError(f"--baseline {args.baseline!r} is not one of the --compare sources: {', '.join(sources)}")
+    return sources, names, folders
+
+
+def _write_comparison(comparison: dict, args: argparse.Namespace, folders) -> None:
+    """``--json`` and ``--report``."""
+    if args.json:
+        atomic_write_bytes(Path(args.json), results_json(comparison).encode())  # NaN -> null
+    if args.report:
+        page = write_mask_comparison(comparison, args.report, inputs=folders, baseline=args.baseline)
+        print(f"report: {page}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.compare:
         return _run_compare(args)
-    missing = [flag for flag, value in (("--images", args.images), ("--out", args.out)) if not value]
-    if missing:
-        raise ValueError(f"{' and '.join(missing)} required (or --compare NAME=DIR ... to compare mask folders)")
-    if not args.fast and (args.images_per_batch is not None or args.no_compile):
-        raise ValueError("--images-per-batch and --no-compile go with --fast")
-    fast = FastOptions(images_per_batch=args.images_per_batch, compile=False if args.no_compile else None) \
-        if args.fast else None
-    if args.source != "sam" and (args.fast or args.dtype is not None):
-        raise ValueError("--fast and --dtype are for --source sam (a mask model)")
-    if args.source == "sam":
-        # Fail before listing a large folder: the family is known from --model; a
-        # checkpoint's family is known once it is read, which needs torch.
-        if args.checkpoint is None:
-            require_packages(family_of(args.model or DEFAULT_MODEL))
-            check_mode(family_of(args.model or DEFAULT_MODEL), args.dtype, fast)
-        else:
-            require_packages(family_of(args.model) if args.model else "sam", torch_only=True)
-    # a folder of label PNGs or masks given as --images is one error, before any model loads
-    images = inputs.check_image_folder(args.images, "--images")
-    names = image_names(args.images, args.list)
-    found = inputs.available_names(images, inputs.IMAGE_KINDS)
-    inputs.check_names_present(names, "--images", args.images, found.__contains__, "{name}.jpg or {name}.png",
-                               images, f"--list {args.list}" if args.list else "")
-    if args.shard is not None:
-        shard = parse_shard(args.shard)
-        origin = "--shard"
-    else:
-        shard = shard_from_env()
-        origin = "environment (torchrun/SLURM)"
-    if shard is not None and shard[1] > 1:
-        names = select_shard(names, *shard)
-        print(f"samcam masks: shard {shard[0]}/{shard[1]} from {origin}: {len(names)} images", file=sys.stderr)
-    settings = None
-    if args.source == "sam":
-        settings = _settings(args)
-        # Ranges are the same for every family: check them before loading any weights.
-        replace(SamSettings(), **{k: v for k, v in settings.items() if k in SETTING_FLAGS}).validate()
-        if args.checkpoint is None:  # the family is known: refuse a setting it lacks now, not after a download
-            settings_for(family_of(args.model or DEFAULT_MODEL), settings)
+    fast = _check_flags(args)
+    names, shard = _shard_names(args, _image_names(args))
+    settings = _generator_settings(args) if args.source == "sam" else None
     model = args.model if args.model is not None else (None if args.checkpoint else DEFAULT_MODEL)
     result = compute_masks(
         args.images, args.out, names, source=args.source, model=model, checkpoint=args.checkpoint,
@@ -230,3 +205,70 @@ def run(args: argparse.Namespace) -> int:
         record=shard is None or shard[1] == 1 or shard[0] == 0 or not (Path(args.out) / "samcam.json").exists(),
     )
     return report_batch(result, args.prog)
+
+
+def _check_flags(args: argparse.Namespace):
+    """The flags that go together, checked before any work -> the fast-mode options (None: exact mode)."""
+    missing = [flag for flag, value in (("--images", args.images), ("--out", args.out)) if not value]
+    if missing:
+        raise ValueError(f"{' and '.join(missing)} required (or --compare NAME=DIR ... to compare mask folders)")
+    fast = _fast_options(args)
+    if args.source != "sam" and (args.fast or args.dtype is not None):
+        raise ValueError("--fast and --dtype are for --source sam (a mask model)")
+    if args.source == "sam":
+        _check_model(args, fast)
+    return fast
+
+
+def _fast_options(args: argparse.Namespace):
+    """``--fast``'s options, or None in exact mode (where its flags are refused)."""
+    if not args.fast:
+        if args.images_per_batch is not None or args.no_compile:
+            raise ValueError("--images-per-batch and --no-compile go with --fast")
+        return None
+    return FastOptions(images_per_batch=args.images_per_batch, compile=False if args.no_compile else None)
+
+
+def _check_model(args: argparse.Namespace, fast) -> None:
+    """Fail before listing a large folder: the family is known from --model; a checkpoint's
+    family is known once it is read, which needs torch."""
+    if args.checkpoint is None:
+        require_packages(family_of(args.model or DEFAULT_MODEL))
+        check_mode(family_of(args.model or DEFAULT_MODEL), args.dtype, fast)
+    else:
+        require_packages(family_of(args.model) if args.model else "sam", torch_only=True)
+
+
+def _image_names(args: argparse.Namespace):
+    """The names to do, every one of them present in ``--images``."""
+    # a folder of label PNGs or masks given as --images is one error, before any model loads
+    images = inputs.check_image_folder(args.images, "--images")
+    names = image_names(args.images, args.list)
+    found = inputs.available_names(images, inputs.IMAGE_KINDS)
+    inputs.check_names_present(names, "--images", args.images, found.__contains__, "{name}.jpg or {name}.png",
+                               images, f"--list {args.list}" if args.list else "")
+    return names
+
+
+def _shard_names(args: argparse.Namespace, names):
+    """(this process's names, (I, N) or None) from ``--shard`` or torchrun/SLURM."""
+    if args.shard is not None:
+        shard = parse_shard(args.shard)
+        origin = "--shard"
+    else:
+        shard = shard_from_env()
+        origin = "environment (torchrun/SLURM)"
+    if shard is not None and shard[1] > 1:
+        names = select_shard(names, *shard)
+        print(f"samcam masks: shard {shard[0]}/{shard[1]} from {origin}: {len(names)} images", file=sys.stderr)
+    return names, shard
+
+
+def _generator_settings(args: argparse.Namespace) -> dict:
+    """The generator settings given, their ranges checked before any weights load."""
+    settings = _settings(args)
+    # Ranges are the same for every family: check them before loading any weights.
+    replace(SamSettings(), **{k: v for k, v in settings.items() if k in SETTING_FLAGS}).validate()
+    if args.checkpoint is None:  # the family is known: refuse a setting it lacks now, not after a download
+        settings_for(family_of(args.model or DEFAULT_MODEL), settings)
+    return settings
