@@ -301,7 +301,7 @@ METHOD_FIXTURES = [
 def test_registry_lists_the_seven_methods():
     assert available() == ["amn", "clims", "clip-es", "irn", "mctformer", "toco", "transcam"]
     assert get("irn") is irn.ADAPTER
-    with pytest.raises(ValueError, match="known methods"):
+    with pytest.raises(ValueError, match="choose one of: amn, clims"):
         get("psa")
 
 

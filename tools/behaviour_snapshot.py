@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,7 @@ def _normalised(path: Path, root: Path) -> bytes:
 
 def snapshot_demo(out: Path) -> list:
     demo = out / "demo"
+    shutil.rmtree(demo, ignore_errors=True)  # a record of earlier runs would differ
     subprocess.run([sys.executable, "-m", "samcam", "demo", "--out", str(demo), "--no-progress"], check=True,
                    cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     lines = []

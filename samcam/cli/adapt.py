@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..adapters import available, get, origin, plugin_problems
+from ..adapters import METHODS, available, get, origin, plugin_problems
 from ..adapters.run import adapt_dir
 from ..io import read_name_list
 from .common import add_batch_arguments, add_rule_arguments, installed, list_or_choose, report_batch, rule_params
@@ -40,11 +40,11 @@ def _methods_help() -> str:
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "adapt",
-        help=f"refine a WSSS method's CAMs or pseudo labels ({', '.join(available())})",
+        help=f"refine a WSSS method's CAMs or pseudo labels ({', '.join(sorted(METHODS.builtins()))}, plug-ins)",
         description=DESCRIPTION,
-        epilog=_methods_help(),
+        epilog_factory=_methods_help,
     )
-    parser.add_argument("--method", required=True, type=installed(get), metavar="{" + ",".join(available()) + "}",
+    parser.add_argument("--method", required=True, type=installed(get), metavar="NAME",
                         action=list_or_choose(_methods_help),
                         help="the WSSS method that wrote the inputs (listed below; --method alone lists them)")
     parser.add_argument("--cams", type=Path, metavar="DIR", help="folder of the method's CAM {name}.npy files (--source cam)")
@@ -62,9 +62,8 @@ def add_parser(subparsers) -> None:
                         help="background threshold for CAMs, read as the method reads it (clip-es: T >= 1 is the "
                              "exponent of (1 - max)^T, T < 1 a constant); default: the method's own for the layout "
                              "and --num-classes; some layouts have none and need it")
-    layouts = sorted({fmt.layout for method in available() for fmt in get(method).cam_formats})
     parser.add_argument(
-        "--layout", choices=layouts, metavar="LAYOUT",
+        "--layout", metavar="LAYOUT",
         help="insist on a CAM layout (default: detected). cam: the CAM stage's files; hr_cam / rw: CLIMS "
              "previous_version inference_cam.py / inference_rw.py; crf: MCTformer --out-crf dicts (key 0 "
              "background, class k under k+1), never detected, always asked for",

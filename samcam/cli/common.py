@@ -11,7 +11,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..batch import BatchResult, describe_failures, group_failures
 from ..io import read_name_list
-from ..refine import CONFLICTS, RULES, available_rules, get_rule, rule_origin, rule_problems
+from ..refine import available_rules, get_rule, rule_origin, rule_problems
+from ..rules import RULES, OfficialRuleParams, SamcamRuleParams
+from .flags import add_settings_flags
 
 __all__ = [
     "HelpFormatter",
@@ -67,12 +69,15 @@ class Parser(argparse.ArgumentParser):
     Uses :class:`HelpFormatter`, and checks the options made required with
     :func:`add_option` (required, but also reachable by a hidden old spelling, which
     argparse's own ``required`` would not accept), with argparse's usage error.
+    ``epilog_factory`` makes the epilog when ``--help`` is shown (a listing that
+    imports plug-ins is not made on every command).
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, epilog_factory: Optional[Callable[[], str]] = None, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
         self.required_options: List[Tuple[str, str]] = []
+        self.epilog_factory = epilog_factory
 
     def parse_known_args(self, args=None, namespace=None):
         namespace, extras = super().parse_known_args(args, namespace)
@@ -97,6 +102,8 @@ class Parser(argparse.ArgumentParser):
         return self._shown_required(super().format_usage)
 
     def format_help(self) -> str:
+        if self.epilog_factory is not None:  # listings of plug-ins: imported for --help only
+            self.epilog = self.epilog_factory()
         return self._shown_required(super().format_help)
 
 
@@ -189,50 +196,32 @@ def names_or_list(list_file: Optional[str], default: Sequence[str]) -> List[str]
 
 
 def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of the refinement rule, shared by ``refine`` and ``adapt``."""
+    """Flags of the refinement rule, shared by ``refine``, ``adapt`` and ``masks --compare``.
+
+    The built-in rules' flags come from :class:`~samcam.rules.SamcamRuleParams` (the
+    ``official`` rule reads ``--ratio-thresh`` and ``--cover-thresh`` of the same names).
+    """
     group = parser.add_argument_group("refinement rule (see README: 'The rule')")
     group.add_argument("--rule", type=installed(get_rule), default="samcam", action=list_or_choose(_rules_help),
-                       metavar="{" + ",".join(available_rules()) + "}",
+                       metavar="NAME",
                        help="samcam (default): counts every mask against every class, rescues object masks by "
                             "the cores of class regions; official: the reference code's rule, bit-exact; or an "
                             "installed plug-in rule (--rule alone lists them)")
     group.add_argument("--rule-param", action="append", type=_rule_param, default=[], metavar="NAME=VALUE",
                        help="a parameter of the rule, repeatable (a plug-in rule's, or a built-in one's without a "
                             "flag, e.g. min_area=50); VALUE is read as a Python literal (0.3, True, 'x'), else as text")
-    group.add_argument("--num-classes", type=int, default=21, metavar="N",
+    group.add_argument("--num-classes", type=positive_int, default=21, metavar="N",
                        help="classes including background: 21 for VOC (default), 81 for COCO")
-    group.add_argument("--ratio-thresh", type=float, metavar="X", default=0.5,
-                       help="keep a mask for a class holding more than this fraction of it (default 0.5)")
-    group.add_argument("--cover-thresh", type=float, metavar="X", default=0.85,
-                       help="also keep a mask covering at least this fraction of a class region, or (samcam) of "
-                            "the core of one connected region of it (default 0.85)")
-    group.add_argument("--cover-min-ratio", type=float, metavar="X", default=0.3,
-                       help="samcam: ... if at least this fraction of the mask is that class (default 0.3)")
-    group.add_argument("--no-core-rescue", action="store_true",
-                       help="samcam: rescue masks by whole class regions only, not by the cores of connected "
-                            "regions (the rule before the core rescue, with --cover-min-ratio 0.2)")
-    group.add_argument("--core-depth", type=float, metavar="X", default=0.5,
-                       help="samcam: a region's core is its pixels at least this fraction of its largest "
-                            "distance-to-edge deep (default 0.5)")
-    group.add_argument("--core-score", type=float, metavar="X", default=0.85,
-                       help="samcam with CAM scores (adapt --use-scores): a region's core is its pixels scoring "
-                            "at least this fraction of its peak (default 0.85)")
-    group.add_argument("--background-thresh", type=float, metavar="X", default=0.5,
-                       help="samcam, with --keep-unclaimed: a mask more than this fraction background paints "
-                            "background (default 0.5)")
-    group.add_argument("--keep-unclaimed", action="store_true",
-                       help="samcam: masks no class claims do NOT paint background (only masks more than "
-                            "--background-thresh background do); CAM foreground under them is kept")
-    group.add_argument("--no-background-masks", action="store_true",
-                       help="samcam: never paint background from masks (keeps CAM false activation)")
-    group.add_argument("--conflict", choices=CONFLICTS, default="smaller",
-                       help="samcam: overlapping kept masks: the smaller one wins (default), the higher ratio, "
-                            "or the higher SAM predicted_iou (score; needs masks with SAM's scores)")
-    group.add_argument("--ignore", choices=("keep", "background"), default="keep",
-                       help="samcam: ignore (255) pixels no kept mask covers stay 255 (keep) or become 0")
+    samcam_only = {name: "samcam: " for name in SamcamRuleParams.names() if name not in OfficialRuleParams.names()}
+    add_settings_flags(group, SamcamRuleParams, only=_RULE_FLAG_ORDER, help_prefix=samcam_only)
     group.add_argument("--mask-order", choices=("numeric", "listdir"), default="numeric",
                        help="order of amg.py PNG masks: 0.png, 1.png, ... (SAM's order, default) or the file "
                             "system's, as the reference code reads them (neither rule's result depends on it)")
+
+
+# --help's order of the built-in rules' flags (the fields' own order is the record's).
+_RULE_FLAG_ORDER = ("ratio_thresh", "cover_thresh", "cover_min_ratio", "core_rescue", "core_depth", "core_score",
+                    "background_thresh", "unclaimed_background", "background_masks", "conflict", "ignore")
 
 
 def installed(lookup: Callable[[str], object]) -> Callable[[str], str]:
@@ -241,10 +230,10 @@ def installed(lookup: Callable[[str], object]) -> Callable[[str], str]:
     not be used, becomes the usage error."""
     def check(text: str) -> str:
         try:
-            lookup(text)
+            found = lookup(text)
         except ValueError as error:
             raise argparse.ArgumentTypeError(str(error)) from None
-        return text
+        return getattr(found, "name", text)  # the registered spelling (names are case-insensitive)
     return check
 
 
@@ -272,20 +261,15 @@ def _rule_param(text: str) -> Tuple[str, object]:
 def rule_params(args: argparse.Namespace) -> Dict[str, object]:
     """Keyword arguments for :func:`samcam.refine` from the parsed rule flags.
 
-    The flags of the built-in rules go to them; a plug-in rule gets only ``--rule-param``
-    values (checked against its parameters by :func:`samcam.refine.rule_parameters`).
+    The flags of a built-in rule go to it (those its parameters have); a plug-in rule
+    gets only ``--rule-param`` values (checked against its parameters by
+    :func:`samcam.refine.rule_parameters`).
     """
-    extra = dict(args.rule_param)
-    if args.rule not in RULES:
-        return {"rule": args.rule, "num_classes": args.num_classes, **extra}
-    params: Dict[str, object] = {"rule": args.rule, "num_classes": args.num_classes,
-                                 "ratio_thresh": args.ratio_thresh, "cover_thresh": args.cover_thresh}
-    if args.rule == "samcam":
-        params.update(cover_min_ratio=args.cover_min_ratio, core_rescue=not args.no_core_rescue,
-                      core_depth=args.core_depth, core_score=args.core_score,
-                      background_thresh=args.background_thresh, background_masks=not args.no_background_masks,
-                      conflict=args.conflict, ignore=args.ignore, unclaimed_background=not args.keep_unclaimed)
-    params.update(extra)
+    params: Dict[str, object] = {"rule": args.rule, "num_classes": args.num_classes}
+    builtin = RULES.builtins().get(args.rule)
+    if builtin is not None and builtin.params is not None:
+        params.update({name: getattr(args, name) for name in builtin.params.names() if hasattr(args, name)})
+    params.update(dict(args.rule_param))
     return params
 
 

@@ -32,8 +32,11 @@ from ..batch import progress_bar
 from ..evaluate import confusion_matrix
 from ..io import atomic_write_bytes
 from ..masks.maskset import MaskSet, as_maskset
-from ..refine import _check_label, _core_cover, _counts, _decide_samcam, _paint_order, refine
+from ..refine import refine
+from ..rules import SamcamRuleParams
 from ..rules import paint as _paint
+from ..rules.counting import candidate_core_cover, check_label, class_counts
+from ..rules.default import decide_masks, paint_order
 from .scenes import FAMILIES, make_bench_scene
 
 __all__ = [
@@ -326,21 +329,21 @@ def compare(
 # tuning families (README, "Rule quality"). They reuse refine's steps (count, decide,
 # paint) and change one of them; kept here so that those numbers can be reproduced.
 
-_SAMCAM_DECISION = dict(ratio_thresh=0.5, cover_thresh=0.85, cover_min_ratio=0.3, background_thresh=0.5,
-                        background_masks=True, min_evidence=0.1, min_area=0, unclaimed_background=True)
+# The default rule's decision thresholds (its defaults).
+_SAMCAM_DECISION = SamcamRuleParams()
 
 
 def _evidence(label, masks, scores=None, core=True):
-    label, histogram = _check_label(label, NUM_CLASSES, 255)
+    label, histogram = check_label(label, NUM_CLASSES, 255)
     maskset = as_maskset(masks, label.shape)
-    counts, ignored, class_area = _counts(label, histogram, maskset, NUM_CLASSES, 255)
-    cover = _core_cover(label, maskset, NUM_CLASSES, scores, 0.5, 0.85) if core else None
+    counts, ignored, class_area = class_counts(label, histogram, maskset, NUM_CLASSES, 255)
+    cover = candidate_core_cover(label, maskset, NUM_CLASSES, scores, 0.5, 0.85) if core else None
     return label, maskset, counts, ignored, class_area, cover
 
 
 def _finish(label, maskset, assigned, ratio, order=None):
     if order is None:
-        order = _paint_order(assigned, maskset.areas, ratio, "smaller")
+        order = paint_order(assigned, maskset.areas, ratio, "smaller")
     return _paint(label.copy(), maskset, assigned, order)
 
 
@@ -348,7 +351,7 @@ def _component_cover(label, masks, scores=None, cover=0.7, min_ratio=0.3):
     """Rescue by whole connected class regions: for each region, the smallest mask covering
     ``cover`` of it (and at least ``min_ratio`` that class) takes the class."""
     label, maskset, counts, ignored, class_area, _ = _evidence(label, masks, core=False)
-    assigned, ratio = _decide_samcam(counts, ignored, class_area, maskset.areas, None, **_SAMCAM_DECISION)
+    assigned, ratio = decide_masks(counts, ignored, class_area, maskset.areas, None, _SAMCAM_DECISION)
     dense = maskset.dense.reshape(len(maskset), -1)
     known = np.maximum(maskset.areas - ignored, 1)
     for cls in np.flatnonzero(class_area[1:]) + 1:
@@ -370,7 +373,7 @@ def _nesting(label, masks, scores=None, dominance=0.8):
     foreground class decides only where one class dominates it (ratio >= ``dominance``);
     otherwise the masks inside decide."""
     label, maskset, counts, ignored, class_area, cover = _evidence(label, masks, scores)
-    assigned, ratio = _decide_samcam(counts, ignored, class_area, maskset.areas, cover, **_SAMCAM_DECISION)
+    assigned, ratio = decide_masks(counts, ignored, class_area, maskset.areas, cover, _SAMCAM_DECISION)
     dense = maskset.dense.reshape(len(maskset), -1).astype(np.int32)
     inside = (dense @ dense.T) >= 0.9 * maskset.areas[None, :]
     np.fill_diagonal(inside, False)
@@ -392,15 +395,15 @@ def _soft_scores(label, masks, scores, temperature=0.3):
     probabilities[scores.reshape(NUM_CLASSES, -1) <= 0] = 0
     probabilities /= probabilities.sum(axis=0)
     counts = maskset.dense.reshape(len(maskset), -1).astype(np.float64) @ probabilities.T
-    assigned, ratio = _decide_samcam(counts, np.zeros(len(maskset)), probabilities.sum(axis=1), maskset.areas,
-                                     None, **_SAMCAM_DECISION)
+    assigned, ratio = decide_masks(counts, np.zeros(len(maskset)), probabilities.sum(axis=1), maskset.areas,
+                                     None, _SAMCAM_DECISION)
     return _finish(label, maskset, assigned, ratio)
 
 
 def _larger_wins(label, masks, scores=None):
     """The default rule with the larger of two overlapping foreground masks winning."""
     label, maskset, counts, ignored, class_area, cover = _evidence(label, masks, scores)
-    assigned, ratio = _decide_samcam(counts, ignored, class_area, maskset.areas, cover, **_SAMCAM_DECISION)
+    assigned, ratio = decide_masks(counts, ignored, class_area, maskset.areas, cover, _SAMCAM_DECISION)
     kept = np.flatnonzero(assigned >= 0)
     order = kept[np.lexsort((assigned[kept], -maskset.areas[kept], assigned[kept] == 0))]
     return _finish(label, maskset, assigned, ratio, order)

@@ -28,10 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Mapping, Optional, Tuple
 
+from ..registry import Registry
+
 __all__ = [
     "MaskFamily",
     "MaskModel",
     "FAMILIES",
+    "MASK_FAMILIES",
     "MASK_MODELS",
     "SAM_MODELS",
     "MODEL_NAMES",
@@ -203,3 +206,13 @@ def models_of(family: str) -> Dict[str, MaskModel]:
 
 # The plain SAM models (the paper's), as before the other families existed.
 SAM_MODELS: Dict[str, MaskModel] = models_of("sam")
+
+
+def _builtin_families(registry: Registry) -> None:
+    for name, family in FAMILIES.items():
+        registry.register(name, family)
+
+
+#: The registry of mask model families (:class:`samcam.registry.Registry`, the same verbs as
+#: the rules' and the methods'); built in only: a family needs samcam's own builder.
+MASK_FAMILIES: Registry[MaskFamily] = Registry("mask model family", builtins=_builtin_families)

@@ -20,19 +20,22 @@ this contract. Other packages register theirs under the entry point group
     myrule = "mypackage.rules:MY_RULE"      # a Rule, or a function decide(inputs, **params)
 
 and ``samcam.refine(label, masks, rule="myrule", alpha=0.3)`` or ``samcam refine --rule
-myrule --rule-param alpha=0.3`` use them. A rule's parameters are the keyword
-parameters of its ``decide`` function, with their defaults.
+myrule --rule-param alpha=0.3`` use them. A rule's parameters are a settings dataclass
+(``Rule(..., params=MyParams)``, :mod:`samcam.settings`: types, ranges and help, checked
+before ``decide`` runs), or else the keyword parameters of its ``decide`` function with
+their defaults.
 """
 from __future__ import annotations
 
 import functools
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Type, Union
 
 import numpy as np
 
-from .masks.maskset import MaskSet
+from ..masks.maskset import MaskSet
+from ..settings import Settings, Spec, check_value
 
 __all__ = ["RuleInputs", "RuleDecision", "Rule", "as_rule", "apply_decision", "paint"]
 
@@ -99,36 +102,65 @@ class Rule:
 
     Attributes:
         name: what ``rule=`` and ``--rule`` take.
-        decide: ``decide(inputs: RuleInputs, **params) -> RuleDecision | (H, W) label``;
-            its keyword parameters with defaults are the rule's parameters.
+        decide: ``decide(inputs: RuleInputs, **params) -> RuleDecision | (H, W) label``.
         description: one line for ``--rule`` listings.
         uses_scores: False for a rule that works on the hard label only: it refuses
             ``scores=`` rather than ignore them.
+        params: the rule's parameters as a :class:`~samcam.settings.Settings` dataclass
+            (types, ranges, defaults and help; values are checked before ``decide`` runs),
+            or None: the keyword parameters of ``decide`` with their defaults, each
+            checked against its default's type (a number stays a finite number, a flag
+            a bool, text text).
     """
 
     name: str
     decide: Callable[..., Union[RuleDecision, np.ndarray]]
     description: str = ""
     uses_scores: bool = True
+    params: Optional[Type[Settings]] = None
 
     @functools.cached_property
     def _signature(self) -> Tuple[Dict[str, Any], bool]:
+        if self.params is not None:
+            return self.params.defaults(), False
         accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD
                           for p in inspect.signature(self.decide).parameters.values())
         return _parameters(self.decide), accepts_any
 
     def parameters(self) -> Dict[str, Any]:
-        """The rule's parameters and their defaults (the keyword parameters of ``decide``)."""
+        """The rule's parameters and their defaults."""
         return dict(self._signature[0])
 
     def resolve(self, params: Mapping[str, Any]) -> Dict[str, Any]:
-        """``params`` with the defaults filled in (ValueError naming any unknown one)."""
+        """``params`` checked, with the defaults filled in.
+
+        Raises:
+            ValueError: an unknown parameter (listing the rule's), or a value of the wrong
+                type or out of range (:class:`~samcam.settings.SettingsError`, naming it).
+        """
         known, accepts_any = self._signature
         unknown = sorted(set(params) - set(known))
         if unknown and not accepts_any:
             raise ValueError(f"rule {self.name!r} has no parameter(s) {unknown}; its parameters: "
                              f"{', '.join(sorted(known)) or 'none'}")
-        return {**known, **params}
+        if self.params is not None:
+            return self.params(**params).as_dict()
+        checked = {name: _check_plain(name, value, known[name]) if name in known else value
+                   for name, value in params.items()}
+        return {**known, **checked}
+
+
+_PLAIN_KINDS = (bool, int, float, str)
+
+
+def _check_plain(name: str, value: Any, default: Any) -> Any:
+    """A plug-in rule's parameter checked against its default's type (an int default takes any finite number)."""
+    kind = type(default)
+    if kind not in _PLAIN_KINDS:
+        return value
+    if kind is int and isinstance(value, float):
+        kind = float
+    return check_value(name, value, kind, Spec(help=""))
 
 
 def _parameters(decide: Callable) -> Dict[str, Any]:
@@ -180,33 +212,8 @@ def apply_decision(result: Any, inputs: RuleInputs, rule_name: str) -> np.ndarra
     shape = inputs.label.shape
     try:
         if isinstance(result, RuleDecision):
-            count = len(inputs.areas)
-            assigned = np.asarray(result.assigned)
-            if assigned.shape != (count,) or (count and not np.issubdtype(assigned.dtype, np.integer)):
-                raise ValueError(f"assigned must be ({count},) integers, one per mask, got {assigned.dtype} "
-                                 f"{assigned.shape}")
-            assigned = assigned.astype(np.int64)
-            bad = (assigned < -1) | ((assigned >= inputs.num_classes) & (assigned != inputs.ignore_index))
-            if bad.any():
-                raise ValueError(f"assigned holds {np.unique(assigned[bad])[:8].tolist()}: use -1 (unused), "
-                                 f"0..{inputs.num_classes - 1} or {inputs.ignore_index}")
-            used = np.flatnonzero(assigned >= 0)
-            if result.order is None:
-                order = used
-            else:
-                order = np.asarray(result.order)
-                if order.ndim != 1 or (order.size and not np.issubdtype(order.dtype, np.integer)):
-                    raise ValueError(f"order must be a 1-D array of mask indices, got {order.dtype} {order.shape}")
-                order = order.astype(np.int64)
-                if order.size and (order.min() < 0 or order.max() >= count):
-                    raise ValueError(f"order holds indices outside 0..{count - 1}")
-                if len(np.unique(order)) != len(order):
-                    raise ValueError("order lists a mask more than once")
-                if not np.array_equal(np.sort(order), used):
-                    missing = np.setdiff1d(used, order)[:8].tolist()
-                    extra = np.setdiff1d(order, used)[:8].tolist()
-                    raise ValueError(f"order must list exactly the used masks (assigned >= 0): missing {missing}, "
-                                     f"unused {extra}")
+            assigned = _checked_assigned(result.assigned, inputs)
+            order = _checked_order(result.order, assigned)
             base = inputs.label if result.base is None else _check_map(
                 "base", result.base, shape, inputs.num_classes, inputs.ignore_index)
             return paint(base.copy(), inputs.masks, assigned, order)
@@ -216,6 +223,43 @@ def apply_decision(result: Any, inputs: RuleInputs, rule_name: str) -> np.ndarra
         return out
     except ValueError as error:
         raise ValueError(f"rule {rule_name!r} returned a bad result: {error}") from None
+
+
+def _checked_assigned(assigned: Any, inputs: RuleInputs) -> np.ndarray:
+    """A decision's ``assigned`` -> (K,) int64, each -1, a class or the ignore value."""
+    count = len(inputs.areas)
+    assigned = np.asarray(assigned)
+    if assigned.shape != (count,) or (count and not np.issubdtype(assigned.dtype, np.integer)):
+        raise ValueError(f"assigned must be ({count},) integers, one per mask, got {assigned.dtype} "
+                         f"{assigned.shape}")
+    assigned = assigned.astype(np.int64)
+    bad = (assigned < -1) | ((assigned >= inputs.num_classes) & (assigned != inputs.ignore_index))
+    if bad.any():
+        raise ValueError(f"assigned holds {np.unique(assigned[bad])[:8].tolist()}: use -1 (unused), "
+                         f"0..{inputs.num_classes - 1} or {inputs.ignore_index}")
+    return assigned
+
+
+def _checked_order(order: Any, assigned: np.ndarray) -> np.ndarray:
+    """A decision's ``order`` -> (n,) int64 listing every used mask once (None: index order)."""
+    used = np.flatnonzero(assigned >= 0)
+    if order is None:
+        return used
+    count = len(assigned)
+    order = np.asarray(order)
+    if order.ndim != 1 or (order.size and not np.issubdtype(order.dtype, np.integer)):
+        raise ValueError(f"order must be a 1-D array of mask indices, got {order.dtype} {order.shape}")
+    order = order.astype(np.int64)
+    if order.size and (order.min() < 0 or order.max() >= count):
+        raise ValueError(f"order holds indices outside 0..{count - 1}")
+    if len(np.unique(order)) != len(order):
+        raise ValueError("order lists a mask more than once")
+    if not np.array_equal(np.sort(order), used):
+        missing = np.setdiff1d(used, order)[:8].tolist()
+        extra = np.setdiff1d(order, used)[:8].tolist()
+        raise ValueError(f"order must list exactly the used masks (assigned >= 0): missing {missing}, "
+                         f"unused {extra}")
+    return order
 
 
 def paint(out: np.ndarray, maskset: MaskSet, assigned: np.ndarray, order: np.ndarray) -> np.ndarray:
