@@ -14,11 +14,9 @@ from typing import Any, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..masks import MaskSet, as_maskset
-from .settings import SamSettings
+from .settings import DTYPES, SamSettings
 
 __all__ = ["DTYPES", "AutomaticGenerator", "annotations_to_maskset", "official_masks", "precision", "check_image"]
-
-DTYPES = ("float32", "tf32", "bfloat16")
 
 
 def check_image(image: np.ndarray) -> np.ndarray:
