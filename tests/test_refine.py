@@ -231,3 +231,18 @@ def test_unknown_rule_and_options_are_refused():
     for kwargs in ({"rule": "paper"}, {"conflict": "larger"}, {"ignore": "drop"}):
         with pytest.raises(ValueError):
             samcam.refine(label, masks, **kwargs)
+
+
+def test_a_class_over_the_whole_image_is_all_core_without_a_warning():
+    """The distance transform has no edge to measure from: the whole region is its core."""
+    import warnings
+    label = np.full((16, 16), 7, np.uint8)
+    masks = np.zeros((2, 16, 16), bool)
+    masks[0, :, :8] = True
+    masks[1, :4, :4] = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cover = core_cover(label, masks)
+        refined = samcam.refine(label, masks)
+    assert cover[0, 7] == 0.5 and cover[1, 7] == 16 / 256
+    assert (refined == 7).all()

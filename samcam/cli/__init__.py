@@ -45,7 +45,6 @@ def build_parser(adapt_prog: Optional[str] = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"samcam {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    subparsers.required = True
     for command in COMMANDS:
         command.add_parser(subparsers)
     parser.commands = dict(subparsers.choices)
@@ -63,6 +62,8 @@ def main(argv: Optional[Sequence[str]] = None, *, prog: str = "samcam") -> int:
     argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     parser = build_parser(adapt_prog="samcam-adapt" if prog == "samcam-adapt" else None)
     args, extras = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.error(f"missing COMMAND, one of: {', '.join(parser.commands)} ({prog} --help describes them)")
     command_parser = parser.commands[args.command]
     if extras:  # argparse would blame "samcam"; the subcommand's parser says it with its own usage
         command_parser.error(f"unrecognized arguments: {' '.join(extras)}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import logging
 import re
 import sys
@@ -66,11 +67,14 @@ class HelpFormatter(argparse.HelpFormatter):
 class Parser(argparse.ArgumentParser):
     """The parser of samcam and of each subcommand.
 
-    Uses :class:`HelpFormatter`, and checks the options made required with
-    :func:`add_option` (required, but also reachable by a hidden old spelling, which
-    argparse's own ``required`` would not accept), with argparse's usage error.
-    ``epilog_factory`` makes the epilog when ``--help`` is shown (a listing that
-    imports plug-ins is not made on every command).
+    Errors are one line, ``samcam refine: error: ...``, with no usage dump (``--help``
+    shows it): an unknown flag is named, with the closest known one
+    (``unknown flag --lables (did you mean --labels?)``), before anything else is
+    checked, and every missing required flag is named at once. Options made required
+    with :func:`add_option` (also reachable by a hidden old spelling, which argparse's
+    own ``required`` would not accept) count as required. ``epilog_factory`` makes the
+    epilog when ``--help`` is shown (a listing that imports plug-ins is not made on
+    every command).
     """
 
     def __init__(self, *args, epilog_factory: Optional[Callable[[], str]] = None, **kwargs):
@@ -80,16 +84,48 @@ class Parser(argparse.ArgumentParser):
         self.epilog_factory = epilog_factory
 
     def parse_known_args(self, args=None, namespace=None):
-        namespace, extras = super().parse_known_args(args, namespace)
-        missing = [flag for flag, dest in self.required_options if getattr(namespace, dest, None) in (None, [])]
+        # argparse checks required flags before it looks at unknown ones, so a typo such as
+        # --lables would be reported as "--labels is required": check them ourselves, after.
+        required = [a for a in self._actions if a.required and a.option_strings]
+        self._set_aside = required  # --help, shown while parsing, still shows them as required
+        for action in required:
+            action.required = False
+        try:
+            namespace, extras = super().parse_known_args(args, namespace)
+        finally:
+            for action in required:
+                action.required = True
+        unknown = [text for text in extras if text.startswith("-") and text != "-"]
+        if unknown:
+            self.error(self._unknown_flags(unknown))
+        absent = {a.option_strings[0] for a in required if getattr(namespace, a.dest, None) is None}
+        absent |= {flag for flag, dest in self.required_options if getattr(namespace, dest, None) in (None, [])}
+        missing = [flag for action in self._actions for flag in action.option_strings[:1] if flag in absent]
         if missing:
-            self.error(f"the following arguments are required: {', '.join(missing)}")
+            self.error(f"missing required flag{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
         return namespace, extras
+
+    def _unknown_flags(self, unknown: Sequence[str]) -> str:
+        known = [flag for action in self._actions if action.help is not argparse.SUPPRESS
+                 for flag in action.option_strings]
+        parts = []
+        for text in unknown:
+            flag = text.split("=", 1)[0]
+            # Compared without the dashes, which every flag shares.
+            close = difflib.get_close_matches(flag.lstrip("-"), [k.lstrip("-") for k in known], n=1, cutoff=0.7)
+            suggestion = next((k for k in known if close and k.lstrip("-") == close[0]), None)
+            parts.append(flag + (f" (did you mean {suggestion}?)" if suggestion else ""))
+        return f"unknown flag{'s' if len(parts) > 1 else ''} {', '.join(parts)}"
+
+    def error(self, message: str):
+        """Print ``{prog}: error: {message}`` (one line, no usage) and exit 2."""
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
     def _shown_required(self, format_method):
         """Run a formatter with :func:`add_option`'s required options shown as required (no brackets)."""
         flags = {flag for flag, _ in self.required_options}
         actions = [a for a in self._actions if not a.required and flags.intersection(a.option_strings)]
+        actions += [a for a in getattr(self, "_set_aside", []) if not a.required]
         for action in actions:
             action.required = True
         try:
