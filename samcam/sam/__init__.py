@@ -2,7 +2,8 @@
 
 * :mod:`.registry` — the mask models (one list: families SAM, SAM 2.1, HQ-SAM,
   MobileSAM; names, checkpoints, hashes and where they are recorded, builders);
-* :mod:`.settings` — each family's automatic mask generator settings and defaults;
+* :mod:`.settings` — each family's automatic mask generator settings and defaults, fast
+  mode's options and a run's options: frozen settings objects, checked when built;
 * :mod:`.shapes` — a checkpoint's family and size, read from its keys and shapes;
 * :mod:`.families` — one interface for every family: ``load_generator`` -> a mask
   source with ``prepare(image)`` and ``generate(prepared) -> MaskSet``;

@@ -152,7 +152,6 @@ def fast_options(fast: Union[None, bool, FastOptions]) -> Optional[FastOptions]:
     options = FastOptions() if fast is True else fast
     if not isinstance(options, FastOptions):
         raise ValueError(f"fast must be True, False, None or FastOptions, got {fast!r}")
-    options.validate()
     return options
 
 

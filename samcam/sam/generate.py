@@ -104,8 +104,7 @@ class MaskGenerator:
         from segment_anything.utils.transforms import ResizeLongestSide
 
         self.sam = sam
-        self.settings = settings or SamSettings()
-        self.settings.validate()
+        self.settings = settings or SamSettings()  # checked when it was built
         if dtype not in DTYPES:
             raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         self.dtype = dtype
