@@ -2,15 +2,21 @@
 
 * :mod:`.registry` — the mask models (one list: families SAM, SAM 2.1, HQ-SAM,
   MobileSAM; names, checkpoints, hashes and where they are recorded, builders);
-* :mod:`.settings` — each family's automatic mask generator settings and defaults;
+* :mod:`.settings` — each family's automatic mask generator settings and defaults, fast
+  mode's options and a run's options: frozen settings objects, checked when built;
 * :mod:`.shapes` — a checkpoint's family and size, read from its keys and shapes;
 * :mod:`.families` — one interface for every family: ``load_generator`` -> a mask
   source with ``prepare(image)`` and ``generate(prepared) -> MaskSet``;
-* :mod:`.generate` — SAM: loading and exact mode's faster automatic mask generator
-  (also MobileSAM's), and the wrapper running a family's own generator (torch, lazily);
-* :mod:`.fast`, :mod:`.fast_encoder`, :mod:`.device_masks` — fast mode (``--fast``):
-  half precision, fused attention with SAM's relative positions, batched and compiled
-  networks, post-processing and bit-packing on the GPU;
+* :mod:`.networks` — SAM: reading checkpoints, building and loading the network;
+* :mod:`.generate` — exact mode's faster automatic mask generator for SAM (also
+  MobileSAM's), same masks as segment-anything's (torch, lazily);
+* :mod:`.decoder`, :mod:`.filters` — what exact and fast mode share: the mask decoder
+  for many prompts on one image, and the chain after it (segment-anything's filters and
+  NMS, in its order; the bit-packed copy to the host, :mod:`.device_masks`);
+* :mod:`.official` — the families' own generators behind samcam's interface (SAM 2.1,
+  HQ-SAM; segment-anything's, the reference);
+* :mod:`.fast`, :mod:`.fast_encoder` — fast mode (``--fast``): half precision, fused
+  attention with SAM's relative positions, batched and compiled networks;
 * :mod:`.sam2_family`, :mod:`.hq_family`, :mod:`.mobilesam_family` — building those;
 * :mod:`.checkpoints` — the checkpoint cache and the verified download;
 * :mod:`.proposals` — weight-free region proposals, a weaker substitute for SAM;

@@ -76,9 +76,14 @@ def agreement(pairs: Iterable[Tuple[MaskSet, MaskSet]], thresholds: Sequence[flo
     result: Dict[str, float] = dict(counts)
     for threshold in thresholds:
         key = int(round(threshold * 100))
-        result[f"reference_matched_{key}"] = float((best_ref_all >= threshold).mean()) if len(best_ref_all) else 1.0
-        result[f"other_matched_{key}"] = float((best_other_all >= threshold).mean()) if len(best_other_all) else 1.0
-    result["reference_mean_iou"] = float(best_ref_all.mean()) if len(best_ref_all) else 1.0
-    result["other_mean_iou"] = float(best_other_all.mean()) if len(best_other_all) else 1.0
+        result[f"reference_matched_{key}"] = _share(best_ref_all >= threshold)
+        result[f"other_matched_{key}"] = _share(best_other_all >= threshold)
+    result["reference_mean_iou"] = _share(best_ref_all)
+    result["other_mean_iou"] = _share(best_other_all)
     result["reference_min_iou"] = float(best_ref_all.min()) if len(best_ref_all) else 1.0
     return result
+
+
+def _share(values: np.ndarray) -> float:
+    """The mean of ``values`` (a share when boolean); 1.0 when there is nothing to match."""
+    return float(values.mean()) if len(values) else 1.0

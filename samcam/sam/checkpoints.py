@@ -6,7 +6,7 @@
 SHA-256 (where a public record of it exists; all of today's models have one) and only
 then moves it into the cache, so a cached file is always a complete, verified one.
 
-No torch here: loading the weights is :mod:`.generate`'s job.
+No torch here: loading the weights is :mod:`.networks`'s job.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 from ..batch import progress_bar
 from .registry import MASK_MODELS, MaskModel
@@ -123,45 +123,50 @@ def download(
     except OSError as error:
         raise CheckpointError(f"cannot create the folder {destination.parent} for {destination.name}: {error}") from error
     partial = destination.with_name(f"{destination.name}.{os.getpid()}.part")
-    digest = hashlib.sha256()
-    received = 0
     try:
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                header = response.headers.get("Content-Length")
-                expected = int(header) if header and header.isdigit() else None
-                bar = progress_bar(expected, destination.name, progress, unit="B", unit_scale=True,
-                                   unit_divisor=1024)
-                with bar, open(partial, "wb") as handle:
-                    while True:
-                        chunk = response.read(_CHUNK)
-                        if not chunk:
-                            break
-                        handle.write(chunk)
-                        digest.update(chunk)
-                        received += len(chunk)
-                        bar.update(len(chunk))
-                    handle.flush()
-                    os.fsync(handle.fileno())
-        except (urllib.error.URLError, socket.timeout, ConnectionError, http.client.HTTPException, OSError) as error:
-            reason = getattr(error, "reason", None) or error
-            if isinstance(error, http.client.IncompleteRead):
-                reason = f"transfer interrupted after {received + len(error.partial)} bytes"
-            raise CheckpointError(f"could not download {destination.name} from {url}: {reason}") from error
-        if expected is not None and received != expected:
-            raise CheckpointError(
-                f"download of {destination.name} from {url} was cut short: got {received} of {expected} bytes"
-            )
-        actual = digest.hexdigest()
-        if sha256 is None:
-            log.warning("%s: no published SHA-256 to check it against; its SHA-256 is %s", destination.name, actual)
-        elif actual != sha256.lower():
-            raise CheckpointError(
-                f"{destination.name} downloaded from {url} has SHA-256 {actual}, expected {sha256}; "
-                "the file was discarded (corrupt transfer or a changed file)"
-            )
+        received, expected, actual = _fetch(url, partial, destination.name, progress=progress, timeout=timeout)
+        _verify(url, destination.name, received, expected, actual, sha256)
         os.replace(partial, destination)
     finally:
         if partial.exists():
             partial.unlink()
     return destination
+
+
+def _fetch(url: str, partial: Path, name: str, *, progress: bool, timeout: float) -> Tuple[int, Optional[int], str]:
+    """Stream ``url`` into ``partial`` (flushed to disk) -> (bytes received, the server's
+    Content-Length or None, SHA-256 hex of the bytes received)."""
+    digest = hashlib.sha256()
+    received = 0
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            header = response.headers.get("Content-Length")
+            expected = int(header) if header and header.isdigit() else None
+            bar = progress_bar(expected, name, progress, unit="B", unit_scale=True, unit_divisor=1024)
+            with bar, open(partial, "wb") as handle:
+                for chunk in iter(lambda: response.read(_CHUNK), b""):
+                    handle.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+                handle.flush()
+                os.fsync(handle.fileno())
+    except (urllib.error.URLError, socket.timeout, ConnectionError, http.client.HTTPException, OSError) as error:
+        reason = getattr(error, "reason", None) or error
+        if isinstance(error, http.client.IncompleteRead):
+            reason = f"transfer interrupted after {received + len(error.partial)} bytes"
+        raise CheckpointError(f"could not download {name} from {url}: {reason}") from error
+    return received, expected, digest.hexdigest()
+
+
+def _verify(url: str, name: str, received: int, expected: Optional[int], actual: str, sha256: Optional[str]) -> None:
+    """Raise CheckpointError when the download is short or its SHA-256 is not ``sha256``."""
+    if expected is not None and received != expected:
+        raise CheckpointError(f"download of {name} from {url} was cut short: got {received} of {expected} bytes")
+    if sha256 is None:
+        log.warning("%s: no published SHA-256 to check it against; its SHA-256 is %s", name, actual)
+    elif actual != sha256.lower():
+        raise CheckpointError(
+            f"{name} downloaded from {url} has SHA-256 {actual}, expected {sha256}; "
+            "the file was discarded (corrupt transfer or a changed file)"
+        )

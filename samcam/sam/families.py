@@ -14,7 +14,7 @@ SAM and MobileSAM also run in fast mode (``fast=True``: :mod:`.fast`), which add
 
 Which family a checkpoint belongs to is read from its keys (:mod:`.shapes`), so
 ``--checkpoint PATH`` needs no ``--model``. Each family's builder lives in its own
-module (:mod:`.generate` for SAM, :mod:`.sam2_family`, :mod:`.hq_family`,
+module (:mod:`.networks` and :mod:`.generate` for SAM, :mod:`.sam2_family`, :mod:`.hq_family`,
 :mod:`.mobilesam_family`); they import torch and their package only when called.
 """
 from __future__ import annotations
@@ -26,10 +26,18 @@ import sys
 from typing import Any, List, Mapping, Optional, Tuple, Union
 
 from . import fast as fast_mode
-from . import generate, hq_family, mobilesam_family, sam2_family
+from . import generate, hq_family, mobilesam_family, networks, sam2_family
 from .checkpoints import resolve_checkpoint
 from .registry import DEFAULT_MODEL, FAMILIES, MASK_MODELS
-from .settings import FAST_DTYPES, FAST_FAMILIES, FAST_POINTS_PER_BATCH, FastOptions, SamSettings, settings_for
+from .settings import (
+    FAST_DTYPES,
+    FAST_FAMILIES,
+    FAST_POINTS_PER_BATCH,
+    FastOptions,
+    MaskRunOptions,
+    SamSettings,
+    settings_for,
+)
 from .shapes import detect_family
 
 __all__ = [
@@ -113,7 +121,7 @@ def build_network(family: str, state_dict: Mapping[str, Any], path: os.PathLike,
 
     Args:
         family: a :data:`~samcam.sam.registry.FAMILIES` key.
-        state_dict: the checkpoint's tensors (see :func:`samcam.sam.generate.load_state_dict`).
+        state_dict: the checkpoint's tensors (see :func:`samcam.sam.networks.load_state_dict`).
         path: the checkpoint file, for messages.
         model: an official model name the weights must belong to (``None``: any).
         config: SAM 2 only: a Hydra config (file or name inside the sam2 package) for
@@ -125,8 +133,8 @@ def build_network(family: str, state_dict: Mapping[str, Any], path: os.PathLike,
     if config is not None and family != "sam2.1":
         raise ValueError(f"--config is for SAM 2 checkpoints; {path} holds a {FAMILIES[family].title} checkpoint")
     if family == "sam":
-        network = generate.sam_from_state_dict(state_dict, path, model)
-        found = generate.infer_sam_config(state_dict)["model"]
+        network = networks.sam_from_state_dict(state_dict, path, model)
+        found = networks.infer_sam_config(state_dict)["model"]
         return network, found or "(custom architecture)"
     if family == "sam2.1":
         return sam2_family.build(state_dict, path, model, config)
@@ -144,7 +152,6 @@ def fast_options(fast: Union[None, bool, FastOptions]) -> Optional[FastOptions]:
     options = FastOptions() if fast is True else fast
     if not isinstance(options, FastOptions):
         raise ValueError(f"fast must be True, False, None or FastOptions, got {fast!r}")
-    options.validate()
     return options
 
 
@@ -197,18 +204,8 @@ def make_generator(family: str, network, settings: Optional[Union[SamSettings, M
     raise ValueError(f"unknown mask model family {family!r}")
 
 
-def load_generator(
-    model: Optional[str] = None,
-    checkpoint: Optional[os.PathLike] = None,
-    *,
-    config: Optional[str] = None,
-    device: str = "auto",
-    settings: Optional[Union[SamSettings, Mapping[str, Any]]] = None,
-    dtype: Optional[str] = None,
-    fast: Union[None, bool, FastOptions] = None,
-    allow_download: bool = True,
-    progress: bool = False,
-):
+def load_generator(model: Optional[str] = None, checkpoint: Optional[os.PathLike] = None, *,
+                   options: Optional[MaskRunOptions] = None, **changes: Any):
     """Build a mask source from an official model name or a checkpoint file.
 
     Args:
@@ -217,14 +214,20 @@ def load_generator(
             official URL (SHA-256 checked). With ``checkpoint``: the file must hold it.
         checkpoint: a local weights file; its family and size are read from its keys
             and shapes.
-        config: SAM 2 only, see :func:`build_network`.
-        device: ``auto`` (the local rank's GPU if any, else CPU), ``cpu``, ``cuda``, ``cuda:N``.
-        settings: generator settings (the family's own defaults when None).
-        dtype: exact mode: ``float32`` (default), ``tf32`` or ``bfloat16`` (what each
-            family allows: :data:`~samcam.sam.registry.FAMILIES`); fast mode:
-            ``bfloat16`` (default), ``float16``, ``float32``, ``tf32``.
-        fast: fast mode for SAM and MobileSAM (see :func:`make_generator`).
-        allow_download, progress: for the official file.
+        options: a :class:`~samcam.sam.settings.MaskRunOptions` whose ``config``,
+            ``device``, ``settings``, ``dtype``, ``fast``, ``allow_download`` and
+            ``progress`` apply (its ``model`` and ``checkpoint`` give way to the arguments);
+            or those as keywords (``changes``, on top of ``options`` when both are given):
+
+            * ``config``: SAM 2 only, see :func:`build_network`;
+            * ``device``: ``auto`` (default: the local rank's GPU if any, else CPU), ``cpu``,
+              ``cuda``, ``cuda:N``;
+            * ``settings``: generator settings (the family's own defaults when None);
+            * ``dtype``: exact mode: ``float32`` (default), ``tf32`` or ``bfloat16`` (what each
+              family allows: :data:`~samcam.sam.registry.FAMILIES`); fast mode:
+              ``bfloat16`` (default), ``float16``, ``float32``, ``tf32``;
+            * ``fast``: fast mode for SAM and MobileSAM (see :func:`make_generator`);
+            * ``allow_download`` (default True), ``progress``: for the official file.
 
     Raises:
         MissingPackages: the family's package is not installed (says what to install).
@@ -232,19 +235,49 @@ def load_generator(
             ``model``, or its weights do not fit.
         CheckpointError: the official file is not cached and cannot be downloaded.
     """
-    if checkpoint is None:
-        model = model or DEFAULT_MODEL
-        family = family_of(model)
-        if config is not None:
+    options = _model_options(options, model, checkpoint, changes)
+    family = _requested_family(options)
+    path = resolve_checkpoint(model or DEFAULT_MODEL, checkpoint, allow_download=options.allow_download,
+                              progress=options.progress)
+    state_dict = networks.load_state_dict(path)
+    family = _found_family(state_dict, path, family, model)
+    require_packages(family)
+    network, name = build_network(family, state_dict, path, model, options.config)
+    del state_dict
+    device = networks.resolve_device(options.device)
+    description = f"{FAMILIES[family].title} {name}" + (f" from {path}" if checkpoint is not None else "")
+    return make_generator(family, network.to(device).eval(), options.settings, dtype=options.dtype,
+                          description=description, fast=options.fast)
+
+
+def _model_options(options: Optional[MaskRunOptions], model: Optional[str], checkpoint: Optional[os.PathLike],
+                   changes: Mapping[str, Any]) -> MaskRunOptions:
+    """``options`` (or the defaults) with ``changes``, ``model`` and ``checkpoint``, checked."""
+    changes = dict(changes, model=model, checkpoint=checkpoint)
+    if options is None:
+        return MaskRunOptions(**changes)
+    return options.replace(**changes)
+
+
+def _requested_family(options: MaskRunOptions) -> Optional[str]:
+    """The family ``options.model`` names (None: a checkpoint of any family), after the checks
+    that need no weights: packages, mode and dtype, before a multi-gigabyte download, not after."""
+    model = options.model
+    if options.checkpoint is None:
+        family = family_of(model or DEFAULT_MODEL)
+        if options.config is not None:
             raise ValueError("--config describes a checkpoint file: pass it with --checkpoint")
-        require_packages(family)  # before a multi-gigabyte download, not after
-        check_mode(family, dtype, fast)
-        path = resolve_checkpoint(model, None, allow_download=allow_download, progress=progress)
-    else:
-        family = family_of(model) if model is not None else None
-        require_packages(family or "sam", torch_only=True)
-        path = resolve_checkpoint(model or DEFAULT_MODEL, checkpoint)
-    state_dict = generate.load_state_dict(path)
+        require_packages(family)
+        check_mode(family, options.dtype, options.fast)
+        return family
+    family = family_of(model) if model is not None else None
+    require_packages(family or "sam", torch_only=True)
+    return family
+
+
+def _found_family(state_dict: Mapping[str, Any], path: os.PathLike, family: Optional[str],
+                  model: Optional[str]) -> str:
+    """The family the checkpoint's keys say it is; ValueError when it is not ``family``."""
     try:
         found = detect_family(state_dict)
     except ValueError as error:
@@ -252,11 +285,4 @@ def load_generator(
     if family is not None and found != family:
         raise ValueError(f"{path} holds a {FAMILIES[found].title} checkpoint, not {model} ({FAMILIES[family].title}); "
                          "pass the matching --model or leave --model out")
-    family = found
-    require_packages(family)
-    network, name = build_network(family, state_dict, path, model, config)
-    del state_dict
-    device = generate.resolve_device(device)
-    description = f"{FAMILIES[family].title} {name}" + (f" from {path}" if checkpoint is not None else "")
-    return make_generator(family, network.to(device).eval(), settings, dtype=dtype, description=description,
-                          fast=fast)
+    return found

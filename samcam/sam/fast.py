@@ -12,9 +12,12 @@ thresholds, NMS and order), computed differently:
 * on CUDA the encoder and the decoder are compiled with ``torch.compile`` for fixed
   shapes: encoder batches are padded to ``images_per_batch`` images, decoder batches
   to ``points_per_batch`` points;
-* the IoU filter runs once over all point prompts of a crop, the stability filter, mask
-  boxes, the crop-edge filter and box NMS on the device, and the kept masks are
-  bit-packed there and fetched with their scores in one copy (:mod:`.device_masks`).
+* every point prompt of a crop is decoded before the filters run, so the IoU filter runs
+  once per crop and the up-sampling works in full chunks.
+
+After the decoder both modes run the same chain (:mod:`.filters`, segment-anything's order of
+filters and NMS, on the device; the kept masks are bit-packed there and fetched with their
+scores in one copy).
 
 Masks agree with exact mode's closely but not bit for bit (half precision rounds the
 network's outputs); ``benchmarks/bench_masks.py`` measures the agreement with
@@ -29,19 +32,15 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..masks import MaskSet
-from .device_masks import maskset_from_host, to_host
+from .decoder import decode_shared_image
 from .fast_encoder import SdpaEncoder, is_sam_vit
-from .generate import MaskGenerator, PreparedImage, decode_shared_image, remove_small_regions
+from .filters import CropFrame, filter_masks, finish_crop
+from .generate import MaskGenerator, PreparedImage
 from .settings import FAST_DTYPES, SamSettings
 
 __all__ = ["FastMaskGenerator", "FAST_DTYPES"]
 
 log = logging.getLogger(__name__)
-
-# Up-sampled float32 logits per step of the mask post-processing: 64 masks at SAM's
-# 1024² intermediate size are 256 MiB.
-_UPSAMPLE_CHUNK = 64
-
 
 def _torch_dtype(name: str):
     import torch
@@ -71,38 +70,55 @@ class FastMaskGenerator(MaskGenerator):
     def __init__(self, sam, settings: Optional[SamSettings] = None, dtype: str = "bfloat16",
                  images_per_batch: Optional[int] = None, compile: Optional[bool] = None,
                  compile_backend: Any = "inductor", description: str = ""):
-        import torch
-
         if dtype not in FAST_DTYPES:
             raise ValueError(f"--dtype must be one of {', '.join(FAST_DTYPES)} with --fast, got {dtype!r}")
         super().__init__(sam, settings, dtype="tf32" if dtype == "tf32" else "float32", description=description)
         self.dtype = dtype
-        device = sam.device
         if images_per_batch is not None and images_per_batch < 1:
             raise ValueError(f"--images-per-batch must be >= 1, got {images_per_batch}")
-        self.images_per_batch = images_per_batch or (4 if device.type == "cuda" else 1)
-        self.compiled = (device.type == "cuda") if compile is None else bool(compile)
+        on_cuda = sam.device.type == "cuda"
+        self.images_per_batch = images_per_batch or (4 if on_cuda else 1)
+        self.compiled = on_cuda if compile is None else bool(compile)
         self.compute_dtype = _torch_dtype(dtype)
-        encoder, decoder = sam.image_encoder, sam.mask_decoder
+        self.encoder, self.decoder = self._half_precision_copies()
+        self._encode = SdpaEncoder(self.encoder) if is_sam_vit(self.encoder) else self.encoder
+        self._prompt_constants()
+        self._eager = (self._encode, self._decode_points)
+        self._decode = self._decode_points
+        self._compile_works = False
+        if self.compiled:
+            self._compile(compile_backend)
+
+    def _half_precision_copies(self):
+        """The encoder and decoder to run: the network's own in float32, else copies in the
+        compute dtype with the small IoU and hypernetwork heads kept in float32."""
+        import torch
+
+        encoder, decoder = self.sam.image_encoder, self.sam.mask_decoder
         if self.compute_dtype != torch.float32:
             encoder = copy.deepcopy(encoder).to(self.compute_dtype)
             decoder = copy.deepcopy(decoder).to(self.compute_dtype)
             decoder.iou_prediction_head.float()
             decoder.output_hypernetworks_mlps.float()
-        self.encoder, self.decoder = encoder, decoder
-        self._encode = SdpaEncoder(encoder) if is_sam_vit(encoder) else encoder
+        return encoder, decoder
+
+    def _prompt_constants(self) -> None:
+        """What the prompt encoder gives every point prompt alike, in the compute dtype."""
+        import torch
+
+        prompts = self.sam.prompt_encoder
         with torch.inference_mode():
-            self._image_pe = sam.prompt_encoder.get_dense_pe().to(self.compute_dtype)
+            self._image_pe = prompts.get_dense_pe().to(self.compute_dtype)
             # The prompt encoder's dense embedding without a mask prompt: the same for every point.
-            self._dense = sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
-                1, -1, *sam.prompt_encoder.image_embedding_size).to(self.compute_dtype)
-        self._eager = (self._encode, self._decode_points)
-        self._decode = self._decode_points
-        self._compile_works = False
-        if self.compiled:
-            encode = self._encode
-            self._encode = torch.compile(lambda pixels: encode(pixels), dynamic=False, backend=compile_backend)
-            self._decode = torch.compile(self._decode_points, dynamic=False, backend=compile_backend)
+            self._dense = prompts.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
+                1, -1, *prompts.image_embedding_size).to(self.compute_dtype)
+
+    def _compile(self, backend: Any) -> None:
+        import torch
+
+        encode = self._encode
+        self._encode = torch.compile(lambda pixels: encode(pixels), dynamic=False, backend=backend)
+        self._decode = torch.compile(self._decode_points, dynamic=False, backend=backend)
 
     def _network(self, part: int, *args):
         """Run the encoder (``part`` 0) or the decoder (1), compiled when asked. If compiling
@@ -200,62 +216,31 @@ class FastMaskGenerator(MaskGenerator):
             return results
 
     def _image_masks(self, prepared: PreparedImage, features) -> MaskSet:
-        import torch
-        from torchvision.ops.boxes import batched_nms, box_area
+        parts = [self._crop_masks(self._frame(prepared.shape, index, crop), crop[1], features[index:index + 1])
+                 for index, crop in enumerate(prepared.crops)]
+        return self._finish_image(prepared, parts)
 
-        parts = [self._crop_masks(prepared.shape, features[i:i + 1], i, *crop) for i, crop in enumerate(prepared.crops)]
-        data = {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
-        crop_boxes = [crop[0] for crop in prepared.crops]
-        points = [self.point_grids[layer] * np.array(size)[None, ::-1] + np.array(box[:2], np.float64)
-                  for box, layer, _, size in prepared.crops]
-        if len(prepared.crops) > 1:  # as the official generator: prefer masks from smaller crops
-            boxes_of_crops = torch.tensor(crop_boxes, dtype=torch.int64, device=self.device)[data["crop_index"]]
-            keep = batched_nms(data["boxes"].float(), 1 / box_area(boxes_of_crops),
-                               torch.zeros_like(data["crop_index"]), iou_threshold=self.settings.crop_nms_thresh)
-            data = {key: value[keep] for key, value in data.items()}
-        if self.settings.min_mask_region_area > 0 and len(data["masks"]):
-            data = self._small_regions(data)
-        fields = {
-            "predicted_iou": data["iou_preds"], "stability_score": data["stability_score"],
-            "area": data["masks"].sum(dim=(1, 2)),
-            "x0": data["boxes"][:, 0], "y0": data["boxes"][:, 1], "x1": data["boxes"][:, 2], "y1": data["boxes"][:, 3],
-            "point_index": data["point_index"], "crop_index": data["crop_index"],
-        }
-        packed, values = to_host(data["masks"], fields)
-        return maskset_from_host(packed, values, prepared.shape, points, crop_boxes)
-
-    def _small_regions(self, data: Dict[str, Any]) -> Dict[str, Any]:
-        """``--min-mask-region-area``: SAM's own CPU post-processing, as exact mode runs it."""
+    def _crop_masks(self, frame: CropFrame, layer: int, features) -> Dict[str, Any]:
+        """One crop's masks after SAM's filters and box NMS (all on the device): every point
+        prompt decoded first, then the chain over them all (full up-sampling chunks)."""
         import torch
 
-        rows = {"masks": data["masks"], "boxes": data["boxes"], "iou_preds": data["iou_preds"],
-                "stability_score": data["stability_score"], "row": torch.arange(len(data["masks"]))}
-        kept = remove_small_regions(rows, self.settings)
-        survivors = kept["row"].to(self.device)
-        result = {key: kept[key].to(self.device) for key in ("masks", "boxes", "iou_preds", "stability_score")}
-        result.update(point_index=data["point_index"][survivors], crop_index=data["crop_index"][survivors])
-        return result
+        points = self._grid(layer, frame.size)
+        coords = torch.as_tensor(self.transform.apply_coords(points, frame.size), device=self.device)
+        low_res, iou_preds = self._decode_crop(features, coords)
+        # SAM keeps its 3 masks per point, point after point.
+        point_index = torch.arange(len(coords), device=self.device).repeat_interleave(len(iou_preds) // len(coords))
+        data = filter_masks(self.sam, low_res, iou_preds, point_index, frame, self.settings)
+        return finish_crop(data, frame, self.settings)
 
-    def _crop_masks(self, orig_size, features, crop_index, crop_box, layer, resized, cropped_size) -> Dict[str, Any]:
-        """One crop's masks after SAM's filters and box NMS (all on the device)."""
+    def _decode_crop(self, features, coords):
+        """(1, C, h, w) embeddings, (P, 2) prompts in input pixels -> (low-res logits (3P, 4h, 4w),
+        IoU guesses (3P,)), ``points_per_batch`` prompts per decoder pass (padded when compiled)."""
         import torch
-        from segment_anything.utils.amg import (
-            batched_mask_to_box,
-            calculate_stability_score,
-            is_box_near_crop_edge,
-            uncrop_boxes_xyxy,
-            uncrop_masks,
-        )
-        from torchvision.ops.boxes import batched_nms
 
-        sam, settings, device = self.sam, self.settings, self.device
-        orig_h, orig_w = orig_size
-        input_size = tuple(resized.shape[:2])
-        points = self.point_grids[layer] * np.array(cropped_size)[None, ::-1]
-        coords = torch.as_tensor(self.transform.apply_coords(points, cropped_size), device=device)
-        count, batch = len(coords), settings.points_per_batch
+        batch = self.settings.points_per_batch
         low_res, iou_preds = [], []
-        for start in range(0, count, batch):
+        for start in range(0, len(coords), batch):
             chunk = coords[start:start + batch]
             real = len(chunk)
             if self.compiled and real < batch:  # fixed shapes for the compiled decoder
@@ -263,42 +248,4 @@ class FastMaskGenerator(MaskGenerator):
             logits, iou = self._network(1, features, chunk)
             low_res.append(logits[:3 * real])
             iou_preds.append(iou[:3 * real])
-        low_res, iou_preds = torch.cat(low_res), torch.cat(iou_preds)
-        # The official generator keeps 3 masks per point, point after point.
-        point_index = torch.arange(count, device=device).repeat_interleave(low_res.shape[0] // count)
-        if settings.pred_iou_thresh > 0.0:
-            keep = torch.nonzero(iou_preds > settings.pred_iou_thresh)[:, 0]
-            low_res, iou_preds, point_index = low_res[keep], iou_preds[keep], point_index[keep]
-        kept: Dict[str, List[Any]] = {k: [] for k in ("masks", "iou_preds", "point_index", "stability_score", "boxes")}
-        for start in range(0, len(iou_preds), _UPSAMPLE_CHUNK):
-            part = slice(start, start + _UPSAMPLE_CHUNK)
-            logits = sam.postprocess_masks(low_res[part].float()[:, None], input_size, cropped_size)[:, 0]
-            stability = calculate_stability_score(logits, sam.mask_threshold, settings.stability_score_offset)
-            masks = logits > sam.mask_threshold
-            del logits
-            boxes = batched_mask_to_box(masks)
-            # Same survivors as the official order of filters (stability, then crop edge):
-            # a mask's box depends on that mask alone.
-            keep = ~is_box_near_crop_edge(boxes, crop_box, [0, 0, orig_w, orig_h])
-            if settings.stability_score_thresh > 0.0:
-                keep &= stability >= settings.stability_score_thresh
-            keep = torch.nonzero(keep)[:, 0]
-            kept["masks"].append(masks[keep])
-            kept["boxes"].append(boxes[keep])
-            kept["iou_preds"].append(iou_preds[part][keep])
-            kept["point_index"].append(point_index[part][keep])
-            kept["stability_score"].append(stability[keep])
-        if not kept["masks"]:
-            kept["masks"].append(torch.zeros((0,) + tuple(cropped_size), dtype=torch.bool, device=device))
-            kept["boxes"].append(torch.zeros((0, 4), dtype=torch.int64, device=device))
-            for key in ("iou_preds", "stability_score"):
-                kept[key].append(torch.zeros(0, dtype=torch.float32, device=device))
-            kept["point_index"].append(torch.zeros(0, dtype=torch.int64, device=device))
-        data = {key: torch.cat(values) for key, values in kept.items()}
-        keep = batched_nms(data["boxes"].float(), data["iou_preds"], torch.zeros_like(data["point_index"]),
-                           iou_threshold=settings.box_nms_thresh)
-        data = {key: value[keep] for key, value in data.items()}
-        data["masks"] = uncrop_masks(data["masks"], crop_box, orig_h, orig_w)
-        data["boxes"] = uncrop_boxes_xyxy(data["boxes"], crop_box)
-        data["crop_index"] = torch.full_like(data["point_index"], crop_index)
-        return data
+        return torch.cat(low_res), torch.cat(iou_preds)

@@ -3,7 +3,7 @@
 HQ-SAM keeps SAM's encoder and decoder and adds an HQ output token whose mask is
 fused with early encoder features (``MaskDecoderHQ``). The network is rebuilt from
 the checkpoint's shapes with the package's own classes: SAM's ViT
-(:func:`samcam.sam.generate.infer_sam_config`) for ``sam_hq_vit_b/l/h``, MobileSAM's
+(:func:`samcam.sam.networks.infer_sam_config`) for ``sam_hq_vit_b/l/h``, MobileSAM's
 TinyViT for Light HQ-SAM (``sam_hq_vit_tiny``); the HQ decoder's ``vit_dim`` is the
 width of ``mask_decoder.compress_vit_feat.0.weight``. Masks come from HQ-SAM's own
 ``SamAutomaticMaskGenerator``, unchanged, with its defaults (SAM's; ``generate``'s
@@ -21,8 +21,9 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Optional, Tuple
 
-from .generate import AutomaticGenerator, build_sam, infer_sam_config, model_mismatch, strict_load
 from .mobilesam_family import import_quietly, tinyvit_kwargs
+from .networks import build_sam, infer_sam_config, model_mismatch, strict_load
+from .official import AutomaticGenerator
 from .registry import models_of
 from .settings import SamSettings
 from .shapes import decoder_config, infer_tinyvit_config, match_tinyvit_model

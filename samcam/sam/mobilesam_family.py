@@ -19,7 +19,7 @@ import os
 import warnings
 from typing import Any, Mapping, Optional, Tuple
 
-from .generate import build_sam, model_mismatch, strict_load
+from .networks import build_sam, model_mismatch, strict_load
 from .shapes import decoder_config, infer_tinyvit_config, match_tinyvit_model
 
 __all__ = ["build", "tinyvit_kwargs", "import_quietly"]

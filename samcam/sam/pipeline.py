@@ -24,7 +24,7 @@ import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .. import masks as mask_store
 from .. import provenance
@@ -32,10 +32,12 @@ from ..batch import BatchResult, run_batch
 from ..io import IMAGE_SUFFIXES, ensure_not_inside, find_image, list_names, read_image, read_name_list, unique_names
 from . import families, proposals
 from .families import MissingPackages
-from .settings import FastOptions, SamSettings
+from .settings import MaskRunOptions
 
 __all__ = [
     "compute_masks",
+    "mask_settings",
+    "run_options",
     "parse_shard",
     "shard_from_env",
     "select_shard",
@@ -139,36 +141,56 @@ class _Prefetcher:
 _SPEED_ONLY = ("points_per_batch",)
 
 
-def mask_settings(images_dir: os.PathLike, *, source: str, model: Optional[str], checkpoint: Optional[os.PathLike],
-                  config: Optional[str], settings: Union[None, SamSettings, Mapping[str, Any]], dtype: Optional[str],
-                  fast: Union[None, bool, FastOptions], in_memory: Optional[str] = None) -> Dict[str, Any]:
+def run_options(options: Optional[MaskRunOptions] = None, changes: Optional[Mapping[str, Any]] = None
+                ) -> MaskRunOptions:
+    """``options`` (default: the defaults) with ``changes`` (keyword names of
+    :class:`~samcam.sam.settings.MaskRunOptions`), checked: a bad value raises
+    ValueError naming it, an unknown name TypeError, as a keyword argument would."""
+    changes = dict(changes or {})
+    if options is None:
+        return MaskRunOptions(**changes)
+    if not isinstance(options, MaskRunOptions):
+        raise TypeError(f"options must be a MaskRunOptions, got {type(options).__name__}")
+    return options.replace(**changes) if changes else options
+
+
+def mask_settings(images_dir: Optional[os.PathLike] = None, options: Optional[MaskRunOptions] = None, *,
+                  in_memory: Optional[str] = None, **changes: Any) -> Dict[str, Any]:
     """What decides a mask folder's content, as ``samcam.json`` records and compares it (JSON-ready).
 
     The model (or checkpoint file: name and size), the generator settings given (the
     rest are the family's defaults of this samcam version), exact or fast mode and the
     dtype; not where the images and checkpoint are (a resume on another machine may
-    find them elsewhere; each run's entry records the paths), nor the batch sizes,
-    device or compiling, which change speed only.
+    find them elsewhere; each run's entry records the paths; ``images_dir`` is not
+    used), nor the batch sizes, device or compiling, which change speed only.
+
+    Args:
+        options, changes: the run's options (see :func:`run_options`): ``source``,
+            ``model``, ``checkpoint``, ``config``, ``settings``, ``dtype`` and ``fast`` count.
+        in_memory: what the mask source given in memory is (recorded as the model).
     """
-    record: Dict[str, Any] = {"tool": "masks", "source": source}
-    if source != "sam":
+    options = run_options(options, changes)
+    record: Dict[str, Any] = {"tool": "masks", "source": options.source}
+    if options.source != "sam":
         return record
-    if dataclasses.is_dataclass(settings):
-        given = dataclasses.asdict(settings)
-    else:
-        given = dict(settings or {})
-    if in_memory is not None:
-        weights: Dict[str, Any] = {"model": in_memory}
-    else:
-        weights = {"model": model, "config": config, "checkpoint": None}
-        if checkpoint is not None:
-            path = Path(checkpoint)
-            weights["checkpoint"] = {"file": path.name, "bytes": path.stat().st_size if path.is_file() else None}
-    record.update(weights)
+    settings = options.settings
+    given = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings or {})
+    record.update(_weights(options, in_memory))
     record["settings"] = {k: v for k, v in sorted(given.items()) if k not in _SPEED_ONLY}
-    record["mode"] = "fast" if fast else "exact"
-    record["dtype"] = dtype or ("bfloat16" if fast else "float32")
+    record["mode"] = "fast" if options.fast else "exact"
+    record["dtype"] = options.dtype or ("bfloat16" if options.fast else "float32")
     return record
+
+
+def _weights(options: MaskRunOptions, in_memory: Optional[str]) -> Dict[str, Any]:
+    """The record's model, config and checkpoint (file name and size)."""
+    if in_memory is not None:
+        return {"model": in_memory}
+    weights: Dict[str, Any] = {"model": options.model, "config": options.config, "checkpoint": None}
+    if options.checkpoint is not None:
+        path = Path(options.checkpoint)
+        weights["checkpoint"] = {"file": path.name, "bytes": path.stat().st_size if path.is_file() else None}
+    return weights
 
 
 def _output_path(out_dir: Path, name: str) -> Path:
@@ -261,30 +283,8 @@ class _ModelJob:
             self.pending[name] = self.writer.submit(_output_path(self.out_dir, name), masks)
 
 
-def compute_masks(
-    images_dir: os.PathLike,
-    out_dir: os.PathLike,
-    names: Sequence[str],
-    *,
-    source: str = "sam",
-    model: Optional[str] = "vit_h",
-    checkpoint: Optional[os.PathLike] = None,
-    config: Optional[str] = None,
-    settings: Optional[Union[SamSettings, Mapping[str, Any]]] = None,
-    device: str = "auto",
-    dtype: Optional[str] = None,
-    fast: Union[None, bool, FastOptions] = None,
-    overwrite: bool = False,
-    workers: int = 1,
-    decode_threads: int = 2,
-    allow_download: bool = True,
-    progress: bool = False,
-    sam=None,
-    generator=None,
-    command: Optional[Sequence[str]] = None,
-    list_file: Optional[os.PathLike] = None,
-    record: bool = True,
-) -> BatchResult:
+def compute_masks(images_dir: os.PathLike, out_dir: os.PathLike, names: Sequence[str],
+                  options: Optional[MaskRunOptions] = None, *, sam=None, generator=None, **changes: Any) -> BatchResult:
     """Write ``{out_dir}/{name}.masks.npz`` for every name, resumably.
 
     Args:
@@ -292,87 +292,114 @@ def compute_masks(
         out_dir: output folder (never inside ``images_dir``).
         names: the names to do (already sharded); finished ones are skipped unless
             ``overwrite``.
-        source: ``"sam"`` (a mask model: any family of :mod:`samcam.sam.families`) or
-            ``"proposals"`` (weight-free, :func:`samcam.sam.proposals.generate`).
-        model, checkpoint, config, allow_download: which weights (see
-            :func:`samcam.sam.families.load_generator`).
-        settings: generator settings: a settings object of the family's class, or a
-            mapping of the settings to change from the family's own defaults.
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        dtype: exact mode: ``float32`` (default), ``tf32`` or ``bfloat16`` (see
-            :class:`samcam.sam.generate.MaskGenerator`); fast mode: ``bfloat16``
-            (default), ``float16``, ``float32`` or ``tf32``.
-        fast: fast mode (:class:`samcam.sam.fast.FastMaskGenerator`; SAM and MobileSAM):
-            ``True`` or a :class:`~samcam.sam.settings.FastOptions`.
-        workers: processes for ``proposals`` (a model runs in this process).
-        decode_threads: background threads decoding and preparing images for the model.
+        options: the run's :class:`~samcam.sam.settings.MaskRunOptions`; or its fields as
+            keywords (``changes``, applied on top of ``options`` when both are given):
+
+            * ``source``: ``"sam"`` (a mask model: any family of :mod:`samcam.sam.families`) or
+              ``"proposals"`` (weight-free, :func:`samcam.sam.proposals.generate`);
+            * ``model``, ``checkpoint``, ``config``, ``allow_download``: which weights (see
+              :func:`samcam.sam.families.load_generator`);
+            * ``settings``: generator settings: a settings object of the family's class, or a
+              mapping of the settings to change from the family's own defaults;
+            * ``device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``;
+            * ``dtype``: exact mode: ``float32`` (default), ``tf32`` or ``bfloat16`` (see
+              :class:`samcam.sam.generate.MaskGenerator`); fast mode: ``bfloat16``
+              (default), ``float16``, ``float32`` or ``tf32``;
+            * ``fast``: fast mode (:class:`samcam.sam.fast.FastMaskGenerator`; SAM and
+              MobileSAM): ``True`` or a :class:`~samcam.sam.settings.FastOptions`;
+            * ``overwrite``, ``workers`` (processes for ``proposals``; a model runs in this
+              process), ``decode_threads`` (background threads decoding and preparing images
+              for the model), ``progress``;
+            * ``command``, ``list_file``: the command line and name list, recorded in
+              ``{out_dir}/samcam.json`` (:mod:`samcam.provenance`); ``record``: write
+              ``samcam.json`` (False: only check it; shards after the first).
         sam: an already loaded ``segment_anything`` model to use instead of
             ``model``/``checkpoint`` (e.g. one built in memory for a benchmark).
         generator: an already built mask source of any family (see
             :func:`samcam.sam.families.make_generator`); overrides all model arguments.
-        command, list_file: the command line and name list, recorded in
-            ``{out_dir}/samcam.json`` (:mod:`samcam.provenance`).
-        record: write ``samcam.json`` (False: only check it; shards after the first).
 
     Returns:
         The :class:`~samcam.batch.BatchResult`; a bad image is a failure, never an exception.
 
     Raises:
-        ValueError: ``out_dir`` holds masks made with other settings (another model,
-            settings, exact/fast mode or dtype; see :mod:`samcam.provenance`), unless
+        ValueError: a bad option; ``out_dir`` holds masks made with other settings (another
+            model, settings, exact/fast mode or dtype; see :mod:`samcam.provenance`), unless
             ``overwrite`` redoes them all.
     """
+    options = run_options(options, changes)
     out_dir = Path(out_dir)
     names = unique_names(names, "compute_masks")  # plain file names only, each once
     ensure_not_inside(out_dir, [images_dir])
     out_dir.mkdir(parents=True, exist_ok=True)
-    in_memory = None
-    if generator is not None:
-        in_memory = f"given generator: {getattr(generator, 'description', '') or type(generator).__name__}"
-    elif sam is not None:
-        in_memory = "SAM built in memory"
-    provenance.claim(
-        out_dir, mask_settings(images_dir, source=source, model=model, checkpoint=checkpoint, config=config,
-                               settings=settings, dtype=dtype, fast=fast, in_memory=in_memory),
-        names, overwrite=overwrite, command=command, list_file=list_file, suffix=mask_store.STORE_SUFFIX,
-        kind="mask store", what="masks ({name}.masks.npz) written by samcam masks; settings decide their content",
-        keep_unrecorded=True, write=record,
-        run_info={"images": str(Path(images_dir).resolve()),
-                  "checkpoint": str(Path(checkpoint).resolve()) if checkpoint is not None else None})
+    _claim(out_dir, images_dir, names, options, _in_memory(generator, sam))
     output_path = functools.partial(_output_path, out_dir)
-    if source == "proposals":
+    if options.source == "proposals":
         job = functools.partial(_proposals_one, images_dir=str(images_dir), out_dir=str(out_dir))
-        return run_batch(names, job, output_path, workers=workers, overwrite=overwrite,
-                         desc="masks (proposals)", progress=progress)
-    if source != "sam":
-        raise ValueError(f"--source must be sam or proposals, got {source!r}")
+        return run_batch(names, job, output_path, workers=options.workers, overwrite=options.overwrite,
+                         desc="masks (proposals)", progress=options.progress)
     # Only names that will actually run are prefetched; run_batch repeats this test.
-    todo = [n for n in names if overwrite or not output_path(n).exists()]
+    todo = [n for n in names if options.overwrite or not output_path(n).exists()]
     if not todo:
         return run_batch(names, lambda name: None, output_path, overwrite=False, desc="masks", progress=False)
-    if generator is None and sam is not None:
-        families.require_packages("sam")
-        generator = families.make_generator("sam", sam, settings, dtype=dtype, description="SAM built in memory",
-                                            fast=fast)
     if generator is None:
-        generator = families.load_generator(model, checkpoint, config=config, device=device, settings=settings,
-                                            dtype=dtype, fast=fast, allow_download=allow_download, progress=progress)
-    mode = ""
-    if hasattr(generator, "generate_batch"):
-        mode = (f", fast mode ({generator.images_per_batch} images per encoder pass, "
-                f"{'compiled' if generator.compiled else 'not compiled'})")
+        generator = _generator(options, sam)
     log.info("%s on %s, %s%s, %d images to do", generator.description or "a mask model", generator.device,
-             generator.dtype, mode, len(todo))
+             generator.dtype, _mode(generator), len(todo))
+    return _run_model(generator, images_dir, out_dir, names, todo, options)
 
+
+def _claim(out_dir: Path, images_dir: os.PathLike, names: Sequence[str], options: MaskRunOptions,
+           in_memory: Optional[str]) -> None:
+    """Record the run in ``samcam.json``, or refuse a folder of masks made otherwise."""
+    checkpoint = options.checkpoint
+    provenance.claim(
+        out_dir, mask_settings(options=options, in_memory=in_memory), names, overwrite=options.overwrite,
+        command=options.command, list_file=options.list_file, suffix=mask_store.STORE_SUFFIX, kind="mask store",
+        what="masks ({name}.masks.npz) written by samcam masks; settings decide their content",
+        keep_unrecorded=True, write=options.record,
+        run_info={"images": str(Path(images_dir).resolve()),
+                  "checkpoint": str(Path(checkpoint).resolve()) if checkpoint is not None else None})
+
+
+def _generator(options: MaskRunOptions, sam):
+    """The mask source the options describe (``sam``: a SAM built in memory)."""
+    if sam is None:
+        return families.load_generator(options.model, options.checkpoint, options=options)
+    families.require_packages("sam")
+    return families.make_generator("sam", sam, options.settings, dtype=options.dtype,
+                                   description="SAM built in memory", fast=options.fast)
+
+
+def _in_memory(generator, sam) -> Optional[str]:
+    """What ``samcam.json`` records for a mask source given in memory (None: one from weights)."""
+    if generator is not None:
+        return f"given generator: {getattr(generator, 'description', '') or type(generator).__name__}"
+    return "SAM built in memory" if sam is not None else None
+
+
+def _mode(generator) -> str:
+    """How fast mode runs, for the log (empty in exact mode)."""
+    if not hasattr(generator, "generate_batch"):
+        return ""
+    return (f", fast mode ({generator.images_per_batch} images per encoder pass, "
+            f"{'compiled' if generator.compiled else 'not compiled'})")
+
+
+def _run_model(generator, images_dir: os.PathLike, out_dir: Path, names: Sequence[str], todo: Sequence[str],
+               options: MaskRunOptions) -> BatchResult:
+    """The names through ``generator``: images decoded ahead in background threads, files
+    written by another; ``todo``, the names not done yet, in order."""
     def load(name: str):
         return generator.prepare(read_image(find_image(images_dir, name)))
 
     batch = getattr(generator, "images_per_batch", 1)
-    prefetcher = _Prefetcher(todo, load, threads=decode_threads, depth=max(2 * max(1, decode_threads), 2 * batch))
+    threads = options.decode_threads
+    prefetcher = _Prefetcher(todo, load, threads=threads, depth=max(2 * max(1, threads), 2 * batch))
     writer = _StoreWriter()
     try:
-        return run_batch(names, _ModelJob(generator, prefetcher, out_dir, todo, writer), output_path, workers=1,
-                         overwrite=overwrite, desc=f"masks ({generator.device})", progress=progress)
+        return run_batch(names, _ModelJob(generator, prefetcher, out_dir, todo, writer),
+                         functools.partial(_output_path, out_dir), workers=1, overwrite=options.overwrite,
+                         desc=f"masks ({generator.device})", progress=options.progress)
     finally:
         writer.close()
         prefetcher.close()

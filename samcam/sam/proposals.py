@@ -8,7 +8,7 @@ tests, and where SAM cannot run.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import List, Sequence
 
 import numpy as np
 
@@ -45,17 +45,32 @@ def generate(
     """
     from skimage.segmentation import felzenszwalb, slic
 
+    image = _rgb(image)
+    height, width = image.shape[:2]
+    min_area = max(1, int(min_area_frac * height * width))
+    segmentations = [felzenszwalb(image, scale=float(s), sigma=sigma, min_size=min_area) for s in scales]
+    segmentations += [slic(image, n_segments=int(n), start_label=0, channel_axis=-1) for n in slic_segments]
+    masks = _distinct_regions(segmentations, min_area)
+    if not masks:
+        return empty_maskset((height, width))
+    areas = np.array([m.sum() for m in masks], np.int64)
+    order = np.argsort(-areas, kind="stable")[:max_masks]
+    return MaskSet.from_dense(np.stack([masks[i] for i in order]), {"area": areas[order]})
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    """H×W×3 uint8 from H×W×3/4 or H×W uint8 (ValueError otherwise)."""
     image = np.asarray(image)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
         raise ValueError(f"image must be H×W×3 uint8, got {image.dtype} {image.shape}")
-    image = image[:, :, :3]
-    height, width = image.shape[:2]
-    min_area = max(1, int(min_area_frac * height * width))
-    segmentations = [felzenszwalb(image, scale=float(s), sigma=sigma, min_size=min_area) for s in scales]
-    segmentations += [slic(image, n_segments=int(n), start_label=0, channel_axis=-1) for n in slic_segments]
+    return image[:, :, :3]
 
+
+def _distinct_regions(segmentations: Sequence[np.ndarray], min_area: int) -> List[np.ndarray]:
+    """Every region of at least ``min_area`` pixels of every segmentation as an H×W bool mask,
+    each distinct region once (the first time it is found)."""
     masks, seen = [], set()
     for segmentation in segmentations:
         segmentation = segmentation.astype(np.int64)
@@ -67,8 +82,4 @@ def generate(
                 continue
             seen.add(key)
             masks.append(mask)
-    if not masks:
-        return empty_maskset((height, width))
-    areas = np.array([m.sum() for m in masks], np.int64)
-    order = np.argsort(-areas, kind="stable")[:max_masks]
-    return MaskSet.from_dense(np.stack([masks[i] for i in order]), {"area": areas[order]})
+    return masks

@@ -23,7 +23,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Optional, Tuple
 
-from .generate import AutomaticGenerator, model_mismatch, strict_load
+from .networks import model_mismatch, strict_load
+from .official import AutomaticGenerator
 from .registry import MASK_MODELS
 from .settings import Sam2Settings
 from .shapes import is_sam2_0, match_sam2_model
