@@ -69,12 +69,19 @@ def _assert_same(actual: mask_store.MaskSet, expected: mask_store.MaskSet, where
     assert np.array_equal(actual.dense, expected.dense), where
     assert sorted(actual.scores) == sorted(expected.scores), where
     for key in expected.scores:
-        if key in ("predicted_iou", "stability_score"):
+        if key == "predicted_iou":
             # The shared-image decoder projects the image tokens once instead of once per
             # prompt: a differently shaped matrix product, so float scores may differ in
             # the last bits; masks, boxes, areas and points stay identical.
             np.testing.assert_allclose(actual.scores[key], expected.scores[key], rtol=1e-5, atol=1e-6,
                                        err_msg=f"{where} {key}")
+        elif key == "stability_score":
+            # A ratio of two pixel counts of the logits thresholded at +-1: a last-bit change of
+            # one logit lying on such a threshold moves a count by one pixel (seen with torch
+            # 2.14's CPU kernels when no filter drops such masks). Allow one pixel either count.
+            one_pixel = 2.0 / np.maximum(expected.areas, 1)
+            difference = np.abs(actual.scores[key] - expected.scores[key])
+            assert (difference <= one_pixel + 1e-6).all(), f"{where} {key}: {difference.max()} > one pixel"
         else:
             np.testing.assert_array_equal(actual.scores[key], expected.scores[key], err_msg=f"{where} {key}")
 

@@ -218,8 +218,9 @@ class _StoreWriter:
         return self._pool.submit(mask_store.write, path, masks)
 
     def close(self) -> None:
-        """Finish the file being written; drop those not started (a rerun redoes them)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Finish every file already handed over (at most two batches: their masks cost GPU
+        time and take milliseconds to write), also on Ctrl-C, so a rerun only redoes the rest."""
+        self._pool.shutdown(wait=True)
 
 
 def _settled(error: BaseException) -> Future:
