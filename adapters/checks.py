@@ -10,8 +10,9 @@
   would double the run's reading (COCO's CAMs are tens of GB), so this is a sample; each
   file is checked again as the batch reads it, and fails alone if it is out of range.
 * :func:`check_label_classes`: every label PNG to be written holds no class beyond
-  ``num_classes``. Labels decode in about half a millisecond each
-  (``benchmarks/bench_adapt_checks.py``), so all of them are read, and a wrong
+  ``num_classes``. A label PNG decodes in a millisecond or two
+  (``benchmarks/bench_adapt_checks.py``): seconds for VOC, a few minutes at most for
+  COCO, little next to refining them. So all of them are read, and a wrong
   ``num_classes`` writes nothing instead of a folder of which some images failed.
 
 Errors are :class:`JobError`: a :class:`~samcam.settings.SettingsError` that names the
@@ -21,6 +22,7 @@ line can show its flags instead (:meth:`JobError.worded`).
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,6 +46,10 @@ FIRST_FILES_CHECKED = 20
 # CAM files whose classes are checked: the first ones, and as many spread over the rest
 SAMPLE_FIRST = 16
 SAMPLE_SPREAD = 16
+# Label scans at least this long say so in the log (the command line shows it).
+_SAY_SCAN_FROM = 2000
+log = logging.getLogger(__name__)
+
 # What a file that cannot be read raises; the batch reports it with the others.
 _UNREADABLE = (ValueError, OSError, KeyError, ImportError, TypeError, MemoryError)
 
@@ -267,11 +273,10 @@ def _highest_class(path: Path, ignore_index: int) -> Optional[int]:
         label = read_label_png(path)
     except _UNREADABLE:
         return None
-    counts = np.bincount(label.ravel(), minlength=256)
-    if 0 <= ignore_index < 256:
-        counts[ignore_index] = 0
-    present = np.flatnonzero(counts)
-    return int(present[-1]) if present.size else 0
+    high = int(label.max(initial=0))
+    if high == ignore_index:  # uint8 passes, much faster than a histogram
+        high = int(np.where(label == ignore_index, 0, label).max(initial=0))
+    return high
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -296,6 +301,9 @@ def check_label_classes(labels_dir: os.PathLike, names: Sequence[str], num_class
     """
     paths = [Path(labels_dir) / f"{name}.png" for name in names]
     threads = max(1, min(threads, os.cpu_count() or 1))
+    if len(paths) >= _SAY_SCAN_FROM:
+        log.info("checking the classes of %d label PNGs against num_classes=%d before writing", len(paths),
+                 num_classes)
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for chunk in _chunks(paths, 64 * threads):
             for path, value in zip(chunk, pool.map(lambda p: _highest_class(p, ignore_index), chunk)):

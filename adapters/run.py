@@ -246,9 +246,9 @@ class AdaptJob(Settings):
         if self.source == "png":
             check_label_classes(self.labels_dir, pending, self.num_classes, ignore_index, threads=self.workers)
             return
+        check_coco_names(names, self.num_classes, self.threshold)
         check_first_cam(self.method, self.cams_dir, names, threshold=self.threshold, num_classes=self.num_classes,
                         layout=self.layout)
-        check_coco_names(names, self.num_classes, self.threshold)
         check_cam_classes(self.adapter, self.cams_dir, pending, self.num_classes, self.layout)
 
     # ------------------------------------------------------------------ plan and run
