@@ -149,8 +149,8 @@ class _FirstCams:
                            readers=" or ".join(readers))
         if not self.own_layout:
             raise JobError("method", "{name}: {path}: {error}; {count} are all in another layout, and no installed "
-                           "method reads it (samcam-adapt --method lists them)", name=name, path=path, error=error,
-                           count=count)
+                           "method reads it (installed: {installed})", name=name, path=path, error=error,
+                           count=count, installed=", ".join(available()))
 
 
 def check_first_cam(

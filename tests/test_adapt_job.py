@@ -257,3 +257,15 @@ def test_adapt_dir_and_adapt_one_keep_their_keyword_api(tmp_path):
     np.testing.assert_array_equal(read_png(written)[1], expected)
     with pytest.raises(JobError, match="labels_dir is read only"):
         adapt_dir("toco", masks, tmp_path / "c", cams_dir=cams, labels_dir=cams)
+
+
+def test_cam_files_no_method_reads_stop_before_any_image(tmp_path, capsys):
+    (tmp_path / "cams").mkdir()
+    for seed, name in enumerate(VOC_LIKE[:3]):
+        np.save(tmp_path / "cams" / f"{name}.npy", {"scores": np.ones((2, 4, 4), np.float32)}, allow_pickle=True)
+        samcam_masks.write(tmp_path / "masks" / name, make_scene(seed)[2])
+    out = tmp_path / "out"
+    assert adapt("--method", "irn", "--cams", tmp_path / "cams", "--masks", tmp_path / "masks", "--out", out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("samcam adapt: error: --method irn: ") and "not a IRN" in err
+    assert "no installed method reads it (installed: " in err and "toco" in err and not out.exists()
