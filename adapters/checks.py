@@ -235,11 +235,14 @@ def check_coco_names(names: Sequence[str], num_classes: int, threshold: Optional
 
 
 def sample_names(names: Sequence[str], first: int = SAMPLE_FIRST, spread: int = SAMPLE_SPREAD) -> List[str]:
-    """The first ``first`` names, then ``spread`` names evenly spaced over the rest (each once, in order)."""
+    """The first ``first`` names, then ``spread`` names evenly spaced over the rest, the last one included
+    (each once, in order)."""
     names = list(names)
     rest = names[first:]
-    step = max(1, len(rest) // spread) if rest else 1
-    return names[:first] + rest[::step][:spread]
+    if len(rest) <= spread:
+        return names
+    picked = sorted({round(i * (len(rest) - 1) / (spread - 1)) for i in range(spread)}) if spread > 1 else [0]
+    return names[:first] + [rest[i] for i in picked]
 
 
 def check_cam_classes(adapter: MethodAdapter, cams_dir: os.PathLike, names: Sequence[str], num_classes: int,
