@@ -26,7 +26,7 @@ from .base import CamFormat, LabelSet, MethodAdapter
 __all__ = ["CamFormat", "LabelSet", "MethodAdapter", "METHODS", "get", "available", "origin", "plugin_problems",
            "refresh"]
 
-_NOT_METHODS = {"base", "run"}
+_NOT_METHODS = {"base", "cam_dicts", "checks", "job", "run"}
 
 
 def _builtin_methods(registry: Registry) -> None:

@@ -623,7 +623,9 @@ def test_coco_uses_the_methods_own_coco_threshold(tmp_path, method, fixture):
     keys[:] = [3, 79]  # a class beyond VOC's range
     WRITERS[fixture](cams / f"{name}.npy", keys, high_res)
     out = tmp_path / "out"
-    assert adapt("--method", method, "--cams", cams, "--masks", mask_dir, "--out", out) == 1  # 21 classes: refused
+    # 21 classes (VOC settings) on COCO CAMs: refused before anything is written
+    assert adapt("--method", method, "--cams", cams, "--masks", mask_dir, "--out", out) == 2
+    assert not out.exists()
     assert adapt("--method", method, "--cams", cams, "--masks", mask_dir, "--out", out, "--num-classes", "81",
                  "--rule", "official") == 0
     pseudo = own_label(fixture, keys, high_res, OWN_COCO_THRESHOLD[method], num_classes=81)

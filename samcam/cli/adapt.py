@@ -12,12 +12,12 @@ method's own output folders (``--overwrite-method-folder`` to insist).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..adapters import METHODS, available, get, origin, plugin_problems
-from ..adapters.run import adapt_dir
-from ..io import read_name_list
+from ..adapters.run import AdaptJob
+from ..settings import SettingsError
 from .common import add_batch_arguments, add_rule_arguments, installed, list_or_choose, report_batch, rule_params
+from .flags import add_settings_flags, flag_of
 
 DESCRIPTION = (
     "Refine a WSSS method's pseudo labels in its own layout: read each CAM {name}.npy the method saved "
@@ -27,6 +27,10 @@ DESCRIPTION = (
     "the refined labels. It refuses an --out that is one of the method's own output folders "
     "(--overwrite-method-folder to insist)."
 )
+
+# The job's parameters as this command's flags, for its messages (threshold -> --threshold).
+FLAGS = {**{name: flag_of(AdaptJob, name) for name in AdaptJob.names()},
+         "method": "--method", "image_names": "--list", "rule": "--rule"}
 
 
 def _methods_help() -> str:
@@ -47,72 +51,44 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--method", required=True, type=installed(get), metavar="NAME",
                         action=list_or_choose(_methods_help),
                         help="the WSSS method that wrote the inputs (listed below; --method alone lists them)")
-    parser.add_argument("--cams", type=Path, metavar="DIR", help="folder of the method's CAM {name}.npy files (--source cam)")
-    parser.add_argument("--masks", type=Path, required=True, metavar="DIR",
-                        help="folder of masks per image (samcam store, amg.py PNG folders or RLE JSON)")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="folder for the refined {name}.png labels (must not be an input folder)")
-    parser.add_argument(
-        "--source", choices=("cam", "png"), default="cam",
-        help="cam: threshold the method's CAMs its own way (default); png: refine label PNGs it already wrote (--labels)",
-    )
-    parser.add_argument("--labels", type=Path, metavar="DIR",
-                        help="folder of the method's pseudo-label {name}.png files (--source png)")
-    parser.add_argument("--threshold", type=float, metavar="X",
-                        help="background threshold for CAMs, read as the method reads it (clip-es: T >= 1 is the "
-                             "exponent of (1 - max)^T, T < 1 a constant); default: the method's own for the layout "
-                             "and --num-classes; some layouts have none and need it")
-    parser.add_argument(
-        "--layout", metavar="LAYOUT",
-        help="insist on a CAM layout (default: detected). cam: the CAM stage's files; hr_cam / rw: CLIMS "
-             "previous_version inference_cam.py / inference_rw.py; crf: MCTformer --out-crf dicts (key 0 "
-             "background, class k under k+1), never detected, always asked for",
-    )
-    parser.add_argument("--overwrite-method-folder", action="store_true",
-                        help="allow an --out that is one of the method's own output folders (e.g. IRN's "
-                             "result/sem_seg), which its next run would overwrite")
-    parser.add_argument("--use-scores", action="store_true",
-                        help="samcam rule, --source cam: the CAM's peak, not the label's thick middle, locates "
-                             "each class region's core for the rescue (README: 'The rule')")
-    parser.add_argument("--palette", action="store_true",
-                        help="write VOC-palette PNGs (only for methods whose next stage reads with PIL: mctformer)")
+    add_settings_flags(parser, AdaptJob, only=["cams_dir"])
+    for name in ("masks_dir", "out_dir"):
+        spec = AdaptJob.specs()[name]
+        parser.add_argument(spec.flag, dest=name, required=True, metavar=spec.metavar, help=spec.help)
+    add_settings_flags(parser, AdaptJob, defaults={"source": "cam"},
+                       only=["source", "labels_dir", "threshold", "layout", "overwrite_method_folder", "use_scores",
+                             "palette"])
     add_batch_arguments(parser, list_help="image names, one per line (default: every CAM/label file found)")
     add_rule_arguments(parser)   # --rule, --num-classes and the rule's parameters, as samcam refine
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    adapter = get(args.method)
-    if args.source == "cam":
-        if args.cams is None:
-            raise ValueError("--source cam needs --cams DIR (the method's CAM .npy folder, e.g. "
-                             f"{adapter.cam_dir}); or refine label PNGs with --source png --labels DIR")
-        if args.labels is not None:
-            raise ValueError("--labels is read only with --source png; drop it or add --source png")
-    elif args.labels is None:
-        sets = "; ".join(f"{s.path}: {s.description}" for s in adapter.label_sets) or "its pseudo-label folder"
-        raise ValueError(f"--source png needs --labels DIR ({adapter.title} writes {sets})")
-    result = adapt_dir(
-        adapter.name,
-        args.masks,
-        args.out,
-        cams_dir=args.cams if args.source == "cam" else None,
-        labels_dir=args.labels if args.source == "png" else None,
-        names=read_name_list(args.list) if args.list else None,
-        threshold=args.threshold,
-        num_classes=args.num_classes,
-        layout=args.layout,
-        palette=args.palette,
-        use_scores=args.use_scores,
-        refine_params=rule_params(args),
-        mask_order=args.mask_order,
-        workers=args.workers,
-        overwrite=args.overwrite,
-        overwrite_method_folder=args.overwrite_method_folder,
-        progress=not args.no_progress,
-        command=args.command_line,
-        list_file=args.list,
+def _job(args: argparse.Namespace) -> AdaptJob:
+    """The adapt job of the parsed flags (a setting out of range: its flag's error)."""
+    params = rule_params(args)
+    params.pop("num_classes")
+    return AdaptJob(
+        method=args.method, masks_dir=args.masks_dir, out_dir=args.out_dir, cams_dir=args.cams_dir,
+        labels_dir=args.labels_dir, source=args.source, threshold=args.threshold, layout=args.layout,
+        overwrite_method_folder=args.overwrite_method_folder, use_scores=args.use_scores, palette=args.palette,
+        num_classes=args.num_classes, refine_params=params, mask_order=args.mask_order, list_file=args.list,
+        workers=args.workers, overwrite=args.overwrite, progress=not args.no_progress, command=args.command_line,
     )
+
+
+def worded(error: SettingsError) -> str:
+    """A job's error with its parameters named by this command's flags."""
+    if hasattr(error, "worded"):
+        return error.worded(FLAGS)
+    return f"{FLAGS.get(error.parameter, error.parameter)} {error.problem}"
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        job = _job(args)
+        result = job.run()
+    except SettingsError as error:
+        raise ValueError(worded(error)) from None
     if result.done or result.skipped:
-        print(adapter.hint(args.out, palette=args.palette, num_classes=args.num_classes))
-    return report_batch(result, f"{args.prog} {adapter.name}")
+        print(job.adapter.hint(job.out_dir, palette=job.palette, num_classes=job.num_classes))
+    return report_batch(result, f"{args.prog} {job.method}")
