@@ -31,6 +31,8 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+import hostile  # noqa: E402  (the bombs' builders, shared with the tests)
 
 CHILD = textwrap.dedent(r"""
     import json, re, resource, sys, time
@@ -60,15 +62,12 @@ CHILD = textwrap.dedent(r"""
 
 def make_cam_pickle(folder: Path, size: int) -> Path:
     """np.save's 0-d object array around {"high_res": [[], [], ...]}: ``size`` empty lists."""
-    sys.path.insert(0, str(REPO / "tests"))
-    import hostile
-
-    return hostile.npy_from_pickle(folder / "bomb.npy", hostile.dict_pickle(b"(" + b"]" * size + b"l"))
+    return hostile.npy_from_pickle(folder / "bomb.npy", hostile.empty_lists_pickle(size))
 
 
 def make_rle_json(folder: Path, size: int) -> Path:
     path = folder / "bomb.json"
-    path.write_bytes(b"[" + b"[]," * (size // 3) + b"[]]")
+    path.write_bytes(hostile.json_of_empty_lists(size))
     return path
 
 
@@ -76,14 +75,9 @@ def make_metadata_csv(folder: Path, size: int) -> Path:
     amg = folder / "bomb"
     amg.mkdir()
     Image.fromarray(np.zeros((8, 10), np.uint8)).save(amg / "0.png")
-    header = ("id,area,bbox_x0,bbox_y0,bbox_w,bbox_h,point_input_x,point_input_y,predicted_iou,"
-              "stability_score,crop_box_x0,crop_box_y0,crop_box_w,crop_box_h\n")
-    rows, written, index = [header], len(header), 0
-    while written < size:  # distinct ids, as amg.py writes them
-        rows.append(f"{index},1,0,0,1,1,0,0,0.9,0.9,0,0,10,8\n")
-        written += len(rows[-1])
-        index += 1
-    (amg / "metadata.csv").write_text("".join(rows))
+    rows = hostile.amg_metadata_rows(1)
+    per_row = len(rows) - len(hostile.AMG_METADATA_HEADER)
+    (amg / "metadata.csv").write_text(hostile.amg_metadata_rows(size // per_row))  # distinct ids, as amg.py writes
     return amg
 
 

@@ -28,12 +28,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 from dataclasses import dataclass
 from typing import Iterator, Tuple, Union
 
 from .errors import ImageError
 
-__all__ = ["Limits", "limits", "ENV", "LimitsError", "check_environment", "on_memory_error"]
+__all__ = ["Limits", "limits", "ENV", "LimitsError", "check_environment", "on_memory_error", "image_open_error"]
 
 ENV = {
     "max_pixels": "SAMCAM_MAX_PIXELS",
@@ -113,3 +114,26 @@ def on_memory_error(path: Union[str, os.PathLike], what: str) -> Iterator[None]:
         raise ImageError(f"{path}: out of memory while reading this {what}; the file is too large for the memory "
                          "available (lower SAMCAM_MAX_FILE_BYTES or SAMCAM_MAX_MASK_BYTES to refuse such files "
                          "before reading them)") from None
+
+
+# "<_io.BytesIO object at 0x7f...>": how PIL names the in-memory file it was given
+_OBJECT_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
+_PIL_PIXELS = re.compile(r"Image size \((\d+) pixels\)")
+
+
+def image_open_error(path: Union[str, os.PathLike], what: str, error: Exception) -> ImageError:
+    """The ImageError for ``path`` when PIL's ``Image.open`` of its bytes raised ``error``.
+
+    PIL checks the pixel count itself when it opens an image, before samcam can, and
+    refuses twice its ``Image.MAX_IMAGE_PIXELS`` (at least SAMCAM_MAX_PIXELS, see
+    ``samcam.io``): that is said with samcam's limit and variable. Any other message is
+    kept, without the ``<_io.BytesIO object at 0x…>`` PIL names an in-memory file by.
+    """
+    limit = limits().max_pixels
+    if type(error).__name__ == "DecompressionBombError":
+        found = _PIL_PIXELS.search(str(error))
+        size = f"{int(found.group(1)):,} pixels, more" if found else "more"
+        return ImageError(f"{path}: {what} is {size} than the limit of {limit:,} pixels "
+                          "(raise SAMCAM_MAX_PIXELS if the image is genuine)")
+    text = _OBJECT_REPR.sub("", str(error)).strip() or "no reason given"
+    return ImageError(f"{path}: cannot read {what} ({type(error).__name__}: {text})")

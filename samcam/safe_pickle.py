@@ -23,7 +23,7 @@ are checked first, because numpy and torch trust the pickles they read:
 * every object the pickle builds is charged its size against a budget of twice the
   file's size plus 64 MiB, and the file is refused when the budget is spent: a pickle
   of millions of empty lists (one byte of file each, 64 bytes of memory) fails after
-  using a few times its size, instead of 70 times it.
+  using a few times its size, instead of 64 times it.
 
 So what a file can make us allocate is bounded in proportion to the file's own size
 (at most ``SAMCAM_MAX_FILE_BYTES``, see :mod:`samcam.limits`). These checks are in
@@ -230,14 +230,14 @@ def _latin1_encode(obj: Any, encoding: str = "utf-8", errors: str = "strict") ->
 # byte instead: 30 MB of EMPTY_LIST opcodes are 30 million lists, 2 GB of memory.
 BUDGET_PER_FILE_BYTE = 2
 BUDGET_FLOOR = 64 * 2**20
-# What each opcode is charged, in bytes: the object it makes, its slot on the stack or
-# in the memo (measured with tracemalloc on CPython 3.11, rounded up). Opcodes not
-# listed make at most a list-sized object (64 bytes with its slot).
-_OPCODE_COST = [64] * 256
+# What each opcode is charged, in bytes: the object it makes and its slot on the stack
+# or in the memo (measured with tracemalloc on CPython 3.11, plus a tenth). Opcodes not
+# listed make at most an empty dict (72 bytes with its slot).
+_OPCODE_COST = [80] * 256
 for _code in (pickle.EMPTY_SET, pickle.FROZENSET):
-    _OPCODE_COST[_code[0]] = 232  # an empty set is 216 bytes
+    _OPCODE_COST[_code[0]] = 248  # an empty set is 216 bytes
 for _code in (pickle.PUT, pickle.BINPUT, pickle.LONG_BINPUT, pickle.MEMOIZE):
-    _OPCODE_COST[_code[0]] = 112  # a memo entry: its key and its share of the memo dict
+    _OPCODE_COST[_code[0]] = 120  # a memo entry: its key and its share of the memo dict (103)
 # Opcodes that take the items above the last MARK into a container, each item charged
 # its slot there (a set's or dict's entry, measured up to 72 bytes).
 _PER_ITEM_COST = 72
