@@ -526,7 +526,7 @@ def metadata_folders(draw):
                           np.uint8).reshape(height, width)
         files[f"{index}.png"] = _png(mask * draw(st.sampled_from([255, 1])), "L")
     columns = list(METADATA_COLUMNS)
-    column_edit = draw(st.sampled_from(["none", "none", "drop", "shuffle", "extra", "rename"]))
+    column_edit = draw(st.sampled_from(["none", "none", "none", "drop", "shuffle", "extra", "rename"]))
     if column_edit == "drop":
         columns.remove(draw(st.sampled_from(columns)))
     elif column_edit == "shuffle":
@@ -536,7 +536,7 @@ def metadata_folders(draw):
     elif column_edit == "rename":
         columns[draw(st.integers(0, len(columns) - 1))] = "ID"
     ids = list(range(count))
-    row_edit = draw(st.sampled_from(["none", "none", "missing", "repeated", "extra", "many", "reversed"]))
+    row_edit = draw(st.sampled_from(["none", "none", "none", "missing", "repeated", "extra", "many", "reversed"]))
     if row_edit == "missing":
         ids.remove(draw(st.sampled_from(ids)))
     elif row_edit == "repeated":
@@ -556,13 +556,15 @@ def metadata_folders(draw):
         fields = {name: str(draw(st.floats(0, 100))) for name in columns}
         if "id" in fields:
             fields["id"] = str(row_id)
-        if draw(st.integers(0, 5)) == 0:
+        if draw(st.integers(0, 7)) == 0:
             fields[draw(st.sampled_from(columns))] = draw(value)
             value_edit = "value"
         lines.append(",".join(fields[name] for name in columns))
     text = draw(st.sampled_from(["\n", "\r\n", "\r"])).join(lines) + draw(st.sampled_from(["", "\n", "\n\n"]))
     data = text.encode("utf-8")
-    byte_edit = draw(st.sampled_from(["none", "none", "none", "latin1", "bom", "nul", "long line", "large", "mutated"]))
+    # the reader's bounds (4 KiB a line, 4 KiB a PNG) are tried most
+    byte_edit = draw(st.sampled_from(["none", "none", "latin1", "bom", "nul", "long line", "long line", "large", "large",
+                                      "large", "mutated"]))
     if byte_edit == "latin1":
         data += b"\n0,\xe9"
     elif byte_edit == "bom":
@@ -572,7 +574,7 @@ def metadata_folders(draw):
     elif byte_edit == "long line":
         data += b"\n" + b"," * draw(st.sampled_from([4000, 4095, 4096, 4097, 20000]))
     elif byte_edit == "large":
-        data += b"\n" * ((count + 1) * 4096 - len(data) + draw(st.sampled_from([-1, 0, 1, 100_000])))
+        data += b"\n" * ((count + 1) * 4096 - len(data) + draw(st.sampled_from([-1, 0, 1, 1, 100_000])))
     elif byte_edit == "mutated":
         data = draw(mutated([data]))
     files["metadata.csv"] = data
