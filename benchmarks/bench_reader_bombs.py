@@ -75,9 +75,8 @@ def make_metadata_csv(folder: Path, size: int) -> Path:
     amg = folder / "bomb"
     amg.mkdir()
     Image.fromarray(np.zeros((8, 10), np.uint8)).save(amg / "0.png")
-    rows = hostile.amg_metadata_rows(1)
-    per_row = len(rows) - len(hostile.AMG_METADATA_HEADER)
-    (amg / "metadata.csv").write_text(hostile.amg_metadata_rows(size // per_row))  # distinct ids, as amg.py writes
+    # distinct ids, as amg.py writes them; a row of 6- and 7-digit ids is about 50 bytes
+    (amg / "metadata.csv").write_text(hostile.amg_metadata_rows(size // 50))
     return amg
 
 
