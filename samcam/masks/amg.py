@@ -11,9 +11,10 @@ Both text formats are bounded before they are parsed, because a parser's memory 
 many times its input (60 MB of ``[],`` are 20 million lists, 1.4 GB):
 
 * RLE JSON: an annotation is a handful of lists and objects (the annotation, its
-  ``segmentation``, ``size``, ``bbox``, ``point_coords``, ``crop_box``, uncompressed
-  ``counts``: 9), so a file with more than 16 per mask of ``SAMCAM_MAX_MASKS`` is
-  refused after a scan of its bytes, before ``json.loads``;
+  ``segmentation``, ``size``, ``bbox``, ``point_coords`` (a list of one point),
+  ``crop_box``: 7, segment_anything/automatic_mask_generator.py:184-192; 8 with
+  uncompressed ``counts``), so a file with more than 16 per mask of ``SAMCAM_MAX_MASKS``
+  is refused after a scan of its bytes, before ``json.loads``;
 * ``metadata.csv``: amg.py writes one row of about 150 bytes per mask, so a file of
   more than 4 KiB per mask PNG present, or a line longer than 4 KiB, is refused.
 """
@@ -182,7 +183,9 @@ def _read_annotations(path: Path) -> list:
         with open(path, "rb") as handle:
             data = handle.read()
         _check_json_containers(path, data)
-        annotations = json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        del data  # the text alone while it is parsed
+        annotations = json.loads(text)
     except (OSError, ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         if str(error).startswith(str(path)):
             raise
