@@ -15,7 +15,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -90,6 +90,18 @@ class FolderContents:
     names: Dict[str, List[str]] = field(default_factory=dict)
     provenance: bool = False
 
+    def add(self, kind: str, stem: str, name: str) -> None:
+        """Count entry ``name`` (image name ``stem``) as one of ``kind``."""
+        self.counts[kind] += 1
+        self.examples.setdefault(kind, name)
+        self.names.setdefault(kind, []).append(stem)
+
+    def add_pngs(self, kind: str, names: Sequence[str]) -> None:
+        """Count the PNG files ``names`` (sorted) as ``kind``, all at once."""
+        self.counts[kind] = len(names)
+        self.examples[kind] = names[0]
+        self.names[kind] = [name[:-4] for name in names]
+
     def describe(self) -> str:
         """``40 mask stores (*.masks.npz) (e.g. x.masks.npz), a samcam.json`` or ``nothing``."""
         parts = [f"{self.counts[kind]} {kind} (e.g. {self.examples[kind]})" for kind in _ORDER if self.counts[kind]]
@@ -163,41 +175,48 @@ def survey(folder: os.PathLike, flag: str = "") -> FolderContents:
     pngs: List[str] = []
     with os.scandir(folder) as entries:
         for entry in sorted(entries, key=lambda e: e.name):
-            name = entry.name
-            if name.startswith("."):
-                continue  # temp files of running writers, hidden files
-            if entry.is_dir():
-                kind, stem = (AMG if _is_amg_folder(entry.path) else FOLDERS), name
-            elif name == PROVENANCE_FILE:
-                contents.provenance = True
-                continue
-            elif name.endswith(STORE_SUFFIX):
-                kind, stem = STORES, name[: -len(STORE_SUFFIX)]
-            elif name.lower().endswith(".png"):
-                pngs.append(name)
-                continue
-            elif name.lower().endswith((".jpg", ".jpeg")):
-                kind, stem = JPEGS, os.path.splitext(name)[0]
-            elif name.endswith(".json"):
-                kind, stem = RLE, name[: -len(".json")]
-            elif name.endswith(".npy"):
-                kind, stem = NPY, name[: -len(".npy")]
-            else:
-                kind, stem = OTHER, name
-            contents.counts[kind] += 1
-            contents.examples.setdefault(kind, name)
-            contents.names.setdefault(kind, []).append(stem)
+            _sort_entry(entry, contents, pngs)
     if pngs:
-        kind = None
-        for name in pngs[:_PNGS_PEEKED]:
-            kind = _png_kind(folder / name)
-            if kind is not None:
-                break
-        kind = kind or UNREADABLE_PNGS
-        contents.counts[kind] = len(pngs)
-        contents.examples[kind] = pngs[0]
-        contents.names[kind] = [name[:-4] for name in pngs]
+        contents.add_pngs(_png_folder_kind(folder, pngs), pngs)
     return contents
+
+
+def _sort_entry(entry: os.DirEntry, contents: FolderContents, pngs: List[str]) -> None:
+    """Count one folder entry in ``contents``, or add it to ``pngs`` (told apart later, together)."""
+    name = entry.name
+    if name.startswith("."):
+        return  # temp files of running writers, hidden files
+    if name == PROVENANCE_FILE and not entry.is_dir():
+        contents.provenance = True
+    elif name.lower().endswith(".png") and not entry.is_dir():
+        pngs.append(name)
+    else:
+        contents.add(*_entry_kind(entry), name)
+
+
+# file name suffix -> kind, in the order they are tried (after sub-folders, PNGs and samcam.json)
+_SUFFIX_KINDS = ((STORE_SUFFIX, STORES), (".jpg", JPEGS), (".jpeg", JPEGS), (".json", RLE), (".npy", NPY))
+
+
+def _entry_kind(entry: os.DirEntry) -> Tuple[str, str]:
+    """``(kind, image name)`` of a folder entry that is not a PNG or a samcam.json."""
+    name = entry.name
+    if entry.is_dir():
+        return (AMG if _is_amg_folder(entry.path) else FOLDERS), name
+    for suffix, kind in _SUFFIX_KINDS:
+        # JPEG suffixes in any case (IMG.JPG), samcam's and amg.py's as written
+        if (name.lower() if kind == JPEGS else name).endswith(suffix):
+            return kind, name[: -len(suffix)]
+    return OTHER, name
+
+
+def _png_folder_kind(folder: Path, pngs: Sequence[str]) -> str:
+    """The kind of a folder's PNGs, from the first readable of the first few."""
+    for name in pngs[:_PNGS_PEEKED]:
+        kind = _png_kind(folder / name)
+        if kind is not None:
+            return kind
+    return UNREADABLE_PNGS
 
 
 def _refuse(flag: str, folder: os.PathLike, expected: str, contents: FolderContents, extra: str = "") -> InputError:

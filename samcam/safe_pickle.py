@@ -19,10 +19,15 @@ are checked first, because numpy and torch trust the pickles they read:
 * a torch tensor's size, stride and offset must lie inside its storage, and a tensor
   may not hold more elements than its storage (a zero-stride view of 10⁵×10⁵
   elements would be materialised later as gigabytes);
-* only arrays and dtypes this load created may receive state (BUILD), once.
+* only arrays and dtypes this load created may receive state (BUILD), once;
+* every object the pickle builds is charged its size against a budget of twice the
+  file's size plus 64 MiB, and the file is refused when the budget is spent: a pickle
+  of millions of empty lists (one byte of file each, 64 bytes of memory) fails after
+  using a few times its size, instead of 64 times it.
 
-So what a file can make us allocate is bounded by the file's own size (at most
-``SAMCAM_MAX_FILE_BYTES``, see :mod:`samcam.limits`).
+So what a file can make us allocate is bounded in proportion to the file's own size
+(at most ``SAMCAM_MAX_FILE_BYTES``, see :mod:`samcam.limits`). These checks are in
+:mod:`samcam.pickle_checks`.
 
 torch is needed only for files that hold torch tensors (IRN, AMN, CLIMS). A torch
 storage inside a plain pickle is stored as bytes for ``torch.storage._load_from_bytes``,
@@ -38,24 +43,34 @@ import math
 import os
 import pickle
 import re
-import stat
 import struct
-from collections import OrderedDict
+import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
 
 import numpy as np
 import numpy.lib.format as npy_format
 
-from .io import read_npy_header
-from .limits import limits
+from .io import check_input_file, read_npy_header
+from .limits import on_memory_error
+from .pickle_checks import (
+    UnsafePickleError,
+    array_state_fields,
+    check_array_data,
+    check_dtype_spec,
+    check_dtype_state,
+    check_frombuffer,
+    check_plain_dtype,
+    check_scalar,
+    check_shape,
+    check_tensor_extras,
+    check_tensor_geometry,
+    tensor_argument_count,
+    tensor_layout,
+)
+from .pickle_checks import refuse as _refuse
 
-__all__ = ["UnsafePickleError", "load_npy", "loads", "ALLOWED_GLOBALS"]
-
-
-class UnsafePickleError(ValueError):
-    """A pickle asked for a global that is not on the allow-list, or gave one arguments
-    that are not plain data; nothing from it was executed."""
+__all__ = ["UnsafePickleError", "load_npy", "loads", "ALLOWED_GLOBALS", "BUDGET_PER_FILE_BYTE", "BUDGET_FLOOR"]
 
 
 def _numpy_core(submodule: str) -> Callable[[str], Any]:
@@ -185,13 +200,6 @@ ALLOWED_GLOBALS.update({("numpy.dtypes", name): _from_module("numpy.dtypes") for
 _TORCH_PREFIX = "torch"
 
 
-_MAX_NDIM = 32
-# dtype kinds that hold plain values; "O" (object) is allowed only as numpy's own
-# object dtype, for the dict np.save wraps in a 0-d array and for lists of strings.
-_PLAIN_KINDS = frozenset("biufcSUVmM")
-_OBJECT_DTYPE = np.dtype("O")
-
-
 class _NdarrayClass:
     """Stand-in for ``numpy.ndarray`` in a pickle: only ``_reconstruct`` accepts it.
 
@@ -205,22 +213,6 @@ class _NdarrayClass:
 _NDARRAY = _NdarrayClass()
 
 
-def _refuse(source: str, what: str) -> UnsafePickleError:
-    return UnsafePickleError(f"{source}: refused to load: {what}. Nothing was executed.")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _shape(value: Any, source: str, what: str) -> Tuple[int, ...]:
-    if not isinstance(value, (tuple, list)) or len(value) > _MAX_NDIM or not all(
-        _is_int(v) and v >= 0 for v in value
-    ):
-        raise _refuse(source, f"{what} {value!r:.80} is not a shape (a tuple of up to {_MAX_NDIM} ints >= 0)")
-    return tuple(value)
-
-
 def _latin1_encode(obj: Any, encoding: str = "utf-8", errors: str = "strict") -> bytes:
     # Protocol-2 pickles spell bytes as _codecs.encode(text, "latin1"); nothing else is needed.
     if not isinstance(obj, str) or not isinstance(encoding, str) or encoding.lower().replace("-", "") not in (
@@ -230,25 +222,95 @@ def _latin1_encode(obj: Any, encoding: str = "utf-8", errors: str = "strict") ->
     return obj.encode("latin1")
 
 
+# ------------------------------------------------------------------------ memory budget
+# What one load may build, in bytes: BUDGET_PER_FILE_BYTE per byte of the pickle plus
+# BUDGET_FLOOR. A CAM pickle is a few arrays whose data are byte strings of the file
+# (numpy's arrays keep those strings, torch copies them once into its storages): about
+# one to two bytes built per byte of file. A hostile one builds many small objects per
+# byte instead: 30 MB of EMPTY_LIST opcodes are 30 million lists, 2 GB of memory.
+BUDGET_PER_FILE_BYTE = 2
+BUDGET_FLOOR = 64 * 2**20
+# What each opcode is charged, in bytes: the object it makes and its slot on the stack
+# or in the memo (measured with tracemalloc on CPython 3.11, plus a tenth). Opcodes not
+# listed make at most an empty dict (72 bytes with its slot).
+_OPCODE_COST = [80] * 256
+for _code in (pickle.EMPTY_SET, pickle.FROZENSET):
+    _OPCODE_COST[_code[0]] = 248  # an empty set is 216 bytes
+for _code in (pickle.PUT, pickle.BINPUT, pickle.LONG_BINPUT, pickle.MEMOIZE):
+    _OPCODE_COST[_code[0]] = 120  # a memo entry: its key and its share of the memo dict (103)
+# Opcodes that take the items above the last MARK into a container, each item charged
+# its slot there (a set's or dict's entry, measured up to 72 bytes).
+_PER_ITEM_COST = 72
+_TAKES_ITEMS = frozenset(code[0] for code in (
+    pickle.APPENDS, pickle.SETITEMS, pickle.ADDITEMS, pickle.LIST, pickle.TUPLE, pickle.DICT, pickle.FROZENSET,
+    pickle.OBJ, pickle.INST, pickle.APPEND, pickle.SETITEM))
+# Opcodes whose result is charged its size as well: the byte strings, numbers and text
+# read from the file, and what an allowed global returns (a set of a memoised list,
+# text encoded to bytes, ...), which can be any size for a few bytes of opcodes.
+_SIZED_RESULTS = frozenset(code[0] for code in (
+    pickle.REDUCE, pickle.NEWOBJ, pickle.NEWOBJ_EX, pickle.OBJ, pickle.INST,
+    pickle.BINBYTES, pickle.SHORT_BINBYTES, pickle.BINBYTES8, pickle.BYTEARRAY8, pickle.BINUNICODE,
+    pickle.SHORT_BINUNICODE, pickle.BINUNICODE8, pickle.BINSTRING, pickle.SHORT_BINSTRING, pickle.STRING,
+    pickle.UNICODE, pickle.LONG, pickle.LONG1, pickle.LONG4, pickle.INT, pickle.FLOAT))
+
+
+def _charged(opcode: int, function: Callable) -> Callable:
+    """``function`` (the unpickler's handler of ``opcode``), charging what it builds to the budget."""
+    cost = _OPCODE_COST[opcode]
+    takes_items, sized = opcode in _TAKES_ITEMS, opcode in _SIZED_RESULTS
+
+    def run(self) -> None:
+        self.spend(cost + (_PER_ITEM_COST * len(self.stack) if takes_items else 0))
+        function(self)
+        if sized and self.stack:
+            self.spend(_size_of(self.stack[-1]))
+
+    return run
+
+
+def _size_of(obj: Any) -> int:
+    # torch's objects are charged where their data is made (a storage, when it is loaded;
+    # a tensor is a view of one), and asking a TypedStorage its size warns that it is deprecated
+    if type(obj).__module__.startswith(_TORCH_PREFIX):
+        return 0
+    return sys.getsizeof(obj)
+
+
 class _AllowListUnpickler(pickle._Unpickler):
     """The pure-Python ``pickle`` unpickler, restricted.
 
     ``find_class`` returns only allow-listed globals, wrapped so their arguments are
     checked (every way a pickle reaches a callable — GLOBAL, STACK_GLOBAL, INST, OBJ,
     EXT* — goes through it), and BUILD (``__setstate__``) is accepted only for the
-    dtypes and arrays this load created, after checking the state. The pure-Python
-    unpickler is used because the C one offers no hook for BUILD; CAM pickles hold a
-    few large byte strings, so its speed does not matter.
+    dtypes and arrays this load created, after checking the state. Every opcode is
+    charged what it builds against a memory budget in proportion to the file's size
+    (:func:`_charged`). The pure-Python unpickler is used because the C one offers no
+    hook for BUILD or for the budget; CAM pickles hold a few large byte strings, so its
+    speed does not matter.
     """
 
     dispatch = dict(pickle._Unpickler.dispatch)
 
-    def __init__(self, stream, source: str):
+    def __init__(self, stream, source: str, size: int):
         super().__init__(stream, encoding="latin1")
         self.source = source
         # objects this load made that may receive state (kept alive: ids stay unique)
         self._fresh: Dict[int, Any] = {}
         self._storages: Dict[int, Any] = {}
+        self.size = size
+        self.budget = BUDGET_FLOOR + BUDGET_PER_FILE_BYTE * size
+        self.left = self.budget
+
+    def spend(self, amount: int) -> None:
+        """Charge ``amount`` bytes to the budget; refuse the file once it is spent."""
+        self.left -= amount
+        if self.left < 0:
+            raise _refuse(
+                self.source,
+                f"the pickle builds more than {self.budget:,} bytes of objects, the budget for a file of "
+                f"{self.size:,} bytes ({BUDGET_PER_FILE_BYTE} per byte + {BUDGET_FLOOR // 2**20} MiB); a CAM file "
+                "holds arrays, not millions of small objects",
+            )
 
     # ------------------------------------------------------------------ globals
     def find_class(self, module: str, name: str) -> Any:
@@ -277,18 +339,16 @@ class _AllowListUnpickler(pickle._Unpickler):
         return self._guard(module, name, real)
 
     def _guard(self, module: str, name: str, real: Any) -> Any:
-        if (module, name) == ("numpy", "ndarray"):
-            return _NDARRAY
-        if (module, name) == ("numpy", "dtype"):
-            return self._new_dtype
-        if name == "_reconstruct":
-            return lambda *args: self._reconstruct(real, *args)
-        if name == "scalar":
-            return lambda *args: self._scalar(real, *args)
-        if name == "_frombuffer":
-            return lambda *args: self._frombuffer(real, *args)
-        if (module, name) == ("_codecs", "encode"):
-            return _latin1_encode
+        guards = {
+            ("numpy", "ndarray"): lambda: _NDARRAY,
+            ("numpy", "dtype"): lambda: self._new_dtype,
+            ("_codecs", "encode"): lambda: _latin1_encode,
+        }
+        if (module, name) in guards:
+            return guards[(module, name)]()
+        checked = {"_reconstruct": self._reconstruct, "scalar": self._scalar, "_frombuffer": self._frombuffer}
+        if name in checked:
+            return lambda *args: checked[name](real, *args)
         if module == "torch._utils" and name.startswith("_rebuild_tensor"):
             return lambda *args: self._rebuild_tensor(real, name, *args)
         return real  # classes of plain containers, torch dtypes, numpy DType classes
@@ -301,66 +361,18 @@ class _AllowListUnpickler(pickle._Unpickler):
         )
 
     # ------------------------------------------------------------------ numpy
-    def _check_plain_dtype(self, dtype: Any, what: str = "dtype") -> np.dtype:
-        """``dtype`` if it is a simple dtype whose flags are numpy's own for its kind."""
-        if not isinstance(dtype, np.dtype):
-            raise _refuse(self.source, f"{what} is {type(dtype).__name__}, not a numpy dtype")
-        if dtype.fields is not None or dtype.subdtype is not None:
-            raise _refuse(self.source, f"{what} {dtype} is structured; CAM files hold simple arrays only")
-        if dtype.metadata is not None:
-            raise _refuse(self.source, f"{what} carries metadata")
-        if dtype.kind == "O":
-            canonical = _OBJECT_DTYPE
-        elif dtype.kind in _PLAIN_KINDS and not dtype.hasobject:
-            canonical = np.dtype(dtype.str)
-        else:
-            raise _refuse(self.source, f"{what} of kind {dtype.kind!r} is not plain data")
-        if dtype.flags != canonical.flags or dtype.itemsize != canonical.itemsize:
-            raise _refuse(
-                self.source,
-                f"{what} {dtype.str} has flags {dtype.flags:#x} and item size {dtype.itemsize}, numpy's own are "
-                f"{canonical.flags:#x} and {canonical.itemsize} (a forged dtype)",
-            )
-        return dtype
-
     def _new_dtype(self, spec: Any = None, align: Any = False, copy: Any = False, *rest: Any) -> np.dtype:
-        if rest or not isinstance(spec, str) or len(spec) > 40:
-            raise _refuse(self.source, f"numpy.dtype({spec!r:.60}, ...): only simple dtype codes such as 'f4'")
+        check_dtype_spec(spec, rest, self.source)
         # Always a new dtype object: a later BUILD can never alter numpy's shared ones.
         dtype = np.dtype(spec, bool(align), True)
-        self._check_plain_dtype(dtype)
+        check_plain_dtype(dtype, self.source)
         self._fresh[id(dtype)] = dtype
         return dtype
 
     def _build_dtype(self, dtype: np.dtype, state: Any) -> None:
-        if not isinstance(state, tuple) or len(state) not in (8, 9) or state[0] not in (3, 4):
-            raise _refuse(self.source, f"dtype state {state!r:.80} is not numpy's (version 3 or 4, 8-9 fields)")
-        _, endian, subarray, names, fields, elsize, alignment, flags = state[:8]
-        if endian not in ("<", ">", "|", "="):
-            raise _refuse(self.source, f"dtype byte order {endian!r:.20}")
-        if subarray is not None or names is not None or fields is not None:
-            raise _refuse(self.source, "structured or sub-array dtype; CAM files hold simple arrays only")
-        if not (_is_int(elsize) and _is_int(alignment) and _is_int(flags)):
-            raise _refuse(self.source, "dtype state with non-integer size, alignment or flags")
-        if flags != dtype.flags:
-            raise _refuse(
-                self.source,
-                f"dtype state sets flags {flags:#x} on {dtype.str}, whose flags are {dtype.flags:#x} "
-                "(an object/refcount flag on raw bytes would make numpy follow forged pointers)",
-            )
-        if elsize not in (-1, dtype.itemsize) or alignment not in (-1, dtype.alignment):
-            raise _refuse(self.source, f"dtype state sets item size {elsize} / alignment {alignment} on {dtype.str}")
-        if len(state) == 9:
-            extra = state[8]
-            datetime_info = (
-                dtype.kind in "mM" and isinstance(extra, tuple) and len(extra) == 2 and extra[0] is None
-                and isinstance(extra[1], tuple) and len(extra[1]) == 4
-                and isinstance(extra[1][0], (bytes, str)) and all(_is_int(v) for v in extra[1][1:])
-            )
-            if not datetime_info:
-                raise _refuse(self.source, "dtype state carries metadata")
+        check_dtype_state(dtype, state, self.source)
         dtype.__setstate__(state)
-        self._check_plain_dtype(dtype)
+        check_plain_dtype(dtype, self.source)
 
     def _reconstruct(self, real: Callable, subtype: Any = None, shape: Any = None, typecode: Any = None, *rest) -> Any:
         # np.ndarray.__reduce__ always writes _reconstruct(ndarray, (0,), b"b"): an empty array
@@ -373,53 +385,24 @@ class _AllowListUnpickler(pickle._Unpickler):
         return array
 
     def _build_array(self, array: np.ndarray, state: Any) -> None:
-        if not isinstance(state, tuple) or len(state) not in (4, 5):
-            raise _refuse(self.source, "array state is not numpy's (version, shape, dtype, fortran, data)")
-        if len(state) == 5:
-            if state[0] != 1:
-                raise _refuse(self.source, f"array state version {state[0]!r:.20}")
-            shape, dtype, fortran, data = state[1:]
-        else:
-            shape, dtype, fortran, data = state
-        shape = _shape(shape, self.source, "array shape")
-        dtype = self._check_plain_dtype(dtype, "array dtype")
+        shape, dtype, fortran, data = array_state_fields(state, self.source)
+        shape = check_shape(shape, self.source, "array shape")
+        dtype = check_plain_dtype(dtype, self.source, "array dtype")
         if not isinstance(fortran, (bool, int)):
             raise _refuse(self.source, "array order flag is not a bool")
-        count = math.prod(shape)
-        if dtype.kind == "O":
-            if not isinstance(data, list) or len(data) != count:
-                raise _refuse(self.source, f"object array of shape {shape} must be given a list of {count} objects")
-        else:
-            if not isinstance(data, (bytes, bytearray, str)):
-                raise _refuse(self.source, f"array data is {type(data).__name__}, not bytes")
-            if dtype.itemsize == 0 and count:
-                raise _refuse(self.source, f"array of {count} elements of zero size ({dtype.str})")
-            if len(data) != count * dtype.itemsize:
-                raise _refuse(
-                    self.source,
-                    f"array of shape {shape} and dtype {dtype.str} needs {count * dtype.itemsize} bytes, "
-                    f"the file gives {len(data)}",
-                )
+        check_array_data(shape, dtype, data, self.source)
         array.__setstate__(state)
 
     def _scalar(self, real: Callable, dtype: Any = None, value: Any = None, *rest) -> Any:
-        dtype = self._check_plain_dtype(dtype, "scalar dtype")
-        if rest:
-            raise _refuse(self.source, "numpy scalar with extra arguments")
-        if dtype.kind != "O" and (not isinstance(value, (bytes, str)) or len(value) != dtype.itemsize
-                                  or dtype.itemsize == 0):
-            raise _refuse(self.source, f"numpy scalar of {dtype.str} must be given {dtype.itemsize} bytes")
+        dtype = check_plain_dtype(dtype, self.source, "scalar dtype")
+        check_scalar(dtype, value, rest, self.source)
         return real(dtype, value)
 
     def _frombuffer(self, real: Callable, buffer: Any = None, dtype: Any = None, shape: Any = None,
                     order: Any = "C", *rest) -> Any:
-        dtype = self._check_plain_dtype(dtype, "array dtype")
-        shape = _shape(shape, self.source, "array shape")
-        if rest or dtype.kind == "O" or not isinstance(buffer, (bytes, bytearray)) or order not in ("C", "F"):
-            raise _refuse(self.source, "_frombuffer with arguments numpy never writes")
-        if dtype.itemsize == 0 or len(buffer) != math.prod(shape) * dtype.itemsize:
-            raise _refuse(self.source, f"array of shape {shape} and dtype {dtype.str} does not match "
-                                       f"its {len(buffer)} bytes")
+        dtype = check_plain_dtype(dtype, self.source, "array dtype")
+        shape = check_shape(shape, self.source, "array shape")
+        check_frombuffer(buffer, dtype, shape, order, rest, self.source)
         return real(buffer, dtype, shape, order)
 
     # ------------------------------------------------------------------ torch
@@ -429,6 +412,7 @@ class _AllowListUnpickler(pickle._Unpickler):
             torch = _torch()
             if not isinstance(storage, torch.storage.TypedStorage):
                 raise _refuse(self.source, f"a torch storage payload holds {type(storage).__name__}, not a storage")
+            self.spend(storage._untyped_storage.nbytes())  # torch copied the payload
             self._storages[id(storage)] = storage
             return storage
 
@@ -436,52 +420,20 @@ class _AllowListUnpickler(pickle._Unpickler):
 
     def _rebuild_tensor(self, real: Callable, name: str, *args: Any) -> Any:
         torch = _torch()
-        counts = {"_rebuild_tensor": (4, 4), "_rebuild_tensor_v2": (6, 7), "_rebuild_tensor_v3": (7, 8)}
-        low, high = counts[name]
-        if not low <= len(args) <= high:
-            raise _refuse(self.source, f"{name} with {len(args)} arguments")
-        storage, offset, size, stride = args[:4]
+        tensor_argument_count(name, args, self.source)
+        storage = args[0]
         if self._storages.get(id(storage)) is not storage:
             raise _refuse(self.source, "a tensor whose storage did not come from the file's storage bytes")
-        if not _is_int(offset) or offset < 0:
-            raise _refuse(self.source, f"tensor storage offset {offset!r:.40}")
-        size = _shape(size, self.source, "tensor size")
-        stride = _shape(stride, self.source, "tensor stride")
-        if len(size) != len(stride):
-            raise _refuse(self.source, f"tensor size {size} and stride {stride} differ in length")
+        offset, size, stride = tensor_layout(args, self.source)
+        dtype = storage.dtype
         if name == "_rebuild_tensor_v3":
             dtype = args[6]
             if not isinstance(dtype, torch.dtype):
                 raise _refuse(self.source, "tensor dtype is not a torch dtype")
-        else:
-            dtype = storage.dtype
         # counted from the untyped bytes: TypedStorage.size() warns that it is deprecated
         available = storage._untyped_storage.nbytes() // torch._utils._element_size(dtype)
-        count = math.prod(size)
-        if count:
-            last = offset + sum((n - 1) * s for n, s in zip(size, stride))
-            if last >= available:
-                raise _refuse(
-                    self.source,
-                    f"tensor of size {size}, stride {stride} at offset {offset} reaches element {last} of a "
-                    f"storage of {available} (torch would silently grow the storage)",
-                )
-        if count > available:
-            raise _refuse(
-                self.source,
-                f"tensor of size {size} has {count} elements, more than its storage's {available} "
-                "(a broadcast view; saved CAMs never are)",
-            )
-        if len(args) > 4:
-            requires_grad, hooks = args[4], args[5]
-            if not isinstance(requires_grad, bool):
-                raise _refuse(self.source, "tensor requires_grad is not a bool")
-            if not isinstance(hooks, (dict, OrderedDict)) or hooks:
-                raise _refuse(self.source, "tensor with backward hooks")
-            metadata = args[7] if name == "_rebuild_tensor_v3" and len(args) == 8 else (
-                args[6] if name == "_rebuild_tensor_v2" and len(args) == 7 else None)
-            if metadata not in (None, {}):
-                raise _refuse(self.source, "tensor with metadata")
+        check_tensor_geometry(size, stride, offset, available, self.source)
+        check_tensor_extras(name, args, self.source)
         return real(*args)
 
     # ------------------------------------------------------------------ BUILD
@@ -510,16 +462,20 @@ class _AllowListUnpickler(pickle._Unpickler):
         self.append(bytearray(data))
 
     dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
+    dispatch = {opcode: _charged(opcode, function) for opcode, function in dispatch.items()}
 
 
 def loads(payload: bytes, source: str = "<bytes>") -> Any:
-    """Unpickle ``payload`` with the allow-list. ``source`` names it in errors."""
-    return _load_stream(io.BytesIO(payload), source)
+    """Unpickle ``payload`` with the allow-list. ``source`` names it in errors.
+
+    What the pickle may build is bounded by ``len(payload)`` (see :data:`BUDGET_PER_FILE_BYTE`).
+    """
+    return _load_stream(io.BytesIO(payload), source, len(payload))
 
 
-def _load_stream(stream, source: str) -> Any:
+def _load_stream(stream, source: str, size: int) -> Any:
     try:
-        return _AllowListUnpickler(stream, source).load()
+        return _AllowListUnpickler(stream, source, size).load()
     except UnsafePickleError as error:
         if str(error).startswith(source):
             raise
@@ -539,7 +495,8 @@ def load_npy(path: os.PathLike, item: bool = True) -> Any:
 
     Args:
         path: a ``.npy`` file. Numeric arrays are read directly; object arrays (e.g. a
-            saved dict of CAMs) go through the allow-listed unpickler.
+            saved dict of CAMs) go through the allow-listed unpickler, whose memory is
+            bounded in proportion to the file's size.
         item: for a 0-d object array (what ``np.save(path, some_dict)`` writes), return
             the object inside, like ``.item()``.
 
@@ -547,52 +504,59 @@ def load_npy(path: os.PathLike, item: bool = True) -> Any:
         the array, or the stored object when ``item`` and the array is 0-d object.
 
     Raises:
-        UnsafePickleError: the file references a global outside the allow-list
-            (nothing from it was executed).
+        UnsafePickleError: the file references a global outside the allow-list, or
+            builds more than its budget (nothing from it was executed).
+        ImageError: the file is not a regular file, is above ``SAMCAM_MAX_FILE_BYTES``,
+            or memory ran out while reading it (a ValueError).
         ValueError: not a ``.npy`` file, truncated, or holds torch tensors while torch
             is not installed; the message names the file.
     """
     path = Path(path)
+    size = check_input_file(path, ".npy file")
+    with on_memory_error(path, ".npy file"):
+        return _load_npy(path, size, item)
+
+
+def _load_npy(path: Path, size: int, item: bool) -> Any:
     source = str(path)
-    try:
-        info = os.stat(path)
-    except FileNotFoundError as error:
-        raise FileNotFoundError(f"{source}: file does not exist") from error
-    if not stat.S_ISREG(info.st_mode):
-        raise ValueError(f"{source}: not a regular file")
-    limit = limits().max_file_bytes
-    if info.st_size > limit:
-        raise ValueError(f"{source}: {info.st_size:,} bytes, more than the limit of {limit:,} "
-                         "(raise SAMCAM_MAX_FILE_BYTES if the file is genuine)")
     with open(path, "rb") as handle:
-        try:
-            shape, _, dtype = read_npy_header(handle)
-        except MemoryError:
-            raise
-        except Exception as error:  # numpy raises ValueError, or whatever literal_eval does on junk
-            raise ValueError(f"{source}: not a .npy file ({type(error).__name__}: {error})") from error
+        shape, dtype = _npy_header(handle, source)
         if not dtype.hasobject:
-            # numpy would allocate what the header declares before reading: check it first
-            needed = math.prod(shape) * dtype.itemsize
-            available = info.st_size - handle.tell()
-            if dtype.itemsize == 0 and math.prod(shape):
-                raise ValueError(f"{source}: .npy of {shape} elements of zero size ({dtype})")
-            if needed > available:
-                raise ValueError(f"{source}: truncated .npy: its header declares {shape} {dtype} "
-                                 f"({needed:,} bytes), the file holds {available:,}")
-            handle.seek(0)
-            try:
-                return npy_format.read_array(handle, allow_pickle=False)
-            except MemoryError:
-                raise
-            except Exception as error:
-                raise ValueError(f"{source}: corrupt .npy ({type(error).__name__}: {error})") from error
+            return _read_numeric_npy(handle, source, shape, dtype, size)
         # In memory (the file is within SAMCAM_MAX_FILE_BYTES): a length field in the pickle
         # then cannot make the reader allocate more than the file holds.
-        array = _load_stream(io.BytesIO(handle.read()), source)
+        array = _load_stream(io.BytesIO(handle.read()), source, size)
     if not isinstance(array, np.ndarray):
         # np.save always pickles an ndarray; anything else is not what it claims to be.
         raise ValueError(f"{source}: object .npy does not hold an array (got {type(array).__name__})")
     if item and array.shape == ():
         return array.item()
     return array
+
+
+def _npy_header(handle, source: str) -> Tuple[Tuple[int, ...], np.dtype]:
+    try:
+        shape, _, dtype = read_npy_header(handle)
+    except MemoryError:
+        raise
+    except Exception as error:  # numpy raises ValueError, or whatever literal_eval does on junk
+        raise ValueError(f"{source}: not a .npy file ({type(error).__name__}: {error})") from error
+    return shape, dtype
+
+
+def _read_numeric_npy(handle, source: str, shape: Tuple[int, ...], dtype: np.dtype, size: int) -> np.ndarray:
+    # numpy would allocate what the header declares before reading: check it first
+    needed = math.prod(shape) * dtype.itemsize
+    available = size - handle.tell()
+    if dtype.itemsize == 0 and math.prod(shape):
+        raise ValueError(f"{source}: .npy of {shape} elements of zero size ({dtype})")
+    if needed > available:
+        raise ValueError(f"{source}: truncated .npy: its header declares {shape} {dtype} "
+                         f"({needed:,} bytes), the file holds {available:,}")
+    handle.seek(0)
+    try:
+        return npy_format.read_array(handle, allow_pickle=False)
+    except MemoryError:
+        raise
+    except Exception as error:
+        raise ValueError(f"{source}: corrupt .npy ({type(error).__name__}: {error})") from error

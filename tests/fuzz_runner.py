@@ -16,6 +16,7 @@ input being tried is written to ``--last DIR`` first, so a crash can be reproduc
 from __future__ import annotations
 
 import argparse
+import csv
 import io
 import json
 import lzma
@@ -68,13 +69,22 @@ LAST = None  # folder where the input being tried is saved before the call
 
 # ---------------------------------------------------------------------------- outcomes
 
+# Targets whose files PIL opens in samcam.io, whose messages still show PIL's "<_io.BytesIO
+# object at 0x...>" until samcam.io reports them with samcam.limits.image_open_error.
+PIL_OPENED = ("png_folder", "label_bytes", "label_fields")
+TARGET = None  # the target being run (set by main)
+
+
 def attempt(call, *names):
-    """Run ``call``; a clean error must name one of ``names``. Returns (ok, value)."""
+    """Run ``call``; a clean error must name one of ``names`` and say why in one line (no
+    ``<... object at 0x...>`` in place of the file or the reason). Returns (ok, value)."""
     try:
         value = call()
     except (ValueError, FileNotFoundError) as error:
         message = str(error)
         assert any(str(n) in message for n in names), f"error does not name the file: {type(error).__name__}: {message}"
+        assert "\n" not in message, f"error of more than one line: {message!r}"
+        assert TARGET in PIL_OPENED or not re.search(r"object at 0x[0-9a-f]+", message), f"object repr: {message}"
         STATS["clean error"] += 1
         STATS["error: " + re.sub(r"[0-9]+", "N", message.replace(str(WORK), ""))[:70]] += 0  # keys for variety only
         return False, None
@@ -283,9 +293,12 @@ def png_folders(draw):
     for index in range(count):
         mask = (np.asarray(draw(st.lists(st.booleans(), min_size=height * width, max_size=height * width)))
                 .reshape(height, width).astype(np.uint8) * 255)
-        kind = draw(st.sampled_from(["L", "L", "1", "RGB", "P", "I;16", "LA", "size", "mutated", "jpeg", "header"]))
+        kind = draw(st.sampled_from(["L", "L", "ones", "1", "RGB", "P", "I;16", "LA", "size", "mutated", "jpeg",
+                                     "header"]))
         if kind in ("L", "1", "RGB", "P", "LA"):
             data = _png(mask, kind)
+        elif kind == "ones":  # what cv2.imwrite(mask.astype(np.uint8)) writes
+            data = _png(mask // 255, "L")
         elif kind == "I;16":
             data = _png(mask.astype(np.uint16) * 257, "I;16")
         elif kind == "size":
@@ -328,7 +341,7 @@ def target_png_folder(files):
         for index, name in enumerate(names):  # an independent decode of each file
             with Image.open(io.BytesIO((folder / name).read_bytes())) as image:
                 expected = np.asarray(image.convert("L") if image.mode not in ("L", "1") else image)
-            expected = expected > 127 if expected.dtype != np.bool_ else expected
+            expected = expected != 0  # any nonzero pixel is inside the mask
             assert np.array_equal(maskset[index], expected), name
 
 
@@ -432,6 +445,174 @@ def rle_documents(draw):
 def target_rle_json(document):
     data = json.dumps(document).encode()
     target_rle_bytes(data)
+
+
+# ------------------------------------------------------------ RLE JSON: lists and objects
+
+# what the runner's SAMCAM_MAX_MASKS lets an RLE JSON hold before it is parsed (samcam.masks.amg)
+CONTAINERS_ALLOWED = 16 * (int(LIMITS["SAMCAM_MAX_MASKS"]) + 1)
+
+
+def _containers(value):
+    """Lists and objects in a parsed JSON value."""
+    count, pending = 0, [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, (list, dict)):
+            count += 1
+            pending.extend(item.values() if isinstance(item, dict) else item)
+    return count
+
+
+@st.composite
+def rle_container_documents(draw):
+    """Valid amg.py annotations padded with lists and objects (empty, nested, deep, inside
+    strings), around the count the readers allow before parsing: ``(bytes, lists and objects held)``."""
+    annotations = json.loads(draw(st.sampled_from(RLE_SEEDS)))
+    target = draw(st.sampled_from([0, 10, CONTAINERS_ALLOWED - 20, CONTAINERS_ALLOWED + 1, 3 * CONTAINERS_ALLOWED,
+                                   200_000]))
+    padding = draw(st.sampled_from(["empty lists", "empty objects", "nested", "deep", "in strings", "mixed"]))
+    extra = max(0, target - _containers(annotations))
+    depth = 0
+    if padding == "empty lists":
+        filler = [[] for _ in range(extra)]
+    elif padding == "empty objects":
+        filler = [{} for _ in range(extra)]
+    elif padding == "nested":
+        filler = [[[{}]] for _ in range(extra // 3)]
+    elif padding == "deep":  # written as text below: json.dumps refuses deep nesting
+        filler, depth = "DEEP", min(max(extra, 1), draw(st.sampled_from([50, 900, 5000])))
+    elif padding == "in strings":  # brackets that are text, escaped quotes included
+        filler = ['[{"\\' * 4 + "]" * 8 for _ in range(max(1, extra // 8))]
+    else:
+        filler = [[], {}, "[", 1e300, -(2**70), None] * (extra // 2)
+    if draw(st.booleans()):
+        document = {"annotations": annotations, "padding": filler}
+    else:
+        annotations[draw(st.sampled_from([0, -1]))]["extra"] = filler
+        document = annotations
+    data = json.dumps(document).encode().replace(b'"DEEP"', b"[" * depth + b"]" * depth)
+    return data, _containers(document) + depth
+
+
+def target_rle_containers(case):
+    data, held = case
+    path = fresh_dir("rle") / "2007_000032.json"
+    save_last({"2007_000032.json": data})
+    path.write_bytes(data)
+    ok, maskset = attempt(lambda: store.load(path), path)
+    if held > CONTAINERS_ALLOWED:
+        assert not ok, f"{held} lists and objects, more than {CONTAINERS_ALLOWED}, were parsed"
+    if ok:
+        document = json.loads(data)
+        _check_rle_result(path, maskset, document["annotations"] if isinstance(document, dict) else document)
+
+
+# ------------------------------------------------------------------- amg.py metadata.csv
+
+METADATA_COLUMNS = hostile.AMG_METADATA_HEADER.split(",")
+
+
+@st.composite
+def metadata_folders(draw):
+    """An amg.py folder of valid mask PNGs whose metadata.csv is built field by field: rows
+    missing, repeated or extra, columns missing or reordered, values that are not numbers,
+    lines and files around the reader's bounds, bytes that are not UTF-8."""
+    count = draw(st.integers(1, 4))
+    height, width = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    files = {}
+    for index in range(count):
+        mask = np.asarray(draw(st.lists(st.booleans(), min_size=height * width, max_size=height * width)),
+                          np.uint8).reshape(height, width)
+        files[f"{index}.png"] = _png(mask * draw(st.sampled_from([255, 1])), "L")
+    columns = list(METADATA_COLUMNS)
+    column_edit = draw(st.sampled_from(["none", "none", "none", "drop", "shuffle", "extra", "rename"]))
+    if column_edit == "drop":
+        columns.remove(draw(st.sampled_from(columns)))
+    elif column_edit == "shuffle":
+        columns = draw(st.permutations(columns))
+    elif column_edit == "extra":
+        columns.insert(draw(st.integers(0, len(columns))), "note")
+    elif column_edit == "rename":
+        columns[draw(st.integers(0, len(columns) - 1))] = "ID"
+    ids = list(range(count))
+    row_edit = draw(st.sampled_from(["none", "none", "none", "missing", "repeated", "extra", "many", "reversed"]))
+    if row_edit == "missing":
+        ids.remove(draw(st.sampled_from(ids)))
+    elif row_edit == "repeated":
+        ids.append(draw(st.sampled_from(ids)))
+    elif row_edit == "extra":
+        ids += [count + 5, -1, 10**30]
+    elif row_edit == "many":
+        ids += list(range(count, count + draw(st.sampled_from([10, 100, 400]))))
+    elif row_edit == "reversed":
+        ids.reverse()
+    value = st.one_of(st.integers(-(2**40), 2**40).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                      st.sampled_from(["", "nan", "inf", "-inf", "1e400", "0x10", "1_000", " 3 ", "9" * 5000, "a",
+                                       '"1,2"', '"3\n4"', "\u00e9", "1e-400"]))
+    lines = [",".join(columns)]
+    value_edit = "none"
+    for row_id in ids:
+        fields = {name: str(draw(st.floats(0, 100))) for name in columns}
+        if "id" in fields:
+            fields["id"] = str(row_id)
+        if draw(st.integers(0, 7)) == 0:
+            fields[draw(st.sampled_from(columns))] = draw(value)
+            value_edit = "value"
+        lines.append(",".join(fields[name] for name in columns))
+    text = draw(st.sampled_from(["\n", "\r\n", "\r"])).join(lines) + draw(st.sampled_from(["", "\n", "\n\n"]))
+    data = text.encode("utf-8")
+    # the reader's bounds (4 KiB a line, 4 KiB a PNG) are tried most
+    byte_edit = draw(st.sampled_from(["none", "none", "latin1", "bom", "nul", "long line", "long line", "large", "large",
+                                      "large", "mutated"]))
+    if byte_edit == "latin1":
+        data += b"\n0,\xe9"
+    elif byte_edit == "bom":
+        data = b"\xef\xbb\xbf" + data
+    elif byte_edit == "nul":
+        data = data.replace(b",", b"\x00,", 1)
+    elif byte_edit == "long line":
+        data += b"\n" + b"," * draw(st.sampled_from([4000, 4095, 4096, 4097, 20000]))
+    elif byte_edit == "large":
+        data += b"\n" * ((count + 1) * 4096 - len(data) + draw(st.sampled_from([-1, 0, 1, 1, 100_000])))
+    elif byte_edit == "mutated":
+        data = draw(mutated([data]))
+    files["metadata.csv"] = data
+    return files, (column_edit, row_edit, value_edit, byte_edit)
+
+
+def _expected_scores(data: bytes, names):
+    """An independent reading of metadata.csv: the per-mask columns of the PNGs' rows (last row per id wins)."""
+    rows = {}
+    for row in csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")):
+        rows[int(row["id"])] = row
+    ordered = [rows[int(name[:-4])] for name in names]
+    return {"area": [int(float(row["area"])) for row in ordered],
+            "predicted_iou": [float(row["predicted_iou"]) for row in ordered],
+            "bbox": [[float(row[f"bbox_{k}"]) for k in ("x0", "y0", "w", "h")] for row in ordered]}
+
+
+def target_metadata_csv(case):
+    files, edits = case
+    folder = fresh_dir("amg") / "2007_000032"
+    folder.mkdir()
+    save_last(files)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    ok, maskset = attempt(lambda: store.load(folder), folder)
+    if edits == ("none", "none", "none", "none"):
+        assert ok, "amg.py's own metadata.csv was refused"
+    if not ok:
+        return
+    check_maskset(maskset)
+    data = files["metadata.csv"]
+    pngs = sorted((name for name in files if name.endswith(".png")), key=lambda name: int(name[:-4]))
+    assert len(data) <= (len(pngs) + 1) * 4096, "a metadata.csv above its budget was read"
+    assert max(len(line) for line in data.decode("utf-8").splitlines()) <= 4096
+    expected = _expected_scores(data, pngs)
+    assert maskset.scores["area"].tolist() == expected["area"]
+    np.testing.assert_array_equal(maskset.scores["predicted_iou"], expected["predicted_iou"])
+    np.testing.assert_array_equal(maskset.scores["bbox"], expected["bbox"])
 
 
 # ------------------------------------------------------------------------------ label PNGs
@@ -896,7 +1077,7 @@ def target_pickle(data):
 
 # =============================================================================== main
 
-STORE_SEEDS = CAM_SEEDS = PICKLE_SEEDS = None  # made by main(), after torch is imported or not
+STORE_SEEDS = CAM_SEEDS = PICKLE_SEEDS = RLE_SEEDS = None  # made by main(), after torch is imported or not
 
 TARGETS = {
     # name: (strategy, function, what it feeds)
@@ -905,6 +1086,8 @@ TARGETS = {
     "png_folder": (lambda: png_folders(), target_png_folder),
     "rle_bytes": (lambda: mutated(_rle_seeds()), target_rle_bytes),
     "rle_fields": (lambda: rle_documents(), target_rle_json),
+    "rle_containers": (lambda: rle_container_documents(), target_rle_containers),
+    "metadata_csv": (lambda: metadata_folders(), target_metadata_csv),
     "label_bytes": (lambda: st.one_of(mutated(_label_seeds()), png_chunk_mutations(_label_seeds())),
                     target_label_bytes),
     "label_fields": (lambda: label_files(), target_label),
@@ -924,7 +1107,7 @@ def limit_memory(budget_mb: int) -> int:
 
 
 def main(argv=None) -> int:
-    global LAST, torch, STORE_SEEDS, CAM_SEEDS, PICKLE_SEEDS
+    global LAST, torch, STORE_SEEDS, CAM_SEEDS, PICKLE_SEEDS, RLE_SEEDS, TARGET
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("target", choices=sorted(TARGETS))
     parser.add_argument("--examples", type=int, default=50)
@@ -934,6 +1117,7 @@ def main(argv=None) -> int:
     parser.add_argument("--last", help="folder that holds the input being tried (for reproducing a crash)")
     args = parser.parse_args(argv)
     LAST = Path(args.last) if args.last else None
+    TARGET = args.target
     if args.target in TORCH_TARGETS:
         try:
             import torch as torch_module
@@ -942,7 +1126,7 @@ def main(argv=None) -> int:
         torch = torch_module
         if torch is not None:
             METHODS.extend(["irn", "amn"])
-    STORE_SEEDS, CAM_SEEDS, PICKLE_SEEDS = _valid_stores(), _cam_seeds(), _pickle_seeds()
+    STORE_SEEDS, CAM_SEEDS, PICKLE_SEEDS, RLE_SEEDS = _valid_stores(), _cam_seeds(), _pickle_seeds(), _rle_seeds()
     strategy, function = TARGETS[args.target]
     cap = limit_memory(args.budget_mb)
 

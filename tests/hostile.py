@@ -1,14 +1,53 @@
-"""Builders of broken and hostile input files, shared by the failure tests and the fuzz runner."""
+"""Builders of broken and hostile input files, shared by the failure tests and the fuzz runner,
+and the traced-peak helper of the memory-bound tests."""
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
+import tracemalloc
 import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 import numpy.lib.format as npy_format
+
+
+class _Peak:
+    bytes = 0
+
+
+@contextlib.contextmanager
+def traced_peak():
+    """The peak of Python-tracked allocations (``.bytes``) while the block runs."""
+    peak = _Peak()
+    tracemalloc.start()
+    try:
+        yield peak
+    finally:
+        peak.bytes = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+
+
+AMG_METADATA_HEADER = ("id,area,bbox_x0,bbox_y0,bbox_w,bbox_h,point_input_x,point_input_y,predicted_iou,"
+                       "stability_score,crop_box_x0,crop_box_y0,crop_box_w,crop_box_h")
+
+
+def amg_metadata_rows(count: int, width: int = 10, height: int = 8) -> str:
+    """``count`` rows of amg.py's metadata.csv (ids 0..count-1), header first, as amg.py joins them."""
+    rows = [AMG_METADATA_HEADER] + [f"{i},{i + 1},0,0,1,1,0.5,0.5,0.9,0.95,0,0,{width},{height}" for i in range(count)]
+    return "\n".join(rows)
+
+
+def empty_lists_pickle(count: int) -> bytes:
+    """np.save's pickle of ``{"high_res": [[], [], ...]}`` with ``count`` empty lists: one byte of file each."""
+    return dict_pickle(b"(" + b"]" * count + b"l")
+
+
+def json_of_empty_lists(size: int) -> bytes:
+    """About ``size`` bytes of ``[[],[],...]``: 20 million lists in 60 MB."""
+    return b"[" + b"[]," * (size // 3) + b"[]]"
 
 
 def npy_from_pickle(path, payload: bytes) -> Path:

@@ -6,7 +6,6 @@ file, or the right result.
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import faulthandler
@@ -19,7 +18,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import tracemalloc
 from collections import OrderedDict
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from hostile import (
     npz_bytes,
     npz_compressed_bytes,
     png_header_only,
+    traced_peak,
     zip_bytes,
 )
 from PIL import Image
@@ -61,22 +60,6 @@ NAMES = [f"2007_{i:06d}" for i in range(6)]
 
 def need_torch():
     return pytest.importorskip("torch", reason="torch tensors in CAM files: pip install 'samcam[sam]'")
-
-
-class _Peak:
-    bytes = 0
-
-
-@contextlib.contextmanager
-def traced_peak():
-    """The peak of Python-tracked allocations (``.bytes``) while the block runs."""
-    peak = _Peak()
-    tracemalloc.start()
-    try:
-        yield peak
-    finally:
-        peak.bytes = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
 
 
 @pytest.fixture
@@ -684,3 +667,30 @@ def test_size_limits_apply_to_every_reader_and_name_their_variable(tmp_path, mon
         path, read = kinds[kind]
         with pytest.raises(ValueError, match=rf"{path.name}.*more than the limit of 79 \(raise SAMCAM_MAX_PIXELS"):
             read(path)
+
+
+# ------------------------------------------------------------ issue 21: out of memory while reading
+
+def test_running_out_of_memory_reading_one_image_fails_that_image_with_its_file(tmp_path):
+    """A mask store whose masks fit the limits but not the memory at hand (2 GB of masks
+    under a 1 GiB address-space cap): MemoryError was an internal error (exit 3) naming no
+    file. Now that image fails with its file named, and the other is written (exit 1)."""
+    write_label_png(tmp_path / "pseudo" / "a.png", np.zeros((8, 10), np.uint8))
+    store.write(tmp_path / "masks" / "a", np.ones((1, 8, 10), bool))
+    write_label_png(tmp_path / "pseudo" / "b.png", np.zeros((2000, 2000), np.uint8))
+    big = tmp_path / "masks" / "b.masks.npz"  # 4,000 empty masks of 2000×2000: 2.0 GB bit-packed, 2 GiB allowed
+    big.write_bytes(npz_bytes(format=np.array("samcam-masks/1"), image_shape=np.array([2000, 2000]),
+                              spans=np.zeros((4000, 2), np.int64), words_lzma=np.frombuffer(lzma.compress(b""), np.uint8)))
+    result = run_python(f"""
+        import re, resource, sys
+        from samcam.cli import main
+        with open("/proc/self/status") as handle:
+            size = int(re.search(r"VmSize:\\s+(\\d+)", handle.read()).group(1)) * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (size + 2**30, size + 2**30))
+        sys.exit(main(["refine", "--pseudo", {str(tmp_path / "pseudo")!r}, "--masks", {str(tmp_path / "masks")!r},
+                       "--out", {str(tmp_path / "out")!r}, "--no-progress"]))
+    """)
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+    assert f"{big}: out of memory while reading this mask store file" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["a.png"]

@@ -32,8 +32,8 @@ TARGETS = re.findall(r'^    "(\w+)": \(lambda', RUNNER.read_text(encoding="utf-8
 
 
 def test_every_input_kind_has_a_target():
-    assert set(TARGETS) == {"store_bytes", "store_fields", "png_folder", "rle_bytes", "rle_fields", "label_bytes",
-                            "label_fields", "cam_bytes", "cam_fields", "pickle_opcodes"}
+    assert set(TARGETS) == {"store_bytes", "store_fields", "png_folder", "rle_bytes", "rle_fields", "rle_containers",
+                            "metadata_csv", "label_bytes", "label_fields", "cam_bytes", "cam_fields", "pickle_opcodes"}
 
 
 def test_every_methods_cam_files_are_fuzzed():

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import textwrap
 
+import hostile
 import numpy as np
 import numpy.lib.format as npy_format
 import pytest
 
+from samcam import safe_pickle
 from samcam.safe_pickle import UnsafePickleError, load_npy, loads
 
 
@@ -181,3 +184,80 @@ def test_works_without_torch_for_numpy_files(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "irn.npy" in result.stdout and "install torch" in result.stdout
+
+
+# ------------------------------------------------------------------ memory budget (issue 21)
+
+def test_a_pickle_of_millions_of_small_objects_is_refused(tmp_path, monkeypatch):
+    """30 MB of EMPTY_LIST opcodes were 30 million lists: 2.1 GB and 37 s. Now refused once
+    the budget is spent (benchmarks/bench_reader_bombs.py, default budget: 165 MB, 3 s; the
+    bound on memory is checked opcode by opcode below). A smaller floor keeps this quick."""
+    monkeypatch.setattr(safe_pickle, "BUDGET_FLOOR", 8 * 2**20)
+    path = hostile.npy_from_pickle(tmp_path / "2007_000032.npy", hostile.empty_lists_pickle(2_000_000))
+    size = path.stat().st_size
+    with pytest.raises(UnsafePickleError) as caught:
+        load_npy(path)
+    message = str(caught.value)
+    budget = 8 * 2**20 + safe_pickle.BUDGET_PER_FILE_BYTE * size
+    assert message.startswith(f"{path}: refused to load: the pickle builds more than {budget:,} bytes of objects, "
+                              f"the budget for a file of {size:,} bytes (2 per byte + 8 MiB)") and "\n" not in message
+    # control: the unrestricted unpickler reads it, at 64 bytes of memory per byte of file
+    with hostile.traced_peak() as peak:
+        assert len(pickle.loads(hostile.empty_lists_pickle(300_000)).item()["high_res"]) == 300_000
+    assert peak.bytes > 60 * 300_000
+
+
+def _ints(count):
+    return b"".join(b"J" + struct.pack("<i", i) for i in range(count))
+
+
+# Opcode streams that build much more than their size (bytes per byte of file, measured on CPython 3.11).
+_BOMBS = {
+    "empty lists (64)": b"(" + b"]" * 150_000 + b"l.",
+    "empty dicts (72)": b"(" + b"}" * 150_000 + b"l.",
+    "empty sets (224)": b"\x80\x04(" + b"\x8f" * 150_000 + b"l.",
+    "marks (64)": b"(" * 150_000 + b"N.",
+    "memo entries (103)": b"\x80\x04N" + b"\x94" * 150_000 + b".",
+    "frozensets of marks (112)": b"\x80\x04(" + b"(\x91" * 75_000 + b"l.",
+    "set items (21)": b"\x80\x04\x8f(" + _ints(40_000) + b"\x90.",
+    "dict items (15)": b"}(" + b"".join(b"J" + struct.pack("<i", i) + b"N" for i in range(40_000)) + b"u.",
+    "tuples (28)": b"(" + b")\x85" * 75_000 + b"l.",
+    # an allowed global called again and again on one memoised argument: a few bytes of opcodes each
+    "set() of a memoised list": b"\x80\x04(" + _ints(2_000) + b"l\x94(" + b"cbuiltins\nset\nh\x00\x85R" * 200 + b"l.",
+    "encode() of a memoised text": b"\x80\x04\x8c\xff" + b"a" * 255 + b"\x94("
+                                   + b"c_codecs\nencode\nh\x00X\x06\x00\x00\x00latin1\x86R" * 10_000 + b"l.",
+    "a framed stream": b"\x80\x04\x95" + struct.pack("<Q", 150_003) + b"(" + b"]" * 150_000 + b"l.",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_BOMBS))
+def test_every_kind_of_object_counts_against_the_budget(name, monkeypatch):
+    """Each opcode is charged at least what it builds: with a 256 KiB floor every such stream
+    is refused before it has built more than its budget (and loads in full without one)."""
+    payload = _BOMBS[name]
+    monkeypatch.setattr(safe_pickle, "BUDGET_FLOOR", 2**18)
+    budget = 2**18 + safe_pickle.BUDGET_PER_FILE_BYTE * len(payload)
+    with hostile.traced_peak() as peak, pytest.raises(UnsafePickleError, match=r"^x\.npy: refused to load: the pickle "
+                                                                                r"builds more than"):
+        loads(payload, source="x.npy")
+    assert peak.bytes < budget + 2 * len(payload), (peak.bytes, budget)  # the budget, a frame and a stream
+    with hostile.traced_peak() as peak:
+        pickle.loads(payload)  # control: the unrestricted unpickler builds it all
+    assert peak.bytes > budget + 2 * len(payload)
+
+
+def test_genuine_files_load_within_the_budget(tmp_path):
+    """CAM files of real sizes, torch tensors and tens of thousands of small objects load untouched."""
+    rng = np.random.default_rng(0)
+    high_res = rng.random((20, 500, 500), dtype=np.float32)  # 20 MB, a COCO image's CAMs
+    np.save(tmp_path / "toco.npy", {"keys": np.arange(20), "high_res": high_res})
+    np.testing.assert_array_equal(load_npy(tmp_path / "toco.npy")["high_res"], high_res)
+    names = [f"2007_{i:06d}" for i in range(50_000)]  # CAM files hold a few objects; the floor allows many
+    np.save(tmp_path / "names.npy", {"names": names, "scores": np.array(names, dtype=object)})
+    loaded = load_npy(tmp_path / "names.npy")
+    assert loaded["names"] == names and loaded["scores"].tolist() == names
+    torch = need_torch()
+    cam = torch.rand(20, 500, 500)  # torch copies a storage's bytes: charged twice
+    np.save(tmp_path / "irn.npy", {"keys": torch.arange(20), "cam": cam, "high_res": high_res})
+    loaded = load_npy(tmp_path / "irn.npy")
+    assert torch.equal(loaded["cam"], cam) and np.array_equal(loaded["high_res"], high_res)

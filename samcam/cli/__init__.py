@@ -20,6 +20,7 @@ import traceback
 from typing import Optional, Sequence
 
 from .. import __version__
+from ..limits import check_environment
 from ..sam.checkpoints import CheckpointError
 from ..sam.pipeline import MissingPackages
 from . import adapt, coco_gt, demo, evaluate, masks, mmseg_config, refine, vis
@@ -73,6 +74,7 @@ def main(argv: Optional[Sequence[str]] = None, *, prog: str = "samcam") -> int:
     args.prog = name
     show_log(name)
     try:
+        check_environment()  # a bad SAMCAM_MAX_* is one usage error, not every image failing
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted; finished outputs are kept and a rerun resumes", file=sys.stderr)

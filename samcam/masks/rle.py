@@ -38,25 +38,33 @@ def decode_coco_rle(rle: Mapping) -> np.ndarray:
     if pixels > limit:
         raise ValueError(f"RLE size {height}×{width} is more than the limit of {limit:,} pixels "
                          "(raise SAMCAM_MAX_PIXELS if the masks are genuine)")
-    counts = rle["counts"]
-    # there are never more runs than pixels + 1 (a leading empty background run)
-    if isinstance(counts, (bytes, str)):
-        counts = _counts_from_string(counts.decode("ascii") if isinstance(counts, bytes) else counts, pixels + 1)
-    elif isinstance(counts, list):
-        if len(counts) > pixels + 1:
-            raise ValueError(f"{len(counts)} RLE runs for {pixels} pixels")
-        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in counts):
-            raise ValueError("uncompressed RLE counts must be integers")
-    else:
-        raise ValueError(f"RLE counts must be a string or a list of integers, got {type(counts).__name__}")
-    if any(v < 0 or v > pixels for v in counts):
-        raise ValueError(f"RLE runs must lie within 0..h*w = {pixels}")
-    counts = np.asarray(counts, dtype=np.int64)
+    counts = np.asarray(_run_lengths(rle["counts"], pixels), dtype=np.int64)
     if counts.sum() != pixels:
         raise ValueError(f"RLE counts sum to {counts.sum()}, not h*w = {pixels}")
     values = (np.arange(counts.size) % 2).astype(np.bool_)
     flat = np.repeat(values, counts)
     return flat.reshape(width, height).T
+
+
+def _run_lengths(counts, pixels: int) -> List[int]:
+    """An RLE's ``counts`` (compressed string or integer list) as run lengths, each within 0..pixels."""
+    # there are never more runs than pixels + 1 (a leading empty background run)
+    if isinstance(counts, (bytes, str)):
+        counts = _counts_from_string(counts.decode("ascii") if isinstance(counts, bytes) else counts, pixels + 1)
+    elif isinstance(counts, list):
+        _check_integer_runs(counts, pixels)
+    else:
+        raise ValueError(f"RLE counts must be a string or a list of integers, got {type(counts).__name__}")
+    if any(v < 0 or v > pixels for v in counts):
+        raise ValueError(f"RLE runs must lie within 0..h*w = {pixels}")
+    return counts
+
+
+def _check_integer_runs(counts: list, pixels: int) -> None:
+    if len(counts) > pixels + 1:
+        raise ValueError(f"{len(counts)} RLE runs for {pixels} pixels")
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in counts):
+        raise ValueError("uncompressed RLE counts must be integers")
 
 
 def _counts_from_string(text: str, max_runs: int) -> List[int]:

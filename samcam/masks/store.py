@@ -19,7 +19,7 @@ from typing import Dict, Mapping, Optional, Tuple
 import numpy as np
 
 from ..io import atomic_write_bytes, check_input_file, check_pixels, read_npy_header
-from ..limits import limits
+from ..limits import limits, on_memory_error
 from .maskset import MaskSet, as_maskset, check_mask_count
 
 __all__ = ["STORE_SUFFIX", "write", "load_store", "store_path"]
@@ -93,22 +93,27 @@ def _read_members(path: Path) -> Dict[str, np.ndarray]:
             raise ValueError(f"its members unpack to {total:,} bytes, more than the limit of {limit:,} "
                              "(raise SAMCAM_MAX_FILE_BYTES if the file is genuine)")
         for info in infos:
-            if not info.filename.endswith(".npy") or info.filename[:-4] in arrays:
-                continue
-            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise ValueError(f"member {info.filename!r} uses compression {info.compress_type}")
-            with archive.open(info) as member:
-                shape, fortran, dtype = read_npy_header(member)
-                if dtype.hasobject:
-                    raise ValueError(f"member {info.filename!r} holds Python objects")
-                if math.prod(shape) * dtype.itemsize > info.file_size:
-                    raise ValueError(f"member {info.filename!r} declares {shape} {dtype}, more than it holds")
-                data = member.read(math.prod(shape) * dtype.itemsize)
-            if len(data) != math.prod(shape) * dtype.itemsize:
-                raise ValueError(f"member {info.filename!r} is truncated")
-            array = np.frombuffer(bytearray(data), dtype=dtype)  # writable, as np.load gives
-            arrays[info.filename[:-4]] = array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+            if info.filename.endswith(".npy") and info.filename[:-4] not in arrays:
+                arrays[info.filename[:-4]] = _read_member(archive, info)
     return arrays
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """One ``.npy`` member, its declared shape checked against its declared size first."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ValueError(f"member {info.filename!r} uses compression {info.compress_type}")
+    with archive.open(info) as member:
+        shape, fortran, dtype = read_npy_header(member)
+        if dtype.hasobject:
+            raise ValueError(f"member {info.filename!r} holds Python objects")
+        size = math.prod(shape) * dtype.itemsize
+        if size > info.file_size:
+            raise ValueError(f"member {info.filename!r} declares {shape} {dtype}, more than it holds")
+        data = member.read(size)
+    if len(data) != size:
+        raise ValueError(f"member {info.filename!r} is truncated")
+    array = np.frombuffer(bytearray(data), dtype=dtype)  # writable, as np.load gives
+    return array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
 
 
 def _integers(archive: Mapping[str, np.ndarray], key: str) -> np.ndarray:
@@ -125,34 +130,15 @@ def load_store(path: Path) -> MaskSet:
 
     Declared sizes are checked against :mod:`samcam.limits` before anything of that size
     is allocated, and the LZMA payload is decompressed no further than the spans declare.
+    Running out of memory all the same is an ImageError naming the file.
     """
     path = Path(path)
     check_input_file(path, "mask store file")
     if not zipfile.is_zipfile(path):  # np.load would otherwise try (and refuse) a pickle
         raise ValueError(f"{path}: corrupt or truncated mask store file (not an npz archive)")
     try:
-        archive = _read_members(path)
-        if "format" not in archive or archive["format"].dtype.kind not in "US" or str(archive["format"]) != _FORMAT:
-            raise ValueError(f"{path}: not a samcam mask store file (missing format tag {_FORMAT!r})")
-        shape_field = _integers(archive, "image_shape")
-        if shape_field.shape != (2,) or (shape_field < 1).any():
-            raise ValueError(f"image_shape must be two positive integers (H, W), got {shape_field.tolist()}")
-        shape = (int(shape_field[0]), int(shape_field[1]))
-        check_pixels(path, shape[1], shape[0], "mask store image")
-        spans = _integers(archive, "spans")
-        if spans.ndim != 2 or spans.shape[1] != 2:
-            raise ValueError(f"spans must be K×2, got shape {spans.shape}")
-        width = (shape[0] * shape[1] + 63) // 64
-        check_mask_count(path, len(spans), width)
-        words_lzma = archive.get("words_lzma")
-        if words_lzma is None or words_lzma.dtype != np.uint8 or words_lzma.ndim != 1:
-            raise ValueError("field 'words_lzma' must be a 1-D uint8 array")
-        scores = {key[len("score_"):]: archive[key] for key in archive if key.startswith("score_")}
-        for key, value in scores.items():
-            if value.dtype.kind not in "biuf":
-                raise ValueError(f"score field {key!r} is {value.dtype}, not numbers")
-        words = _words_from_spans(spans, words_lzma.tobytes(), shape)
-        return MaskSet.from_words(words, shape, scores)
+        with on_memory_error(path, "mask store file"):
+            return _maskset_of(path, _read_members(path))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError, lzma.LZMAError,
             NotImplementedError, RuntimeError, SyntaxError) as error:
         raise ValueError(f"{path}: corrupt or truncated mask store file ({type(error).__name__}: {error})") from error
@@ -160,6 +146,40 @@ def load_store(path: Path) -> MaskSet:
         if str(path) in str(error):
             raise
         raise ValueError(f"{path}: invalid mask store file ({error})") from error
+
+
+def _maskset_of(path: Path, archive: Mapping[str, np.ndarray]) -> MaskSet:
+    """The store's members (checked field by field) -> MaskSet."""
+    if "format" not in archive or archive["format"].dtype.kind not in "US" or str(archive["format"]) != _FORMAT:
+        raise ValueError(f"{path}: not a samcam mask store file (missing format tag {_FORMAT!r})")
+    shape = _image_shape(path, archive)
+    spans = _integers(archive, "spans")
+    if spans.ndim != 2 or spans.shape[1] != 2:
+        raise ValueError(f"spans must be K×2, got shape {spans.shape}")
+    check_mask_count(path, len(spans), (shape[0] * shape[1] + 63) // 64)
+    words_lzma = archive.get("words_lzma")
+    if words_lzma is None or words_lzma.dtype != np.uint8 or words_lzma.ndim != 1:
+        raise ValueError("field 'words_lzma' must be a 1-D uint8 array")
+    scores = _scores(archive)
+    words = _words_from_spans(spans, words_lzma.tobytes(), shape)
+    return MaskSet.from_words(words, shape, scores)
+
+
+def _image_shape(path: Path, archive: Mapping[str, np.ndarray]) -> Tuple[int, int]:
+    shape_field = _integers(archive, "image_shape")
+    if shape_field.shape != (2,) or (shape_field < 1).any():
+        raise ValueError(f"image_shape must be two positive integers (H, W), got {shape_field.tolist()}")
+    shape = (int(shape_field[0]), int(shape_field[1]))
+    check_pixels(path, shape[1], shape[0], "mask store image")
+    return shape
+
+
+def _scores(archive: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    scores = {key[len("score_"):]: archive[key] for key in archive if key.startswith("score_")}
+    for key, value in scores.items():
+        if value.dtype.kind not in "biuf":
+            raise ValueError(f"score field {key!r} is {value.dtype}, not numbers")
+    return scores
 
 
 # LZMA streams declare a dictionary size; samcam writes preset 1 (1 MiB). A bound keeps
@@ -170,32 +190,47 @@ _LZMA_MEMLIMIT = 256 * 2**20
 def _words_from_spans(spans: np.ndarray, compressed: bytes, image_shape: Tuple[int, int]) -> np.ndarray:
     """Place each mask's stored word span into a zeroed (K, ceil(H*W/64)) uint64 array."""
     width = (image_shape[0] * image_shape[1] + 63) // 64
+    starts, lengths = _checked_spans(spans, width, image_shape)
+    payload = _decompress_words(compressed, int(lengths.sum()))
+    words = np.zeros((len(starts), width), np.uint64)
+    offset = 0
+    for row, (start, length) in enumerate(zip(starts.tolist(), lengths.tolist())):
+        words[row, start: start + length] = payload[offset: offset + length]
+        offset += length
+    _clear_padding(words, image_shape[0] * image_shape[1])
+    return words
+
+
+def _checked_spans(spans: np.ndarray, width: int, image_shape: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
+    """``(starts, lengths)`` of the spans, each inside a row of ``width`` words."""
+    outside = ValueError(f"mask spans fall outside {image_shape[0]}×{image_shape[1]} images")
     spans = np.asarray(spans).reshape(-1, 2)
     if spans.dtype.kind == "u" and spans.size and spans.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"mask spans fall outside {image_shape[0]}×{image_shape[1]} images")
+        raise outside
     spans = spans.astype(np.int64)
     starts, lengths = spans[:, 0], spans[:, 1]
     # each bound on its own first: starts + lengths could overflow int64
     if (starts < 0).any() or (lengths < 0).any() or (starts > width).any() or (lengths > width).any() \
             or (starts + lengths > width).any():
-        raise ValueError(f"mask spans fall outside {image_shape[0]}×{image_shape[1]} images")
-    expected = int(lengths.sum()) * 8
+        raise outside
+    return starts, lengths
+
+
+def _decompress_words(compressed: bytes, count: int) -> np.ndarray:
+    """Exactly ``count`` little-endian uint64 words from the LZMA payload (decompressing no further)."""
+    expected = count * 8
     decompressor = lzma.LZMADecompressor(memlimit=_LZMA_MEMLIMIT)
     raw = decompressor.decompress(compressed, max_length=expected + 1) if compressed else b""
     if len(raw) != expected or (compressed and not decompressor.eof) or decompressor.unused_data:
         if len(raw) > expected:
-            raise ValueError(f"the compressed masks hold more than the {expected // 8} words their spans declare")
-        raise ValueError(f"{len(raw) // 8} words of masks stored for spans of {expected // 8}")
-    payload = np.frombuffer(raw, dtype="<u8")
-    words = np.zeros((len(spans), width), np.uint64)
-    offset = 0
-    for row, (start, length) in enumerate(zip(starts.tolist(), lengths.tolist())):
-        words[row, start: start + length] = payload[offset: offset + length]
-        offset += length
+            raise ValueError(f"the compressed masks hold more than the {count} words their spans declare")
+        raise ValueError(f"{len(raw) // 8} words of masks stored for spans of {count}")
+    return np.frombuffer(raw, dtype="<u8")
+
+
+def _clear_padding(words: np.ndarray, pixels: int) -> None:
     # bits past the last pixel are padding: a file may not set them (they would count as area)
-    pixels = image_shape[0] * image_shape[1]
     data = words.view(np.uint8)
     data[:, (pixels + 7) // 8:] = 0
     if pixels % 8:
         data[:, pixels // 8] &= np.uint8((0xFF << (8 - pixels % 8)) & 0xFF)
-    return words
