@@ -145,43 +145,55 @@ def check_value(name: str, value: Any, kind: type, spec: Spec, optional: bool = 
         if optional or spec.allow_none:
             return None
         raise SettingsError(name, "must be set, got None")
-    if kind is bool:
-        if isinstance(value, (bool, np.bool_)):
-            return bool(value)
-        raise SettingsError(name, f"must be True or False, got {_show(value)}")
-    if kind in (int, float):
-        return _check_number(name, value, kind, spec)
-    if kind is str:
-        if not isinstance(value, str):
-            raise SettingsError(name, f"must be text, got {_show(value)}")
-        if spec.choices is not None and value not in spec.choices:
-            raise SettingsError(name, f"must be one of {', '.join(spec.choices)}; got {_show(value)}")
-        return value
-    if kind is tuple:
-        if not isinstance(value, (tuple, list)):
-            raise SettingsError(name, f"must be a sequence, got {_show(value)}")
-        return tuple(value)
+    check = _CHECKS.get(kind)
+    return value if check is None else check(name, value, kind, spec)
+
+
+def _check_bool(name: str, value: Any, kind: type, spec: Spec) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise SettingsError(name, f"must be True or False, got {_show(value)}")
+
+
+def _check_text(name: str, value: Any, kind: type, spec: Spec) -> str:
+    if not isinstance(value, str):
+        raise SettingsError(name, f"must be text, got {_show(value)}")
+    if spec.choices is not None and value not in spec.choices:
+        raise SettingsError(name, f"must be one of {', '.join(spec.choices)}; got {_show(value)}")
     return value
+
+
+def _check_sequence(name: str, value: Any, kind: type, spec: Spec) -> tuple:
+    if not isinstance(value, (tuple, list)):
+        raise SettingsError(name, f"must be a sequence, got {_show(value)}")
+    return tuple(value)
 
 
 def _check_number(name: str, value: Any, kind: type, spec: Spec) -> Any:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise SettingsError(name, f"must be {'an integer' if kind is int else 'a number'}, got {_show(value)}")
-    if kind is int:
-        if not isinstance(value, numbers.Integral):
-            raise SettingsError(name, f"must be an integer, got {_show(value)}")
-        value = int(value)
-    else:
-        value = float(value)
-        if math.isnan(value) or (spec.finite and math.isinf(value)):
-            raise SettingsError(name, f"must be a finite number, got {value}")
-    too_low = spec.low is not None and (value <= spec.low if spec.low_open else value < spec.low)
-    too_high = spec.high is not None and (value >= spec.high if spec.high_open else value > spec.high)
-    if too_low or too_high:
-        where = spec.describe_range()
+    value = _as_number(name, value, kind)
+    if kind is float and (math.isnan(value) or (spec.finite and math.isinf(value))):
+        raise SettingsError(name, f"must be a finite number, got {value}")
+    if not _in_range(value, spec):
         verb = "must lie in" if spec.low is not None and spec.high is not None else "must be"
-        raise SettingsError(name, f"{verb} {where}, got {value}")
+        raise SettingsError(name, f"{verb} {spec.describe_range()}, got {value}")
     return value
+
+
+def _as_number(name: str, value: Any, kind: type) -> Any:
+    """A real number of ``kind`` (an int for int; bools are not numbers here)."""
+    wanted = numbers.Integral if kind is int else numbers.Real
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, wanted):
+        raise SettingsError(name, f"must be {'an integer' if kind is int else 'a number'}, got {_show(value)}")
+    return kind(value)
+
+
+def _in_range(value: float, spec: Spec) -> bool:
+    above = spec.low is None or (value > spec.low if spec.low_open else value >= spec.low)
+    below = spec.high is None or (value < spec.high if spec.high_open else value <= spec.high)
+    return above and below
+
+
+_CHECKS = {bool: _check_bool, int: _check_number, float: _check_number, str: _check_text, tuple: _check_sequence}
 
 
 def _show(value: Any) -> str:

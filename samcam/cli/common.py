@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import difflib
 import logging
 import re
@@ -88,33 +89,26 @@ class Parser(argparse.ArgumentParser):
         # --lables would be reported as "--labels is required": check them ourselves, after.
         required = [a for a in self._actions if a.required and a.option_strings]
         self._set_aside = required  # --help, shown while parsing, still shows them as required
-        for action in required:
-            action.required = False
-        try:
+        with _not_required(required):
             namespace, extras = super().parse_known_args(args, namespace)
-        finally:
-            for action in required:
-                action.required = True
         unknown = [text for text in extras if text.startswith("-") and text != "-"]
         if unknown:
             self.error(self._unknown_flags(unknown))
-        absent = {a.option_strings[0] for a in required if getattr(namespace, a.dest, None) is None}
-        absent |= {flag for flag, dest in self.required_options if getattr(namespace, dest, None) in (None, [])}
-        missing = [flag for action in self._actions for flag in action.option_strings[:1] if flag in absent]
+        missing = self._missing(namespace, required)
         if missing:
             self.error(f"missing required flag{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
         return namespace, extras
 
+    def _missing(self, namespace: argparse.Namespace, required: Sequence[argparse.Action]) -> List[str]:
+        """The required flags not given, in the parser's order."""
+        absent = {a.option_strings[0] for a in required if getattr(namespace, a.dest, None) is None}
+        absent |= {flag for flag, dest in self.required_options if getattr(namespace, dest, None) in (None, [])}
+        return [flag for action in self._actions for flag in action.option_strings[:1] if flag in absent]
+
     def _unknown_flags(self, unknown: Sequence[str]) -> str:
         known = [flag for action in self._actions if action.help is not argparse.SUPPRESS
                  for flag in action.option_strings]
-        parts = []
-        for text in unknown:
-            flag = text.split("=", 1)[0]
-            # Compared without the dashes, which every flag shares.
-            close = difflib.get_close_matches(flag.lstrip("-"), [k.lstrip("-") for k in known], n=1, cutoff=0.7)
-            suggestion = next((k for k in known if close and k.lstrip("-") == close[0]), None)
-            parts.append(flag + (f" (did you mean {suggestion}?)" if suggestion else ""))
+        parts = [_with_suggestion(text.split("=", 1)[0], known) for text in unknown]
         return f"unknown flag{'s' if len(parts) > 1 else ''} {', '.join(parts)}"
 
     def error(self, message: str):
@@ -141,6 +135,25 @@ class Parser(argparse.ArgumentParser):
         if self.epilog_factory is not None:  # listings of plug-ins: imported for --help only
             self.epilog = self.epilog_factory()
         return self._shown_required(super().format_help)
+
+
+@contextlib.contextmanager
+def _not_required(actions: Sequence[argparse.Action]):
+    """The actions made optional for the duration (the caller checks them itself)."""
+    for action in actions:
+        action.required = False
+    try:
+        yield
+    finally:
+        for action in actions:
+            action.required = True
+
+
+def _with_suggestion(flag: str, known: Sequence[str]) -> str:
+    """``flag``, with ``(did you mean --x?)`` when a known flag is close (compared without the dashes)."""
+    bare = {k.lstrip("-"): k for k in known}
+    close = difflib.get_close_matches(flag.lstrip("-"), list(bare), n=1, cutoff=0.7)
+    return flag + (f" (did you mean {bare[close[0]]}?)" if close else "")
 
 
 def add_option(parser: argparse.ArgumentParser, flag: str, *, aliases: Sequence[str] = (), required: bool = False,

@@ -64,15 +64,17 @@ def add_settings_flags(parser, cls: Type[Settings], *, only: Optional[Iterable[s
     A boolean whose default is False becomes ``--flag`` (store true); one whose default
     is True becomes its ``negate`` flag (store false, e.g. ``--no-core-rescue``).
     """
-    names = list(only) if only is not None else [n for n, s in cls.specs().items() if s.cli]
+    specs = cls.specs()
+    names = [n for n in (specs if only is None else only) if n not in skip and (only is not None or specs[n].cli)]
     defaults = {**cls.defaults(), **(defaults or {})}
+    prefix = help_prefix or {}
     for name in names:
-        if name in skip:
-            continue
-        spec = cls.specs()[name]
-        negated = defaults[name] is True and spec.negate
-        text = (help_prefix or {}).get(name, "") + ((spec.negate_help or spec.help) if negated else spec.help)
-        _add_flag(parser, cls, name, spec, defaults[name], text)
+        _add_flag(parser, cls, name, specs[name], defaults[name], prefix.get(name, "") + _help(specs[name], defaults[name]))
+
+
+def _help(spec: Spec, default: Any) -> str:
+    """The field's help, or for a negating flag what that flag does."""
+    return spec.negate_help if default is True and spec.negate and spec.negate_help else spec.help
 
 
 def _add_flag(parser, cls: Type[Settings], name: str, spec: Spec, default: Any, text: str) -> None:

@@ -20,28 +20,33 @@ __all__ = ["overlap_counts", "core_cover", "check_label", "check_masks", "check_
 
 def check_label(label: np.ndarray, num_classes: int, ignore_index: int) -> Tuple[np.ndarray, np.ndarray]:
     """Validate a label map -> (H×W uint8 label, (256,) int64 value histogram)."""
-    label = np.asarray(label)
+    label = _as_label_array(np.asarray(label))
+    if not 2 <= num_classes <= 255:
+        raise ValueError(f"num_classes must be in 2..255 (background included), got {num_classes}")
+    histogram = np.bincount(label.ravel(), minlength=256)
+    bad = [value for value in np.flatnonzero(histogram[num_classes:]).tolist()
+           if value + num_classes != ignore_index]
+    if bad:
+        raise ValueError(
+            f"label holds values {[v + num_classes for v in bad[:8]]} outside 0..{num_classes - 1} and ignore "
+            f"{ignore_index}; pass num_classes (e.g. 81 for COCO) if your dataset has more classes"
+        )
+    return label, histogram
+
+
+def _as_label_array(label: np.ndarray) -> np.ndarray:
+    """A 2-D non-empty integer array as uint8 (values 0..255)."""
     if label.ndim != 2:
         raise ValueError(f"label must be a 2-D H×W array, got shape {label.shape}")
     if label.size == 0:
         raise ValueError(f"label is empty (shape {label.shape})")
     if not np.issubdtype(label.dtype, np.integer):
         raise ValueError(f"label must hold integer class indices, got dtype {label.dtype}")
-    if not 2 <= num_classes <= 255:
-        raise ValueError(f"num_classes must be in 2..255 (background included), got {num_classes}")
     if label.dtype != np.uint8:
         if label.min() < 0 or label.max() > 255:
             raise ValueError(f"label values must lie in 0..255, got {label.min()}..{label.max()}")
         label = label.astype(np.uint8)
-    histogram = np.bincount(label.ravel(), minlength=256)
-    bad = np.flatnonzero(histogram[num_classes:])
-    bad = [int(v) + num_classes for v in bad if int(v) + num_classes != ignore_index]
-    if bad:
-        raise ValueError(
-            f"label holds values {bad[:8]} outside 0..{num_classes - 1} and ignore {ignore_index}; "
-            f"pass num_classes (e.g. 81 for COCO) if your dataset has more classes"
-        )
-    return label, histogram
+    return label
 
 
 def overlap_counts(label: np.ndarray, masks, num_classes: int = 21, ignore_index: int = 255) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
