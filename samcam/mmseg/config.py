@@ -37,8 +37,7 @@ VOC_DATA_ROOT = "data/VOCdevkit/VOC2012"
 _DEEPLABV2_MODEL = """\
 # DeepLabV2 as in the WSSS literature: dilated ResNet-101 (output stride 8) with
 # ASPP-L (four 3x3 branches, dilations 6/12/18/24, summed logits), no auxiliary head.
-# mmseg has no V2 head; samcam.mmseg.models registers one.
-custom_imports = dict(imports=['samcam.mmseg.models'], allow_failed_imports=False)
+# mmseg has no V2 head; samcam.mmseg.models registers one (see custom_imports above).
 model = dict(
     decode_head=dict(
         _delete_=True,
@@ -61,6 +60,7 @@ class Base:
     configs: Dict[str, str]  # schedule ("20k"/"40k") -> mmseg-scoped config path
     extra: str = ""
     description: str = ""
+    imports: Tuple[str, ...] = ()  # samcam modules the model needs (custom_imports)
 
 
 def _voc(model: str, backbone: str) -> Dict[str, str]:
@@ -79,6 +79,7 @@ BASES: Dict[str, Base] = {
         _voc("deeplabv3", "r101"),
         extra=_DEEPLABV2_MODEL,
         description="DeepLabV2-style ResNet-101 ASPP-L as in WSSS papers (mmseg DeepLabV3 R101 config + samcam head)",
+        imports=("samcam.mmseg.models",),
     ),
     "fcn_r101": Base(_voc("fcn", "r101"), description="FCN ResNet-101 (mmseg)"),
     "pspnet_r101": Base(_voc("pspnet", "r101"), description="PSPNet ResNet-101 (mmseg)"),
@@ -127,6 +128,30 @@ def mmseg_config_file(scoped: str) -> Optional[Path]:
     return package_dir / ".mim" / "configs" / scoped[len("mmseg::"):]
 
 
+#: Imported by every written config: lets mmengine's own checkpoints load with
+#: torch.load(weights_only=True) (resume, load_from, tools/test.py).
+CHECKPOINT_MODULE = "samcam.mmseg.checkpoints"
+
+
+def _custom_imports(imports: Tuple[str, ...]) -> List[str]:
+    """The config's ``custom_imports`` lines: samcam's checkpoint allow-list plus what the model needs.
+
+    Only a model that needs samcam (``imports``) makes a failed import an error; otherwise
+    training runs where samcam is not installed and only resuming is refused by torch.
+    """
+    modules = [CHECKPOINT_MODULE, *imports]
+    lines = [
+        f"# {CHECKPOINT_MODULE} allow-lists the few numpy and mmengine objects in mmengine's",
+        "# checkpoints, so resume, load_from and tools/test.py load them with torch.load's",
+        "# weights_only=True (torch>=2.6's default); any other pickled object is still refused.",
+    ]
+    if not imports:
+        lines.append("# Without samcam installed, training runs (mmengine warns) and only those loads fail.")
+    listed = ", ".join(_q(module) for module in modules)
+    lines.append(f"custom_imports = dict(imports=[{listed}], allow_failed_imports={not imports})")
+    return lines
+
+
 def _q(value: str) -> str:
     """A Python string literal for a path (repr escapes quotes and backslashes)."""
     return repr(str(value))
@@ -164,9 +189,8 @@ def render_config(
     lines += [
         "# One GPU:   python tools/train.py THIS_CONFIG",
         "# N GPUs:    bash tools/dist_train.sh THIS_CONFIG N   (the base schedule is 4 GPUs x 4 images)",
-        "# Resuming or load_from with torch>=2.6 and mmengine 0.10.x needs",
-        "# TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 in the environment.",
         f"_base_ = {_q(base_path)}",
+        *_custom_imports(BASES[base].imports if base in BASES else ()),
         "",
         f"data_root = {_q(data_root)}",
         "# Refined pseudo labels {name}.png: 0 background, 1..20 classes, 255 ignored.",
