@@ -53,11 +53,12 @@ test: $(VENV)/.test-installed
 # The core-only promise: a fresh venv with nothing but `pip install ".[dev]"` (no torch, no
 # mmseg) passes, every test that needs more skipped with its reason printed (-rs). Rebuilt on
 # each run with the venv's own pip and setuptools, as a user gets them; pytest is the venv's
-# script, so the installed copy of samcam is tested, and SAMCAM_NO_SKIP is unset.
+# script, so the installed copy of samcam is tested, and SAMCAM_NO_SKIP is unset. build/ goes
+# first: setuptools builds in build/lib and would keep a module deleted since the last build.
 CORE_VENV ?= build/venv-core
 
 test-core:
-	rm -rf $(CORE_VENV)
+	rm -rf build $(CORE_VENV)
 	$(PYTHON) -m venv $(CORE_VENV)
 	$(CORE_VENV)/bin/python -m pip install -q ".[dev]"
 	@for module in torch mmseg; do \
