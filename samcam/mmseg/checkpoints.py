@@ -35,6 +35,8 @@ from __future__ import annotations
 import pickle
 from typing import Any, List, Tuple
 
+import numpy as np
+
 #: HistoryBuffer's default statistics methods (mmengine logging/history_buffer.py:55-58).
 HISTORY_BUFFER_STATISTICS = ("min", "max", "current", "mean")
 
@@ -66,7 +68,6 @@ def mmengine_checkpoint_globals() -> List[Tuple[Any, str]]:
     numpy's come from how this numpy pickles an array and a scalar, not from a written-out
     module path.
     """
-    import numpy as np
     from mmengine.logging import HistoryBuffer
 
     reconstruct_array = np.zeros(1).__reduce__()[0]
