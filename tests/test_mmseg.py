@@ -201,6 +201,30 @@ def test_written_config_parses_with_mmengine(dataset, tmp_path, base):
         assert cfg.custom_imports == {"imports": ["samcam.mmseg.checkpoints"], "allow_failed_imports": True}
 
 
+@needs_config_parser
+@pytest.mark.parametrize("own, expected", [
+    (None, {"imports": ["samcam.mmseg.checkpoints"], "allow_failed_imports": True}),
+    ("dict(imports='mmseg.models', allow_failed_imports=False)",
+     {"imports": ["samcam.mmseg.checkpoints", "mmseg.models"], "allow_failed_imports": False}),
+    ("dict(imports=['mmseg.models', 'mmseg.datasets'])",
+     {"imports": ["samcam.mmseg.checkpoints", "mmseg.models", "mmseg.datasets"], "allow_failed_imports": True}),
+])
+def test_a_base_configs_own_custom_imports_are_kept(tmp_path, own, expected):
+    """mmengine replaces a base's list with the child's: the written config adds samcam's module
+    to the base's imports (as some mmseg configs import mmdet or mmpretrain) instead."""
+    from mmengine.config import Config
+
+    base = tmp_path / "my_base.py"
+    base.write_text(f"_base_ = {BASES['deeplabv3plus_r101'].configs['20k']!r}\n"
+                    + (f"custom_imports = {own}\n" if own else ""))
+    written = tmp_path / "written.py"
+    written.write_text(render_config(str(base)))
+    cfg = Config.fromfile(str(written), import_custom_modules=False)
+    assert cfg.custom_imports == expected
+    assert not [key for key in cfg.keys() if "base_imports" in key]  # the helper name is no config key
+    assert cfg.train_dataloader.dataset.type == "PascalVOCDataset"
+
+
 # ---------------------------------------------------------------- training
 
 def _tiny(cfg, work_dir: Path, iters: int):

@@ -133,23 +133,36 @@ def mmseg_config_file(scoped: str) -> Optional[Path]:
 CHECKPOINT_MODULE = "samcam.mmseg.checkpoints"
 
 
-def _custom_imports(imports: Tuple[str, ...]) -> List[str]:
+def _custom_imports(imports: Tuple[str, ...], known_base: bool) -> List[str]:
     """The config's ``custom_imports`` lines: samcam's checkpoint allow-list plus what the model needs.
 
     Only a model that needs samcam (``imports``) makes a failed import an error; otherwise
     training runs where samcam is not installed and only resuming is refused by torch.
+    mmengine merges a child's dict into the base's but replaces lists
+    (``Config._merge_a_into_b``), so for a base samcam does not know (some mmseg configs
+    import ``mmdet.models`` or ``mmpretrain.models`` this way) the line keeps the base's own
+    imports and its ``allow_failed_imports``; the config's code sees the merged base as
+    ``_base_`` (mmengine 0.10.7 ``config/config.py:923``).
     """
-    modules = [CHECKPOINT_MODULE, *imports]
     lines = [
         f"# {CHECKPOINT_MODULE} allow-lists the few numpy and mmengine objects in mmengine's",
         "# checkpoints, so resume, load_from and tools/test.py load them with torch.load's",
         "# weights_only=True (torch>=2.6's default); any other pickled object is still refused.",
     ]
-    if not imports:
+    if known_base and not imports:
         lines.append("# Without samcam installed, training runs (mmengine warns) and only those loads fail.")
-    listed = ", ".join(_q(module) for module in modules)
-    lines.append(f"custom_imports = dict(imports=[{listed}], allow_failed_imports={not imports})")
-    return lines
+    listed = ", ".join(_q(module) for module in (CHECKPOINT_MODULE, *imports))
+    if known_base:
+        return lines + [f"custom_imports = dict(imports=[{listed}], allow_failed_imports={not imports})"]
+    # Names starting with "__" do not become config keys (mmengine drops them).
+    return lines + [
+        "# The base's own custom_imports are kept: a list here would replace the base's.",
+        "__base_imports = _base_.get('custom_imports', {}).get('imports', [])",
+        "custom_imports = dict(",
+        f"    imports=[{listed}]",
+        "    + ([__base_imports] if isinstance(__base_imports, str) else list(__base_imports)),",
+        f"    allow_failed_imports=_base_.get('custom_imports', {{}}).get('allow_failed_imports', {not imports}))",
+    ]
 
 
 def _q(value: str) -> str:
@@ -190,7 +203,7 @@ def render_config(
         "# One GPU:   python tools/train.py THIS_CONFIG",
         "# N GPUs:    bash tools/dist_train.sh THIS_CONFIG N   (the base schedule is 4 GPUs x 4 images)",
         f"_base_ = {_q(base_path)}",
-        *_custom_imports(BASES[base].imports if base in BASES else ()),
+        *_custom_imports(BASES[base].imports if base in BASES else (), known_base=base in BASES),
         "",
         f"data_root = {_q(data_root)}",
         "# Refined pseudo labels {name}.png: 0 background, 1..20 classes, 255 ignored.",
