@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # The torch/torchvision pair that installs from this machine's local disk.
 PIP_INSTALL := $(PIP) install -c constraints.txt
 
-.PHONY: venv demo test bench clean mmseg
+.PHONY: venv demo test test-core bench clean mmseg
 
 $(VENV)/.core-installed: setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,22 @@ demo: $(VENV)/.core-installed
 test: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 	SAMCAM_NO_SKIP=1 $(PY) -m pytest -q -rs -p no:cacheprovider tests
+
+# The core-only promise: a fresh venv with nothing but `pip install ".[dev]"` (no torch, no
+# mmseg) passes, every test that needs more skipped with its reason printed (-rs). Rebuilt on
+# each run with the venv's own pip and setuptools, as a user gets them; pytest is the venv's
+# script, so the installed copy of samcam is tested, and SAMCAM_NO_SKIP is unset. build/ goes
+# first: setuptools builds in build/lib and would keep a module deleted since the last build.
+CORE_VENV ?= build/venv-core
+
+test-core:
+	rm -rf build $(CORE_VENV)
+	$(PYTHON) -m venv $(CORE_VENV)
+	$(CORE_VENV)/bin/python -m pip install -q ".[dev]"
+	@for module in torch mmseg; do \
+	  if $(CORE_VENV)/bin/python -c "import $$module" 2>/dev/null; then \
+	    echo "test-core: $$module is importable in $(CORE_VENV); [dev] must not pull it in" >&2; exit 1; fi; done
+	env -u SAMCAM_NO_SKIP $(CORE_VENV)/bin/pytest -q -rs -p no:cacheprovider tests
 
 # Speed of refine and the mask store, then rule quality with intervals (numbers, not tests).
 bench: $(VENV)/.test-installed

@@ -10,6 +10,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
+import os
+import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -189,9 +192,37 @@ def test_written_config_parses_with_mmengine(dataset, tmp_path, base):
     if base == "deeplabv2_r101":
         assert cfg.model.decode_head.type == "DeepLabV2Head"
         assert cfg.model.auxiliary_head is None
-        assert cfg.custom_imports.imports == ["samcam.mmseg.models"]
+        # the head is samcam's: without samcam the config must not load
+        assert cfg.custom_imports == {"imports": ["samcam.mmseg.checkpoints", "samcam.mmseg.models"],
+                                      "allow_failed_imports": False}
     else:
         assert cfg.model.auxiliary_head.num_classes == 21
+        # only resuming needs samcam: training runs where it is not installed
+        assert cfg.custom_imports == {"imports": ["samcam.mmseg.checkpoints"], "allow_failed_imports": True}
+
+
+@needs_config_parser
+@pytest.mark.parametrize("own, expected", [
+    (None, {"imports": ["samcam.mmseg.checkpoints"], "allow_failed_imports": True}),
+    ("dict(imports='mmseg.models', allow_failed_imports=False)",
+     {"imports": ["samcam.mmseg.checkpoints", "mmseg.models"], "allow_failed_imports": False}),
+    ("dict(imports=['mmseg.models', 'mmseg.datasets'])",
+     {"imports": ["samcam.mmseg.checkpoints", "mmseg.models", "mmseg.datasets"], "allow_failed_imports": True}),
+])
+def test_a_base_configs_own_custom_imports_are_kept(tmp_path, own, expected):
+    """mmengine replaces a base's list with the child's: the written config adds samcam's module
+    to the base's imports (as some mmseg configs import mmdet or mmpretrain) instead."""
+    from mmengine.config import Config
+
+    base = tmp_path / "my_base.py"
+    base.write_text(f"_base_ = {BASES['deeplabv3plus_r101'].configs['20k']!r}\n"
+                    + (f"custom_imports = {own}\n" if own else ""))
+    written = tmp_path / "written.py"
+    written.write_text(render_config(ConfigOptions(base=str(base))))
+    cfg = Config.fromfile(str(written), import_custom_modules=False)
+    assert cfg.custom_imports == expected
+    assert not [key for key in cfg.keys() if "base_imports" in key]  # the helper name is no config key
+    assert cfg.train_dataloader.dataset.type == "PascalVOCDataset"
 
 
 # ---------------------------------------------------------------- training
@@ -264,18 +295,160 @@ def test_runner_trains_on_refined_labels(dataset, tmp_path, base, monkeypatch):
 
     checkpoint = tmp_path / "work" / f"iter_{iters}.pth"
     assert checkpoint.is_file()
-    # torch>=2.6 defaults to weights_only=True, which refuses mmengine 0.10's
-    # checkpoints (they hold its message hub); the README's workaround is the env var.
+    # torch.load's default (weights_only=True on torch>=2.6) reads it: the config's
+    # custom_imports allow-listed what mmengine pickles (test_resume_... checks exactly what).
     from mmengine.runner import load_checkpoint
 
     monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", raising=False)
-    if tuple(int(part) for part in torch.__version__.split(".")[:2]) >= (2, 6):
-        with pytest.raises(Exception, match="[Ww]eights only"):
-            load_checkpoint(runner.model, str(checkpoint), map_location="cpu")
-    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     state = load_checkpoint(runner.model, str(checkpoint), map_location="cpu")
     head_keys = [k for k in state["state_dict"] if k.startswith("decode_head.")]
     assert head_keys and all(torch.isfinite(state["state_dict"][k]).all() for k in head_keys)
+
+
+def _torch_too_old():
+    """None if torch.load defaults to weights_only=True (torch >= 2.6), else why not (skip reason)."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return "torch is not installed; `make test` installs it with the [mmseg] extra"
+    if tuple(int(part) for part in version.split("+")[0].split(".")[:2]) < (2, 6):
+        return f"torch {version} does not load with weights_only=True by default"
+    return None
+
+
+TORCH_WEIGHTS_ONLY_DEFAULT = _torch_too_old()
+
+
+@pytest.fixture
+def empty_allow_list(monkeypatch):
+    """torch's weights_only allow-list emptied for one test (restored after), and
+    samcam.mmseg.checkpoints unimported, so only a config's custom_imports can fill it."""
+    import torch
+
+    saved = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    monkeypatch.delitem(sys.modules, "samcam.mmseg.checkpoints", raising=False)
+    monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", raising=False)
+    monkeypatch.delenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", raising=False)
+    yield
+    torch.serialization.clear_safe_globals()
+    torch.serialization.add_safe_globals(saved)
+
+
+class _Plant:
+    """Unpickled, it would create a folder: a stand-in for a checkpoint that runs code."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return os.makedirs, (self.path,)
+
+
+def _assert_allow_list_is_exactly_what_it_holds(checkpoint: Path):
+    """Every entry of samcam's list is needed to load a real mmengine checkpoint, and together
+    they suffice; the config's custom_imports (the only importer here) registered that list."""
+    import torch
+
+    from samcam.mmseg.checkpoints import mmengine_checkpoint_globals
+
+    entries = mmengine_checkpoint_globals()
+    registered = torch.serialization.get_safe_globals()
+    assert sorted(name for _, name in registered) == sorted(name for _, name in entries)
+    try:
+        for left_out in entries:
+            torch.serialization.clear_safe_globals()
+            torch.serialization.add_safe_globals([entry for entry in entries if entry is not left_out])
+            with pytest.raises(pickle.UnpicklingError, match=left_out[1].rsplit(".", 1)[-1]):
+                torch.load(checkpoint, map_location="cpu")
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(registered)
+    torch.load(checkpoint, map_location="cpu")
+
+
+@needs_mmseg_models
+@pytest.mark.skipif(bool(TORCH_WEIGHTS_ONLY_DEFAULT), reason=str(TORCH_WEIGHTS_ONLY_DEFAULT))
+def test_resume_reads_mmengine_checkpoints_with_weights_only(dataset, tmp_path, empty_allow_list):
+    """Resume and load_from with torch.load's safe default and no TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD:
+    the written config allow-lists exactly what mmengine pickled, and nothing else loads."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    out = tmp_path / "config.py"
+    assert main(["mmseg-config", "--labels", str(dataset["refined"]), "--data-root", str(dataset["voc"]),
+                 "--out", str(out)]) == 0
+
+    def runner(iters, work, **settings):
+        cfg = _tiny(Config.fromfile(str(out)), work, iters)  # imports samcam.mmseg.checkpoints
+        cfg.train_cfg.val_interval = 1  # the checkpoint then holds the last validation's metrics too
+        cfg.update(settings)
+        return Runner.from_cfg(cfg)
+
+    first = runner(2, tmp_path / "work")
+    first.train()
+    losses = list(first.message_hub.get_scalar("train/loss").data[0])
+    checkpoint = tmp_path / "work" / "iter_2.pth"
+    assert "val/mIoU" in torch.load(checkpoint, map_location="cpu")["message_hub"]["log_scalars"]
+
+    _assert_allow_list_is_exactly_what_it_holds(checkpoint)
+
+    resumed = runner(4, tmp_path / "work", resume=True, load_from=str(checkpoint))
+    resumed.load_or_resume()
+    assert resumed.iter == 2
+    for key, value in torch.load(checkpoint, map_location="cpu")["state_dict"].items():
+        assert torch.equal(resumed.model.state_dict()[key], value), key
+    resumed.train()
+    assert resumed.iter == 4
+    history = list(resumed.message_hub.get_scalar("train/loss").data[0])
+    assert len(history) == 4 and history[:2] == losses  # the message hub came back, then 2 more steps
+
+    # A checkpoint carrying one more pickled object is refused, and the object never runs.
+    planted = tmp_path / "planted"
+    evil = torch.load(checkpoint, map_location="cpu")
+    evil["meta"]["note"] = _Plant(planted)
+    torch.save(evil, tmp_path / "evil.pth")
+    for settings in ({"load_from": str(tmp_path / "evil.pth")},
+                     {"resume": True, "load_from": str(tmp_path / "evil.pth")}):
+        refused = runner(4, tmp_path / "work_evil", **settings)
+        with pytest.raises(pickle.UnpicklingError, match="makedirs"):
+            refused.load_or_resume()
+        assert not planted.exists()
+    torch.load(tmp_path / "evil.pth", map_location="cpu", weights_only=False)
+    assert planted.is_dir(), "the planted object is real: the unsafe loader ran it"
+
+
+class _Reach:
+    """Unpickled, ``getattr(owner, name)``: how a pickle reaches past an allowed object."""
+
+    def __init__(self, owner, name):
+        self.owner, self.name = owner, name
+
+    def __reduce__(self):
+        return getattr, (self.owner, self.name)
+
+
+@needs_config_parser
+@pytest.mark.skipif(bool(TORCH_WEIGHTS_ONLY_DEFAULT), reason=str(TORCH_WEIGHTS_ONLY_DEFAULT))
+def test_a_checkpoints_getattr_reaches_only_history_buffer_statistics(tmp_path, empty_allow_list):
+    import numpy as np
+    import torch
+    from mmengine.logging import HistoryBuffer
+
+    import samcam.mmseg.checkpoints  # noqa: F401  (registers on import)
+
+    path = tmp_path / "reach.pth"
+    torch.save({"ok": [_Reach(HistoryBuffer, name) for name in ("min", "max", "current", "mean")]}, path)
+    assert torch.load(path)["ok"] == [HistoryBuffer.min, HistoryBuffer.max, HistoryBuffer.current,
+                                      HistoryBuffer.mean]
+    for owner, name in ((HistoryBuffer, "__init__"), (HistoryBuffer, "register_statistics"),
+                        (np.ndarray, "tofile"), (HistoryBuffer.min, "__globals__")):
+        torch.save({"bad": _Reach(owner, name)}, path)
+        with pytest.raises(pickle.UnpicklingError, match=f"getattr.*'{name}'.* is refused"):
+            torch.load(path)
 
 
 @needs_config_parser

@@ -86,7 +86,7 @@ def test_coco_config_and_its_name_lists(coco_dataset, tmp_path, capsys):
     assert _write(coco_dataset, out) == 0
     text = out.read_text()
     assert "_base_ = 'mmseg::deeplabv3/deeplabv3_r101-d8_4xb4-80k_coco-stuff164k-512x512.py'" in text
-    assert "type='COCO2014ObjectDataset'" in text and "custom_imports = dict(imports=['samcam.mmseg.datasets']" in text
+    assert "type='COCO2014ObjectDataset'" in text and "custom_imports = dict(imports=['samcam.mmseg.checkpoints', 'samcam.mmseg.datasets']" in text
     assert "type='DepthwiseSeparableASPPHead'" in text and "num_classes=81" in text
     train_list, val_list = out.with_name("coco.train.txt"), out.with_name("coco.val.txt")
     # every label of each folder, one name per line
@@ -123,7 +123,7 @@ def test_voc_examples_unchanged_by_the_coco_path():
 def test_rendered_coco_defaults():
     text = render_config(ConfigOptions(base="deeplabv2_r101", dataset="coco", schedule="160k"), DataPaths())
     assert "_base_ = 'mmseg::deeplabv3/deeplabv3_r101-d8_4xb4-160k_coco-stuff164k-512x512.py'" in text
-    assert "custom_imports = dict(imports=['samcam.mmseg.datasets', 'samcam.mmseg.models']" in text
+    assert "custom_imports = dict(imports=['samcam.mmseg.checkpoints', 'samcam.mmseg.datasets', 'samcam.mmseg.models']" in text
     assert "data_root = 'data/coco2014'" in text and "ann_file='train.txt'" in text
     assert "type='DeepLabV2Head'" in text and "auxiliary_head=None" in text
     assert [name for name, base in BASES.items() if not base.coco] == ["fcn_r101"]
@@ -155,10 +155,11 @@ def test_coco_config_parses_with_mmengine(coco_dataset, tmp_path, base, head):
     assert cfg.model.decode_head.get("_delete_") is None  # consumed by the merge
     if base == "deeplabv2_r101":
         assert cfg.model.auxiliary_head is None
-        assert cfg.custom_imports.imports == ["samcam.mmseg.datasets", "samcam.mmseg.models"]
+        assert cfg.custom_imports.imports == ["samcam.mmseg.checkpoints", "samcam.mmseg.datasets",
+                                              "samcam.mmseg.models"]
     else:
         assert cfg.model.auxiliary_head.num_classes == 81
-        assert cfg.custom_imports.imports == ["samcam.mmseg.datasets"]
+        assert cfg.custom_imports.imports == ["samcam.mmseg.checkpoints", "samcam.mmseg.datasets"]
     if base == "deeplabv3plus_r101":
         assert cfg.model.decode_head.c1_in_channels == 256 and cfg.model.backbone.depth == 101
 

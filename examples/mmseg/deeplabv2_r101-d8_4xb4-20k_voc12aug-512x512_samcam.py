@@ -1,9 +1,11 @@
 # mmsegmentation 1.x config: train on SAM-refined pseudo labels (samcam).
 # One GPU:   python tools/train.py THIS_CONFIG
 # N GPUs:    bash tools/dist_train.sh THIS_CONFIG N   (the base schedule is 4 GPUs x 4 images)
-# Resuming or load_from with torch>=2.6 and mmengine 0.10.x needs
-# TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 in the environment.
 _base_ = 'mmseg::deeplabv3/deeplabv3_r101-d8_4xb4-20k_voc12aug-512x512.py'
+# samcam.mmseg.checkpoints allow-lists the few numpy and mmengine objects in mmengine's
+# checkpoints, so resume, load_from and tools/test.py load them with torch.load's
+# weights_only=True (torch>=2.6's default); any other pickled object is still refused.
+custom_imports = dict(imports=['samcam.mmseg.checkpoints', 'samcam.mmseg.models'], allow_failed_imports=False)
 
 data_root = 'data/VOCdevkit/VOC2012'
 # Refined pseudo labels {name}.png: 0 background, 1..20 classes, 255 ignored.
@@ -29,8 +31,7 @@ test_dataloader = val_dataloader
 
 # DeepLabV2 as in the WSSS literature: dilated ResNet-101 (output stride 8) with
 # ASPP-L (four 3x3 branches, dilations 6/12/18/24, summed logits), no auxiliary head.
-# mmseg has no V2 head; samcam.mmseg.models registers one.
-custom_imports = dict(imports=['samcam.mmseg.models'], allow_failed_imports=False)
+# mmseg has no V2 head; samcam.mmseg.models registers one (see custom_imports above).
 model = dict(
     decode_head=dict(
         _delete_=True,

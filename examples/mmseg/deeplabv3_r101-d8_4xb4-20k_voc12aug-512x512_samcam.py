@@ -1,9 +1,12 @@
 # mmsegmentation 1.x config: train on SAM-refined pseudo labels (samcam).
 # One GPU:   python tools/train.py THIS_CONFIG
 # N GPUs:    bash tools/dist_train.sh THIS_CONFIG N   (the base schedule is 4 GPUs x 4 images)
-# Resuming or load_from with torch>=2.6 and mmengine 0.10.x needs
-# TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 in the environment.
 _base_ = 'mmseg::deeplabv3/deeplabv3_r101-d8_4xb4-20k_voc12aug-512x512.py'
+# samcam.mmseg.checkpoints allow-lists the few numpy and mmengine objects in mmengine's
+# checkpoints, so resume, load_from and tools/test.py load them with torch.load's
+# weights_only=True (torch>=2.6's default); any other pickled object is still refused.
+# Without samcam installed, training runs (mmengine warns) and only those loads fail.
+custom_imports = dict(imports=['samcam.mmseg.checkpoints'], allow_failed_imports=True)
 
 data_root = 'data/VOCdevkit/VOC2012'
 # Refined pseudo labels {name}.png: 0 background, 1..20 classes, 255 ignored.

@@ -48,7 +48,7 @@ COCO_DATA_ROOT = "data/coco2014"
 _V2_COMMENT = """\
 # DeepLabV2 as in the WSSS literature: dilated ResNet-101 (output stride 8) with
 # ASPP-L (four 3x3 branches, dilations 6/12/18/24, summed logits), no auxiliary head.
-# mmseg has no V2 head; samcam.mmseg.models registers one.
+# mmseg has no V2 head; samcam.mmseg.models registers one (see custom_imports above).
 """
 _V2_HEAD = """\
     decode_head=dict(
@@ -66,8 +66,7 @@ _V2_HEAD = """\
 # mmseg's DeepLabV2 equivalent does not exist; this model override turns its
 # DeepLabV3 R101 config into the DeepLabV2 (ASPP-L, no auxiliary head) that WSSS
 # papers train, with the head from samcam.mmseg.models.
-_DEEPLABV2_MODEL = (_V2_COMMENT + "custom_imports = dict(imports=['samcam.mmseg.models'], allow_failed_imports=False)\n"
-                    + "model = dict(\n" + _V2_HEAD.format(num_classes=21))
+_DEEPLABV2_MODEL = _V2_COMMENT + "model = dict(\n" + _V2_HEAD.format(num_classes=21)
 # DeepLabV3+'s head, as mmseg's _base_/models/deeplabv3plus_r50-d8.py defines it: mmseg has
 # no DeepLabV3+ COCO-Stuff config, so COCO's takes its DeepLabV3 one and swaps the head
 # (same ResNetV1c-d8 backbone and auxiliary head in both).
@@ -104,6 +103,7 @@ class Base:
     description: str = ""
     coco: Dict[str, str] = field(default_factory=dict)
     coco_head: str = ""
+    imports: Tuple[str, ...] = ()  # samcam modules the model needs (custom_imports)
 
 
 def _voc(model: str, backbone: str) -> Dict[str, str]:
@@ -135,6 +135,7 @@ BASES: Dict[str, Base] = {
         description="DeepLabV2-style ResNet-101 ASPP-L as in WSSS papers (mmseg DeepLabV3 R101 config + samcam head)",
         coco=_coco("deeplabv3", "r101"),
         coco_head="v2",
+        imports=("samcam.mmseg.models",),
     ),
     "fcn_r101": Base(_voc("fcn", "r101"), description="FCN ResNet-101 (mmseg; VOC only)"),
     "pspnet_r101": Base(_voc("pspnet", "r101"), description="PSPNet ResNet-101 (mmseg)", coco=_coco("pspnet", "r101")),
@@ -261,6 +262,43 @@ def mmseg_config_file(scoped: str) -> Optional[Path]:
     return package_dir / ".mim" / "configs" / scoped[len("mmseg::"):]
 
 
+#: Imported by every written config: lets mmengine's own checkpoints load with
+#: torch.load(weights_only=True) (resume, load_from, tools/test.py).
+CHECKPOINT_MODULE = "samcam.mmseg.checkpoints"
+
+
+def _custom_imports(imports: Tuple[str, ...], known_base: bool) -> List[str]:
+    """The config's ``custom_imports`` lines: samcam's checkpoint allow-list plus what the model needs.
+
+    Only a model that needs samcam (``imports``) makes a failed import an error; otherwise
+    training runs where samcam is not installed and only resuming is refused by torch.
+    mmengine merges a child's dict into the base's but replaces lists
+    (``Config._merge_a_into_b``), so for a base samcam does not know (some mmseg configs
+    import ``mmdet.models`` or ``mmpretrain.models`` this way) the line keeps the base's own
+    imports and its ``allow_failed_imports``; the config's code sees the merged base as
+    ``_base_`` (mmengine 0.10.7 ``config/config.py:923``).
+    """
+    lines = [
+        f"# {CHECKPOINT_MODULE} allow-lists the few numpy and mmengine objects in mmengine's",
+        "# checkpoints, so resume, load_from and tools/test.py load them with torch.load's",
+        "# weights_only=True (torch>=2.6's default); any other pickled object is still refused.",
+    ]
+    if known_base and not imports:
+        lines.append("# Without samcam installed, training runs (mmengine warns) and only those loads fail.")
+    listed = ", ".join(_q(module) for module in (CHECKPOINT_MODULE, *imports))
+    if known_base:
+        return lines + [f"custom_imports = dict(imports=[{listed}], allow_failed_imports={not imports})"]
+    # Names starting with "__" do not become config keys (mmengine drops them).
+    return lines + [
+        "# The base's own custom_imports are kept: a list here would replace the base's.",
+        "__base_imports = _base_.get('custom_imports', {}).get('imports', [])",
+        "custom_imports = dict(",
+        f"    imports=[{listed}]",
+        "    + ([__base_imports] if isinstance(__base_imports, str) else list(__base_imports)),",
+        f"    allow_failed_imports=_base_.get('custom_imports', {{}}).get('allow_failed_imports', {not imports}))",
+    ]
+
+
 def _q(value: str) -> str:
     """A Python string literal for a path (repr escapes quotes and backslashes)."""
     return repr(str(value))
@@ -273,11 +311,19 @@ def _header(options: ConfigOptions, base_path: str) -> List[str]:
     return lines + [
         "# One GPU:   python tools/train.py THIS_CONFIG",
         "# N GPUs:    bash tools/dist_train.sh THIS_CONFIG N   (the base schedule is 4 GPUs x 4 images)",
-        "# Resuming or load_from with torch>=2.6 and mmengine 0.10.x needs",
-        "# TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 in the environment.",
         f"_base_ = {_q(base_path)}",
+        *_custom_imports(_model_imports(options), known_base=options.base in BASES),
         "",
     ]
+
+
+def _model_imports(options: ConfigOptions) -> Tuple[str, ...]:
+    """The samcam modules the config's model and dataset need: the V2 head, COCO's dataset."""
+    base = BASES.get(options.base)
+    if options.dataset != "coco":
+        return base.imports if base is not None else ()
+    head = base.coco_head if base is not None else ""
+    return ("samcam.mmseg.datasets",) + (("samcam.mmseg.models",) if head == "v2" else ())
 
 
 def _voc_lines(paths: DataPaths, batch_size: Optional[int]) -> List[str]:
@@ -327,10 +373,9 @@ def _coco_dataset(split: str, images: str, labels: str, names: str, pipeline: st
 def _coco_lines(options: ConfigOptions, paths: DataPaths) -> List[str]:
     base = BASES.get(options.base)
     head = base.coco_head if base is not None else ""
-    imports = ["samcam.mmseg.datasets"] + (["samcam.mmseg.models"] if head == "v2" else [])
     lines = [
-        "# COCO 2014 (81 classes): COCO2014ObjectDataset is registered by samcam.mmseg.datasets.",
-        f"custom_imports = dict(imports={imports!r}, allow_failed_imports=False)",
+        "# COCO 2014 (81 classes): COCO2014ObjectDataset is registered by samcam.mmseg.datasets",
+        "# (see custom_imports above).",
         f"data_root = {_q(paths.data_root)}",
         "# Refined pseudo labels {name}.png: 0 background, 1..80 classes, 255 ignored.",
         f"refined_labels = {_q(paths.labels)}",
