@@ -12,7 +12,7 @@ from PIL import Image
 from test_vis import build_dataset  # the small VOC-like fixture shared with the vis tests
 
 from samcam.evaluate import evaluate_dirs
-from samcam.viz.report import THUMB_WIDTH, write_report
+from samcam.vis.report import THUMB_WIDTH, ReportData, ReportOptions, write_report
 
 NAMES = ("a", "b", "c", "d", "e", "f")
 
@@ -42,8 +42,9 @@ def report(tmp_path):
     preds = {"cam": data["cam"], "refined": data["refined"]}
     results = evaluate_dirs(data["SegmentationClass"], preds, list(NAMES), num_classes=5, progress=False)
     page = write_report(
-        results, tmp_path / "report", images_dir=data["JPEGImages"], pred_dirs=preds,
-        gt_dir=data["SegmentationClass"], masks_dir=data["masks"], names=list(NAMES), num_classes=5, top=2,
+        ReportData(results, pred_dirs=preds, images_dir=data["JPEGImages"], gt_dir=data["SegmentationClass"],
+                   masks_dir=data["masks"], names=list(NAMES)),
+        tmp_path / "report", ReportOptions(num_classes=5, top=2),
     )
     return page, results
 
@@ -65,13 +66,13 @@ def test_report_links_all_exist_and_galleries_are_right(report):
     for set_name in ("cam", "refined"):
         assert f"{100 * results['sets'][set_name]['miou']:.2f}" in text
     with Image.open(page.parent / "panels" / "a.png") as panel:
-        assert panel.width == 5 * 56 + 4 * 6  # image, cam, refined, masks, GT columns
+        assert panel.width == 6 * 56 + 5 * 6  # image, cam, refined, masks, GT, difference map columns
 
 
 def test_report_without_images_has_tables_and_says_why(tmp_path):
     data = build_dataset(tmp_path / "data", names=NAMES[:3])
     results = evaluate_dirs(data["SegmentationClass"], {"cam": data["cam"]}, list(NAMES[:3]), num_classes=5, progress=False)
-    page = write_report(results, tmp_path / "report", num_classes=5)
+    page = write_report(ReportData(results), tmp_path / "report", ReportOptions(num_classes=5))
     text = page.read_text(encoding="utf-8")
     assert "No picture panels" in text and "two prediction folders" in text
     assert _links(page).images == ["per_class_iou.png"]
@@ -81,10 +82,10 @@ def test_report_without_images_has_tables_and_says_why(tmp_path):
 def test_report_refuses_bad_input(tmp_path):
     data = build_dataset(tmp_path / "data", names=NAMES[:2])
     with pytest.raises(ValueError, match="no label set"):
-        write_report({"sets": {}}, tmp_path / "report")
+        write_report(ReportData({"sets": {}}), tmp_path / "report")
     results = evaluate_dirs(data["SegmentationClass"], {"cam": data["cam"]}, list(NAMES[:2]), num_classes=5, progress=False)
     with pytest.raises(ValueError, match="never writes into its inputs"):
-        write_report(results, Path(data["cam"]) / "report", pred_dirs={"cam": data["cam"]})
+        write_report(ReportData(results, pred_dirs={"cam": data["cam"]}), Path(data["cam"]) / "report")
 
 
 def _chromium() -> str:
@@ -179,8 +180,9 @@ def test_report_support_baseline_and_top(tmp_path):
     data = build_dataset(tmp_path / "data", names=NAMES)
     preds = {"cam": data["cam"], "refined": data["refined"]}
     results = evaluate_dirs(data["SegmentationClass"], preds, list(NAMES), num_classes=5, progress=False)
-    page = write_report(results, tmp_path / "r1", images_dir=data["JPEGImages"], pred_dirs=preds,
-                        gt_dir=data["SegmentationClass"], names=list(NAMES), num_classes=5, top=1, baseline="refined")
+    page = write_report(ReportData(results, pred_dirs=preds, images_dir=data["JPEGImages"],
+                                   gt_dir=data["SegmentationClass"], names=list(NAMES)),
+                        tmp_path / "r1", ReportOptions(num_classes=5, top=1, baseline="refined"))
     text = page.read_text(encoding="utf-8")
     # per-class support: GT pixels and images of each class, as evaluate_dirs counted them
     assert "<th title=\"valid ground-truth pixels of the class\">GT pixels</th>" in text
@@ -195,9 +197,9 @@ def test_report_support_baseline_and_top(tmp_path):
     # --top 1: one of each; b gained most from refined to cam, a lost most
     assert _links(page).anchors == ["panels/b.png", "panels/a.png"]
     with pytest.raises(ValueError, match="compare='cam' must be a label set other than the baseline"):
-        write_report(results, tmp_path / "r2", pred_dirs=preds, baseline="cam", compare="cam")
+        write_report(ReportData(results, pred_dirs=preds), tmp_path / "r2", ReportOptions(baseline="cam", compare="cam"))
     with pytest.raises(ValueError, match="--baseline 'x' is not one of the label sets"):
-        write_report(results, tmp_path / "r2", baseline="x")
+        write_report(ReportData(results), tmp_path / "r2", ReportOptions(baseline="x"))
 
 
 def test_demo_report_ranks_its_headline_against_cam(tmp_path):

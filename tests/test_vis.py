@@ -12,7 +12,7 @@ from samcam import masks as mask_io
 from samcam.cli import main
 from samcam.evaluate import confusion_matrix
 from samcam.io import write_label_png
-from samcam.viz import panels as vis
+from samcam.vis import panels as vis
 
 H, W = 40, 56
 
@@ -65,12 +65,11 @@ def _columns_from_gaps(panel: np.ndarray) -> int:
 def test_panel_size_and_columns(tmp_path):
     data = build_dataset(tmp_path / "data")
     out = tmp_path / "out"
-    vis.render_image(
-        "a", images_dir=data["JPEGImages"], label_dirs=[("cam", data["cam"]), ("refined", data["refined"])],
-        out_dir=out, masks_dir=data["masks"], gt_dir=data["SegmentationClass"], num_classes=5,
-    )
+    sources = vis.PanelSources(images_dir=data["JPEGImages"], label_dirs=[("cam", data["cam"]), ("refined", data["refined"])],
+                               masks_dir=data["masks"], gt_dir=data["SegmentationClass"])
+    vis.render_image("a", sources, out, vis.PanelSettings(num_classes=5))
     panel = np.array(Image.open(out / "a.png").convert("RGB"))
-    ncols = 5  # image, cam, refined, masks, gt
+    ncols = 6  # image, cam, refined, masks, gt, difference map
     assert panel.shape[1] == ncols * W + (ncols - 1) * vis.COLUMN_GAP
     assert panel.shape[0] > vis.TITLE_HEIGHT + H  # titles above, legends below
     # Each gap is pure background from top to bottom.
@@ -86,7 +85,7 @@ def test_panel_size_and_columns(tmp_path):
 def test_fewer_columns_without_masks_and_gt(tmp_path):
     data = build_dataset(tmp_path / "data", image_suffix=".png")
     out = tmp_path / "out"
-    vis.render_image("b", images_dir=data["JPEGImages"], label_dirs=[("cam", data["cam"])], out_dir=out, num_classes=5)
+    vis.render_image("b", vis.PanelSources(data["JPEGImages"], [("cam", data["cam"])]), out, vis.PanelSettings(num_classes=5))
     panel = np.array(Image.open(out / "b.png").convert("RGB"))
     assert panel.shape[1] == 2 * W + vis.COLUMN_GAP
     assert _columns_from_gaps(panel) == 2
@@ -125,10 +124,8 @@ def test_bad_label_is_reported_with_its_file(tmp_path):
     data = build_dataset(tmp_path / "data")
     write_label_png(Path(data["cam"]) / "a.png", np.full((H, W), 9, dtype=np.uint8))
     write_label_png(Path(data["cam"]) / "b.png", np.zeros((H + 1, W), dtype=np.uint8))
-    result = vis.render_panels(
-        ["a", "b", "c"], images_dir=data["JPEGImages"], label_dirs=[("cam", data["cam"])],
-        out_dir=tmp_path / "out", num_classes=5, progress=False,
-    )
+    result = vis.render_panels(["a", "b", "c"], vis.PanelSources(data["JPEGImages"], [("cam", data["cam"])]),
+                               tmp_path / "out", vis.PanelSettings(num_classes=5))
     assert result.done == ["c"]
     reasons = dict(result.failed)
     assert "a.png" in reasons["a"] and "outside 0..4" in reasons["a"]
@@ -217,8 +214,8 @@ def test_cli_errors(tmp_path, capsys):
 def test_missing_gt_is_a_grey_column_and_not_ranked(tmp_path):
     data = build_dataset(tmp_path / "data", names=("a", "b"))
     (Path(data["SegmentationClass"]) / "b.png").unlink()
-    vis.render_image("b", images_dir=data["JPEGImages"], label_dirs=[("cam", data["cam"])], out_dir=tmp_path / "out",
-                     gt_dir=data["SegmentationClass"], num_classes=5)
+    vis.render_image("b", vis.PanelSources(data["JPEGImages"], [("cam", data["cam"])], gt_dir=data["SegmentationClass"]),
+                     tmp_path / "out", vis.PanelSettings(num_classes=5))
     panel = np.array(Image.open(tmp_path / "out" / "b.png").convert("RGB"))
     left = 2 * (W + vis.COLUMN_GAP)
     assert np.all(panel[vis.TITLE_HEIGHT : vis.TITLE_HEIGHT + H, left : left + W] == 200)

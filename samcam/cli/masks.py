@@ -21,7 +21,7 @@ from ..sam.generate import DTYPES
 from ..sam.pipeline import compute_masks, image_names, parse_shard, select_shard, shard_from_env
 from ..sam.registry import DEFAULT_MODEL, FAMILIES, MODEL_NAMES, models_of
 from ..sam.settings import FAST_DTYPES, FAST_POINTS_PER_BATCH, SETTINGS_CLASSES, FastOptions, SamSettings, settings_for
-from ..viz.report import write_mask_comparison
+from ..vis.mask_report import write_mask_comparison
 from .common import (
     add_batch_arguments,
     add_option,
