@@ -57,6 +57,8 @@ __all__ = [
     "TITLE_HEIGHT",
     "SHOWN_WIDTH",
     "IGNORE_COLOURS",
+    "FIXED_COLOUR",
+    "BROKEN_COLOUR",
     "overlay_label",
     "overlay_masks",
     "mask_colours",
@@ -67,6 +69,7 @@ __all__ = [
     "PanelSources",
     "PanelSettings",
     "image_tiles",
+    "per_image_scores",
     "render_image",
     "render_panels",
 ]
