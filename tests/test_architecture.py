@@ -2,7 +2,7 @@
 
 Layers (an import may point to its own layer or a lower one, never up):
   3 cli       samcam.cli.*, samcam.__main__ (argparse, printing, exit codes)
-  2 features  samcam.adapters.*, samcam.sam.*, samcam.viz.*, samcam.mmseg.*, samcam.demo.*, samcam.datasets.*
+  2 features  samcam.adapters.*, samcam.sam.*, samcam.vis.*, samcam.mmseg.*, samcam.demo.*, samcam.datasets.*
   1 core      everything else: refine, cams, masks, evaluate, io, batch, folders, errors, safe_pickle
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Dict, List, Set, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
-FEATURES = ("samcam.adapters", "samcam.sam", "samcam.viz", "samcam.mmseg", "samcam.demo", "samcam.datasets")
+FEATURES = ("samcam.adapters", "samcam.sam", "samcam.vis", "samcam.mmseg", "samcam.demo", "samcam.datasets")
 
 
 def module_files() -> Dict[str, Path]:

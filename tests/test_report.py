@@ -1,10 +1,12 @@
 """The HTML evaluation report: links resolve, galleries pick the right images, Chromium renders it."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote_to_bytes, urljoin, urlparse
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from PIL import Image
 from test_vis import build_dataset  # the small VOC-like fixture shared with the vis tests
 
 from samcam.evaluate import evaluate_dirs
-from samcam.viz.report import THUMB_WIDTH, write_report
+from samcam.vis.report import THUMB_WIDTH, ReportData, ReportOptions, write_report
 
 NAMES = ("a", "b", "c", "d", "e", "f")
 
@@ -36,14 +38,23 @@ def _links(page: Path) -> _Links:
     return parser
 
 
+def _target(page: Path, link: str) -> Path:
+    """The file a browser opens for ``link`` on ``page``: a ``#`` starts a fragment, a ``?`` a
+    query, and %-escapes are the bytes of the file name."""
+    url = urlparse(urljoin(page.resolve().as_uri(), link))
+    assert not url.fragment and not url.query, f"{link!r} is cut at a # or ? of the file name"
+    return Path(os.fsdecode(unquote_to_bytes(url.path)))
+
+
 @pytest.fixture()
 def report(tmp_path):
     data = build_dataset(tmp_path / "data", names=NAMES)
     preds = {"cam": data["cam"], "refined": data["refined"]}
     results = evaluate_dirs(data["SegmentationClass"], preds, list(NAMES), num_classes=5, progress=False)
     page = write_report(
-        results, tmp_path / "report", images_dir=data["JPEGImages"], pred_dirs=preds,
-        gt_dir=data["SegmentationClass"], masks_dir=data["masks"], names=list(NAMES), num_classes=5, top=2,
+        ReportData(results, pred_dirs=preds, images_dir=data["JPEGImages"], gt_dir=data["SegmentationClass"],
+                   masks_dir=data["masks"], names=list(NAMES)),
+        tmp_path / "report", ReportOptions(num_classes=5, top=2),
     )
     return page, results
 
@@ -65,13 +76,13 @@ def test_report_links_all_exist_and_galleries_are_right(report):
     for set_name in ("cam", "refined"):
         assert f"{100 * results['sets'][set_name]['miou']:.2f}" in text
     with Image.open(page.parent / "panels" / "a.png") as panel:
-        assert panel.width == 5 * 56 + 4 * 6  # image, cam, refined, masks, GT columns
+        assert panel.width == 6 * 56 + 5 * 6  # image, cam, refined, masks, GT, difference map columns
 
 
 def test_report_without_images_has_tables_and_says_why(tmp_path):
     data = build_dataset(tmp_path / "data", names=NAMES[:3])
     results = evaluate_dirs(data["SegmentationClass"], {"cam": data["cam"]}, list(NAMES[:3]), num_classes=5, progress=False)
-    page = write_report(results, tmp_path / "report", num_classes=5)
+    page = write_report(ReportData(results), tmp_path / "report", ReportOptions(num_classes=5))
     text = page.read_text(encoding="utf-8")
     assert "No picture panels" in text and "two prediction folders" in text
     assert _links(page).images == ["per_class_iou.png"]
@@ -81,10 +92,10 @@ def test_report_without_images_has_tables_and_says_why(tmp_path):
 def test_report_refuses_bad_input(tmp_path):
     data = build_dataset(tmp_path / "data", names=NAMES[:2])
     with pytest.raises(ValueError, match="no label set"):
-        write_report({"sets": {}}, tmp_path / "report")
+        write_report(ReportData({"sets": {}}), tmp_path / "report")
     results = evaluate_dirs(data["SegmentationClass"], {"cam": data["cam"]}, list(NAMES[:2]), num_classes=5, progress=False)
     with pytest.raises(ValueError, match="never writes into its inputs"):
-        write_report(results, Path(data["cam"]) / "report", pred_dirs={"cam": data["cam"]})
+        write_report(ReportData(results, pred_dirs={"cam": data["cam"]}), Path(data["cam"]) / "report")
 
 
 def _chromium() -> str:
@@ -179,8 +190,9 @@ def test_report_support_baseline_and_top(tmp_path):
     data = build_dataset(tmp_path / "data", names=NAMES)
     preds = {"cam": data["cam"], "refined": data["refined"]}
     results = evaluate_dirs(data["SegmentationClass"], preds, list(NAMES), num_classes=5, progress=False)
-    page = write_report(results, tmp_path / "r1", images_dir=data["JPEGImages"], pred_dirs=preds,
-                        gt_dir=data["SegmentationClass"], names=list(NAMES), num_classes=5, top=1, baseline="refined")
+    page = write_report(ReportData(results, pred_dirs=preds, images_dir=data["JPEGImages"],
+                                   gt_dir=data["SegmentationClass"], names=list(NAMES)),
+                        tmp_path / "r1", ReportOptions(num_classes=5, top=1, baseline="refined"))
     text = page.read_text(encoding="utf-8")
     # per-class support: GT pixels and images of each class, as evaluate_dirs counted them
     assert "<th title=\"valid ground-truth pixels of the class\">GT pixels</th>" in text
@@ -195,9 +207,9 @@ def test_report_support_baseline_and_top(tmp_path):
     # --top 1: one of each; b gained most from refined to cam, a lost most
     assert _links(page).anchors == ["panels/b.png", "panels/a.png"]
     with pytest.raises(ValueError, match="compare='cam' must be a label set other than the baseline"):
-        write_report(results, tmp_path / "r2", pred_dirs=preds, baseline="cam", compare="cam")
+        write_report(ReportData(results, pred_dirs=preds), tmp_path / "r2", ReportOptions(baseline="cam", compare="cam"))
     with pytest.raises(ValueError, match="--baseline 'x' is not one of the label sets"):
-        write_report(results, tmp_path / "r2", baseline="x")
+        write_report(ReportData(results), tmp_path / "r2", ReportOptions(baseline="x"))
 
 
 def test_demo_report_ranks_its_headline_against_cam(tmp_path):
@@ -211,3 +223,62 @@ def test_demo_report_ranks_its_headline_against_cam(tmp_path):
         with Image.open(thumb) as small, Image.open(demo.report.parent / "panels" / thumb.name) as panel:
             # page-wide, so the panels' class legends stay readable
             assert small.width == min(panel.width, THUMB_WIDTH) and small.width >= 1200
+
+
+def test_report_opens_with_a_headline_and_collapsed_provenance(report):
+    page, results = report
+    text = page.read_text(encoding="utf-8")
+    cam, refined = (results["sets"][name]["miou"] for name in ("cam", "refined"))
+    headline = (f'<p class="headline">mIoU <b>cam</b> {100 * cam:.2f} → <b>refined</b> {100 * refined:.2f} '
+                f'<span class="{"up" if refined > cam else "down"}">(Δ {100 * (refined - cam):+.2f} points)</span></p>')
+    assert headline in text
+    # the first thing under the title; where the numbers come from is folded away below it
+    assert text.index("</h1>") + len("</h1>") == text.index(headline)
+    assert text.index(headline) < text.index("<details><summary><b>Where these numbers come from") < text.index(
+        "<h2>Overall</h2>")
+    assert "<details open" not in text
+
+
+ODD = ("a#b?c%20", "x<i>&'\"y", "c", "d", "e", "f")  # a, b of build_dataset's gains and losses
+
+
+def test_report_links_are_url_quoted_and_text_escaped(tmp_path):
+    data = build_dataset(tmp_path / "data", names=ODD)
+    preds = {"cam": data["cam"], "<script>alert(1)</script>": data["refined"]}
+    results = evaluate_dirs(data["SegmentationClass"], preds, list(ODD), num_classes=5, progress=False)
+    page = write_report(ReportData(results, pred_dirs=preds, images_dir=data["JPEGImages"],
+                                   gt_dir=data["SegmentationClass"], names=list(ODD)),
+                        tmp_path / "report", ReportOptions(num_classes=5, top=2))
+    links = _links(page)
+    # a and e gained most, b and d lost most: each links to its own files, not to "thumbs/a"
+    assert sorted(_target(page, link) for link in links.anchors) == sorted(
+        page.parent / "panels" / f"{name}.png" for name in (ODD[0], ODD[1], "d", "e"))
+    assert sorted(_target(page, link) for link in links.images) == sorted(
+        [page.parent / "per_class_iou.png"] + [page.parent / "thumbs" / f"{name}.png" for name in (ODD[0], ODD[1], "d", "e")])
+    for link in links.anchors + links.images:
+        assert _target(page, link).is_file()
+    text = page.read_text(encoding="utf-8")
+    assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "<i>" not in text and "x&lt;i&gt;&amp;&#x27;&quot;y: mIoU" in text  # a caption
+
+
+def test_eval_report_with_a_name_that_is_not_utf8(tmp_path, capsys):
+    """A file name that is not UTF-8 is shown with escapes and linked by its bytes; the report is written."""
+    from samcam.cli import main
+
+    data = build_dataset(tmp_path / "data", names=NAMES)
+    bad = os.fsdecode(b"x\xff")
+    for key, suffix in (("JPEGImages", ".jpg"), ("SegmentationClass", ".png"), ("cam", ".png"),
+                        ("refined", ".png"), ("masks", ".masks.npz")):
+        shutil.copy(Path(data[key]) / f"a{suffix}", Path(data[key]) / f"{bad}{suffix}")
+    out = tmp_path / "report"
+    assert main(["eval", "--gt", data["SegmentationClass"], "--labels", f"cam={data['cam']}", "--labels",
+                 f"refined={data['refined']}", "--num-classes", "5", "--no-progress", "--report", str(out),
+                 "--images", data["JPEGImages"], "--masks", data["masks"], "--top", "8"]) == 0
+    assert f"report written to {out / 'index.html'}" in capsys.readouterr().err
+    page = out / "index.html"
+    text = page.read_text(encoding="utf-8")
+    assert "x\\xff: mIoU" in text  # the caption, with the byte escaped
+    links = _links(page)
+    assert out / "panels" / f"{bad}.png" in [_target(page, link) for link in links.anchors]
+    assert all(_target(page, link).is_file() for link in links.anchors + links.images)

@@ -11,8 +11,8 @@ from samcam import evaluate
 from samcam import masks as mask_io
 from samcam.cli import main
 from samcam.evaluate import confusion_matrix
-from samcam.io import write_label_png
-from samcam.viz import panels as vis
+from samcam.io import read_label_png, write_label_png
+from samcam.vis import panels as vis
 
 H, W = 40, 56
 
@@ -65,12 +65,11 @@ def _columns_from_gaps(panel: np.ndarray) -> int:
 def test_panel_size_and_columns(tmp_path):
     data = build_dataset(tmp_path / "data")
     out = tmp_path / "out"
-    vis.render_image(
-        "a", images_dir=data["JPEGImages"], label_dirs=[("cam", data["cam"]), ("refined", data["refined"])],
-        out_dir=out, masks_dir=data["masks"], gt_dir=data["SegmentationClass"], num_classes=5,
-    )
+    sources = vis.PanelSources(images_dir=data["JPEGImages"], label_dirs=[("cam", data["cam"]), ("refined", data["refined"])],
+                               masks_dir=data["masks"], gt_dir=data["SegmentationClass"])
+    vis.render_image("a", sources, out, vis.PanelSettings(num_classes=5))
     panel = np.array(Image.open(out / "a.png").convert("RGB"))
-    ncols = 5  # image, cam, refined, masks, gt
+    ncols = 6  # image, cam, refined, masks, gt, difference map
     assert panel.shape[1] == ncols * W + (ncols - 1) * vis.COLUMN_GAP
     assert panel.shape[0] > vis.TITLE_HEIGHT + H  # titles above, legends below
     # Each gap is pure background from top to bottom.
@@ -86,7 +85,7 @@ def test_panel_size_and_columns(tmp_path):
 def test_fewer_columns_without_masks_and_gt(tmp_path):
     data = build_dataset(tmp_path / "data", image_suffix=".png")
     out = tmp_path / "out"
-    vis.render_image("b", images_dir=data["JPEGImages"], label_dirs=[("cam", data["cam"])], out_dir=out, num_classes=5)
+    vis.render_image("b", vis.PanelSources(data["JPEGImages"], [("cam", data["cam"])]), out, vis.PanelSettings(num_classes=5))
     panel = np.array(Image.open(out / "b.png").convert("RGB"))
     assert panel.shape[1] == 2 * W + vis.COLUMN_GAP
     assert _columns_from_gaps(panel) == 2
@@ -125,10 +124,8 @@ def test_bad_label_is_reported_with_its_file(tmp_path):
     data = build_dataset(tmp_path / "data")
     write_label_png(Path(data["cam"]) / "a.png", np.full((H, W), 9, dtype=np.uint8))
     write_label_png(Path(data["cam"]) / "b.png", np.zeros((H + 1, W), dtype=np.uint8))
-    result = vis.render_panels(
-        ["a", "b", "c"], images_dir=data["JPEGImages"], label_dirs=[("cam", data["cam"])],
-        out_dir=tmp_path / "out", num_classes=5, progress=False,
-    )
+    result = vis.render_panels(["a", "b", "c"], vis.PanelSources(data["JPEGImages"], [("cam", data["cam"])]),
+                               tmp_path / "out", vis.PanelSettings(num_classes=5))
     assert result.done == ["c"]
     reasons = dict(result.failed)
     assert "a.png" in reasons["a"] and "outside 0..4" in reasons["a"]
@@ -217,8 +214,8 @@ def test_cli_errors(tmp_path, capsys):
 def test_missing_gt_is_a_grey_column_and_not_ranked(tmp_path):
     data = build_dataset(tmp_path / "data", names=("a", "b"))
     (Path(data["SegmentationClass"]) / "b.png").unlink()
-    vis.render_image("b", images_dir=data["JPEGImages"], label_dirs=[("cam", data["cam"])], out_dir=tmp_path / "out",
-                     gt_dir=data["SegmentationClass"], num_classes=5)
+    vis.render_image("b", vis.PanelSources(data["JPEGImages"], [("cam", data["cam"])], gt_dir=data["SegmentationClass"]),
+                     tmp_path / "out", vis.PanelSettings(num_classes=5))
     panel = np.array(Image.open(tmp_path / "out" / "b.png").convert("RGB"))
     left = 2 * (W + vis.COLUMN_GAP)
     assert np.all(panel[vis.TITLE_HEIGHT : vis.TITLE_HEIGHT + H, left : left + W] == 200)
@@ -241,3 +238,91 @@ def test_cli_names_draw_exactly_those_images(tmp_path, capsys):
     assert main(base + ["--out", str(tmp_path / "o3"), "--best", "1", "a"]) == 2
     assert "drop --best" in capsys.readouterr().err
     assert not (tmp_path / "o3").exists()
+
+
+def test_difference_map_marks_fixed_and_broken_pixels():
+    image = np.full((2, 4, 3), 100, dtype=np.uint8)
+    gt = np.array([[1, 1, 2, 255], [0, 0, 2, 255]], dtype=np.uint8)
+    before = np.array([[0, 1, 2, 0], [0, 255, 1, 1]], dtype=np.uint8)
+    after = np.array([[1, 0, 2, 1], [1, 0, 0, 1]], dtype=np.uint8)
+    picture, counts = vis.difference_map(image, before, after, gt)
+    # fixed: wrong before, right after (an unlabelled 255 is wrong); broken: the reverse
+    assert counts == {"fixed": 2, "broken": 2}
+    for row, col in ((0, 0), (1, 1)):
+        assert tuple(picture[row, col]) == vis.FIXED_COLOUR
+    for row, col in ((0, 1), (1, 0)):
+        assert tuple(picture[row, col]) == vis.BROKEN_COLOUR
+    # right in both, wrong in both, and ignore (even where the labels changed): neither, the greyed image
+    for row, col in ((0, 2), (1, 2), (0, 3), (1, 3)):
+        red, green, blue = picture[row, col]
+        assert red == green == blue
+    # the change the other way round swaps the two
+    assert vis.difference_map(image, after, before, gt)[1] == {"fixed": 2, "broken": 2}
+    np.testing.assert_array_equal(vis.difference_map(image, after, before, gt)[0][0, 0], vis.BROKEN_COLOUR)
+
+
+def test_titles_carry_per_image_miou_and_the_last_column_maps_the_change(tmp_path):
+    data = build_dataset(tmp_path / "data", names=("a", "b"))
+    labels = [("cam", data["cam"]), ("refined", data["refined"])]
+    settings = vis.PanelSettings(num_classes=5)
+    tiles = vis.image_tiles("a", vis.PanelSources(data["JPEGImages"], labels, gt_dir=data["SegmentationClass"]), settings)
+    assert [tile.title for tile in tiles] == ["a", "cam", "refined", "ground truth", "cam -> refined"]
+    # the titles' mIoU are the ranking's (samcam vis --best, the report)
+    scores, _ = evaluate.score_images(["a"], data["cam"], data["refined"], data["SegmentationClass"], 5)
+    before, after = scores["a"]
+    assert tiles[1].suffix == f" · mIoU {100 * before:.2f}" and tiles[2].suffix == f" · mIoU {100 * after:.2f}"
+    assert after > before
+    gt, cam, refined = (read_label_png(Path(data[key]) / "a.png") for key in ("SegmentationClass", "cam", "refined"))
+    valid = gt != 255
+    fixed = int(((refined == gt) & (cam != gt) & valid).sum())
+    broken = int(((cam == gt) & (refined != gt) & valid).sum())
+    assert fixed > 0 and broken == 0  # image a: cam is shifted 8 px, refined is right
+    assert tiles[-1].legend == [(vis.FIXED_COLOUR, f"fixed {fixed} px"), (vis.BROKEN_COLOUR, f"broken {broken} px")]
+    # --baseline refined: the change goes the other way
+    back = vis.image_tiles("a", vis.PanelSources(data["JPEGImages"], labels, gt_dir=data["SegmentationClass"],
+                                                 baseline="refined"), settings)
+    assert back[-1].title == "refined -> cam"
+    assert back[-1].legend == [(vis.FIXED_COLOUR, f"fixed {broken} px"), (vis.BROKEN_COLOUR, f"broken {fixed} px")]
+    # drawn: the last column holds the fixed pixels in green
+    vis.render_image("a", vis.PanelSources(data["JPEGImages"], labels, gt_dir=data["SegmentationClass"]),
+                     tmp_path / "out", settings)
+    panel = np.array(Image.open(tmp_path / "out" / "a.png").convert("RGB"))
+    last = panel[vis.TITLE_HEIGHT: vis.TITLE_HEIGHT + H, 4 * (W + vis.COLUMN_GAP):]
+    assert np.all(last == vis.FIXED_COLOUR, axis=-1).sum() == fixed
+    # without ground truth: no scores and no difference column
+    plain = vis.image_tiles("a", vis.PanelSources(data["JPEGImages"], labels), settings)
+    assert [tile.title for tile in plain] == ["a", "cam", "refined"] and {tile.suffix for tile in plain} == {""}
+    # an image without a GT file: grey GT and difference columns, no scores
+    (Path(data["SegmentationClass"]) / "b.png").unlink()
+    missing = vis.image_tiles("b", vis.PanelSources(data["JPEGImages"], labels, gt_dir=data["SegmentationClass"]),
+                              settings)
+    assert [tile.title for tile in missing][-2:] == ["ground truth", "cam -> refined"]
+    assert np.all(missing[-1].picture == 200) and {tile.suffix for tile in missing} == {""}
+
+
+def test_legends_stay_readable_when_a_wide_panel_is_shown_1200_px_wide():
+    # 7 columns of a VOC-sized image (500x375) are 3,536 px wide: the report and a laptop
+    # screen show such a panel about 1,200 px wide, which made 12 px legends 4 px high.
+    white = np.full((375, 500, 3), 255, dtype=np.uint8)
+    tiles = [vis.Tile(title="", picture=white, legend=[(None, "background")]) for _ in range(7)]
+    panel = vis.compose_panel(tiles)
+    shown = panel.resize((vis.SHOWN_WIDTH, round(panel.height * vis.SHOWN_WIDTH / panel.width)), Image.LANCZOS)
+    dark_rows = np.flatnonzero((np.asarray(shown.convert("L")) < 128).any(axis=1))
+    assert dark_rows.size and dark_rows[-1] - dark_rows[0] + 1 >= 11, "legend text under 11 px when shown"
+    # a narrow panel keeps the base size
+    narrow = vis.compose_panel(tiles[:1])
+    narrow_rows = np.flatnonzero((np.asarray(narrow.convert("L")) < 128).any(axis=1))
+    assert 11 <= narrow_rows[-1] - narrow_rows[0] + 1 <= 18
+
+
+def test_panel_sources_and_settings_are_checked_when_built(tmp_path):
+    with pytest.raises(ValueError, match="baseline 'x' is not one of the label sets: cam"):
+        vis.PanelSources("images", [("cam", "c")], baseline="x")
+    with pytest.raises(ValueError, match="two label sets have the same title"):
+        vis.PanelSources("images", [("cam", "c"), ("cam", "d")])
+    with pytest.raises(ValueError, match="alpha must be a finite number, got nan"):
+        vis.PanelSettings(alpha=float("nan"))
+    with pytest.raises(ValueError, match=r"alpha must lie in \[0, 1\], got 1.5"):
+        vis.PanelSettings(alpha=1.5)
+    with pytest.raises(ValueError, match="num_classes"):
+        vis.PanelSettings(num_classes=300)

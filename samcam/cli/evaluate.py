@@ -16,7 +16,7 @@ from ..evaluate import (
     write_per_image_csv,
 )
 from ..io import atomic_write_bytes, clean_stale_temp_files, read_name_list
-from ..viz.report import write_report
+from ..vis.report import ReportData, ReportOptions, write_report
 from .common import add_batch_arguments, add_option, named_dir, positive_int, print_failures, print_internal_errors
 
 
@@ -117,10 +117,11 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_bytes(args.json, results_json(results).encode())
         print(f"metrics written to {args.json}", file=sys.stderr)
     if args.report and evaluated:
-        page = write_report(results, args.report, images_dir=args.images, pred_dirs=preds, gt_dir=args.gt,
-                            masks_dir=args.masks, names=names, num_classes=args.num_classes, workers=args.workers,
-                            progress=not args.no_progress, baseline=baseline, top=args.top,
-                            command=args.command_line, list_file=args.list)
+        page = write_report(ReportData(results, pred_dirs=preds, gt_dir=args.gt, images_dir=args.images,
+                                       masks_dir=args.masks, names=names, list_file=args.list,
+                                       command=args.command_line),
+                            args.report, ReportOptions(top=args.top, baseline=baseline, num_classes=args.num_classes,
+                                                       workers=args.workers, progress=not args.no_progress))
         print(f"report written to {page}", file=sys.stderr)
     if results["failed"]:
         print(f"{args.prog}: {len(results['failed'])} image(s) left out of every set", file=sys.stderr)

@@ -29,7 +29,7 @@ from ..sam.settings import (
     settings_for,
 )
 from ..settings import Settings, SettingsError
-from ..viz.report import write_mask_comparison
+from ..vis.mask_report import write_mask_comparison
 from .common import (
     add_option,
     add_rule_arguments,

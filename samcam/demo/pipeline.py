@@ -37,7 +37,7 @@ from ..folders import refine_dir
 from ..io import atomic_write_bytes, read_image, write_label_png
 from ..sam.compare import compare_mask_sources
 from ..sam.proposals import generate as generate_proposals
-from ..viz.report import write_report
+from ..vis.report import ReportData, ReportOptions, write_report
 from .synthetic import cam_to_label, make_scene
 
 __all__ = ["run_demo", "build_dataset", "DemoResult", "LAYOUT"]
@@ -144,9 +144,10 @@ def run_demo(out_dir, num_images: int = 40, seed: int = 0, workers: int = 1, pro
                                       workers=workers)
     atomic_write_bytes(out / "mask_comparison.json", results_json(comparison).encode())
     seconds = time.perf_counter() - start
-    page = write_report(results, out / "report", images_dir=out / "JPEGImages", gt_dir=out / "SegmentationClass",
-                        pred_dirs=label_sets, masks_dir=out / "masks_sam_like", names=names, workers=workers,
-                        baseline="cam", compare="+sam_like", command=command,
-                        list_file=out / "ImageSets" / "Segmentation" / "train_aug.txt", mask_comparison=comparison)
+    page = write_report(ReportData(results, pred_dirs=label_sets, gt_dir=out / "SegmentationClass",
+                                   images_dir=out / "JPEGImages", masks_dir=out / "masks_sam_like", names=names,
+                                   list_file=out / "ImageSets" / "Segmentation" / "train_aug.txt", command=command,
+                                   mask_comparison=comparison),
+                        out / "report", ReportOptions(baseline="cam", compare="+sam_like", workers=workers))
     return DemoResult(results=results, report=page, out=out, num_images=num_images, seconds=seconds,
                       comparison=comparison)
