@@ -289,6 +289,9 @@ def test_no_concepts_no_masks_and_long_phrases_refused(generator):
     assert empty.shape == (0, 75, 100)
     with pytest.raises(ValueError, match="is 42 tokens long; SAM 3 reads at most 32"):
         generator.prepare(_image(), [(3, "a" * 40)])  # one token per character, plus start and end
+    generator.check_phrases([(3, "a" * 30)])  # 32 tokens: fits
+    with pytest.raises(ValueError, match="class 4: the phrase 'bb"):
+        generator.check_phrases([(3, "a" * 30), (4, "b" * 31)])
     with pytest.raises(ValueError, match="H×W×3 uint8"):
         generator.prepare(np.zeros((5, 5), np.uint8), CONCEPTS)
 

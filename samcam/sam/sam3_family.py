@@ -350,14 +350,21 @@ class Sam3ConceptGenerator:
         pixels = self.processor(images=image, return_tensors="pt")["pixel_values"]
         if not concepts:
             return Sam3Prepared(image.shape[:2], concepts, pixels)
+        self.check_phrases(concepts)
         with self._text_lock:
-            lengths = [len(ids) for ids in self.processor.tokenizer([phrase for _, phrase in concepts])["input_ids"]]
-            for (index, phrase), length in zip(concepts, lengths):
-                if length > TEXT_TOKENS:
-                    raise ValueError(f"class {index}: the phrase {phrase!r} is {length} tokens long; SAM 3 reads "
-                                     f"at most {TEXT_TOKENS} (start and end tokens included)")
             text = self.processor(text=[phrase for _, phrase in concepts], return_tensors="pt")
         return Sam3Prepared(image.shape[:2], concepts, pixels, text["input_ids"], text["attention_mask"])
+
+    def check_phrases(self, concepts: Sequence[Concept]) -> None:
+        """ValueError naming the first phrase longer than the 32 tokens SAM 3 reads (a
+        class-name table can be checked once, before a run, with this)."""
+        concepts = check_concepts(concepts)
+        with self._text_lock:
+            lengths = [len(ids) for ids in self.processor.tokenizer([phrase for _, phrase in concepts])["input_ids"]]
+        for (index, phrase), length in zip(concepts, lengths):
+            if length > TEXT_TOKENS:
+                raise ValueError(f"class {index}: the phrase {phrase!r} is {length} tokens long; SAM 3 reads "
+                                 f"at most {TEXT_TOKENS} (start and end tokens included)")
 
     def generate(self, prepared: Sam3Prepared) -> MaskSet:
         """Masks of one prepared image -> MaskSet (scores: see the class docstring)."""
