@@ -284,9 +284,15 @@ def test_thresholds_are_applied(folder, generator):
     assert len(smaller) == len(base) and (smaller.dense <= base.dense).all() and smaller.areas.sum() < base.areas.sum()
 
 
-def test_no_concepts_no_masks_and_long_phrases_refused(generator):
+def test_no_concepts_no_masks_and_long_phrases_refused(generator, folder):
     empty = generator.masks(_image(), [])
     assert empty.shape == (0, 75, 100)
+    none_kept = families.load_concept_generator(folder, device="cpu", settings={"threshold": 1.0}).masks(
+        _image(), CONCEPTS)
+    fields = sorted(generator.masks(_image(), CONCEPTS).scores)
+    for masks in (empty, none_kept):  # the fields are there, with 0 rows
+        assert masks.shape == (0, 75, 100) and sorted(masks.scores) == fields
+        assert masks.scores["class_index"].dtype == np.int64 and masks.scores["box_xyxy"].shape == (0, 4)
     with pytest.raises(ValueError, match="is 42 tokens long; SAM 3 reads at most 32"):
         generator.prepare(_image(), [(3, "a" * 40)])  # one token per character, plus start and end
     generator.check_phrases([(3, "a" * 30)])  # 32 tokens: fits

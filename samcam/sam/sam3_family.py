@@ -60,6 +60,8 @@ __all__ = [
     "download_folder",
     "load",
     "transformers_without_sam3",
+    "results_to_maskset",
+    "empty_concept_masks",
 ]
 
 # The Hugging Face repository of the official weights (gated) and its folder in samcam's cache.
@@ -335,8 +337,9 @@ class Sam3ConceptGenerator:
         self.device = device
         self.dtype = dtype
         self.description = description
-        # A fast (Rust) tokenizer called with padding options changes its own state and
-        # refuses concurrent calls ("Already borrowed"); prepare runs in several threads.
+        # A fast (Rust) tokenizer called with padding options changes its own state: called
+        # from several threads at once (prepare runs in background threads) it returned
+        # unpadded ids or failed to build the batch (tests/test_sam3.py).
         self._text_lock = threading.Lock()
 
     def prepare(self, image: np.ndarray, concepts: Sequence[Concept]) -> Sam3Prepared:
@@ -369,7 +372,7 @@ class Sam3ConceptGenerator:
     def generate(self, prepared: Sam3Prepared) -> MaskSet:
         """Masks of one prepared image -> MaskSet (scores: see the class docstring)."""
         if not prepared.concepts:
-            return empty_maskset(prepared.shape)
+            return empty_concept_masks(prepared.shape)
         outputs = self.forward(prepared)
         results = self.processor.post_process_instance_segmentation(
             outputs, threshold=self.settings.threshold, mask_threshold=self.settings.mask_threshold,
@@ -399,6 +402,16 @@ class Sam3ConceptGenerator:
         return self.generate(self.prepare(image, concepts))
 
 
+def empty_concept_masks(shape: Tuple[int, int]) -> MaskSet:
+    """No masks, with SAM 3's score fields (0 rows each), so a store of an image where
+    nothing was found still says it holds concept masks."""
+    empty = empty_maskset(shape)
+    scores = {"class_index": np.zeros(0, np.int64), "predicted_iou": np.zeros(0, np.float32),
+              "presence_score": np.zeros(0, np.float32), "box_xyxy": np.zeros((0, 4), np.float32),
+              "area": np.zeros(0, np.int64)}
+    return MaskSet(empty.packed, shape, scores)
+
+
 def results_to_maskset(results: Sequence[Mapping[str, Any]], concepts: Sequence[Concept], presence: np.ndarray,
                        shape: Tuple[int, int]) -> MaskSet:
     """``post_process_instance_segmentation``'s per-prompt results -> one MaskSet.
@@ -409,7 +422,7 @@ def results_to_maskset(results: Sequence[Mapping[str, Any]], concepts: Sequence[
     dense = [result["masks"].cpu().numpy().astype(bool) for result in results]
     counts = [len(masks) for masks in dense]
     if sum(counts) == 0:
-        return empty_maskset(shape)
+        return empty_concept_masks(shape)
     masks = np.concatenate(dense)
     scores = {
         "class_index": np.repeat(np.array([index for index, _ in concepts], np.int64), counts),
