@@ -11,7 +11,9 @@ files come with the gated weights); every prompt is padded to 32 tokens either w
 the text encoder's work is the same.
 
 Prints the parameter count, the build time, and per prompt count the median seconds
-per image (the first image is a warm-up, not counted) and the peak memory.
+per image (the first image is a warm-up, not counted) and the peak memory; with
+``--encoder`` also the image encoder alone (computed once per image, whatever the
+number of prompts).
 
     PYTHONPATH=. python benchmarks/bench_sam3.py                 # CPU, float32
     PYTHONPATH=. python benchmarks/bench_sam3.py --device cuda --dtype bfloat16
@@ -43,6 +45,8 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "tf32", "bfloat16"])
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--encoder", action="store_true",
+                        help="also time the image encoder alone (the part an image's prompts share)")
     return parser.parse_args(argv)
 
 
@@ -90,11 +94,34 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(args.images + 1)]
     print(f"{'prompts':>7}  {'s/image (median)':>16}  {'min':>6}  {'max':>6}  masks  peak memory")
+    if args.encoder:
+        seconds = time_encoder(generator, images)
+        print(f"{'encoder':>7}  {statistics.median(seconds):>16.2f}  {min(seconds):>6.2f}  {max(seconds):>6.2f}  "
+              f"{'-':>5}  {peak_memory(generator.device)}")
     for count in args.prompts:
         concepts = PHRASES[:count] if count <= len(PHRASES) else [(c, f"class {c}") for c in range(1, count + 1)]
         seconds, kept = time_images(generator, images, concepts)
         print(f"{count:>7}  {statistics.median(seconds):>16.2f}  {min(seconds):>6.2f}  {max(seconds):>6.2f}  "
               f"{kept:>5}  {peak_memory(generator.device)}")
+
+
+def time_encoder(generator, images):
+    """Seconds per image of the image encoder alone (what all of an image's prompts share)."""
+    import torch
+
+    from samcam.sam.generate import precision
+
+    seconds = []
+    for index, image in enumerate(images):
+        pixels = generator.prepare(image, []).pixel_values.to(generator.device)
+        tick = time.perf_counter()
+        with torch.no_grad(), precision(generator.dtype, generator.device):
+            generator.model.get_vision_features(pixel_values=pixels)
+        if generator.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        if index:
+            seconds.append(time.perf_counter() - tick)
+    return seconds
 
 
 def time_images(generator, images, concepts):
