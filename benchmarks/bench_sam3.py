@@ -10,10 +10,10 @@ masks. The tokenizer is a byte-level CLIP tokenizer without merges (the real one
 files come with the gated weights); every prompt is padded to 32 tokens either way, so
 the text encoder's work is the same.
 
-Prints the parameter count, the build time, and per prompt count the median seconds
-per image (the first image is a warm-up, not counted) and the peak memory; with
-``--encoder`` also the image encoder alone (computed once per image, whatever the
-number of prompts).
+Prints the parameter count, the build time, and per prompt count the median wall-clock
+and CPU seconds per image (the first image is a warm-up, not counted; the preparation,
+resize and tokenization, is not timed) and the peak memory; with ``--encoder`` also the
+image encoder alone (computed once per image, whatever the number of prompts).
 
     PYTHONPATH=. python benchmarks/bench_sam3.py                 # CPU, float32
     PYTHONPATH=. python benchmarks/bench_sam3.py --device cuda --dtype bfloat16
@@ -93,54 +93,54 @@ def main(argv=None) -> None:
           f"{torch.get_num_threads()} CPU threads, {platform.processor() or platform.machine()}")
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(args.images + 1)]
-    print(f"{'prompts':>7}  {'s/image (median)':>16}  {'min':>6}  {'max':>6}  masks  peak memory")
-    if args.encoder:
-        seconds = time_encoder(generator, images)
-        print(f"{'encoder':>7}  {statistics.median(seconds):>16.2f}  {min(seconds):>6.2f}  {max(seconds):>6.2f}  "
-              f"{'-':>5}  {peak_memory(generator.device)}")
-    for count in args.prompts:
-        concepts = PHRASES[:count] if count <= len(PHRASES) else [(c, f"class {c}") for c in range(1, count + 1)]
-        seconds, kept = time_images(generator, images, concepts)
-        print(f"{count:>7}  {statistics.median(seconds):>16.2f}  {min(seconds):>6.2f}  {max(seconds):>6.2f}  "
-              f"{kept:>5}  {peak_memory(generator.device)}")
+    print("seconds per image, median over the timed images [min-max]; CPU = the process's CPU time "
+          "(all its threads), less sensitive than wall time to other programs on a shared machine")
+    print(f"{'prompts':>7}  {'wall s':>18}  {'CPU s':>18}  masks  peak memory")
+    rows = [("encoder", None)] if args.encoder else []
+    rows += [(str(count), concepts_of(count)) for count in args.prompts]
+    for label, concepts in rows:
+        wall, cpu, kept = time_images(generator, images, concepts)
+        print(f"{label:>7}  {_spread(wall):>18}  {_spread(cpu):>18}  {'-' if concepts is None else kept:>5}  "
+              f"{peak_memory(generator.device)}")
 
 
-def time_encoder(generator, images):
-    """Seconds per image of the image encoder alone (what all of an image's prompts share)."""
+def concepts_of(count: int):
+    """``count`` (class_index, phrase) prompts: VOC's person, chair, potted plant, then numbered ones."""
+    return PHRASES[:count] if count <= len(PHRASES) else [(c, f"class {c}") for c in range(1, count + 1)]
+
+
+def _spread(values) -> str:
+    return f"{statistics.median(values):.2f} [{min(values):.1f}-{max(values):.1f}]"
+
+
+def time_images(generator, images, concepts):
+    """Wall and CPU seconds per image after the first (a warm-up), and the masks kept.
+
+    ``concepts`` None: the image encoder alone (what all of an image's prompts share).
+    """
     import torch
 
     from samcam.sam.generate import precision
 
-    seconds = []
-    for index, image in enumerate(images):
-        pixels = generator.prepare(image, []).pixel_values.to(generator.device)
-        tick = time.perf_counter()
-        with torch.no_grad(), precision(generator.dtype, generator.device):
-            generator.model.get_vision_features(pixel_values=pixels)
-        if generator.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        if index:
-            seconds.append(time.perf_counter() - tick)
-    return seconds
-
-
-def time_images(generator, images, concepts):
-    """Seconds per image after the first (a warm-up), and the masks kept."""
-    import torch
-
     cuda = generator.device.startswith("cuda")
-    seconds, kept = [], 0
+    wall, cpu, kept = [], [], 0
     for index, image in enumerate(images):
+        prepared = generator.prepare(image, concepts or [])
         if cuda:
             torch.cuda.synchronize()
-        tick = time.perf_counter()
-        masks = generator.masks(image, concepts)
+        tick, tock = time.perf_counter(), time.process_time()
+        if concepts is None:
+            with torch.no_grad(), precision(generator.dtype, generator.device):
+                generator.model.get_vision_features(pixel_values=prepared.pixel_values.to(generator.device))
+        else:
+            kept += len(generator.generate(prepared)) if index else 0
         if cuda:
             torch.cuda.synchronize()
         if index:
-            seconds.append(time.perf_counter() - tick)
-            kept += len(masks)
-    return seconds, kept
+            wall.append(time.perf_counter() - tick)
+            cpu.append(time.process_time() - tock)
+    return wall, cpu, kept
+
 
 if __name__ == "__main__":
     main()
