@@ -35,9 +35,9 @@ $(VENV)/.sam2-installed: $(VENV)/.core-installed
 	SAM2_BUILD_CUDA=0 $(PIP_INSTALL) -q --no-build-isolation "sam2==1.1.0"
 	touch $@
 
-# Every mask model family: SAM, SAM 2.1, HQ-SAM, MobileSAM.
+# Every mask model family: SAM, SAM 2.1, HQ-SAM, MobileSAM, SAM 3 (transformers, pinned in setup.py).
 $(VENV)/.test-installed: $(VENV)/.core-installed $(VENV)/.mmseg-installed $(VENV)/.sam2-installed setup.py
-	$(PIP_INSTALL) -q -e ".[sam,sam2,hq,mobilesam,coco,dev]"
+	$(PIP_INSTALL) -q -e ".[sam,sam2,hq,mobilesam,sam3,coco,dev]"
 	touch $@
 
 venv: $(VENV)/.core-installed

@@ -15,6 +15,10 @@ SAM2 = ["torch>=2.5.1", "torchvision>=0.20.1", "sam2==1.1.0; python_version >= '
 TIMM = "timm>=0.9,<1.1"
 HQ = TORCH + ["segment-anything-hq==0.3", TIMM, "opencv-python>=4.5"]
 MOBILESAM = SAM + ["mobilesam-mirror==1.0.0", TIMM]
+# SAM 3 concept masks through transformers' Sam3Model (samcam/sam/sam3_family.py).
+# transformers 5.24.0 needs Python >= 3.11 and turns PyTorch off below 2.6; its image
+# processor runs on torchvision. Pinned: the version the tests check masks against.
+SAM3 = ["torch>=2.6", "torchvision>=0.21", "transformers==5.24.0; python_version >= '3.11'"]
 
 setup(
     name="samcam",
@@ -43,8 +47,9 @@ setup(
         "sam2": SAM2,
         "hq": HQ,
         "mobilesam": MOBILESAM,
+        "sam3": SAM3,
         # Every mask model family (they install side by side).
-        "masks": sorted(set(SAM + SAM2 + HQ + MOBILESAM)),
+        "masks": sorted(set(SAM + SAM2 + HQ + MOBILESAM + SAM3)),
         "mmseg": [
             "mmsegmentation==1.2.2",
             "mmengine>=0.10,<1.0",

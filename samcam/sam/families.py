@@ -16,6 +16,9 @@ Which family a checkpoint belongs to is read from its keys (:mod:`.shapes`), so
 ``--checkpoint PATH`` needs no ``--model``. Each family's builder lives in its own
 module (:mod:`.networks` and :mod:`.generate` for SAM, :mod:`.sam2_family`, :mod:`.hq_family`,
 :mod:`.mobilesam_family`); they import torch and their package only when called.
+
+SAM 3 (:mod:`.sam3_family`, :func:`load_concept_generator`) makes concept masks: its
+``prepare(image, concepts)`` also takes the image's ``(class_index, phrase)`` prompts.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import sys
 from typing import Any, List, Mapping, Optional, Tuple, Union
 
 from . import fast as fast_mode
-from . import generate, hq_family, mobilesam_family, networks, sam2_family
+from . import generate, hq_family, mobilesam_family, networks, sam2_family, sam3_family
 from .checkpoints import resolve_checkpoint
 from .registry import DEFAULT_MODEL, FAMILIES, MASK_MODELS
 from .settings import (
@@ -51,6 +54,7 @@ __all__ = [
     "load_generator",
     "fast_options",
     "check_mode",
+    "load_concept_generator",
 ]
 
 log = logging.getLogger(__name__)
@@ -286,3 +290,30 @@ def _found_family(state_dict: Mapping[str, Any], path: os.PathLike, family: Opti
         raise ValueError(f"{path} holds a {FAMILIES[found].title} checkpoint, not {model} ({FAMILIES[family].title}); "
                          "pass the matching --model or leave --model out")
     return found
+
+
+def load_concept_generator(
+    checkpoint: Optional[os.PathLike] = None,
+    *,
+    device: str = "auto",
+    settings: Optional[Union[sam3_family.Sam3Settings, Mapping[str, Any]]] = None,
+    dtype: Optional[str] = None,
+    allow_download: bool = False,
+    progress: bool = False,
+) -> sam3_family.Sam3ConceptGenerator:
+    """SAM 3 concept masks: a mask source whose ``prepare(image, concepts)`` takes the
+    image's ``(class_index, phrase)`` prompts (see :mod:`samcam.sam.sam3_family`).
+
+    ``checkpoint`` is a Hugging Face model folder (``None``: the cache's ``sam3``
+    folder); nothing is downloaded unless ``allow_download``. Raises
+    :class:`MissingPackages`, :class:`~samcam.sam.checkpoints.CheckpointError` or
+    ValueError as :func:`samcam.sam.sam3_family.load` says.
+    """
+    dtype = check_mode("sam3", dtype, None)
+    require_packages("sam3")  # before a download, not after
+    version = sam3_family.transformers_without_sam3()
+    if version is not None:
+        raise MissingPackages(f"SAM 3 masks need transformers 5 (Sam3Model); transformers {version} is installed "
+                              f"here; install the tested version with {install_hint('sam3')}")
+    return sam3_family.load(checkpoint, device=device, settings=settings, dtype=dtype,
+                            allow_download=allow_download, progress=progress)

@@ -16,6 +16,11 @@ mobilesam  mobile_sam            mobilesam-mirror      ``mobile_sam.SamAutomatic
                                  (mobile_sam)          (samcam's faster copy, same masks)
 ========== ===================== ===================== ========================================
 
+A fifth family, ``sam3`` (SAM 3 through transformers' ``Sam3Model``), makes concept
+masks: it is prompted with class names and loads from a Hugging Face model folder, not
+one checkpoint file, so it has no entry in :data:`MASK_MODELS`
+(:mod:`.sam3_family`).
+
 Pure data (no torch): :mod:`.checkpoints` downloads and verifies the files,
 :mod:`.families` builds the networks and generators.
 
@@ -48,7 +53,7 @@ class MaskFamily:
     """One family of mask models and the package that runs it.
 
     Attributes:
-        name: ``sam``, ``sam2.1``, ``hq`` or ``mobilesam``.
+        name: ``sam``, ``sam2.1``, ``hq``, ``mobilesam`` or ``sam3``.
         title: how people call it (``"SAM 2.1"``).
         extra: the samcam extra that installs it (``pip install "samcam[<extra>]"``).
         requires: ``(pip name, import name)`` of every package a run needs, including
@@ -125,6 +130,13 @@ FAMILIES: Dict[str, MaskFamily] = {
             "mobile_sam.SamAutomaticMaskGenerator",
             "Zhang et al., Faster Segment Anything: Towards Lightweight SAM for Mobile Applications, "
             "arXiv 2306.14289",
+        ),
+        MaskFamily(
+            "sam3", "SAM 3", "sam3", _TORCH + (("transformers", "transformers"),),
+            "transformers.Sam3Model + Sam3Processor.post_process_instance_segmentation",
+            "Carion et al., SAM 3: Segment Anything with Concepts, arXiv 2511.16719",
+            # transformers 5.24.0's own Requires-Python (the version the [sam3] extra pins).
+            min_python=(3, 11),
         ),
     )
 }
