@@ -12,7 +12,15 @@ from .. import inputs
 from ..evaluate import resolve_baseline, score_images, select_changed
 from ..io import list_names
 from ..viz.panels import render_panels
-from .common import add_batch_arguments, named_dir, names_or_list, positive_int, print_failures, report_batch
+from .common import (
+    add_batch_arguments,
+    class_count,
+    named_dir,
+    names_or_list,
+    positive_int,
+    print_failures,
+    report_batch,
+)
 
 
 def _alpha(text: str) -> float:
@@ -56,7 +64,7 @@ def add_parser(subparsers) -> None:
                         help="seed of --random and of the mask colours (default 0)")
     parser.add_argument("--alpha", type=_alpha, default=0.6, metavar="X",
                         help="weight of label colours over the image, 0..1 (default 0.6)")
-    parser.add_argument("--num-classes", type=positive_int, default=21, metavar="N",
+    parser.add_argument("--num-classes", type=class_count, default=21, metavar="N",
                         help="classes including background (default 21, VOC; 81 for COCO)")
     add_batch_arguments(parser, list_help="image names, one per line (default: every label of the first --labels; "
                                           "the pool for --best/--worst/--random)")
