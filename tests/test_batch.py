@@ -1,5 +1,6 @@
-"""samcam.batch, the one batch runner: order, resume, workers and their cap, per-image
-failures (out of memory included), per-image numbers (ImageStats) and their summary.
+"""samcam.batch (the one batch runner) and samcam.workers (its processes): order, resume,
+workers and their cap, per-image failures (out of memory included), per-image numbers
+(ImageStats) and their summary.
 
 Dying workers and full disks are in tests/test_failures.py (6, 11); kills and Ctrl-C of
 whole runs in tests/test_chaos.py.
@@ -14,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import samcam.batch
 import samcam.folders
+import samcam.workers
 from samcam import masks as store
 from samcam.batch import WORKERS_PER_CORE, BatchResult, ImageStats, run_batch, worker_count
 from samcam.cli import main
@@ -96,7 +97,7 @@ def test_workers_are_capped_at_the_number_of_images(tmp_path):
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="counts worker processes through /proc (Linux)")
 def test_workers_are_capped_at_a_multiple_of_the_cores_said_once(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(samcam.batch, "usable_cores", lambda: 1)
+    monkeypatch.setattr(samcam.workers, "usable_cores", lambda: 1)
     job = functools.partial(_count_siblings, marker=str(tmp_path))
     counts = []
     names = [f"n{i}" for i in range(3 * WORKERS_PER_CORE)]
@@ -109,7 +110,7 @@ def test_workers_are_capped_at_a_multiple_of_the_cores_said_once(tmp_path, monke
 
 
 def test_worker_count():
-    cap = WORKERS_PER_CORE * samcam.batch.usable_cores()
+    cap = WORKERS_PER_CORE * samcam.workers.usable_cores()
     assert worker_count(1, 100) == 1
     assert worker_count(256, 2) == 2
     assert worker_count(1_000_000, 10 ** 7) == cap
@@ -122,7 +123,7 @@ def test_workers_flag_refuses_zero_and_the_cli_says_the_cap_once(tmp_path, monke
     with pytest.raises(SystemExit) as exit_info:
         main(argv + ["--workers", "0"])
     assert exit_info.value.code == 2 and "--workers" in capsys.readouterr().err
-    monkeypatch.setattr(samcam.batch, "usable_cores", lambda: 1)
+    monkeypatch.setattr(samcam.workers, "usable_cores", lambda: 1)
     assert main(argv + ["--workers", "9"]) == 0
     err = capsys.readouterr().err
     assert err.count("worker processes asked for") == 1
