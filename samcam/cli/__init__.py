@@ -77,7 +77,7 @@ def main(argv: Optional[Sequence[str]] = None, *, prog: str = "samcam") -> int:
         return _failed(name, error)
     finally:
         if started_as_command():  # the process ends after this: a late Ctrl-C changes nothing
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            _ignore_interrupts()
 
 
 def _parse(argv: Optional[Sequence[str]], prog: str) -> argparse.Namespace:
