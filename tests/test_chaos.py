@@ -293,3 +293,13 @@ def test_sigint_to_one_worker_alone_changes_nothing(dataset, reference, tmp_path
             process.wait()
     assert process.returncode == 0 and "Traceback" not in err.decode(), err.decode()
     assert {p.name: p.read_bytes() for p in finished_outputs(out)} == reference["refine"]
+
+
+def test_the_start_up_guard_knows_python_m_samcam_from_other_programs():
+    from samcam._startup import _module_run_by
+
+    assert _module_run_by(["python", "-m", "samcam", "refine"]) == "samcam"
+    assert _module_run_by(["python", "-u", "-X", "importtime", "-msamcam"]) == "samcam"
+    assert _module_run_by(["python", "-m", "pytest", "-m", "samcam"]) == "pytest"
+    assert _module_run_by(["python", "script.py", "-m", "samcam"]) is None
+    assert _module_run_by(["python", "-c", "import samcam"]) is None
