@@ -11,9 +11,14 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from . import evaluate, masks
-from ._version import __version__
-from .refine import overlap_counts, refine
+from . import _startup
+
+# Started as the samcam command, a Ctrl-C during the imports below exits 130 with one line.
+_startup.exit_quietly_on_interrupt()
+
+from . import evaluate, masks  # noqa: E402
+from ._version import __version__  # noqa: E402
+from .refine import overlap_counts, refine  # noqa: E402
 
 __all__ = ["refine", "overlap_counts", "masks", "evaluate", "__version__"]
 

@@ -8,6 +8,8 @@ What can go wrong, and what happens:
 
 * a job raises on bad input (``ImageError``, ``ValueError``, ``OSError``, ``KeyError``):
   that image is a failure, listed with its reason; the others go on (exit code 1);
+* a job runs out of memory (``MemoryError``): that image is a failure saying so; the
+  others go on;
 * a job raises anything else (a bug): a failure too, kept with its traceback and
   counted as an internal error (exit code 3);
 * a worker process dies (killed by the OOM killer, a crash in native code): the pool is
@@ -19,39 +21,32 @@ What can go wrong, and what happens:
 * the main process dies: its workers exit with it (Linux ``PR_SET_PDEATHSIG``, and a
   thread watching the parent elsewhere); every finished output is complete, and the
   temp files the killed writers left are removed by the next run
-  (:func:`samcam.io.clean_stale_temp_files`).
+  (:func:`samcam.io.clean_stale_temp_files`);
+* Ctrl-C: ``KeyboardInterrupt`` in the main process (workers ignore SIGINT, also while
+  they start); the workers are killed, finished outputs are kept and temp files removed.
+
+``workers`` is capped at the number of images to do and at :data:`WORKERS_PER_CORE`
+processes per usable core (logged once when the cores cap it). A job may return
+:class:`ImageStats`, small numbers about its image that :attr:`BatchResult.stats` collects.
 """
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
-import os
-import pickle
+import math
+import numbers
 import re
-import signal
 import sys
-import threading
-import time
-import traceback
-from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
-from .errors import ImageError, OutputError
+from .errors import OutputError
 from .io import clean_stale_temp_files, unique_names
+from .workers import FATAL, INTERNAL, OK, WORKERS_PER_CORE, Outcome, Recorder, call_job, run_pool, worker_count
 
-__all__ = ["BatchResult", "run_batch", "progress_bar", "failure_pattern", "group_failures", "describe_failures"]
-
-# outcome kinds of one job
-_OK, _FAILED, _INTERNAL, _FATAL = "ok", "failed", "internal", "fatal"
-# signals that mean "crashed" (a bug somewhere), as opposed to "was killed"
-_CRASH_SIGNALS = {getattr(signal, name) for name in ("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT")
-                  if hasattr(signal, name)}
+__all__ = ["BatchResult", "ImageStats", "run_batch", "worker_count", "WORKERS_PER_CORE", "progress_bar",
+           "failure_pattern", "group_failures", "describe_failures"]
 
 
 def progress_bar(total: Optional[float], desc: str, enabled: bool, unit: str = "img", **options) -> tqdm:
@@ -63,19 +58,37 @@ def progress_bar(total: Optional[float], desc: str, enabled: bool, unit: str = "
     return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, file=sys.stderr, **options)
 
 
+class ImageStats(Dict[str, float]):
+    """Small numbers about one image, returned by a job for the batch's summary.
+
+    ``ImageStats(pixels=187500, changed=5210, masks_used=14)``: names to finite numbers.
+    :func:`run_batch` collects them in :attr:`BatchResult.stats` (and still hands the
+    object to ``on_result``); the command line sums them (``samcam.cli.common``).
+    """
+
+    def __init__(self, values: Optional[Mapping[str, float]] = None, **more: float):
+        super().__init__(dict(values or {}, **more))
+        for key, value in self.items():
+            if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                    or not math.isfinite(value):
+                raise ValueError(f"ImageStats: {key!r} must be a finite number, got {value!r}")
+
+
 @dataclass
 class BatchResult:
     """What a batch did: names written, names skipped as already done, and failures.
 
     ``failed`` lists every failed image with its reason; ``internal`` holds those whose
     failure is a bug in samcam (or a library it uses) rather than bad input, each with
-    its traceback.
+    its traceback. ``stats`` maps each done image whose job returned :class:`ImageStats`
+    to those numbers (a plain dict), in the order of the names.
     """
 
     done: List[str] = field(default_factory=list)
     skipped: List[str] = field(default_factory=list)
     failed: List[Tuple[str, str]] = field(default_factory=list)
     internal: List[Tuple[str, str]] = field(default_factory=list)
+    stats: Dict[str, Dict[str, float]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -154,173 +167,81 @@ def _some(names: Sequence[str]) -> str:
     return shown + (f", ... and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else "")
 
 
-Outcome = Tuple[str, str, Optional[str], object]  # (name, kind, reason, value or traceback)
-
-
-def _call(job: Callable[[str], object], name: str) -> Outcome:
-    """Run one job -> (name, kind, failure reason or None, return value / traceback); never raises."""
-    try:
-        return name, _OK, None, job(name)
-    except OutputError as error:
-        if error.fatal:
-            return name, _FATAL, None, (error.errno, error.strerror, error.filename)
-        return name, _FAILED, f"OutputError: {error}", None
-    except (ImageError, ValueError, OSError, KeyError) as error:
-        return name, _FAILED, f"{type(error).__name__}: {error}", None
-    except Exception as error:  # a bug: keep going, but keep the trace
-        detail = traceback.format_exception_only(type(error), error)[-1].strip()
-        return name, _INTERNAL, f"{detail} (internal error; please report)", traceback.format_exc()
-
-
-# ------------------------------------------------------------------------ worker processes
-
-def _set_parent_death_signal() -> None:
-    """Linux: the kernel sends this process SIGKILL when its parent dies."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError, TypeError):
-        pass
-
-
-def _watch_parent(parent: int) -> None:
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:  # re-parented: the process that started us is gone
-            os._exit(1)
-
-
-def _worker_init(parent_pid: int, forked: bool) -> None:
-    """Start of every worker: exit with the parent; leave Ctrl-C to the parent."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _set_parent_death_signal()
-    parent = os.getppid()
-    if forked and parent != parent_pid:  # the parent died before the death signal was set
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="samcam-watch-parent").start()
-
-
-def _isolated_main(connection, job, name: str, parent_pid: int, forked: bool) -> None:
-    _worker_init(parent_pid, forked)
-    connection.send(_call(job, name))
-    connection.close()
-
-
-def _death(name: str, exitcode: Optional[int]) -> Outcome:
-    """The outcome of an image whose process died running it alone."""
-    if exitcode is not None and exitcode < 0:
-        number = -exitcode
-        try:
-            signame = signal.Signals(number).name
-        except ValueError:
-            signame = f"signal {number}"
-        if number in _CRASH_SIGNALS:
-            reason = (f"the worker process crashed on this image ({signame}): a bug in samcam or a library it "
-                      "uses; please report it with this file (internal error)")
-            return name, _INTERNAL, reason, f"worker process died with {signame} while processing {name!r}\n"
-        hint = " (the kernel's out-of-memory killer sends SIGKILL)" if signame == "SIGKILL" else ""
-        return name, _FAILED, f"the worker process was killed by {signame} while processing this image{hint}", None
-    return name, _FAILED, f"the worker process exited with code {exitcode} while processing this image", None
-
-
-def _run_isolated(job, name: str, context) -> Outcome:
-    """Run one job in a fresh process of its own; a death there is this image's."""
-    receiver, sender = context.Pipe(duplex=False)
-    forked = context.get_start_method() == "fork"
-    process = context.Process(target=_isolated_main, args=(sender, job, name, os.getpid(), forked),
-                              name=f"samcam-retry-{name}", daemon=True)
-    process.start()
-    sender.close()
-    outcome = None
-    try:
-        try:
-            outcome = receiver.recv()
-        except EOFError:
-            pass
-        process.join()
-    finally:
-        receiver.close()
-        if process.is_alive():  # interrupted while waiting
-            process.kill()
-            process.join()
-    return outcome if outcome is not None else _death(name, process.exitcode)
-
-
-def _kill_workers(pool: ProcessPoolExecutor) -> None:
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        try:
-            process.kill()
-        except (OSError, AttributeError, ValueError):
-            pass
-
-
-def _run_pool(items: Sequence[Tuple[int, str]], job, workers: int, emit: Callable[[int, Outcome], None]) -> None:
-    """Run ``items`` in ``workers`` processes, calling ``emit(index, outcome)`` for each.
-
-    Stops submitting once an outcome is fatal (the caller raises it). When the pool
-    breaks (a worker died), the images it still held are each run again alone
-    (:func:`_run_isolated`) and a new pool takes the rest.
-    """
-    try:
-        pickle.dumps(job)
-    except Exception as error:
-        raise TypeError(f"run_batch: the job must be picklable to run in worker processes ({error})") from error
-    context = multiprocessing.get_context()
-    forked = context.get_start_method() == "fork"
-    window = 2 * workers  # in flight: enough to keep every worker busy, few to re-run after a crash
-    pending = deque(items)
-    fatal = False
-    while pending and not fatal:
-        suspects: List[Tuple[int, str]] = []
-        broken = False
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
-                                   initargs=(os.getpid(), forked))
-        in_flight: Dict[object, Tuple[int, str]] = {}
-        try:
-            while in_flight or (pending and not broken and not fatal):
-                while pending and not broken and not fatal and len(in_flight) < window:
-                    index, name = pending.popleft()
-                    try:
-                        future = pool.submit(_call, job, name)
-                    except BrokenProcessPool:
-                        pending.appendleft((index, name))
-                        broken = True
-                        break
-                    in_flight[future] = (index, name)
-                if not in_flight:
-                    break
-                finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-                for future in finished:
-                    index, name = in_flight.pop(future)
-                    try:
-                        outcome = future.result()
-                    except BrokenProcessPool:
-                        broken = True
-                        suspects.append((index, name))
-                        continue
-                    except Exception as error:  # e.g. the job's return value could not be sent back
-                        detail = traceback.format_exception_only(type(error), error)[-1].strip()
-                        outcome = (name, _INTERNAL, f"{detail} (internal error; please report)",
-                                   "".join(traceback.format_exception(error)))
-                    fatal = fatal or outcome[1] == _FATAL
-                    emit(index, outcome)
-        except BaseException:  # Ctrl-C or a bug here: do not leave workers running
-            _kill_workers(pool)
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        for index, name in sorted(suspects):
-            if fatal:
-                pending.append((index, name))
-                continue
-            outcome = _run_isolated(job, name, context)
-            fatal = outcome[1] == _FATAL
-            emit(index, outcome)
-
-
 # ---------------------------------------------------------------------------- the batch
+
+class _Recorder(Recorder):
+    """Records outcomes into a :class:`BatchResult` in the order of the names, whatever
+    order they finish in; keeps the first fatal one (the batch stops)."""
+
+    def __init__(self, result: BatchResult, on_result, bar: tqdm):
+        self.result, self.on_result, self.bar = result, on_result, bar
+        self.waiting: Dict[int, Outcome] = {}  # finished ahead of an earlier name
+        self.next = 0
+        self.fatal: Optional[Outcome] = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.fatal is not None
+
+    def emit(self, index: int, outcome: Outcome) -> None:
+        self.bar.update(1)
+        if outcome[1] == FATAL:
+            self.fatal = self.fatal or outcome
+            return
+        self.waiting[index] = outcome
+        while self.next in self.waiting:
+            self._record(self.waiting.pop(self.next))
+            self.next += 1
+
+    def close(self) -> None:
+        """After a stop, record what finished out of order."""
+        self.bar.close()
+        for index in sorted(self.waiting):
+            self._record(self.waiting.pop(index))
+
+    def _record(self, outcome: Outcome) -> None:
+        name, kind, reason, value = outcome
+        result = self.result
+        if kind != OK:
+            result.failed.append((name, reason))
+            if kind == INTERNAL:
+                result.internal.append((name, str(value)))
+            return
+        result.done.append(name)
+        if isinstance(value, ImageStats):
+            result.stats[name] = dict(value)
+        if self.on_result is not None:
+            self.on_result(name, value)
+
+
+def _plan(names: Sequence[str], output_path, overwrite: bool, result: BatchResult):
+    """``([(index, name)] to do, output folders)``; names whose output exists go to ``result.skipped``."""
+    todo: List[Tuple[int, str]] = []
+    folders = set()
+    for name in names:
+        if output_path is not None:
+            path = Path(output_path(name))
+            folders.add(path.parent)
+            if not overwrite and path.exists():
+                result.skipped.append(name)
+                continue
+        todo.append((len(todo), name))
+    return todo, sorted(folders)
+
+
+def _stopped(fatal: Outcome, result: BatchResult, total: int) -> OutputError:
+    """The error a batch stopped by an unwritable output folder raises."""
+    code, strerror, filename = fatal[3]
+    folder = Path(filename).parent if filename else None
+    left = total - len(result.done) - len(result.failed)
+    return OutputError(
+        code,
+        f"cannot write outputs there ({strerror}, writing {Path(filename).name if filename else '?'}); "
+        f"stopped with {len(result.done)} image(s) written and {left} not done. Finished outputs are "
+        "kept: free space or fix the folder's permissions, then rerun to resume",
+        str(folder) if folder is not None else None,
+    )
+
 
 def run_batch(
     names: Sequence[str],
@@ -340,11 +261,13 @@ def run_batch(
             Each must be a plain file name (no path separator, not ``..``: see
             :func:`samcam.io.check_name`); a name given twice is done once.
         job: a picklable callable (module-level function or ``functools.partial``) that
-            does one image and writes its output atomically. It raises on failure.
+            does one image and writes its output atomically. It raises on failure. It
+            may return :class:`ImageStats` (collected in :attr:`BatchResult.stats`).
         output_path: name -> the file the job writes. When given, names whose output
             already exists are skipped unless ``overwrite``, and temp files that killed
             runs left in the output folders are removed before and after.
-        workers: number of processes; 1 runs in this process.
+        workers: number of processes; 1 runs in this process. Capped by
+            :func:`worker_count` (the images to do, :data:`WORKERS_PER_CORE` per core).
         overwrite: redo names whose output exists.
         desc: label of the tqdm progress bar (printed to stderr).
         progress: show the progress bar (see :func:`progress_bar`).
@@ -354,79 +277,35 @@ def run_batch(
 
     Returns:
         A :class:`BatchResult`; failures are collected, never raised, so one bad image
-        never stops the others. Its lists follow the order of ``names``.
+        never stops the others (an image running out of memory is a failure too). Its
+        lists follow the order of ``names``.
 
     Raises:
         ValueError: a name is not a plain file name (before any work).
         OutputError: outputs cannot be written to their folder (disk full, read-only,
             no permission); raised at the first such error, naming the folder, after
             the images in flight finished. Finished outputs are kept; a rerun resumes.
+        KeyboardInterrupt: Ctrl-C; the workers are killed first, finished outputs kept.
     """
     names = unique_names(names, "run_batch")
     result = BatchResult()
-    todo: List[Tuple[int, str]] = []
-    folders = set()
-    for name in names:
-        if output_path is not None:
-            path = Path(output_path(name))
-            folders.add(path.parent)
-            if not overwrite and path.exists():
-                result.skipped.append(name)
-                continue
-        todo.append((len(todo), name))
-    for folder in sorted(folders):
+    todo, folders = _plan(names, output_path, overwrite, result)
+    for folder in folders:
         clean_stale_temp_files(folder)
-
-    outcomes: Dict[int, Outcome] = {}
-    cursor = [0]
-    fatal: List[Outcome] = []
-    bar = progress_bar(len(todo), desc, progress and bool(todo))
-
-    def emit(index: int, outcome: Outcome) -> None:
-        bar.update(1)
-        if outcome[1] == _FATAL:
-            fatal.append(outcome)
-            return
-        outcomes[index] = outcome
-        while cursor[0] in outcomes:  # record in the order of names
-            _record(result, outcomes.pop(cursor[0]), on_result)
-            cursor[0] += 1
-
+    recorder = _Recorder(result, on_result, progress_bar(len(todo), desc, progress and bool(todo)))
+    processes = worker_count(workers, len(todo))
     try:
-        if workers <= 1 or len(todo) <= 1:
-            for index, name in todo:
-                emit(index, _call(job, name))
-                if fatal:
-                    break
+        if processes > 1:
+            run_pool(todo, job, processes, recorder)
         else:
-            _run_pool(todo, job, workers, emit)
+            for index, name in todo:
+                if recorder.stopped:
+                    break
+                recorder.emit(index, call_job(job, name))
     finally:
-        bar.close()
-        for index in sorted(outcomes):  # after a stop, what finished out of order
-            _record(result, outcomes.pop(index), on_result)
-        for folder in sorted(folders):  # what killed workers left
+        recorder.close()
+        for folder in folders:  # what killed workers left
             clean_stale_temp_files(folder)
-    if fatal:
-        _, _, _, (code, strerror, filename) = fatal[0]
-        folder = Path(filename).parent if filename else None
-        left = len(todo) - len(result.done) - len(result.failed)
-        raise OutputError(
-            code,
-            f"cannot write outputs there ({strerror}, writing {Path(filename).name if filename else '?'}); "
-            f"stopped with {len(result.done)} image(s) written and {left} not done. Finished outputs are "
-            "kept: free space or fix the folder's permissions, then rerun to resume",
-            str(folder) if folder is not None else None,
-        )
+    if recorder.fatal is not None:
+        raise _stopped(recorder.fatal, result, len(todo))
     return result
-
-
-def _record(result: BatchResult, outcome: Outcome, on_result) -> None:
-    name, kind, reason, value = outcome
-    if kind == _OK:
-        result.done.append(name)
-        if on_result is not None:
-            on_result(name, value)
-    else:
-        result.failed.append((name, reason))
-        if kind == _INTERNAL:
-            result.internal.append((name, str(value)))

@@ -29,9 +29,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from . import inputs
-from .batch import run_batch
+from .batch import BatchResult, run_batch
 from .classes import VOC_CLASSES, class_names
-from .errors import ImageError
+from .errors import ImageError, printable_name
 from .io import atomic_write_bytes, list_names, read_label_png
 
 __all__ = [
@@ -222,56 +222,75 @@ def evaluate_dirs(
             of ``names`` (:class:`samcam.inputs.InputError`, naming what it holds).
     """
     sets = tuple((str(k), str(v)) for k, v in pred_dirs.items())
+    names = _names_to_evaluate(gt_dir, sets, names)
+    totals = _Totals(sets, num_classes, per_image)
+    job = functools.partial(image_confusions, gt_dir=str(gt_dir), pred_dirs=sets,
+                            num_classes=num_classes, ignore_index=ignore_index)
+    result = run_batch(names, job, workers=workers, desc="eval", progress=progress, on_result=totals.add)
+    return totals.results(result, names)
+
+
+def _names_to_evaluate(gt_dir: os.PathLike, sets: Tuple[Tuple[str, str], ...],
+                       names: Optional[Sequence[str]]) -> List[str]:
+    """``names`` (default: every PNG of the first set), after checking that every folder
+    exists, is a label folder and holds them: one configuration error, not one failure per image."""
     if not sets:
         raise ValueError("no prediction folders given")
-    # A missing folder is one configuration error, not one failure per image.
     for what, folder in [("ground-truth folder", gt_dir)] + [(f"prediction folder {k!r}", v) for k, v in sets]:
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"{what} {folder} does not exist")
-    # So is a folder of the wrong kind (images or masks as --gt) or one without these images.
+    # a folder of the wrong kind (images or masks as --gt) or one without these images
     surveys = [("--gt", gt_dir, inputs.check_label_folder(gt_dir, "--gt"))]
     surveys += [("--labels", folder, inputs.check_label_folder(folder, "--labels")) for _, folder in sets]
-    if names is None:
-        names = list_names(sets[0][1], (".png",))
-    names = list(names)
+    names = list(list_names(sets[0][1], (".png",)) if names is None else names)
     if not names:
         raise ValueError(f"no images to evaluate (an empty list, or no .png labels in {sets[0][1]})")
     for flag, folder, contents in surveys:
         have = inputs.available_names(contents, inputs.LABEL_KINDS)
         inputs.check_names_present(names, flag, folder, have.__contains__, "{name}.png", contents)
-    totals = [np.zeros((num_classes, num_classes + 1), np.int64) for _ in sets]
-    pixels = np.zeros(num_classes, np.int64)
-    images = np.zeros(num_classes, np.int64)
-    counted: List[str] = []
-    rows: Dict[str, List[Dict[str, object]]] = {}
+    return names
 
-    def collect(name, confusions):
-        for total, confusion in zip(totals, confusions):
+
+class _Totals:
+    """What :func:`evaluate_dirs` sums over the images: a confusion matrix per set, the
+    ground truth's support and, with ``per_image``, each image's rows."""
+
+    def __init__(self, sets: Tuple[Tuple[str, str], ...], num_classes: int, per_image: bool):
+        self.sets, self.num_classes, self.per_image = sets, num_classes, per_image
+        self.confusions = [np.zeros((num_classes, num_classes + 1), np.int64) for _ in sets]
+        self.pixels = np.zeros(num_classes, np.int64)
+        self.images = np.zeros(num_classes, np.int64)
+        self.counted: List[str] = []
+        self.rows: Dict[str, List[Dict[str, object]]] = {}
+
+    def add(self, name: str, confusions: Sequence[np.ndarray]) -> None:
+        """Count one image (``on_result`` of the batch)."""
+        for total, confusion in zip(self.confusions, confusions):
             total += confusion
         gt_pixels = confusions[0].sum(axis=1)  # every set's rows count the same GT pixels
-        pixels[:] += gt_pixels
-        images[:] += gt_pixels > 0
-        counted.append(name)
-        if per_image:
-            rows[name] = [{"name": name, "set": set_name, **image_metrics(confusion)}
-                          for (set_name, _), confusion in zip(sets, confusions)]
+        self.pixels += gt_pixels
+        self.images += gt_pixels > 0
+        self.counted.append(name)
+        if self.per_image:
+            self.rows[name] = [{"name": name, "set": set_name, **image_metrics(confusion)}
+                               for (set_name, _), confusion in zip(self.sets, confusions)]
 
-    job = functools.partial(image_confusions, gt_dir=str(gt_dir), pred_dirs=sets,
-                            num_classes=num_classes, ignore_index=ignore_index)
-    result = run_batch(names, job, workers=workers, desc="eval", progress=progress, on_result=collect)
-    out_sets = {}
-    for (set_name, _), total in zip(sets, totals):
-        metrics = metrics_from_confusion(total)
-        metrics["confusion"] = total.tolist()
-        metrics["num_images"] = len(counted)
-        out_sets[set_name] = metrics
-    results = {"sets": out_sets, "failed": result.failed, "internal_errors": result.internal,
-               "num_classes": num_classes, "class_names": class_names(num_classes),
-               "support": {"pixels": pixels.tolist(), "images": images.tolist()}}
-    if per_image:
-        # workers finish in any order: rows follow the names as given
-        results["per_image"] = [row for name in dict.fromkeys(names) if name in rows for row in rows[name]]
-    return results
+    def results(self, batch: BatchResult, names: Sequence[str]) -> Dict[str, object]:
+        """The dict :func:`evaluate_dirs` returns."""
+        out_sets = {}
+        for (set_name, _), total in zip(self.sets, self.confusions):
+            metrics = metrics_from_confusion(total)
+            metrics["confusion"] = total.tolist()
+            metrics["num_images"] = len(self.counted)
+            out_sets[set_name] = metrics
+        results = {"sets": out_sets, "failed": batch.failed, "internal_errors": batch.internal,
+                   "num_classes": self.num_classes, "class_names": class_names(self.num_classes),
+                   "support": {"pixels": self.pixels.tolist(), "images": self.images.tolist()}}
+        if self.per_image:
+            # workers finish in any order: rows follow the names as given
+            results["per_image"] = [row for name in dict.fromkeys(names) if name in self.rows
+                                    for row in self.rows[name]]
+        return results
 
 
 def _strict(value):
@@ -354,13 +373,14 @@ def write_per_image_csv(rows: Sequence[Mapping[str, object]], path: os.PathLike)
 
     Columns :data:`PER_IMAGE_COLUMNS`: ``name``, ``set``, ``miou``, ``pixel_acc``,
     ``labelled`` (full float precision; ``nan`` for an all-ignore GT) and ``classes``
-    (the present class indices separated by spaces). Returns the path.
+    (the present class indices separated by spaces). The file is UTF-8; bytes of a file
+    name that are not UTF-8 are written as escapes (``b\\xff``). Returns the path.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(PER_IMAGE_COLUMNS)
-    for row in rows:
-        writer.writerow([row["name"], row["set"], repr(float(row["miou"])), repr(float(row["pixel_acc"])),
+    for row in rows:  # a name that is not UTF-8 on disk is written with escapes (printable_name)
+        writer.writerow([printable_name(str(row["name"])), row["set"], repr(float(row["miou"])), repr(float(row["pixel_acc"])),
                          repr(float(row["labelled"])), " ".join(str(c) for c in row["classes"])])
     return atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
 
@@ -440,31 +460,38 @@ def format_table(results: Mapping[str, object], baseline: Optional[str] = None) 
     sets = results["sets"]
     set_names = list(sets)
     base = resolve_baseline(set_names, baseline)
-    others = [s for s in set_names if s != base]
-    names = results.get("class_names") or class_names(results["num_classes"])
-    width = max(12, *(len(s) + 4 for s in set_names))
-    lines = []
-    header = f"{'':<16}" + "".join(f"{s:>{width}}" for s in set_names)
-    header += "".join(f"{'Δ ' + s:>{width}}" for s in others)
-    lines.append(header)
-
-    def cell(value: float) -> str:
-        return f"{'-' if np.isnan(value) else f'{100 * value:.2f}':>{width}}"
-
-    def row(label, values: Mapping[str, float]):
-        text = f"{label:<16}" + "".join(cell(values[s]) for s in set_names)
-        for s in others:
-            delta = values[s] - values[base]
-            text += f"{'-':>{width}}" if np.isnan(delta) else f"{100 * delta:>+{width}.2f}"
-        return text
-
+    columns = _Columns(set_names, base, max(12, *(len(s) + 4 for s in set_names)))
+    lines = [columns.header()]
     for key, label in (("miou", "mIoU"), ("mean_precision", "precision"), ("mean_recall", "recall"),
                        ("pixel_acc", "pixel acc"), ("labelled", "labelled")):
-        lines.append(row(label, {s: float(sets[s][key]) for s in set_names}))
+        lines.append(columns.row(label, {s: float(sets[s][key]) for s in set_names}))
     lines.append("per-class IoU")
-    for index, class_name in enumerate(names):
-        lines.append(row(f"  {class_name}"[:16], {s: float(sets[s]["iou"][index]) for s in set_names}))
-    count = sets[set_names[0]]["num_images"]
-    against = f"; Δ: percentage points against {base}" if others else ""
-    lines.append(f"({count} images, one confusion matrix per set; values in %{against})")
+    for index, class_name in enumerate(results.get("class_names") or class_names(results["num_classes"])):
+        lines.append(columns.row(f"  {class_name}"[:16], {s: float(sets[s]["iou"][index]) for s in set_names}))
+    against = f"; Δ: percentage points against {base}" if columns.others else ""
+    lines.append(f"({sets[set_names[0]]['num_images']} images, one confusion matrix per set; values in %{against})")
     return "\n".join(lines)
+
+
+class _Columns:
+    """The columns of :func:`format_table`: one per set, then ``Δ NAME`` per set but ``base``."""
+
+    def __init__(self, set_names: Sequence[str], base: str, width: int):
+        self.set_names, self.base, self.width = list(set_names), base, width
+        self.others = [s for s in self.set_names if s != base]
+
+    def header(self) -> str:
+        width = self.width
+        return (f"{'':<16}" + "".join(f"{s:>{width}}" for s in self.set_names)
+                + "".join(f"{'Δ ' + s:>{width}}" for s in self.others))
+
+    def row(self, label: str, values: Mapping[str, float]) -> str:
+        """``label``, each set's value in % (``-`` for NaN), each delta in percentage points."""
+        text = f"{label:<16}" + "".join(self._cell(values[s]) for s in self.set_names)
+        return text + "".join(self._delta(values[s] - values[self.base]) for s in self.others)
+
+    def _cell(self, value: float) -> str:
+        return f"{'-' if np.isnan(value) else f'{100 * value:.2f}':>{self.width}}"
+
+    def _delta(self, delta: float) -> str:
+        return f"{'-':>{self.width}}" if np.isnan(delta) else f"{100 * delta:>+{self.width}.2f}"

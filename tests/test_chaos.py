@@ -178,3 +178,128 @@ def test_kill_then_resume_gives_the_clean_run_bytes(dataset, reference, tmp_path
     record = json.loads((out / "samcam.json").read_text())
     clean = json.loads((dataset / f"reference-{kind}" / "samcam.json").read_text())
     assert record["settings"]["refine"] == clean["settings"]["refine"]
+
+
+# ------------------------------------------------------------------------- Ctrl-C: exit 130
+
+PAUSE_HOOK = Path(__file__).resolve().parent / "pause_hook"  # sitecustomize: stops the command at one point
+
+
+def _env(**extra):
+    paths = [str(PAUSE_HOOK), str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), **extra)
+
+
+def _interrupt_at(point: str, argv, marker: Path, program=None):
+    """Run samcam until it reaches ``point`` (tests/pause_hook), send SIGINT to its process
+    group as Ctrl-C does; returns (exit code, stderr)."""
+    program = program or [sys.executable, "-m", "samcam"]
+    process = subprocess.Popen(program + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                               env=_env(SAMCAM_TEST_PAUSE=point, SAMCAM_TEST_PAUSED=str(marker)))
+    try:
+        assert wait_until(lambda: marker.exists() or process.poll() is not None, timeout=60, step=0.02)
+        assert process.poll() is None, f"{point} was never reached: {process.communicate()[1].decode()}"
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert wait_until(lambda: not session_members(process.pid), timeout=10, step=0.05), "workers left behind"
+    return process.returncode, err.decode()
+
+
+STARTUP = [
+    ("samcam.evaluate", "importing samcam (numpy, scipy, the rules)"),
+    ("samcam.cli.vis", "importing the subcommands"),
+    ("samcam.cli:build_parser", "building the parser"),
+    ("samcam.refine:get_rule", "checking --rule while parsing (plug-ins)"),
+    ("samcam.inputs:check_label_folder", "scanning the input folders"),
+]
+
+
+@pytest.mark.parametrize("point,when", STARTUP, ids=[p for p, _ in STARTUP])
+def test_ctrl_c_while_starting_is_one_line_and_exit_130(dataset, tmp_path, point, when):
+    """Before: a KeyboardInterrupt traceback and death by SIGINT (-2) for every point but the last."""
+    out = tmp_path / "out"
+    code, err = _interrupt_at(point, command(dataset, "refine", out) + ["--rule", "samcam", "--no-progress"],
+                              tmp_path / "paused")
+    assert code == 130, (when, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, (when, err)
+    assert ": interrupted" in err, (when, err)  # before the command runs: "interrupted while starting; ..."
+    assert not finished_outputs(out)
+
+
+def test_ctrl_c_while_the_console_script_imports_samcam(dataset, tmp_path):
+    script = Path(sys.executable).with_name("samcam")
+    if not script.exists():
+        pytest.skip(f"no samcam console script beside {sys.executable} (pip install -e .)")
+    code, err = _interrupt_at("samcam.evaluate", command(dataset, "refine", tmp_path / "out"), tmp_path / "paused",
+                              program=[str(script)])
+    assert code == 130 and err.strip() == "samcam: interrupted while starting; nothing was written", err
+
+
+def test_ctrl_c_while_a_worker_starts_prints_no_worker_traceback(dataset, tmp_path):
+    """Ctrl-C reaches every process of the group; a worker caught before it ignores SIGINT
+    printed a KeyboardInterrupt traceback of its own ("Process ForkProcess-1: ...")."""
+    out = tmp_path / "out"
+    code, err = _interrupt_at("concurrent.futures.process:_process_worker",
+                              command(dataset, "refine", out) + ["--workers", "2", "--no-progress"], tmp_path / "paused")
+    assert code == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "samcam refine: interrupted; finished outputs are kept and a rerun resumes"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_during_the_batch_keeps_finished_outputs_and_a_rerun_completes(dataset, reference, tmp_path, workers):
+    out = tmp_path / "out"
+    argv = [sys.executable, str(DRIVER)] + command(dataset, "refine", out) + ["--workers", workers, "--no-progress"]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                               env=_env(SAMCAM_CHAOS_DELAY="0.2"))
+    try:
+        assert wait_until(lambda: len(finished_outputs(out)) >= 3 or process.poll() is not None, timeout=60)
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the batch and its workers
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    err = err.decode()
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "samcam refine: interrupted; finished outputs are kept and a rerun resumes"
+    assert wait_until(lambda: not session_members(process.pid), timeout=10, step=0.05)
+    done = finished_outputs(out)
+    assert 3 <= len(done) < len(NAMES)
+    for path in done:
+        assert path.read_bytes() == reference["refine"][path.name], path.name
+    assert sorted(p.name for p in out.iterdir() if p.suffix != ".png") == ["samcam.json"]  # no temp files
+    assert main(command(dataset, "refine", out) + ["--no-progress"]) == 0
+    assert {p.name: p.read_bytes() for p in finished_outputs(out)} == reference["refine"]
+
+
+def test_sigint_to_one_worker_alone_changes_nothing(dataset, reference, tmp_path):
+    """Workers leave Ctrl-C to the main process: a SIGINT sent to a worker only is ignored."""
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, str(DRIVER)] + command(dataset, "refine", out)
+                               + ["--workers", "2", "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True, env=_env(SAMCAM_CHAOS_DELAY="0.1"))
+    try:
+        assert wait_until(lambda: len(children(process.pid)) >= 2 or process.poll() is not None, timeout=60)
+        for worker in children(process.pid):
+            os.kill(worker, signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 0 and "Traceback" not in err.decode(), err.decode()
+    assert {p.name: p.read_bytes() for p in finished_outputs(out)} == reference["refine"]
+
+
+def test_the_start_up_guard_knows_python_m_samcam_from_other_programs():
+    from samcam._startup import _module_run_by
+
+    assert _module_run_by(["python", "-m", "samcam", "refine"]) == "samcam"
+    assert _module_run_by(["python", "-u", "-X", "importtime", "-msamcam"]) == "samcam"
+    assert _module_run_by(["python", "-m", "pytest", "-m", "samcam"]) == "pytest"
+    assert _module_run_by(["python", "script.py", "-m", "samcam"]) is None
+    assert _module_run_by(["python", "-c", "import samcam"]) is None

@@ -160,3 +160,22 @@ def test_per_image_and_json_files_never_replace_an_input(tmp_path, capsys):
     # beside the labels, under another name, is fine
     assert main(base + ["--per-image", str(tmp_path / "pred" / "per_image.csv")]) == 0
     assert (tmp_path / "pred" / "per_image.csv").read_text().startswith("name,set,miou")
+
+
+def test_per_image_csv_names_a_file_name_that_is_not_utf8(tmp_path, capsys):
+    """Before: exit 2 with "'utf-8' codec can't encode character '\\udcff'", naming no file."""
+    import os
+
+    odd = os.fsdecode(b"b\xff")  # what listing a folder gives for a name that is not UTF-8
+    try:
+        for folder in ("gt", "pred"):
+            for name in ("a", odd):
+                write_label_png(tmp_path / folder / f"{name}.png", np.zeros((3, 4), np.uint8))
+    except (OSError, UnicodeError) as error:  # file systems that store names as Unicode (macOS) refuse it
+        pytest.skip(f"this file system refuses a file name that is not UTF-8: {error}")
+    csv_path = tmp_path / "rows.csv"
+    assert main(["eval", "--gt", str(tmp_path / "gt"), "--labels", str(tmp_path / "pred"), "--no-progress",
+                 "--per-image", str(csv_path)]) == 0
+    assert "per-image numbers written" in capsys.readouterr().err
+    lines = csv_path.read_bytes().decode("utf-8").splitlines()  # valid UTF-8
+    assert [line.split(",")[0] for line in lines] == ["name", "a", "b\\xff"]

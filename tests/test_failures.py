@@ -611,6 +611,80 @@ def test_13_exit_codes_of_the_other_commands(dataset, tmp_path, capsys, monkeypa
     assert "internal error" in err and "ZeroDivisionError" in err
 
 
+def _exit_and_err(argv, capsys):
+    """(exit code, stderr) of ``samcam argv``, whether main returns or argparse exits."""
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    return code, capsys.readouterr().err
+
+
+def _one_line(err: str, prefix: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(prefix) and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_13_a_record_nested_too_deep_to_read_is_one_line_exit_2(dataset, capsys):
+    """Before: RecursionError, printed as an internal error with its traceback (exit 3)."""
+    root, _, _ = dataset
+    (root / "out").mkdir()
+    (root / "out" / "samcam.json").write_text("[" * 100_000 + "]" * 100_000)
+    code, err = _exit_and_err(["refine", "--pseudo", str(root / "pseudo"), "--masks", str(root / "masks"),
+                               "--out", str(root / "out"), "--no-progress"], capsys)
+    assert code == 2
+    _one_line(err, "samcam refine: error: ")
+    assert not list((root / "out").glob("*.png"))
+
+
+def test_13_recursion_and_memory_errors_never_print_a_traceback(dataset, capsys, monkeypatch):
+    root, _, _ = dataset
+    import samcam.cli.refine
+
+    for error in (RecursionError("maximum recursion depth exceeded while decoding a JSON array"), MemoryError()):
+        def raise_it(*args, _error=error, **kwargs):
+            raise _error
+
+        monkeypatch.setattr(samcam.cli.refine, "refine_dir", raise_it)
+        code, err = _exit_and_err(["refine", "--pseudo", str(root / "pseudo"), "--masks", str(root / "masks"),
+                                   "--out", str(root / "out")], capsys)
+        assert code == 2, err
+        line = _one_line(err, "samcam refine: error: ")
+        assert ("nested too deeply" if isinstance(error, RecursionError) else "out of memory") in line
+
+
+@pytest.mark.parametrize("flags", [("--num-classes", "0"), ("--num-classes", "1"), ("--num-classes", "256"),
+                                   ("--num-classes", "300"), ("--num-classes", "x"), ("--workers", "0"),
+                                   ("--workers", "-3")])
+def test_13_out_of_range_flags_are_one_usage_line_for_every_command(dataset, tmp_path, capsys, flags):
+    """Before: --num-classes 300 (or 0 for eval) passed, then failed every image (exit 1)."""
+    root, _, _ = dataset
+    commands = {
+        "refine": ["refine", "--pseudo", str(root / "pseudo"), "--masks", str(root / "masks"), "--out", str(tmp_path / "r")],
+        "adapt": ["adapt", "--method", "irn", "--cams", str(root / "pseudo"), "--masks", str(root / "masks"),
+                  "--out", str(tmp_path / "a")],
+        "eval": ["eval", "--gt", str(root / "pseudo"), "--labels", str(root / "pseudo")],
+        "vis": ["vis", "--images", str(root / "pseudo"), "--labels", str(root / "pseudo"), "--out", str(tmp_path / "v")],
+    }
+    for name, argv in commands.items():
+        code, err = _exit_and_err(argv + list(flags), capsys)
+        assert code == 2, (name, err)
+        line = _one_line(err, f"samcam {name}: error: ")
+        assert flags[0] in line, line
+    assert not any((tmp_path / out).exists() for out in "rav")
+
+
+def test_13_num_classes_accepts_2_to_255():
+    from samcam.cli import build_parser
+
+    parser = build_parser()
+    for value in (2, 21, 81, 255):
+        assert parser.parse_args(["eval", "--gt", "g", "--labels", "l", "--num-classes", str(value)]).num_classes == value
+        assert parser.parse_args(["refine", "--labels", "l", "--masks", "m", "--out", "o", "--num-classes",
+                                  str(value)]).num_classes == value
+
+
 # ------------------------------------------------- README "Size limits": every reader, every variable
 
 def _every_input_kind(root):

@@ -7,9 +7,10 @@ import contextlib
 import difflib
 import logging
 import re
+import statistics
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..batch import BatchResult, describe_failures, group_failures
 from ..io import read_name_list
@@ -28,8 +29,10 @@ __all__ = [
     "rule_params",
     "named_dir",
     "positive_int",
+    "class_count",
     "names_or_list",
     "report_batch",
+    "change_summary",
     "print_failures",
     "failure_hint",
     "print_internal_errors",
@@ -213,6 +216,25 @@ def positive_int(text: str) -> int:
     return value
 
 
+# --num-classes: background and at least one class; class values are 8-bit, 255 is "ignore"
+MIN_CLASSES, MAX_CLASSES = 2, 255
+
+
+def class_count(text: str) -> int:
+    """argparse type of ``--num-classes``: an integer 2..255 (classes including background;
+    labels are 8-bit PNGs whose 255 means ignore, so classes run 0..254)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of classes ({MIN_CLASSES}..{MAX_CLASSES}), "
+                                         f"got {text[:40]!r}") from None
+    if not MIN_CLASSES <= value <= MAX_CLASSES:
+        raise argparse.ArgumentTypeError(f"must be {MIN_CLASSES}..{MAX_CLASSES} (classes including background: 21 "
+                                         f"for VOC, 81 for COCO; class values are 8-bit and 255 means ignore), "
+                                         f"got {value}")
+    return value
+
+
 def named_dir(text: str) -> Tuple[str, str]:
     """argparse type: ``NAME=DIR`` -> (NAME, DIR); a bare ``DIR`` is named after its folder."""
     if "=" in text:
@@ -259,7 +281,7 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--rule-param", action="append", type=_rule_param, default=[], metavar="NAME=VALUE",
                        help="a parameter of the rule, repeatable (a plug-in rule's, or a built-in one's without a "
                             "flag, e.g. min_area=50); VALUE is read as a Python literal (0.3, True, 'x'), else as text")
-    group.add_argument("--num-classes", type=positive_int, default=21, metavar="N",
+    group.add_argument("--num-classes", type=class_count, default=21, metavar="N",
                        help="classes including background: 21 for VOC (default), 81 for COCO")
     samcam_only = {name: "samcam: " for name in SamcamRuleParams.names() if name not in OfficialRuleParams.names()}
     add_settings_flags(group, SamcamRuleParams, only=_RULE_FLAG_ORDER, help_prefix=samcam_only)
@@ -352,13 +374,41 @@ def report_batch(result: BatchResult, what: str, hint: Optional[str] = None) -> 
 
     Failures are grouped by reason (:func:`samcam.batch.describe_failures`); when every
     image failed for one reason, that reason is said once with the likely fix (``hint``,
-    else one found from the reason). 0 all done, 1 some images failed on bad input, 3
+    else one found from the reason). When the jobs returned per-image numbers
+    (:attr:`BatchResult.stats`), a line sums them (:func:`change_summary`). 0 all done, 1 some images failed on bad input, 3
     some hit an internal error (a bug): the first such traceback is printed in full.
     """
     print(f"{what}: {result.summary()}", file=sys.stderr)
+    changes = change_summary(result.stats)
+    if changes:
+        print(f"{what}: {changes}", file=sys.stderr)
     print_failure_hint(result.failed, what, hint, everything=not result.done and not result.skipped)
     print_internal_errors(result.internal, what)
     return result.exit_code
+
+
+# per-image numbers a refine job returns (samcam.batch.ImageStats) that change_summary sums
+CHANGE_STATS = ("pixels", "changed", "masks_used")
+
+
+def change_summary(stats: Mapping[str, Mapping[str, float]]) -> Optional[str]:
+    """What a run changed, from its per-image numbers (``{name: {"pixels": P, "changed": C,
+    "masks_used": M}}``, :attr:`samcam.batch.BatchResult.stats`): ``K of N images changed,
+    X% of their pixels; median M masks used per image``. Parts whose number no image gave
+    are left out; None when there is nothing to say.
+    """
+    def values(key: str) -> List[float]:
+        return [float(numbers[key]) for numbers in stats.values() if key in numbers]
+
+    parts = []
+    changed, pixels, used = values("changed"), values("pixels"), values("masks_used")
+    if changed:
+        parts.append(f"{sum(c > 0 for c in changed)} of {len(changed)} images changed")
+    if changed and pixels and sum(pixels) > 0:
+        parts[-1] += f", {100 * sum(changed) / sum(pixels):.2f}% of their pixels"
+    if used:
+        parts.append(f"median {statistics.median(used):g} masks used per image")
+    return "; ".join(parts) or None
 
 
 def print_failures(failed: Sequence[Tuple[str, str]], what: str, everything: bool = False) -> None:

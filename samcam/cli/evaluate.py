@@ -17,7 +17,15 @@ from ..evaluate import (
 )
 from ..io import atomic_write_bytes, clean_stale_temp_files, read_name_list
 from ..vis.report import ReportData, ReportOptions, write_report
-from .common import add_batch_arguments, add_option, named_dir, positive_int, print_failures, print_internal_errors
+from .common import (
+    add_batch_arguments,
+    add_option,
+    class_count,
+    named_dir,
+    positive_int,
+    print_failures,
+    print_internal_errors,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -31,7 +39,7 @@ def add_parser(subparsers) -> None:
                metavar="NAME=DIR", help="a label folder to score, optionally named (repeat: before/after side by side)")
     parser.add_argument("--baseline", metavar="NAME",
                         help="the --labels set the deltas are taken against (default: the first)")
-    parser.add_argument("--num-classes", type=positive_int, metavar="N",
+    parser.add_argument("--num-classes", type=class_count, metavar="N",
                         help="classes including background: 21 for VOC (the default), 81 for COCO (COCO's names in "
                              "the table and report); with --class-names, the file's count")
     parser.add_argument("--class-names", metavar="FILE",

@@ -264,7 +264,7 @@ class PanelSettings(Settings):
     """How panels are drawn."""
 
     alpha: float = setting(0.6, "weight of label colours over the image, 0..1", low=0.0, high=1.0, metavar="X")
-    num_classes: int = setting(21, "classes including background (21 VOC, 81 COCO)", low=1, high=255, metavar="N")
+    num_classes: int = setting(21, "classes including background (21 VOC, 81 COCO)", low=2, high=255, metavar="N")
     seed: int = setting(0, "seed of --random and of the mask colours", metavar="N")
 
 
