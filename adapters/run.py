@@ -219,8 +219,9 @@ def adapt_dir(
         "mask_order": mask_order,
         "palette": bool(palette),
     }
-    provenance.claim(out_dir, settings, names, overwrite=overwrite, command=command, list_file=list_file,
-                     masks=provenance.describe_masks(masks_dir))
+    _claim = provenance.claim(out_dir, provenance.LABELS, settings,  # the folder's lock, held until this returns
+                              provenance.RunInfo(names, overwrite=overwrite, command=command, list_file=list_file),
+                              inputs={"masks": masks_dir})
     job = functools.partial(
         adapt_one,
         method=adapter.name,

@@ -19,7 +19,7 @@ What can go wrong, and what happens:
 * the main process dies: its workers exit with it (Linux ``PR_SET_PDEATHSIG``, and a
   thread watching the parent elsewhere); every finished output is complete, and the
   temp files the killed writers left are removed by the next run
-  (:func:`samcam.io.clean_stale_temp_files`).
+  (:func:`samcam.files.clean_stale_temp_files`).
 """
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from tqdm import tqdm
 
 from .errors import ImageError, OutputError
-from .io import clean_stale_temp_files, unique_names
+from .files import clean_stale_temp_files, is_output_file
+from .names import clip_lines, short, unique_names
 
 __all__ = ["BatchResult", "run_batch", "progress_bar", "failure_pattern", "group_failures", "describe_failures"]
 
@@ -139,18 +140,18 @@ def describe_failures(failed: Sequence[Tuple[str, str]], everything: bool = Fals
     if everything and len(groups) == 1 and len(failed) > 1:
         names = groups[0][1]
         return (f"every image failed ({len(names)}: {_some(names)}), for the same reason; the first, "
-                f"{names[0]}:\n  {reasons[names[0]]}")
+                f"{short(names[0])}:\n  {reasons[names[0]]}")
     lines = ["failures:"]
     for _, names in groups:
         if len(names) == 1:
-            lines.append(f"  {names[0]}: {reasons[names[0]]}")
+            lines.append(f"  {short(names[0])}: {reasons[names[0]]}")
         else:  # the first one's own words (exact values), for all of them
-            lines.append(f"  {len(names)} images ({_some(names)}), all like {names[0]}: {reasons[names[0]]}")
+            lines.append(f"  {len(names)} images ({_some(names)}), all like {short(names[0])}: {reasons[names[0]]}")
     return "\n".join(lines)
 
 
 def _some(names: Sequence[str]) -> str:
-    shown = ", ".join(names[:_NAMES_SHOWN])
+    shown = ", ".join(short(name) for name in names[:_NAMES_SHOWN])
     return shown + (f", ... and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else "")
 
 
@@ -164,9 +165,10 @@ def _call(job: Callable[[str], object], name: str) -> Outcome:
     except OutputError as error:
         if error.fatal:
             return name, _FATAL, None, (error.errno, error.strerror, error.filename)
-        return name, _FAILED, f"OutputError: {error}", None
+        return name, _FAILED, clip_lines(f"OutputError: {error}"), None
     except (ImageError, ValueError, OSError, KeyError) as error:
-        return name, _FAILED, f"{type(error).__name__}: {error}", None
+        # clipped: a 5 MB name in a list would otherwise echo in every message
+        return name, _FAILED, clip_lines(f"{type(error).__name__}: {error}"), None
     except Exception as error:  # a bug: keep going, but keep the trace
         detail = traceback.format_exception_only(type(error), error)[-1].strip()
         return name, _INTERNAL, f"{detail} (internal error; please report)", traceback.format_exc()
@@ -322,6 +324,27 @@ def _run_pool(items: Sequence[Tuple[int, str]], job, workers: int, emit: Callabl
 
 # ---------------------------------------------------------------------------- the batch
 
+def _plan(names: Sequence[str], output_path: Optional[Callable[[str], Path]], overwrite: bool,
+          result: BatchResult) -> Tuple[List[Tuple[int, str]], set]:
+    """(index, name) of the names to do, and the output folders; finished names go to ``result.skipped``.
+
+    Finished means a regular file at the output path (:func:`samcam.files.is_output_file`):
+    a folder of that name, or a name too long for a file name, is not done; its job runs
+    and fails alone, saying why.
+    """
+    todo: List[Tuple[int, str]] = []
+    folders = set()
+    for name in names:
+        if output_path is not None:
+            path = Path(output_path(name))
+            folders.add(path.parent)
+            if not overwrite and is_output_file(path):
+                result.skipped.append(name)
+                continue
+        todo.append((len(todo), name))
+    return todo, folders
+
+
 def run_batch(
     names: Sequence[str],
     job: Callable[[str], object],
@@ -338,7 +361,7 @@ def run_batch(
     Args:
         names: image names, processed in this order (results do not depend on it).
             Each must be a plain file name (no path separator, not ``..``: see
-            :func:`samcam.io.check_name`); a name given twice is done once.
+            :func:`samcam.names.check_name`); a name given twice is done once.
         job: a picklable callable (module-level function or ``functools.partial``) that
             does one image and writes its output atomically. It raises on failure.
         output_path: name -> the file the job writes. When given, names whose output
@@ -364,16 +387,7 @@ def run_batch(
     """
     names = unique_names(names, "run_batch")
     result = BatchResult()
-    todo: List[Tuple[int, str]] = []
-    folders = set()
-    for name in names:
-        if output_path is not None:
-            path = Path(output_path(name))
-            folders.add(path.parent)
-            if not overwrite and path.exists():
-                result.skipped.append(name)
-                continue
-        todo.append((len(todo), name))
+    todo, folders = _plan(names, output_path, overwrite, result)
     for folder in sorted(folders):
         clean_stale_temp_files(folder)
 

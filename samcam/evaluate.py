@@ -31,7 +31,9 @@ import numpy as np
 from . import inputs
 from .batch import run_batch
 from .errors import ImageError
-from .io import atomic_write_bytes, list_names, read_label_png
+from .files import atomic_write_bytes
+from .images import read_label_png
+from .names import list_names
 
 __all__ = [
     "VOC_CLASSES",

@@ -148,8 +148,10 @@ def test_a_provenance_record_in_a_mask_folder_is_not_a_mask_name(dataset):
     assert refine_cli(tmp_path) == 0
     (tmp_path / "masks" / PROVENANCE_FILE).write_bytes((tmp_path / "out" / PROVENANCE_FILE).read_bytes())
     assert store.names_in(tmp_path / "masks") == names
-    assert refine_cli(tmp_path) == 0  # and describing that mask folder embeds its record
-    assert read(tmp_path / "out")["masks"]["provenance"]["format"] == FORMAT
+    assert main(["refine", "--pseudo", str(tmp_path / "pseudo"), "--masks", str(tmp_path / "masks"),
+                 "--out", str(tmp_path / "out2"), "--no-progress"]) == 0
+    # and describing that mask folder embeds its record
+    assert read(tmp_path / "out2")["masks"]["provenance"]["format"] == FORMAT
 
 
 # --------------------------------------------------------------- mask folders (samcam masks)
@@ -205,7 +207,7 @@ def test_masks_resume_from_a_moved_dataset_and_refuse_other_settings(dataset, tm
     assert main(["masks", "--source", "proposals", "--images", str(moved), "--out", str(out), "--no-progress"]) == 0
     assert [run["images"] for run in read(out)["runs"]] == [str((tmp_path / "images").resolve()), str(moved.resolve())]
     # what decides the masks differs: refused, naming it (SAM settings, as compute_masks records them)
-    from samcam.provenance import claim
+    from samcam.provenance import MASKS, RunInfo, claim
     from samcam.sam.pipeline import mask_settings
 
     def sam_settings(**changes):
@@ -214,17 +216,18 @@ def test_masks_resume_from_a_moved_dataset_and_refuse_other_settings(dataset, tm
         return mask_settings(moved, **{**given, **changes})
 
     sam_out = tmp_path / "sam"
-    claim(sam_out, sam_settings(), names, suffix=".masks.npz", kind="mask store", what="masks")
+    claim(sam_out, MASKS, sam_settings(), RunInfo(names)).release()
     for name in names:
         store.write(sam_out / name, np.ones((1, 4, 4), bool))
-    claim(sam_out, sam_settings(settings={"points_per_side": 32, "points_per_batch": 256}), names,
-          suffix=".masks.npz", kind="mask store", what="masks")  # a batch size is not a setting of the masks
+    # a batch size is not a setting of the masks
+    claim(sam_out, MASKS, sam_settings(settings={"points_per_side": 32, "points_per_batch": 256}),
+          RunInfo(names)).release()
     for changes, differs in (({"fast": True}, "mode: 'exact' there, 'fast' now"),
                              ({"dtype": "tf32"}, "dtype: 'float32' there, 'tf32' now"),
                              ({"model": "vit_b"}, "model: 'vit_h' there, 'vit_b' now"),
                              ({"settings": {"points_per_side": 16}}, "settings.points_per_side: 32 there, 16 now")):
         with pytest.raises(ValueError, match="refusing to mix mask stores from two settings") as refused:
-            claim(sam_out, sam_settings(**changes), names, suffix=".masks.npz", kind="mask store", what="masks")
+            claim(sam_out, MASKS, sam_settings(**changes), RunInfo(names))
         assert differs in str(refused.value)
 
 

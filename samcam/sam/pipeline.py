@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 from .. import masks as mask_store
 from .. import provenance
 from ..batch import BatchResult, run_batch
+from ..files import is_output_file
 from ..io import IMAGE_SUFFIXES, ensure_not_inside, find_image, list_names, read_image, read_name_list, unique_names
 from . import families, proposals
 from .families import MissingPackages
@@ -331,14 +332,13 @@ def compute_masks(
         in_memory = f"given generator: {getattr(generator, 'description', '') or type(generator).__name__}"
     elif sam is not None:
         in_memory = "SAM built in memory"
-    provenance.claim(
-        out_dir, mask_settings(images_dir, source=source, model=model, checkpoint=checkpoint, config=config,
-                               settings=settings, dtype=dtype, fast=fast, in_memory=in_memory),
-        names, overwrite=overwrite, command=command, list_file=list_file, suffix=mask_store.STORE_SUFFIX,
-        kind="mask store", what="masks ({name}.masks.npz) written by samcam masks; settings decide their content",
-        keep_unrecorded=True, write=record,
-        run_info={"images": str(Path(images_dir).resolve()),
-                  "checkpoint": str(Path(checkpoint).resolve()) if checkpoint is not None else None})
+    _claim = provenance.claim(  # the folder's lock, held until this returns
+        out_dir, provenance.MASKS, mask_settings(images_dir, source=source, model=model, checkpoint=checkpoint,
+                                                 config=config, settings=settings, dtype=dtype, fast=fast,
+                                                 in_memory=in_memory),
+        provenance.RunInfo(names, overwrite=overwrite, command=command, list_file=list_file, write=record,
+                           extra={"images": str(Path(images_dir).resolve()),
+                                  "checkpoint": str(Path(checkpoint).resolve()) if checkpoint is not None else None}))
     output_path = functools.partial(_output_path, out_dir)
     if source == "proposals":
         job = functools.partial(_proposals_one, images_dir=str(images_dir), out_dir=str(out_dir))
@@ -347,7 +347,7 @@ def compute_masks(
     if source != "sam":
         raise ValueError(f"--source must be sam or proposals, got {source!r}")
     # Only names that will actually run are prefetched; run_batch repeats this test.
-    todo = [n for n in names if overwrite or not output_path(n).exists()]
+    todo = [n for n in names if overwrite or not is_output_file(output_path(n))]
     if not todo:
         return run_batch(names, lambda name: None, output_path, overwrite=False, desc="masks", progress=False)
     if generator is None and sam is not None:

@@ -34,7 +34,9 @@ from .. import masks as mask_io
 from ..batch import BatchResult, run_batch
 from ..errors import ImageError
 from ..evaluate import class_names
-from ..io import atomic_write_bytes, ensure_not_inside, find_image, read_image, read_label_png, voc_palette
+from ..files import atomic_write_bytes
+from ..images import find_image, read_image, read_label_png, voc_palette
+from ..outputs import ensure_not_inside
 
 __all__ = [
     "COLUMN_GAP",

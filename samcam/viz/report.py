@@ -31,7 +31,9 @@ from PIL import Image
 from .. import provenance
 from .._version import __version__
 from ..evaluate import class_names, resolve_baseline, score_images, select_changed
-from ..io import atomic_write_bytes, clean_stale_temp_files, ensure_not_inside, list_names
+from ..files import atomic_write_bytes, clean_stale_temp_files
+from ..names import list_names
+from ..outputs import ensure_not_inside
 from .panels import render_panels
 
 __all__ = ["write_report", "write_mask_comparison", "mask_comparison_section", "plot_per_class_iou",
