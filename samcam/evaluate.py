@@ -33,7 +33,7 @@ from .batch import run_batch
 from .errors import ImageError
 from .files import atomic_write_bytes
 from .images import read_label_png
-from .names import list_names
+from .names import list_names, printable
 
 __all__ = [
     "VOC_CLASSES",
@@ -352,13 +352,14 @@ def write_per_image_csv(rows: Sequence[Mapping[str, object]], path: os.PathLike)
 
     Columns :data:`PER_IMAGE_COLUMNS`: ``name``, ``set``, ``miou``, ``pixel_acc``,
     ``labelled`` (full float precision; ``nan`` for an all-ignore GT) and ``classes``
-    (the present class indices separated by spaces). Returns the path.
+    (the present class indices separated by spaces). A name that is not UTF-8 is written
+    with ``\\xff`` escapes (:func:`samcam.names.printable`). Returns the path.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(PER_IMAGE_COLUMNS)
     for row in rows:
-        writer.writerow([row["name"], row["set"], repr(float(row["miou"])), repr(float(row["pixel_acc"])),
+        writer.writerow([printable(row["name"]), printable(row["set"]), repr(float(row["miou"])), repr(float(row["pixel_acc"])),
                          repr(float(row["labelled"])), " ".join(str(c) for c in row["classes"])])
     return atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
 

@@ -20,6 +20,7 @@ import traceback
 from typing import Optional, Sequence
 
 from .. import __version__
+from ..names import clip_lines
 from ..sam.checkpoints import CheckpointError
 from ..sam.pipeline import MissingPackages
 from . import adapt, demo, evaluate, masks, mmseg_config, refine, vis
@@ -77,10 +78,10 @@ def main(argv: Optional[Sequence[str]] = None, *, prog: str = "samcam") -> int:
         print("interrupted; finished outputs are kept and a rerun resumes", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, CheckpointError, MissingPackages) as error:
-        print(f"{name}: error: {error}", file=sys.stderr)
+        print(f"{name}: error: {clip_lines(str(error))}", file=sys.stderr)  # a 5 MB name is not echoed whole
         return 2
     except OSError as error:  # an output folder that cannot be written, a list that cannot be read
-        print(f"{name}: error: {describe_os_error(error)}", file=sys.stderr)
+        print(f"{name}: error: {clip_lines(describe_os_error(error))}", file=sys.stderr)
         return 2
     except Exception:
         print(f"{name}: internal error (a bug in samcam or a library it uses; please report it "

@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 from ..evaluate import evaluate_dirs, format_table, resolve_baseline, results_json, write_per_image_csv
-from ..io import atomic_write_bytes, clean_stale_temp_files, read_name_list
+from ..files import atomic_write_bytes, clean_stale_temp_files
+from ..names import read_name_list
+from ..outputs import check_outputs
 from ..viz.report import write_report
 from .common import add_batch_arguments, add_option, named_dir, positive_int, print_failures, print_internal_errors
 
@@ -41,33 +43,14 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _check_output_files(args: argparse.Namespace, preds) -> None:
-    """Refuse, before any work, a --per-image/--json file that would replace an input:
-    a PNG in a folder this command reads, the --list file, the other output file."""
-    folders = [Path(d).resolve() for d in (args.gt, *preds.values(), args.images, args.masks) if d]
-    seen = {}
-    for flag, value in (("--per-image", args.per_image), ("--json", args.json)):
-        if not value:
-            continue
-        path = Path(value).resolve()
-        if path.is_dir():
-            raise ValueError(f"{flag} {value} is a folder; give a file name")
-        if path in seen:
-            raise ValueError(f"{flag} and {seen[path]} are the same file, {value}")
-        seen[path] = flag
-        if args.list and path == Path(args.list).resolve():
-            raise ValueError(f"{flag} {value} is the --list file; write it elsewhere")
-        if path.suffix.lower() == ".png" and path.parent in folders:
-            raise ValueError(f"{flag} {value} would replace a PNG in {path.parent}, a folder this command reads; "
-                             "write it elsewhere")
-
-
 def run(args: argparse.Namespace) -> int:
     preds = dict(args.labels)
     if len(preds) != len(args.labels):
         raise ValueError("two --labels sets have the same NAME; name them NAME=DIR")
     baseline = resolve_baseline(list(preds), args.baseline)
-    _check_output_files(args, preds)
+    check_outputs(files={"--per-image": args.per_image, "--json": args.json}, folders={"--report": args.report},
+                  reads={"--gt": args.gt, "--labels": list(preds.values()), "--images": args.images,
+                         "--masks": args.masks, "--list": args.list})
     names = read_name_list(args.list) if args.list else None  # None: every PNG of the first --labels
     results = evaluate_dirs(args.gt, preds, names, num_classes=args.num_classes, workers=args.workers,
                             progress=not args.no_progress, per_image=bool(args.per_image))

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .. import inputs
 from ..evaluate import results_json
-from ..io import atomic_write_bytes, ensure_not_inside
+from ..io import atomic_write_bytes
+from ..outputs import check_outputs
 from ..sam.compare import compare_mask_sources, format_comparison
 from ..sam.families import check_mode, family_of, require_packages
 from ..sam.generate import DTYPES
@@ -155,8 +156,9 @@ def _run_compare(args: argparse.Namespace) -> int:
         raise ValueError("--compare: two folders have the same NAME; name them NAME=DIR")
     names = names_or_list(args.list, []) if args.list else None
     folders = list(sources.values()) + [args.labels, args.gt]
-    if args.report:  # refuse a bad report folder before the work, not after
-        ensure_not_inside(Path(args.report), folders)
+    check_outputs(files={"--json": args.json}, folders={"--report": args.report},  # before the work, not after
+                  reads={"--compare": list(sources.values()), "--labels": args.labels, "--gt": args.gt,
+                         "--list": args.list})
     if args.baseline is not None and args.baseline not in sources:  # before the work, not after
         raise ValueError(f"--baseline {args.baseline!r} is not one of the --compare sources: {', '.join(sources)}")
     params = rule_params(args)

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import Callable, List
 
-from .. import inputs
+from .. import inputs, provenance
 from ..evaluate import resolve_baseline, score_images, select_changed
-from ..io import list_names
+from ..names import list_names
+from ..outputs import check_outputs
 from ..viz.panels import render_panels
 from .common import add_batch_arguments, named_dir, names_or_list, positive_int, print_failures, report_batch
 
@@ -84,7 +85,21 @@ def _check_inputs(args: argparse.Namespace) -> Callable[[List[str]], None]:
     return present
 
 
+def _claim(args: argparse.Namespace, chosen: List[str]) -> provenance.Claim:
+    """The --out folder's samcam.json checked and written, its lock held: a rerun with other
+    labels, masks or drawing settings is refused instead of keeping the old panels."""
+    folders = {"images": args.images, "masks": args.masks, "gt": args.gt}
+    folders.update({f"labels {name}": folder for name, folder in args.labels})
+    settings = {"tool": "vis", "alpha": args.alpha, "num_classes": args.num_classes, "seed": args.seed,
+                "inputs": {key: str(Path(value).resolve()) if value else None for key, value in folders.items()}}
+    run = provenance.RunInfo(chosen, overwrite=args.overwrite, command=args.command_line, list_file=args.list)
+    return provenance.claim(args.out, provenance.PANELS, settings, run, inputs=folders)
+
+
 def run(args: argparse.Namespace) -> int:
+    check_outputs(folders={"--out": args.out},
+                  reads={"--images": args.images, "--labels": [folder for _, folder in args.labels],
+                         "--masks": args.masks, "--gt": args.gt, "--list": args.list})
     for flag, folder in [("--images", args.images), ("--masks", args.masks), ("--gt", args.gt)] + [
         ("--labels", folder) for _, folder in args.labels
     ]:
@@ -131,20 +146,21 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:<20} {100 * before:>12.2f} {100 * after:>12.2f} {100 * (after - before):>+8.2f}")
     elif args.random is not None:
         chosen = sorted(random.Random(args.seed).sample(pool, min(args.random, len(pool))))
-    result = render_panels(
-        chosen,
-        images_dir=args.images,
-        label_dirs=args.labels,
-        out_dir=args.out,
-        masks_dir=args.masks,
-        gt_dir=args.gt,
-        alpha=args.alpha,
-        num_classes=args.num_classes,
-        seed=args.seed,
-        workers=args.workers,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
+    with _claim(args, chosen):
+        result = render_panels(
+            chosen,
+            images_dir=args.images,
+            label_dirs=args.labels,
+            out_dir=args.out,
+            masks_dir=args.masks,
+            gt_dir=args.gt,
+            alpha=args.alpha,
+            num_classes=args.num_classes,
+            seed=args.seed,
+            workers=args.workers,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
     if result.done or result.skipped:  # not when every image failed: the folder may not even exist
         print(f"panels in {args.out}")
     return report_batch(result, args.prog)

@@ -318,7 +318,7 @@ def render_image(
                 f"image is {shape[0]}×{shape[1]} (height×width)"
             )
         # Per-image seed: reruns and other worker counts give the same colours.
-        mask_seed = zlib.crc32(name.encode("utf-8")) ^ seed
+        mask_seed = zlib.crc32(name.encode("utf-8", "surrogateescape")) ^ seed  # a name's bytes, UTF-8 or not
         tiles.append(
             Tile(
                 title=f"masks ({Path(masks_dir).name})",

@@ -32,7 +32,7 @@ from .. import provenance
 from .._version import __version__
 from ..evaluate import class_names, resolve_baseline, score_images, select_changed
 from ..files import atomic_write_bytes, clean_stale_temp_files
-from ..names import list_names
+from ..names import list_names, printable
 from ..outputs import ensure_not_inside
 from .panels import render_panels
 
@@ -248,7 +248,7 @@ def write_mask_comparison(comparison: Mapping[str, object], out_dir: os.PathLike
         + mask_comparison_section(comparison, out_dir, baseline)
         + "</body></html>\n"
     )
-    return atomic_write_bytes(out_dir / "index.html", page.encode("utf-8"))
+    return atomic_write_bytes(out_dir / "index.html", printable(page).encode("utf-8"))  # names not UTF-8: escaped
 
 
 def _set_colours(set_names: Sequence[str], baseline: str) -> Dict[str, str]:
@@ -534,4 +534,4 @@ def write_report(
         + "\n".join(sections)
         + "</body></html>\n"
     )
-    return atomic_write_bytes(out_dir / "index.html", page.encode("utf-8"))
+    return atomic_write_bytes(out_dir / "index.html", printable(page).encode("utf-8"))  # names not UTF-8: escaped
