@@ -46,7 +46,7 @@ class RefineOptions(Settings):
 def _refine_one(name: str, pseudo_dir: str, mask_dir: str, out_dir: str, params: Dict[str, object],
                 palette: bool, mask_order: str) -> None:
     label_path = Path(pseudo_dir) / f"{name}.png"
-    if not label_path.exists():
+    if not os.path.lexists(label_path):  # a loop of links is no "missing": reading it says what it is
         raise FileNotFoundError(f"{label_path}: pseudo label missing")
     label = read_label_png(label_path)
     mask_path = mask_store.find(mask_dir, name)

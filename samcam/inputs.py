@@ -21,6 +21,7 @@ import numpy as np
 
 from .io import PNG_SIGNATURE, read_label_png
 from .masks import STORE_SUFFIX
+from .names import is_folder_entry
 
 __all__ = [
     "InputError",
@@ -166,7 +167,7 @@ def survey(folder: os.PathLike, flag: str = "") -> FolderContents:
             name = entry.name
             if name.startswith("."):
                 continue  # temp files of running writers, hidden files
-            if entry.is_dir():
+            if is_folder_entry(entry):  # a loop of links is no folder: it never stops the survey
                 kind, stem = (AMG if _is_amg_folder(entry.path) else FOLDERS), name
             elif name == PROVENANCE_FILE:
                 contents.provenance = True

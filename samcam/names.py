@@ -14,7 +14,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
-__all__ = ["check_name", "unique_names", "read_name_list", "list_names", "printable", "short", "shown", "clip_lines"]
+__all__ = ["check_name", "unique_names", "read_name_list", "list_names", "printable", "short", "shown", "clip_lines",
+           "is_folder_entry"]
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def read_name_list(path: os.PathLike) -> List[str]:
     return unique_names(names, str(path))
 
 
-def _is_folder(entry: os.DirEntry) -> bool:
+def is_folder_entry(entry: os.DirEntry) -> bool:
     """Whether ``entry`` is a folder; an entry that cannot be examined (a loop of links,
     no permission) is not one: it concerns only the image of its name, if any."""
     try:
@@ -191,7 +192,7 @@ def list_names(folder: os.PathLike, suffixes: Sequence[str], *, folders: bool = 
         raise FileNotFoundError(f"{folder}: folder does not exist")
     names = set()
     for entry in os.scandir(folder):
-        if _is_folder(entry):
+        if is_folder_entry(entry):
             if folders:
                 names.add(entry.name)
             continue
