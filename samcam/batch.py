@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from .errors import ImageError, OutputError
 from .files import clean_stale_temp_files, is_output_file
+from .locks import close_inherited
 from .names import clip_lines, short, unique_names
 
 __all__ = ["BatchResult", "run_batch", "progress_bar", "failure_pattern", "group_failures", "describe_failures"]
@@ -197,6 +198,7 @@ def _watch_parent(parent: int) -> None:
 def _worker_init(parent_pid: int, forked: bool) -> None:
     """Start of every worker: exit with the parent; leave Ctrl-C to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    close_inherited()  # the output folder's lock is the parent's: it must go when the parent goes
     _set_parent_death_signal()
     parent = os.getppid()
     if forked and parent != parent_pid:  # the parent died before the death signal was set

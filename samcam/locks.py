@@ -35,7 +35,7 @@ try:
 except ImportError:  # Windows: no flock; runs are not kept apart there
     fcntl = None
 
-__all__ = ["LOCK_FILE", "FolderBusy", "FolderLock"]
+__all__ = ["LOCK_FILE", "FolderBusy", "FolderLock", "close_inherited"]
 
 LOCK_FILE = ".samcam.lock"
 _WAIT = 2.0  # seconds a joining shard waits while the first one writes the record
@@ -180,6 +180,21 @@ class FolderLock:
             self.release()
         except Exception:
             pass
+
+
+def close_inherited() -> None:
+    """In a forked worker: close the lock descriptors inherited from the run that started it.
+
+    The lock belongs to that run; a worker still holding a copy when the run is killed
+    would keep the folder locked until the worker, too, has exited.
+    """
+    for lock in list(_HELD.values()):
+        if lock._pid != os.getpid() and lock._fd is not None:
+            fd, lock._fd = lock._fd, None
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 def _take_over(path: Path) -> Optional[int]:
