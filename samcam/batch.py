@@ -423,17 +423,22 @@ def run_batch(
         for folder in sorted(folders):  # what killed workers left
             clean_stale_temp_files(folder)
     if fatal:
-        _, _, _, (code, strerror, filename) = fatal[0]
-        folder = Path(filename).parent if filename else None
-        left = len(todo) - len(result.done) - len(result.failed)
-        raise OutputError(
-            code,
-            f"cannot write outputs there ({strerror}, writing {Path(filename).name if filename else '?'}); "
-            f"stopped with {len(result.done)} image(s) written and {left} not done. Finished outputs are "
-            "kept: free space or fix the folder's permissions, then rerun to resume",
-            str(folder) if folder is not None else None,
-        )
+        raise _stopped(fatal[0], len(todo), result)
     return result
+
+
+def _stopped(outcome: "Outcome", todo: int, result: BatchResult) -> OutputError:
+    """The error a batch stops with after a write that concerns the whole folder failed."""
+    _, _, _, (code, strerror, filename) = outcome
+    folder = Path(filename).parent if filename else None
+    left = todo - len(result.done) - len(result.failed)
+    return OutputError(
+        code,
+        f"cannot write outputs there ({strerror}, writing {Path(filename).name if filename else '?'}); "
+        f"stopped with {len(result.done)} image(s) written and {left} not done. Finished outputs are "
+        "kept: free space or fix the folder's permissions, then rerun to resume",
+        str(folder) if folder is not None else None,
+    )
 
 
 def _record(result: BatchResult, outcome: Outcome, on_result) -> None:

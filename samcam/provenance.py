@@ -111,8 +111,8 @@ def _types(types: tuple) -> str:
     return " or ".join(_TYPE_NAMES[t] for t in types)
 
 
-def _type_problem(record: Dict[str, Any]) -> Optional[str]:
-    """The first field of the wrong JSON type, or None."""
+def _field_problem(record: Dict[str, Any]) -> Optional[str]:
+    """The first field (top level, or one readers use inside) of the wrong JSON type, or None."""
     for key, types in _SCHEMA.items():
         if key in record and not _is(record[key], types):
             return f"{key} must be {_types(types)}, not {type(record[key]).__name__}"
@@ -120,11 +120,17 @@ def _type_problem(record: Dict[str, Any]) -> Optional[str]:
         inner = record.get(outer) or {}
         if key in inner and not _is(inner[key], types):
             return f"{outer}.{key} must be {_types(types)}, not {type(inner[key]).__name__}"
-    if not all(isinstance(run, dict) for run in record["runs"]):
-        return "runs must be a list of objects"
-    if not all(isinstance(name, str) for name in (record.get("masks") or {}).get("formats", [])):
-        return "masks.formats must be a list of text"
     return None
+
+
+def _type_problem(record: Dict[str, Any]) -> Optional[str]:
+    """What of the record is of the wrong JSON type, or None."""
+    problem = _field_problem(record)
+    if problem is None and not all(isinstance(run, dict) for run in record["runs"]):
+        problem = "runs must be a list of objects"
+    if problem is None and not all(isinstance(name, str) for name in (record.get("masks") or {}).get("formats", [])):
+        problem = "masks.formats must be a list of text"
+    return problem
 
 
 def _schema_problem(record: Any) -> Optional[str]:

@@ -96,10 +96,14 @@ def _claim(args: argparse.Namespace, chosen: List[str]) -> provenance.Claim:
     return provenance.claim(args.out, provenance.PANELS, settings, run, inputs=folders)
 
 
-def run(args: argparse.Namespace) -> int:
+def _check_output(args: argparse.Namespace) -> None:
     check_outputs(folders={"--out": args.out},
                   reads={"--images": args.images, "--labels": [folder for _, folder in args.labels],
                          "--masks": args.masks, "--gt": args.gt, "--list": args.list})
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_output(args)
     for flag, folder in [("--images", args.images), ("--masks", args.masks), ("--gt", args.gt)] + [
         ("--labels", folder) for _, folder in args.labels
     ]:
