@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 from .errors import ImageError, OutputError
 from .files import clean_stale_temp_files, is_output_file
-from .locks import close_inherited
+from .locks import close_inherited, release_folder
 from .names import clip_lines, short, unique_names
 
 __all__ = ["BatchResult", "run_batch", "progress_bar", "failure_pattern", "group_failures", "describe_failures"]
@@ -367,8 +367,9 @@ def run_batch(
         job: a picklable callable (module-level function or ``functools.partial``) that
             does one image and writes its output atomically. It raises on failure.
         output_path: name -> the file the job writes. When given, names whose output
-            already exists are skipped unless ``overwrite``, and temp files that killed
-            runs left in the output folders are removed before and after.
+            already exists are skipped unless ``overwrite``, temp files that killed
+            runs left in the output folders are removed before and after, and at the
+            end this process lets go of those folders' locks (:mod:`samcam.locks`).
         workers: number of processes; 1 runs in this process.
         overwrite: redo names whose output exists.
         desc: label of the tqdm progress bar (printed to stderr).
@@ -422,6 +423,7 @@ def run_batch(
             _record(result, outcomes.pop(index), on_result)
         for folder in sorted(folders):  # what killed workers left
             clean_stale_temp_files(folder)
+            release_folder(folder)  # the run that claimed the folder is over (samcam.locks)
     if fatal:
         raise _stopped(fatal[0], len(todo), result)
     return result

@@ -35,7 +35,7 @@ try:
 except ImportError:  # Windows: no flock; runs are not kept apart there
     fcntl = None
 
-__all__ = ["LOCK_FILE", "FolderBusy", "FolderLock", "close_inherited"]
+__all__ = ["LOCK_FILE", "FolderBusy", "FolderLock", "close_inherited", "release_folder"]
 
 LOCK_FILE = ".samcam.lock"
 _WAIT = 2.0  # seconds a joining shard waits while the first one writes the record
@@ -180,6 +180,22 @@ class FolderLock:
             self.release()
         except Exception:
             pass
+
+
+def release_folder(folder: os.PathLike) -> None:
+    """Let go of ``folder``'s lock if this process holds it (nothing otherwise).
+
+    :func:`samcam.batch.run_batch` calls it for every folder it wrote when it ends: a
+    claim lasts until the batch that writes its folder is over, even when the claim
+    object lives on (kept by an exception's traceback) after that.
+    """
+    try:
+        now = os.stat(Path(folder) / LOCK_FILE)
+    except OSError:
+        return
+    holder = _HELD.get((now.st_dev, now.st_ino))
+    if holder is not None and holder._pid == os.getpid():
+        holder.release()
 
 
 def close_inherited() -> None:

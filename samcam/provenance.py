@@ -242,8 +242,7 @@ def fingerprint(folder: os.PathLike) -> Dict[str, Any]:
 
     Its own ``samcam.json`` (what made it, not when or where) if it has one; else the
     number of entries, their total size, the newest modification time and a digest of
-    every entry's name, size and modification time (one ``stat`` per entry: about a
-    second for 100,000 entries).
+    every entry's name, size and modification time (one ``stat`` per entry, nothing read).
     """
     record = _read_or_none(folder)
     if record is not None:
@@ -329,8 +328,10 @@ class RunInfo:
 class Claim:
     """A folder claimed for a run: its record checked and written, its lock held.
 
-    The lock is held until :meth:`release` (or the end of a ``with`` block, or when the
-    object is dropped): keep the claim for as long as the run writes the folder.
+    The lock is held until :meth:`release`, the end of a ``with`` block, the end of the
+    :func:`~samcam.batch.run_batch` that writes the folder, or when the object is
+    dropped, whichever comes first: keep the claim for as long as the run writes the
+    folder.
     """
 
     def __init__(self, path: Path, lock: FolderLock):

@@ -258,3 +258,16 @@ def test_one_process_may_go_on_after_a_failed_run_into_the_same_folder(data):
     assert _elsewhere(data / "out") == "busy"
     again.release()
     assert not (data / "out" / LOCK_FILE).exists() and _elsewhere(data / "out") == "free"
+
+
+def test_the_batch_writing_a_folder_ends_its_claim(data):
+    """A claim kept alive after its run (a traceback cycle keeps the frame) holds the
+    folder no longer than the batch that wrote it."""
+    from samcam.batch import run_batch
+
+    kept = claim(data / "out", LABELS, {"tool": "refine"}, RunInfo(NAMES))
+    assert _elsewhere(data / "out") == "busy"
+    result = run_batch(NAMES, lambda name: (data / "out" / f"{name}.png").write_bytes(b"x"),
+                       lambda name: data / "out" / f"{name}.png")
+    assert result.ok and _elsewhere(data / "out") == "free" and not (data / "out" / LOCK_FILE).exists()
+    kept.release()  # nothing left to let go
