@@ -75,6 +75,15 @@ def _holder(fd: int) -> Dict[str, Any]:
     return holder if isinstance(holder, dict) else {}
 
 
+def _note_holder(fd: int, key: str, shared: bool) -> None:
+    """Write who holds the lock into its file (for the refusal's message and for shards)."""
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "key": key, "shared": shared}).encode(), 0)
+    except OSError:  # opened read-only (another user's file): the lock holds all the same
+        pass
+
+
 def _same_file(fd: int, path: Path) -> bool:
     """Whether ``path`` still names the file ``fd`` locked (a releasing holder may have removed it)."""
     try:
@@ -132,8 +141,14 @@ class FolderLock:
 
     @staticmethod
     def _open(path: Path) -> int:
+        cloexec = getattr(os, "O_CLOEXEC", 0)
         try:
-            return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+            return os.open(path, os.O_RDWR | os.O_CREAT | cloexec, 0o666)
+        except PermissionError:  # another user's lock file: flock needs no write access
+            try:
+                return os.open(path, os.O_RDONLY | cloexec)
+            except OSError as error:
+                raise OutputError(error.errno, error.strerror or str(error), str(path)) from error
         except OSError as error:
             raise OutputError(error.errno, error.strerror or str(error), str(path)) from error
 
@@ -142,8 +157,7 @@ class FolderLock:
         """Take the lock on ``fd``: True when held, raising FolderBusy when another run has it."""
         if _flock(fd, fcntl.LOCK_EX):
             if _same_file(fd, path):
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, json.dumps({"pid": os.getpid(), "key": key, "shared": shared}).encode(), 0)
+                _note_holder(fd, key, shared)
             return True
         deadline = time.monotonic() + (_WAIT if shared else 0.0)
         while True:

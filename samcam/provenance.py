@@ -334,12 +334,28 @@ class Claim:
     folder.
     """
 
-    def __init__(self, path: Path, lock: FolderLock):
+    def __init__(self, path: Path, lock: FolderLock, new_folder: bool = False):
         self.path = path  # the samcam.json
         self._lock = lock
+        self.new_folder = new_folder  # the claim created the folder
 
     def release(self) -> None:
         self._lock.release()
+
+    def undo_if_empty(self) -> bool:
+        """Remove the folder again if this claim created it and the run wrote nothing into
+        it but the record (every image failed); returns whether it did. Then releases."""
+        folder = self.path.parent
+        try:
+            if self.new_folder and {e.name for e in os.scandir(folder)} <= {PROVENANCE_FILE, LOCK_FILE}:
+                self.path.unlink(missing_ok=True)
+                self.release()  # removes the lock file
+                folder.rmdir()
+                return True
+        except OSError:  # something else appeared there meanwhile: leave it
+            pass
+        self.release()
+        return False
 
     def __enter__(self) -> "Claim":
         return self
@@ -508,6 +524,7 @@ def claim(out_dir: os.PathLike, kind: FolderKind, settings: Mapping[str, Any], r
             (see the module docstring), or its ``samcam.json`` is not a record.
     """
     out = Path(out_dir)
+    new_folder = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     settings = _normalised(settings)
     lock = FolderLock.acquire(out, _key(kind, settings), shared=kind.shared)
@@ -517,7 +534,7 @@ def claim(out_dir: os.PathLike, kind: FolderKind, settings: Mapping[str, Any], r
     except BaseException:
         lock.release()
         raise
-    return Claim(path, lock)
+    return Claim(path, lock, new_folder)
 
 
 def _claim_locked(out: Path, kind: FolderKind, settings: Dict[str, Any], run: RunInfo,

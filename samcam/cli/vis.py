@@ -102,6 +102,29 @@ def _check_output(args: argparse.Namespace) -> None:
                          "--masks": args.masks, "--gt": args.gt, "--list": args.list})
 
 
+def _render(args: argparse.Namespace, chosen: List[str]):
+    """The panels of ``chosen`` into --out, under the folder's claim (its record and lock)."""
+    claimed = _claim(args, chosen)
+    with claimed:
+        result = render_panels(
+            chosen,
+            images_dir=args.images,
+            label_dirs=args.labels,
+            out_dir=args.out,
+            masks_dir=args.masks,
+            gt_dir=args.gt,
+            alpha=args.alpha,
+            num_classes=args.num_classes,
+            seed=args.seed,
+            workers=args.workers,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
+        if not result.done and not result.skipped:  # every image failed: no folder of nothing but a record
+            claimed.undo_if_empty()
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
     _check_output(args)
     for flag, folder in [("--images", args.images), ("--masks", args.masks), ("--gt", args.gt)] + [
@@ -150,21 +173,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:<20} {100 * before:>12.2f} {100 * after:>12.2f} {100 * (after - before):>+8.2f}")
     elif args.random is not None:
         chosen = sorted(random.Random(args.seed).sample(pool, min(args.random, len(pool))))
-    with _claim(args, chosen):
-        result = render_panels(
-            chosen,
-            images_dir=args.images,
-            label_dirs=args.labels,
-            out_dir=args.out,
-            masks_dir=args.masks,
-            gt_dir=args.gt,
-            alpha=args.alpha,
-            num_classes=args.num_classes,
-            seed=args.seed,
-            workers=args.workers,
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-        )
+    result = _render(args, chosen)
     if result.done or result.skipped:  # not when every image failed: the folder may not even exist
         print(f"panels in {args.out}")
     return report_batch(result, args.prog)
