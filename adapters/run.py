@@ -285,8 +285,11 @@ class AdaptJob(Settings):
             The :class:`~samcam.batch.BatchResult`; per-image failures are collected.
         """
         plan = plan if plan is not None else self.plan()
-        provenance.claim(self.out_dir, plan.record, list(plan.names), overwrite=self.overwrite, command=self.command,
-                         list_file=self.list_file, masks=provenance.describe_masks(self.masks_dir))
+        _claim = provenance.claim(  # the folder's lock, held until this returns
+            self.out_dir, provenance.LABELS, plan.record,
+            provenance.RunInfo(list(plan.names), overwrite=self.overwrite, command=self.command,
+                               list_file=self.list_file),
+            inputs={"masks": self.masks_dir})
         # the per-image job goes to every worker with each image: without the names
         per_image = functools.partial(adapt_one, job=dataclasses.replace(self, image_names=None, command=None))
         return run_batch(list(plan.names), per_image, self.output, workers=self.workers, overwrite=self.overwrite,

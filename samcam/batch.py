@@ -21,7 +21,7 @@ What can go wrong, and what happens:
 * the main process dies: its workers exit with it (Linux ``PR_SET_PDEATHSIG``, and a
   thread watching the parent elsewhere); every finished output is complete, and the
   temp files the killed writers left are removed by the next run
-  (:func:`samcam.io.clean_stale_temp_files`);
+  (:func:`samcam.files.clean_stale_temp_files`);
 * Ctrl-C: ``KeyboardInterrupt`` in the main process (workers ignore SIGINT, also while
   they start); the workers are killed, finished outputs are kept and temp files removed.
 
@@ -42,7 +42,9 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from tqdm import tqdm
 
 from .errors import OutputError
-from .io import clean_stale_temp_files, unique_names
+from .files import clean_stale_temp_files, is_output_file
+from .locks import release_folder
+from .names import short, unique_names
 from .workers import FATAL, INTERNAL, OK, WORKERS_PER_CORE, Outcome, Recorder, call_job, run_pool, worker_count
 
 __all__ = ["BatchResult", "ImageStats", "run_batch", "worker_count", "WORKERS_PER_CORE", "progress_bar",
@@ -152,18 +154,18 @@ def describe_failures(failed: Sequence[Tuple[str, str]], everything: bool = Fals
     if everything and len(groups) == 1 and len(failed) > 1:
         names = groups[0][1]
         return (f"every image failed ({len(names)}: {_some(names)}), for the same reason; the first, "
-                f"{names[0]}:\n  {reasons[names[0]]}")
+                f"{short(names[0])}:\n  {reasons[names[0]]}")
     lines = ["failures:"]
     for _, names in groups:
         if len(names) == 1:
-            lines.append(f"  {names[0]}: {reasons[names[0]]}")
+            lines.append(f"  {short(names[0])}: {reasons[names[0]]}")
         else:  # the first one's own words (exact values), for all of them
-            lines.append(f"  {len(names)} images ({_some(names)}), all like {names[0]}: {reasons[names[0]]}")
+            lines.append(f"  {len(names)} images ({_some(names)}), all like {short(names[0])}: {reasons[names[0]]}")
     return "\n".join(lines)
 
 
 def _some(names: Sequence[str]) -> str:
-    shown = ", ".join(names[:_NAMES_SHOWN])
+    shown = ", ".join(short(name) for name in names[:_NAMES_SHOWN])
     return shown + (f", ... and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else "")
 
 
@@ -222,7 +224,9 @@ def _plan(names: Sequence[str], output_path, overwrite: bool, result: BatchResul
         if output_path is not None:
             path = Path(output_path(name))
             folders.add(path.parent)
-            if not overwrite and path.exists():
+            # a folder of that name, or a name too long for a file name, is not done: its job
+            # runs and fails alone, saying why (samcam.files.is_output_file)
+            if not overwrite and is_output_file(path):
                 result.skipped.append(name)
                 continue
         todo.append((len(todo), name))
@@ -259,13 +263,14 @@ def run_batch(
     Args:
         names: image names, processed in this order (results do not depend on it).
             Each must be a plain file name (no path separator, not ``..``: see
-            :func:`samcam.io.check_name`); a name given twice is done once.
+            :func:`samcam.names.check_name`); a name given twice is done once.
         job: a picklable callable (module-level function or ``functools.partial``) that
             does one image and writes its output atomically. It raises on failure. It
             may return :class:`ImageStats` (collected in :attr:`BatchResult.stats`).
         output_path: name -> the file the job writes. When given, names whose output
-            already exists are skipped unless ``overwrite``, and temp files that killed
-            runs left in the output folders are removed before and after.
+            already exists are skipped unless ``overwrite``, temp files that killed
+            runs left in the output folders are removed before and after, and at the
+            end this process lets go of those folders' locks (:mod:`samcam.locks`).
         workers: number of processes; 1 runs in this process. Capped by
             :func:`worker_count` (the images to do, :data:`WORKERS_PER_CORE` per core).
         overwrite: redo names whose output exists.
@@ -306,6 +311,7 @@ def run_batch(
         recorder.close()
         for folder in folders:  # what killed workers left
             clean_stale_temp_files(folder)
+            release_folder(folder)  # the run that claimed the folder is over (samcam.locks)
     if recorder.fatal is not None:
         raise _stopped(recorder.fatal, result, len(todo))
     return result

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import errno
-import os
 
-__all__ = ["ImageError", "OutputError", "FATAL_WRITE_ERRNOS", "printable_name"]
+__all__ = ["ImageError", "OutputError", "FATAL_WRITE_ERRNOS"]
 
 
 class ImageError(ValueError):
@@ -31,17 +30,3 @@ class OutputError(OSError):
     @property
     def fatal(self) -> bool:
         return self.errno in FATAL_WRITE_ERRNOS
-
-
-def printable_name(name: str) -> str:
-    """A file name as text that can be printed and written as UTF-8.
-
-    A name that is not valid UTF-8 on disk reaches Python with lone surrogates
-    (``b"a\\xff"`` -> ``"a\\udcff"``), which no UTF-8 writer accepts; its undecodable
-    bytes are shown as escapes instead (``a\\xff``). Valid names come back unchanged.
-    """
-    try:
-        raw = os.fsencode(name)
-    except UnicodeEncodeError:  # a surrogate that no file system decoding made
-        return name.encode("utf-8", "backslashreplace").decode("utf-8")
-    return raw.decode("utf-8", "backslashreplace")

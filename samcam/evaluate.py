@@ -31,8 +31,10 @@ import numpy as np
 from . import inputs
 from .batch import BatchResult, run_batch
 from .classes import VOC_CLASSES, class_names
-from .errors import ImageError, printable_name
-from .io import atomic_write_bytes, list_names, read_label_png
+from .errors import ImageError
+from .files import atomic_write_bytes
+from .images import read_label_png
+from .names import list_names, printable
 
 __all__ = [
     "VOC_CLASSES",
@@ -373,14 +375,14 @@ def write_per_image_csv(rows: Sequence[Mapping[str, object]], path: os.PathLike)
 
     Columns :data:`PER_IMAGE_COLUMNS`: ``name``, ``set``, ``miou``, ``pixel_acc``,
     ``labelled`` (full float precision; ``nan`` for an all-ignore GT) and ``classes``
-    (the present class indices separated by spaces). The file is UTF-8; bytes of a file
-    name that are not UTF-8 are written as escapes (``b\\xff``). Returns the path.
+    (the present class indices separated by spaces). A name that is not UTF-8 is written
+    with ``\\xff`` escapes (:func:`samcam.names.printable`). Returns the path.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(PER_IMAGE_COLUMNS)
-    for row in rows:  # a name that is not UTF-8 on disk is written with escapes (printable_name)
-        writer.writerow([printable_name(str(row["name"])), row["set"], repr(float(row["miou"])), repr(float(row["pixel_acc"])),
+    for row in rows:
+        writer.writerow([printable(row["name"]), printable(row["set"]), repr(float(row["miou"])), repr(float(row["pixel_acc"])),
                          repr(float(row["labelled"])), " ".join(str(c) for c in row["classes"])])
     return atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from .io import PNG_SIGNATURE, read_label_png
 from .masks import STORE_SUFFIX
+from .names import is_folder_entry
 
 __all__ = [
     "InputError",
@@ -186,9 +187,9 @@ def _sort_entry(entry: os.DirEntry, contents: FolderContents, pngs: List[str]) -
     name = entry.name
     if name.startswith("."):
         return  # temp files of running writers, hidden files
-    if name == PROVENANCE_FILE and not entry.is_dir():
+    if name == PROVENANCE_FILE and not is_folder_entry(entry):
         contents.provenance = True
-    elif name.lower().endswith(".png") and not entry.is_dir():
+    elif name.lower().endswith(".png") and not is_folder_entry(entry):
         pngs.append(name)
     else:
         contents.add(*_entry_kind(entry), name)
@@ -201,7 +202,7 @@ _SUFFIX_KINDS = ((STORE_SUFFIX, STORES), (".jpg", JPEGS), (".jpeg", JPEGS), (".j
 def _entry_kind(entry: os.DirEntry) -> Tuple[str, str]:
     """``(kind, image name)`` of a folder entry that is not a PNG or a samcam.json."""
     name = entry.name
-    if entry.is_dir():
+    if is_folder_entry(entry):  # a loop of links is no folder: it never stops the survey
         return (AMG if _is_amg_folder(entry.path) else FOLDERS), name
     for suffix, kind in _SUFFIX_KINDS:
         # JPEG suffixes in any case (IMG.JPG), samcam's and amg.py's as written

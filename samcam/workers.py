@@ -30,6 +30,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import ImageError, OutputError
+from .locks import close_inherited
+from .names import clip_lines
 
 __all__ = ["Outcome", "OK", "FAILED", "INTERNAL", "FATAL", "WORKERS_PER_CORE", "call_job", "usable_cores",
            "worker_count", "run_pool", "run_isolated"]
@@ -72,7 +74,8 @@ def _outcome_of_error(name: str, error: Exception) -> Outcome:
     if isinstance(error, OutputError) and error.fatal:
         return name, FATAL, None, (error.errno, error.strerror, error.filename)
     if isinstance(error, (ImageError, ValueError, OSError, KeyError)):
-        return name, FAILED, f"{type(error).__name__}: {error}", None
+        # clipped: a 5 MB name in a list would otherwise echo in every message
+        return name, FAILED, clip_lines(f"{type(error).__name__}: {error}"), None
     if isinstance(error, MemoryError):  # the image (or what it asks for) does not fit: not a bug
         detail = f" ({error})" if str(error) else ""
         return name, FAILED, (f"out of memory while processing this image (MemoryError{detail}); free memory, "
@@ -150,6 +153,7 @@ def _interrupts_held() -> Iterator[None]:
 def _worker_init(parent_pid: int, forked: bool) -> None:
     """Start of every worker: exit with the parent; leave Ctrl-C to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    close_inherited()  # the output folder's lock is the parent's: it must go when the parent goes
     if _CAN_MASK:  # started with SIGINT blocked (_interrupts_held); a pending one is dropped, being ignored
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _set_parent_death_signal()

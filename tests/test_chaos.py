@@ -303,3 +303,50 @@ def test_the_start_up_guard_knows_python_m_samcam_from_other_programs():
     assert _module_run_by(["python", "-m", "pytest", "-m", "samcam"]) == "pytest"
     assert _module_run_by(["python", "script.py", "-m", "samcam"]) is None
     assert _module_run_by(["python", "-c", "import samcam"]) is None
+
+
+# --------------------------------------------------------------------- two runs, one folder
+
+def _run_slowly(root: Path, out: Path, rule: str, delay: str) -> subprocess.Popen:
+    env = dict(os.environ, SAMCAM_CHAOS_DELAY=delay, SAMCAM_CHAOS_WRITE_DELAY="0",
+               PYTHONPATH=os.pathsep.join([str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    return subprocess.Popen([sys.executable, str(DRIVER)] + command(root, "refine", out)
+                            + ["--rule", rule, "--workers", "2", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, env=env)
+
+
+def test_two_runs_into_one_folder_never_mix(dataset, tmp_path):
+    """Two `refine` runs with different rules started together into one --out: one writes
+    every label, the other is refused at once naming the first's pid; the record and every
+    label are the first's. (Without the folder lock both exited 0, the record naming one
+    rule while most labels were the other's.)"""
+    clean = {}
+    for rule in ("samcam", "official"):
+        assert main(command(dataset, "refine", tmp_path / f"clean-{rule}") + ["--rule", rule, "--no-progress"]) == 0
+        clean[rule] = {p.name: p.read_bytes() for p in finished_outputs(tmp_path / f"clean-{rule}")}
+    assert clean["samcam"] != clean["official"]
+    out = tmp_path / "out"
+    # each image takes 0.4 s: both runs are past their start-up before either writes a label
+    runs = {rule: _run_slowly(dataset, out, rule, "0.4") for rule in ("samcam", "official")}
+    results = {}
+    for rule, process in runs.items():
+        try:
+            code = process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        results[rule] = (code, process.stderr.read().decode(), process.pid)
+        process.stdout.close()
+        process.stderr.close()
+    codes = sorted(code for code, _, _ in results.values())
+    assert codes == [0, 2], results
+    winner = next(rule for rule, (code, _, _) in results.items() if code == 0)
+    loser = next(rule for rule in results if rule != winner)
+    err = results[loser][1]
+    assert f"another samcam run (pid {results[winner][2]}) is writing into this folder" in err, err
+    assert err.count("error:") == 1
+    record = json.loads((out / "samcam.json").read_text())
+    assert record["settings"]["refine"]["rule"] == winner and len(record["runs"]) == 1
+    assert {p.name: p.read_bytes() for p in finished_outputs(out)} == clean[winner]
+    assert sorted(p.name for p in out.iterdir() if p.suffix != ".png") == ["samcam.json"]  # the lock file is gone

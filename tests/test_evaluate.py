@@ -147,8 +147,9 @@ def test_per_image_and_json_files_never_replace_an_input(tmp_path, capsys):
     base = ["eval", "--gt", str(tmp_path / "gt"), "--labels", f"p={tmp_path / 'pred'}", "--no-progress",
             "--num-classes", "2"]
     for extra, message in (
-        (["--per-image", str(tmp_path / "gt" / "a.png")], "would replace a PNG"),
-        (["--json", str(tmp_path / "pred" / "a.png")], "would replace a PNG"),
+        (["--per-image", str(tmp_path / "gt" / "a.png")], "--per-image " + str(tmp_path / "gt" / "a.png")
+         + " would replace a file inside --gt"),
+        (["--json", str(tmp_path / "pred" / "a.png")], "would replace a file inside --labels"),
         (["--per-image", str(tmp_path / "list.txt"), "--list", str(tmp_path / "list.txt")], "is the --list file"),
         (["--per-image", str(tmp_path / "x.csv"), "--json", str(tmp_path / "x.csv")], "are the same file"),
         (["--per-image", str(tmp_path / "gt")], "is a folder"),

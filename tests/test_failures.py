@@ -375,7 +375,7 @@ def test_8_temp_names_are_unique_and_stale_ones_are_cleaned(tmp_path, monkeypatc
     assert not errors and len(set(target.read_bytes())) == 1 and debris(tmp_path) == []
 
     # debris: a dead process of this machine, this process (alive), another machine (fresh and old)
-    import samcam.io as sio
+    import samcam.files as sio
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

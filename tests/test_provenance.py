@@ -148,8 +148,10 @@ def test_a_provenance_record_in_a_mask_folder_is_not_a_mask_name(dataset):
     assert refine_cli(tmp_path) == 0
     (tmp_path / "masks" / PROVENANCE_FILE).write_bytes((tmp_path / "out" / PROVENANCE_FILE).read_bytes())
     assert store.names_in(tmp_path / "masks") == names
-    assert refine_cli(tmp_path) == 0  # and describing that mask folder embeds its record
-    assert read(tmp_path / "out")["masks"]["provenance"]["format"] == FORMAT
+    assert main(["refine", "--pseudo", str(tmp_path / "pseudo"), "--masks", str(tmp_path / "masks"),
+                 "--out", str(tmp_path / "out2"), "--no-progress"]) == 0
+    # and describing that mask folder embeds its record
+    assert read(tmp_path / "out2")["masks"]["provenance"]["format"] == FORMAT
 
 
 # --------------------------------------------------------------- mask folders (samcam masks)
@@ -205,7 +207,7 @@ def test_masks_resume_from_a_moved_dataset_and_refuse_other_settings(dataset, tm
     assert main(["masks", "--source", "proposals", "--images", str(moved), "--out", str(out), "--no-progress"]) == 0
     assert [run["images"] for run in read(out)["runs"]] == [str((tmp_path / "images").resolve()), str(moved.resolve())]
     # what decides the masks differs: refused, naming it (SAM settings, as compute_masks records them)
-    from samcam.provenance import claim
+    from samcam.provenance import MASKS, RunInfo, claim
     from samcam.sam.pipeline import mask_settings
 
     def sam_settings(**changes):
@@ -214,17 +216,18 @@ def test_masks_resume_from_a_moved_dataset_and_refuse_other_settings(dataset, tm
         return mask_settings(moved, **{**given, **changes})
 
     sam_out = tmp_path / "sam"
-    claim(sam_out, sam_settings(), names, suffix=".masks.npz", kind="mask store", what="masks")
+    claim(sam_out, MASKS, sam_settings(), RunInfo(names)).release()
     for name in names:
         store.write(sam_out / name, np.ones((1, 4, 4), bool))
-    claim(sam_out, sam_settings(settings={"points_per_side": 32, "points_per_batch": 256}), names,
-          suffix=".masks.npz", kind="mask store", what="masks")  # a batch size is not a setting of the masks
+    # a batch size is not a setting of the masks
+    claim(sam_out, MASKS, sam_settings(settings={"points_per_side": 32, "points_per_batch": 256}),
+          RunInfo(names)).release()
     for changes, differs in (({"fast": True}, "mode: 'exact' there, 'fast' now"),
                              ({"dtype": "tf32"}, "dtype: 'float32' there, 'tf32' now"),
                              ({"model": "vit_b"}, "model: 'vit_h' there, 'vit_b' now"),
                              ({"settings": {"points_per_side": 16}}, "settings.points_per_side: 32 there, 16 now")):
         with pytest.raises(ValueError, match="refusing to mix mask stores from two settings") as refused:
-            claim(sam_out, sam_settings(**changes), names, suffix=".masks.npz", kind="mask store", what="masks")
+            claim(sam_out, MASKS, sam_settings(**changes), RunInfo(names))
         assert differs in str(refused.value)
 
 
@@ -259,3 +262,86 @@ def test_masks_into_a_folder_of_refined_labels_are_refused(dataset, capsys):
                  str(tmp_path / "out"), "--no-progress"]) == 2
     assert "describes 'refined pseudo labels" in capsys.readouterr().err
     assert (tmp_path / "out" / PROVENANCE_FILE).read_bytes() == record and not store.names_in(tmp_path / "out")
+
+
+# ------------------------------------------------------------ inputs changed under a folder
+
+def test_a_resume_after_the_masks_were_recomputed_with_another_source_is_refused(dataset, capsys):
+    """The labels' record keeps the mask folder's own record: recomputing the masks in place
+    with another source (here a tiny SAM after the proposals) makes a resume a refusal that
+    names what changed, instead of a folder mixing labels of two mask sources."""
+    pytest.importorskip("torch", reason="the second mask source is a (tiny) SAM: pip install 'samcam[sam]'")
+    from tiny_sam import tiny_sam
+
+    from samcam.sam.pipeline import compute_masks
+
+    tmp_path, names = dataset
+    _images(tmp_path, names)
+    masks = tmp_path / "recomputed"
+    assert main(["masks", "--source", "proposals", "--images", str(tmp_path / "images"), "--out", str(masks),
+                 "--no-progress"]) == 0
+    refine = ["refine", "--labels", str(tmp_path / "pseudo"), "--masks", str(masks), "--out", str(tmp_path / "out"),
+              "--no-progress"]
+    assert main(refine + ["--list", str(_name_list(tmp_path, names[:2]))]) == 0
+    assert read(tmp_path / "out")["fingerprint"]["masks"]["record"]["settings"]["source"] == "proposals"
+    assert compute_masks(tmp_path / "images", masks, names, sam=tiny_sam(), settings={"points_per_side": 4},
+                         overwrite=True).ok  # in place
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    capsys.readouterr()
+    assert main(refine) == 2
+    err = capsys.readouterr().err
+    assert "refusing to mix labels from two settings" in err and "the inputs that decide them changed" in err
+    assert "masks samcam.json settings.source: 'proposals' there, 'sam' now" in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
+    assert main(refine + ["--overwrite"]) == 0  # every label redone from the new masks
+    record = read(tmp_path / "out")
+    assert record["fingerprint"]["masks"]["record"]["settings"]["source"] == "sam" and len(record["runs"]) == 1
+
+
+def test_a_resume_after_unrecorded_masks_were_replaced_is_refused(dataset, capsys):
+    """A mask folder without samcam.json is fingerprinted by its entries' names, sizes and times."""
+    tmp_path, names = dataset
+    assert refine_cli(tmp_path, "--list", str(_name_list(tmp_path, names[:2]))) == 0
+    fingerprint = read(tmp_path / "out")["fingerprint"]["masks"]
+    assert fingerprint["entries"] == len(names) and len(fingerprint["sha256"]) == 64
+    assert refine_cli(tmp_path) == 0  # unchanged masks: a resume
+    rng = np.random.default_rng(9)
+    store.write(tmp_path / "masks" / names[3], rng.random((3, 40, 56)) > 0.5)  # another tool's masks, in place
+    capsys.readouterr()
+    assert refine_cli(tmp_path, "--list", str(_name_list(tmp_path, names[:3]))) == 2
+    err = capsys.readouterr().err
+    assert "the inputs that decide them changed since" in err
+    assert "masks: 4 entries" in err or "masks: the same count and size, but files were replaced" in err
+
+
+def test_vis_rerun_with_other_labels_is_refused_not_stale(dataset, capsys):
+    """`samcam vis` into a folder of panels drawn from other labels: refused (it used to keep
+    the old panels, "0 written, 2 already done", exit 0); --overwrite redraws them."""
+    tmp_path, names = dataset
+    _images(tmp_path, names)
+    assert refine_cli(tmp_path) == 0
+    vis = ["vis", "--images", str(tmp_path / "images"), "--out", str(tmp_path / "panels"), "--no-progress"]
+    assert main(vis + ["--labels", f"cam={tmp_path / 'pseudo'}"] + names[:2]) == 0
+    first = {p.name: p.read_bytes() for p in (tmp_path / "panels").glob("*.png")}
+    assert sorted(first) == [f"{n}.png" for n in names[:2]]
+    assert read(tmp_path / "panels")["settings"]["tool"] == "vis"
+    assert main(vis + ["--labels", f"cam={tmp_path / 'pseudo'}"] + names[:2]) == 0  # same: a resume
+    assert "2 already done" in capsys.readouterr().err
+    assert main(vis + ["--labels", f"cam={tmp_path / 'out'}"] + names[:2]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to mix panels from two settings" in err and "inputs.labels cam" in err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "panels").glob("*.png")} == first
+    assert main(vis + ["--labels", f"cam={tmp_path / 'out'}", "--overwrite"] + names[:2]) == 0
+    assert {p.name: p.read_bytes() for p in (tmp_path / "panels").glob("*.png")} != first
+    # the same labels folder recomputed in place: its fingerprint changed
+    assert refine_cli(tmp_path, "--rule", "official", "--overwrite") == 0
+    capsys.readouterr()
+    assert main(vis + ["--labels", f"cam={tmp_path / 'out'}"] + names[:2]) == 2
+    assert "labels cam samcam.json settings.refine.rule: 'samcam' there, 'official' now" in capsys.readouterr().err
+
+
+def test_no_lock_file_is_left_after_a_run(dataset):
+    tmp_path, names = dataset
+    assert refine_dir(tmp_path / "pseudo", tmp_path / "masks", tmp_path / "out", names).ok
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([f"{n}.png" for n in names] +
+                                                                           [PROVENANCE_FILE])

@@ -24,6 +24,7 @@ from typing import Optional, Sequence
 from .. import __version__
 from .._startup import EXIT_INTERRUPTED, STARTING, restore_interrupt, started_as_command
 from ..limits import check_environment
+from ..names import clip_lines
 from ..sam.checkpoints import CheckpointError
 from ..sam.pipeline import MissingPackages
 from . import adapt, coco_gt, demo, evaluate, masks, mmseg_config, refine, vis
@@ -121,7 +122,7 @@ def _failed(name: str, error: Exception) -> int:
     """Print what went wrong; 2 for the user's or the machine's side (one line), 3 for a bug (with its traceback)."""
     message = _user_error(error)
     if message is not None:
-        print(f"{name}: error: {message}", file=sys.stderr)
+        print(f"{name}: error: {clip_lines(message)}", file=sys.stderr)  # a 5 MB name is not echoed whole
         return 2
     print(f"{name}: internal error (a bug in samcam or a library it uses; please report it "
           "with this traceback):", file=sys.stderr)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..batch import BatchResult, describe_failures, group_failures
-from ..io import read_name_list
+from ..names import read_name_list
 from ..refine import available_rules, get_rule, rule_origin, rule_problems
 from ..rules import RULES, OfficialRuleParams, SamcamRuleParams
 from .flags import add_settings_flags

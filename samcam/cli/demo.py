@@ -5,6 +5,7 @@ import argparse
 
 from ..demo.pipeline import LAYOUT, run_demo
 from ..evaluate import format_table
+from ..outputs import check_outputs
 from .common import positive_int
 
 
@@ -24,6 +25,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_outputs(folders={"--out": args.out})  # a file there is refused before anything is built
     demo = run_demo(args.out, num_images=args.num_images, seed=args.seed, workers=args.workers,
                     progress=not args.no_progress, command=args.command_line)
     print(format_table(demo.results, baseline="cam"))

@@ -15,7 +15,9 @@ from ..evaluate import (
     with_class_names,
     write_per_image_csv,
 )
-from ..io import atomic_write_bytes, clean_stale_temp_files, read_name_list
+from ..files import atomic_write_bytes, clean_stale_temp_files
+from ..names import read_name_list
+from ..outputs import check_outputs
 from ..vis.report import ReportData, ReportOptions, write_report
 from .common import (
     add_batch_arguments,
@@ -62,34 +64,6 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _input_files(args: argparse.Namespace) -> dict:
-    """The files this command reads besides the label folders: resolved path -> flag."""
-    given = (("--list", args.list), ("--class-names", args.class_names))
-    return {Path(value).resolve(): flag for flag, value in given if value}
-
-
-def _check_output_files(args: argparse.Namespace, preds) -> None:
-    """Refuse, before any work, a --per-image/--json file that would replace an input:
-    a PNG in a folder this command reads, the --list file, the other output file."""
-    folders = [Path(d).resolve() for d in (args.gt, *preds.values(), args.images, args.masks) if d]
-    inputs = _input_files(args)
-    seen = {}
-    for flag, value in (("--per-image", args.per_image), ("--json", args.json)):
-        if not value:
-            continue
-        path = Path(value).resolve()
-        if path.is_dir():
-            raise ValueError(f"{flag} {value} is a folder; give a file name")
-        if path in seen:
-            raise ValueError(f"{flag} and {seen[path]} are the same file, {value}")
-        seen[path] = flag
-        if path in inputs:
-            raise ValueError(f"{flag} {value} is the {inputs[path]} file; write it elsewhere")
-        if path.suffix.lower() == ".png" and path.parent in folders:
-            raise ValueError(f"{flag} {value} would replace a PNG in {path.parent}, a folder this command reads; "
-                             "write it elsewhere")
-
-
 def _classes(args: argparse.Namespace) -> Tuple[int, Sequence[str]]:
     """(number of classes, their names): --class-names's, else VOC's, COCO's or generic ones for
     --num-classes; a file and a --num-classes that disagree are a usage error."""
@@ -109,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
     if len(preds) != len(args.labels):
         raise ValueError("two --labels sets have the same NAME; name them NAME=DIR")
     baseline = resolve_baseline(list(preds), args.baseline)
-    _check_output_files(args, preds)
+    check_outputs(files={"--per-image": args.per_image, "--json": args.json}, folders={"--report": args.report},
+                  reads={"--gt": args.gt, "--labels": list(preds.values()), "--images": args.images,
+                         "--masks": args.masks, "--list": args.list, "--class-names": args.class_names})
     names = read_name_list(args.list) if args.list else None  # None: every PNG of the first --labels
     results = evaluate_dirs(args.gt, preds, names, num_classes=args.num_classes, workers=args.workers,
                             progress=not args.no_progress, per_image=bool(args.per_image))

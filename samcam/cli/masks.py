@@ -14,7 +14,8 @@ from typing import Any, Optional, Type
 
 from .. import inputs
 from ..evaluate import results_json
-from ..io import atomic_write_bytes, ensure_not_inside
+from ..io import atomic_write_bytes
+from ..outputs import check_outputs
 from ..sam.compare import compare_mask_sources, format_comparison
 from ..sam.families import check_mode, family_of, require_packages
 from ..sam.pipeline import compute_masks, image_names, parse_shard, select_shard, shard_from_env
@@ -207,8 +208,9 @@ def _compare_inputs(args: argparse.Namespace):
         raise ValueError("--compare: two folders have the same NAME; name them NAME=DIR")
     names = names_or_list(args.list_file, []) if args.list_file else None
     folders = list(sources.values()) + [args.labels, args.gt]
-    if args.report:
-        ensure_not_inside(Path(args.report), folders)
+    check_outputs(files={"--json": args.json}, folders={"--report": args.report},  # before the work, not after
+                  reads={"--compare": list(sources.values()), "--labels": args.labels, "--gt": args.gt,
+                         "--list": args.list_file})
     if args.baseline is not None and args.baseline not in sources:
         raise ValueError(f"--baseline {args.baseline!r} is not one of the --compare sources: {', '.join(sources)}")
     return sources, names, folders

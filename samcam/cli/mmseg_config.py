@@ -17,6 +17,7 @@ from ..mmseg.config import (
     resolve_base,
     write_config,
 )
+from ..outputs import check_outputs
 from .common import positive_int
 
 
@@ -78,7 +79,17 @@ def _command_line(args: argparse.Namespace) -> str:
     return " ".join(parts + ["--out", args.out])
 
 
+def _check_output(args: argparse.Namespace) -> None:
+    """--out never replaces what the config points to (images, labels, the name lists)."""
+    root = Path(args.data_root)
+    check_outputs(files={"--out": args.out},
+                  reads={"--labels": args.labels, "--data-root": [root / "JPEGImages", root / "SegmentationClass"],
+                         "--train-list": args.train_list or root / DEFAULT_TRAIN_LIST,
+                         "--val-list": args.val_list or root / DEFAULT_VAL_LIST, "--base": args.base})
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_output(args)
     command = _command_line(args)
     options = ConfigOptions(base=args.base, dataset=args.dataset, schedule=args.schedule, batch_size=args.batch_size,
                             command=command)

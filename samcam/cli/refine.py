@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..folders import refine_dir
-from ..io import read_name_list
+from ..folders import RefineOptions, refine_dir
+from ..names import read_name_list
+from ..outputs import check_outputs
 from .common import add_batch_arguments, add_option, add_rule_arguments, report_batch, rule_params
 
 
@@ -26,8 +27,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_outputs(folders={"--out": args.out},
+                  reads={"--labels": args.labels, "--masks": args.masks, "--list": args.list})
     names = read_name_list(args.list) if args.list else None  # None: every label PNG (refine_dir checks the folder)
-    result = refine_dir(args.labels, args.masks, args.out, names, workers=args.workers, overwrite=args.overwrite,
-                        palette=args.palette, mask_order=args.mask_order, progress=not args.no_progress,
-                        command=args.command_line, list_file=args.list, **rule_params(args))
+    options = RefineOptions(workers=args.workers, overwrite=args.overwrite, palette=args.palette,
+                            mask_order=args.mask_order, progress=not args.no_progress,
+                            command=tuple(args.command_line), list_file=args.list)
+    result = refine_dir(args.labels, args.masks, args.out, names, options, **rule_params(args))
     return report_batch(result, args.prog)

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from .. import inputs
+from .. import inputs, provenance
 from ..batch import BatchResult
 from ..evaluate import resolve_baseline, score_images, select_changed
-from ..io import list_names
+from ..names import list_names
+from ..outputs import check_outputs
 from ..settings import SettingsError
 from ..vis.page import printable
 from ..vis.panels import PanelSettings, PanelSources, render_panels
@@ -150,14 +151,32 @@ def _draw(args: argparse.Namespace, chosen: List[str]) -> BatchResult:
                          progress=not args.no_progress)
 
 
+def _claim(args: argparse.Namespace, chosen: List[str]) -> provenance.Claim:
+    """The --out folder's samcam.json checked and written, its lock held: a rerun with other
+    labels, masks or drawing settings is refused instead of keeping the old panels."""
+    folders = {"images": args.images, "masks": args.masks, "gt": args.gt}
+    folders.update({f"labels {name}": folder for name, folder in args.labels})
+    settings = {"tool": "vis", "alpha": args.alpha, "num_classes": args.num_classes, "seed": args.seed,
+                "baseline": args.baseline,
+                "inputs": {key: str(Path(value).resolve()) if value else None for key, value in folders.items()}}
+    run = provenance.RunInfo(chosen, overwrite=args.overwrite, command=args.command_line, list_file=args.list)
+    return provenance.claim(args.out, provenance.PANELS, settings, run, inputs=folders)
+
+
 def run(args: argparse.Namespace) -> int:
+    check_outputs(folders={"--out": args.out},
+                  reads={"--images": args.images, "--labels": [folder for _, folder in args.labels],
+                         "--masks": args.masks, "--gt": args.gt, "--list": args.list})
     _check_folders(args)
     check_present = _check_inputs(args)
     pool = _pool(args)
     if not args.names:  # NAMEs: each draws or fails alone
         check_present(pool)
     chosen = _choose(args, pool)
-    result = _draw(args, chosen)
+    with _claim(args, chosen) as claimed:
+        result = _draw(args, chosen)
+        if not result.done and not result.skipped:  # every image failed: no folder of nothing but a record
+            claimed.undo_if_empty()
     if result.done or result.skipped:  # not when every image failed: the folder may not even exist
         print(f"panels in {args.out}")
     return report_batch(result, args.prog)

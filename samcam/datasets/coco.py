@@ -72,6 +72,7 @@ CONVERSION = ("CVI-SZU/CLIMS mscoco/annToMask.py: every image; its non-crowd ann
               "over earlier; category ids -> 1..N in ascending order; no annotation -> 0 (background)")
 WHAT = ("semantic ground-truth label PNGs ({name}.png) made from COCO instance annotations by samcam coco-gt; "
         "settings decide their content")
+GROUND_TRUTH = provenance.FolderKind(".png", "label", WHAT)
 _NEEDS = "a COCO instances file (instances_train2014.json) has 'images', 'annotations' and 'categories' lists"
 
 
@@ -471,8 +472,10 @@ def coco_gt(
             "conversion": CONVERSION,
             "categories": [[category, value, title] for value, (category, title) in enumerate(loaded.categories, 1)],
         }
-        provenance.claim(out_dir, settings, names, overwrite=overwrite, command=command, list_file=list_file,
-                         what=WHAT, run_info={"instances": stamp[0]})
+        _held = provenance.claim(  # the folder's lock, held until this returns  # noqa: F841
+            out_dir, GROUND_TRUTH, settings,
+            provenance.RunInfo(names, overwrite=overwrite, command=command, list_file=list_file,
+                               extra={"instances": stamp[0]}))
         job = functools.partial(_convert_one, stamp=stamp, naming=naming, out_dir=str(out_dir))
         return run_batch(names, job, lambda n: Path(out_dir) / f"{n}.png", workers=workers, overwrite=overwrite,
                          desc="coco-gt", progress=progress)

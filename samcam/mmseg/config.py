@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from ..files import atomic_write_bytes, clean_stale_temp_files
 from ..inputs import check_label_folder
-from ..io import atomic_write_bytes, clean_stale_temp_files, read_name_list
+from ..names import read_name_list
 
 #: Where a refined label directory usually sits in the examples: inside data_root,
 #: next to mmseg's own ``SegmentationClassAug``.

@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 from .. import masks as mask_store
 from .. import provenance
 from ..batch import BatchResult, run_batch
+from ..files import is_output_file
 from ..io import IMAGE_SUFFIXES, ensure_not_inside, find_image, list_names, read_image, read_name_list, unique_names
 from . import families, proposals
 from .families import MissingPackages
@@ -332,14 +333,14 @@ def compute_masks(images_dir: os.PathLike, out_dir: os.PathLike, names: Sequence
     names = unique_names(names, "compute_masks")  # plain file names only, each once
     ensure_not_inside(out_dir, [images_dir])
     out_dir.mkdir(parents=True, exist_ok=True)
-    _claim(out_dir, images_dir, names, options, _in_memory(generator, sam))
+    _held = _claim(out_dir, images_dir, names, options, _in_memory(generator, sam))  # the folder's lock  # noqa: F841
     output_path = functools.partial(_output_path, out_dir)
     if options.source == "proposals":
         job = functools.partial(_proposals_one, images_dir=str(images_dir), out_dir=str(out_dir))
         return run_batch(names, job, output_path, workers=options.workers, overwrite=options.overwrite,
                          desc="masks (proposals)", progress=options.progress)
     # Only names that will actually run are prefetched; run_batch repeats this test.
-    todo = [n for n in names if options.overwrite or not output_path(n).exists()]
+    todo = [n for n in names if options.overwrite or not is_output_file(output_path(n))]
     if not todo:
         return run_batch(names, lambda name: None, output_path, overwrite=False, desc="masks", progress=False)
     if generator is None:
@@ -350,16 +351,16 @@ def compute_masks(images_dir: os.PathLike, out_dir: os.PathLike, names: Sequence
 
 
 def _claim(out_dir: Path, images_dir: os.PathLike, names: Sequence[str], options: MaskRunOptions,
-           in_memory: Optional[str]) -> None:
-    """Record the run in ``samcam.json``, or refuse a folder of masks made otherwise."""
+           in_memory: Optional[str]) -> provenance.Claim:
+    """Lock the folder and record the run in ``samcam.json``, or refuse a folder of masks made
+    otherwise; the returned claim holds the lock until it is dropped."""
     checkpoint = options.checkpoint
-    provenance.claim(
-        out_dir, mask_settings(options=options, in_memory=in_memory), names, overwrite=options.overwrite,
-        command=options.command, list_file=options.list_file, suffix=mask_store.STORE_SUFFIX, kind="mask store",
-        what="masks ({name}.masks.npz) written by samcam masks; settings decide their content",
-        keep_unrecorded=True, write=options.record,
-        run_info={"images": str(Path(images_dir).resolve()),
-                  "checkpoint": str(Path(checkpoint).resolve()) if checkpoint is not None else None})
+    return provenance.claim(
+        out_dir, provenance.MASKS, mask_settings(options=options, in_memory=in_memory),
+        provenance.RunInfo(names, overwrite=options.overwrite, command=options.command, list_file=options.list_file,
+                           write=options.record,
+                           extra={"images": str(Path(images_dir).resolve()),
+                                  "checkpoint": str(Path(checkpoint).resolve()) if checkpoint is not None else None}))
 
 
 def _generator(options: MaskRunOptions, sam):

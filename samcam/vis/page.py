@@ -13,6 +13,8 @@ import math
 from typing import Optional
 from urllib.parse import quote
 
+from ..names import printable
+
 __all__ = ["STYLE", "printable", "text", "href", "percent", "delta_cell", "number_cell", "page"]
 
 STYLE = """
@@ -32,14 +34,6 @@ table.source th { text-align: left; background: #f5f5f5; font-weight: normal; wh
 table.source td { text-align: left; font-family: monospace; font-size: 13px; word-break: break-all; }
 .grid figure { width: 100%; box-sizing: border-box; }
 """
-
-
-def printable(value: str) -> str:
-    """``value`` with the bytes of a file name that are not UTF-8 written as ``\\xff`` escapes.
-
-    Such bytes are lone surrogates in Python (``os.fsdecode``), which no UTF-8 page can hold.
-    """
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def text(value: object) -> str:
