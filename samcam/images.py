@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import re
 import struct
 from pathlib import Path
 from typing import Iterator, List, Tuple
@@ -18,7 +17,7 @@ from PIL import Image
 
 from .errors import ImageError
 from .files import atomic_write_bytes, check_input_file
-from .limits import limits
+from .limits import image_open_error, limits, on_memory_error
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -149,8 +148,8 @@ def open_png(path: os.PathLike, what: str = "PNG") -> Iterator[Image.Image]:
         image = Image.open(_in_memory(path), formats=("PNG",))
     except MemoryError:
         raise
-    except Exception as error:  # PIL's decoder errors vary by file: all mean "bad file"
-        raise ImageError(f"{path}: cannot read {what} ({type(error).__name__}: {error})") from error
+    except Exception as error:  # PIL's decoder errors vary by file: all mean "bad file" (samcam.limits says which)
+        raise image_open_error(path, what, error) from error
     try:
         yield image
     finally:
@@ -160,11 +159,12 @@ def open_png(path: os.PathLike, what: str = "PNG") -> Iterator[Image.Image]:
 def _decode(path: Path, what: str, action):
     """Run ``action()`` (a PIL decode), turning PIL's errors into ImageError naming ``path``."""
     try:
-        return action()
-    except (MemoryError, ImageError):
+        with on_memory_error(path, what):  # too large for the memory at hand: this image fails
+            return action()
+    except ImageError:
         raise
     except Exception as error:
-        raise ImageError(f"{path}: cannot read {what} ({type(error).__name__}: {error})") from error
+        raise image_open_error(path, what, error) from error
 
 
 def read_label_png(path: os.PathLike) -> np.ndarray:
@@ -210,14 +210,6 @@ def _image_formats() -> Tuple[str, ...]:
     return tuple(name for name in IMAGE_FORMATS if name in Image.OPEN)
 
 
-def _bomb_message(path: Path, error: Exception, limit: int) -> str:
-    """PIL's refusal of a huge image, said in samcam's words: the pixels, SAMCAM_MAX_PIXELS."""
-    found = re.search(r"\((\d+) pixels\)", str(error))
-    size = f"{int(found.group(1)):,} pixels" if found else "far above it"
-    return (f"{path}: image is {size}, more than the limit of {limit:,} pixels "
-            "(raise SAMCAM_MAX_PIXELS if the image is genuine)")
-
-
 def read_image(path: os.PathLike) -> np.ndarray:
     """Read an image file as H×W×3 uint8 RGB; ``ImageError`` naming the file if unreadable.
 
@@ -226,16 +218,13 @@ def read_image(path: os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     check_input_file(path, "image")
-    limit = limits().max_pixels
-    _allow_pil_pixels(limit)
+    _allow_pil_pixels(limits().max_pixels)
     try:
         image = Image.open(_in_memory(path), formats=_image_formats())
     except MemoryError:
         raise
-    except Image.DecompressionBombError as error:  # above twice PIL's limit, which is ours (_allow_pil_pixels)
-        raise ImageError(_bomb_message(path, error, limit)) from None
-    except Exception as error:
-        raise ImageError(f"{path}: cannot read image ({type(error).__name__}: {error})") from error
+    except Exception as error:  # above twice PIL's limit, which is ours (_allow_pil_pixels), or not an image
+        raise image_open_error(path, "image", error) from error
     with image:
         check_pixels(path, image.width, image.height, "image")
         return _decode(path, "image", lambda: np.array(image.convert("RGB")))

@@ -71,7 +71,7 @@ LAST = None  # folder where the input being tried is saved before the call
 
 # Targets whose files PIL opens in samcam.io, whose messages still show PIL's "<_io.BytesIO
 # object at 0x...>" until samcam.io reports them with samcam.limits.image_open_error.
-PIL_OPENED = ("png_folder", "label_bytes", "label_fields")
+PIL_OPENED = ()
 TARGET = None  # the target being run (set by main)
 
 

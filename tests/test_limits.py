@@ -96,3 +96,20 @@ def test_pil_refusals_are_said_with_samcams_limit_and_the_file():
     message = str(image_open_error("images/y.jpg", "image", junk))
     assert message == "images/y.jpg: cannot read image (UnidentifiedImageError: cannot identify image file)"
     assert isinstance(image_open_error("a", "image", ValueError()), ImageError)
+
+
+def test_image_readers_say_pil_refusals_with_samcams_limit_and_no_buffer_repr(tmp_path):
+    from samcam.io import read_image, read_label_png
+    (tmp_path / "bomb.png").write_bytes(png_header_only(20000, 20000))
+    with pytest.raises(ImageError) as caught:
+        read_image(tmp_path / "bomb.png")
+    assert str(caught.value) == (f"{tmp_path / 'bomb.png'}: image is 400,000,000 pixels, more than the limit of "
+                                 "67,108,864 pixels (raise SAMCAM_MAX_PIXELS if the image is genuine)")
+    (tmp_path / "junk.jpg").write_bytes(b"\xff\xd8\xff" + b"x" * 100)
+    with pytest.raises(ImageError) as caught:
+        read_image(tmp_path / "junk.jpg")
+    assert str(caught.value) == f"{tmp_path / 'junk.jpg'}: cannot read image (UnidentifiedImageError: cannot identify image file)"
+    (tmp_path / "junk.png").write_bytes(png_header_only(4, 3)[:33] + b"garbage")
+    with pytest.raises(ImageError) as caught:
+        read_label_png(tmp_path / "junk.png")
+    assert " object at 0x" not in str(caught.value) and str(tmp_path / "junk.png") in str(caught.value)
