@@ -31,7 +31,7 @@ import samcam
 from samcam.adapters import amn, available, get, irn
 from samcam.adapters.base import REFINED_NAMES
 from samcam.adapters.checks import JobError, check_first_cam
-from samcam.cli import build_parser, main
+from samcam.cli import adapt_main, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 COCO = ["COCO_train2014_000000000009", "COCO_train2014_000000000025", "COCO_train2014_000000000030"]
@@ -261,6 +261,9 @@ def test_adapt_help_has_an_example_that_parses(capsys):
     example = next(line.strip() for line in text.splitlines() if line.strip().startswith("samcam adapt --method"))
     args = build_parser().parse_args(shlex.split(example)[1:])
     assert args.method == "irn" and args.cams_dir and args.masks_dir and args.out_dir
+    with pytest.raises(SystemExit):
+        adapt_main(["--help"])
+    assert "\n  samcam-adapt --method irn --cams " in capsys.readouterr().out  # as the command is called
 
 
 def test_refined_names_are_sorted_and_only_labels(tmp_path):

@@ -28,7 +28,7 @@ DESCRIPTION = (
     "method's pipeline on the refined labels, with absolute paths. It refuses an --out that is one of the "
     "method's own output folders (--overwrite-method-folder to insist).\n\n"
     "example (from IRN's repository root, masks from samcam masks):\n"
-    "  samcam adapt --method irn --cams result/cam --masks sam_masks --out result/sem_seg_samcam"
+    "  %(prog)s --method irn --cams result/cam --masks sam_masks --out result/sem_seg_samcam"
 )
 
 # The job's parameters as this command's flags, for its messages (threshold -> --threshold).
