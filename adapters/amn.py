@@ -8,6 +8,11 @@ Facts (gaviotas/AMN voc12 @ 75c1999, coco14 @ e031f7c):
   **channel 0 background** (softmax over 21 classes; voc12 step/make_amn_cam.py:54-77).
   ``step/eval_amn_cam.py:17-22`` drops channel 0 and pads a background plane of
   ``--cam_eval_thres`` = 0.25 (voc12 run_sample.py:40).
+- AMN's first stage writes IRN's CAMs to ``result/cam`` (``--cam_out_dir``, voc12
+  run_sample.py:78; step/make_cam.py:55-56, IRN's layout): refine those with
+  ``--method irn``, which thresholds them at IRN's 0.15. AMN's own ``step/eval_cam.py``
+  scores that IRN baseline with the same ``--cam_eval_thres`` 0.25 (eval_cam.py:15):
+  ``--method irn --threshold 0.25`` gives the labels behind AMN's printed baseline.
 - COCO (coco14 branch): ``result/amn_cam_coco/{12-digit id}.npy``, same layout
   (make_amn_cam_coco.py:83-84); an image without classes is saved as ``{"keys": <empty
   torch int64>}`` alone (make_amn_cam_coco.py:58-63) and is all background downstream
@@ -71,7 +76,7 @@ ADAPTER = MethodAdapter(
         ),
         Continuation(
             "or train DeepLab on them with mmsegmentation",
-            "samcam mmseg-config --labels {out} --data-root VOC2012 --out deeplab_amn_samcam.py",
+            "samcam mmseg-config --labels {out} --data-root VOC2012 --out {out}_mmseg.py",
         ),
         Continuation(
             "evaluate them with AMN's COCO eval_sem_seg (branch coco14; ground truth hard-coded at "

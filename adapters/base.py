@@ -32,7 +32,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -61,7 +61,10 @@ __all__ = [
     "LabelSet",
     "MethodAdapter",
     "MethodFolder",
+    "Note",
+    "RunFolders",
     "GROUND_TRUTH_FOLDERS",
+    "REFINED_NAMES",
     "as_numpy",
     "looks_like_coco",
 ]
@@ -100,14 +103,25 @@ GROUND_TRUTH_FOLDERS = (
 )
 
 
+# The file in the output folder that lists the names of its labels, one a line (see Continuation).
+REFINED_NAMES = "refined_names.txt"
+
+# Label sets by class count, as Continuation.datasets and Note.datasets name them.
+_DATASETS = {21: "voc", 81: "coco"}
+
+
 @dataclass(frozen=True)
 class Continuation:
     """One command that continues the method's pipeline on the refined labels.
 
     ``purpose`` and ``command`` are templates: ``{out}`` becomes the absolute,
     shell-quoted output folder (``{out}_rw``: a sibling folder for stages that write
-    labels of their own, never the refined folder itself). ``datasets`` says
-    for which label sets it applies: ``"voc"`` (21 classes) and/or ``"coco"`` (81).
+    labels of their own, never the refined folder itself); ``{names}`` the absolute,
+    shell-quoted ``{out}/refined_names.txt``, which the adapt job writes (the names of
+    every label in the folder, sorted, one a line) when a command of the run's label
+    set uses it; and the keys of the method's
+    :attr:`MethodAdapter.template_values`. ``datasets`` says for which label sets it
+    applies: ``"voc"`` (21 classes) and/or ``"coco"`` (81).
     """
 
     purpose: str
@@ -117,6 +131,29 @@ class Continuation:
     # YAML comment marker in an unquoted value): with one in the path, the command is
     # replaced by a shell comment saying why, rather than printed broken.
     unsafe_in_path: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line printed after the commands, for the label sets ``datasets`` only (see :class:`Continuation`)."""
+
+    text: str
+    datasets: Tuple[str, ...] = ("voc", "coco")
+
+
+@dataclass(frozen=True)
+class RunFolders:
+    """What a finished run gives the continuations' templates (:attr:`MethodAdapter.template_values`).
+
+    Attributes:
+        out: the output folder, absolute.
+        cams: the CAM folder refined, absolute; None when PNG labels were refined.
+        dataset: ``"voc"`` (21 classes), ``"coco"`` (81) or None (another class count).
+    """
+
+    out: str
+    cams: Optional[str]
+    dataset: Optional[str]
 
 
 def _read_maps(cam_dict: Mapping, fmt: CamFormat, image_shape: Optional[Tuple[int, int]], explicit: bool,
@@ -157,7 +194,11 @@ class MethodAdapter:
             False when it reads with imageio, which turns a palette PNG into RGB.
         continuations: commands that continue its pipeline on the refined labels.
         run_from: where those commands run, e.g. ``"the IRN repository root"``.
-        notes: extra lines printed after the commands (placeholders to fill in).
+        notes: extra lines printed after the commands, if any (placeholders, defaults): a
+            ``str`` for every label set, a :class:`Note` for some.
+        template_values: more template keys for the continuations, from the run's
+            folders (:class:`RunFolders`) -> ``{key: text}``; a text that goes into a
+            command is shell-quoted by the function.
         coco_image_prefixes: a CAM named by a bare 12-digit COCO id (``000000057870``)
             finds masks named after its image, ``{prefix}{id}``, with these prefixes.
     """
@@ -171,8 +212,9 @@ class MethodAdapter:
     palette_allowed: bool = False
     continuations: Tuple[Continuation, ...] = ()
     run_from: str = ""
-    notes: Tuple[str, ...] = ()
+    notes: Tuple[Union[str, Note], ...] = ()
     coco_image_prefixes: Tuple[str, ...] = ("COCO_train2014_", "COCO_val2014_")
+    template_values: Optional[Callable[[RunFolders], Mapping[str, str]]] = None
 
     # ------------------------------------------------------------------ reading CAMs
     def load_cam(self, path: os.PathLike) -> dict:
@@ -431,40 +473,66 @@ class MethodAdapter:
         return None
 
     # ------------------------------------------------------------- after a run
-    def continuation_commands(self, out_dir: os.PathLike, num_classes: int = 21) -> List[Tuple[str, str]]:
-        """``(purpose, command)`` for every command that continues the pipeline on ``out_dir``."""
-        dataset = {21: "voc", 81: "coco"}.get(num_classes)
+    def _steps(self, num_classes: int) -> Iterator[Continuation]:
+        """The continuations for labels of ``num_classes`` classes."""
+        dataset = _DATASETS.get(num_classes)
+        return (step for step in self.continuations if dataset in step.datasets)
+
+    def uses_names_file(self, num_classes: int = 21) -> bool:
+        """Whether a continuation for ``num_classes`` classes reads ``{out}/refined_names.txt``
+        (:data:`REFINED_NAMES`), which the adapt job then writes."""
+        return any("{names}" in step.command for step in self._steps(num_classes))
+
+    def _template(self, out_dir: os.PathLike, num_classes: int, cams_dir: Optional[os.PathLike]) -> Dict[str, str]:
+        """The continuations' template values (see :class:`Continuation`)."""
         path = os.path.abspath(out_dir)
-        out = shlex.quote(path)
+        values = {"out": shlex.quote(path), "names": shlex.quote(os.path.join(path, REFINED_NAMES))}
+        if self.template_values is not None:
+            cams = None if cams_dir is None else os.path.abspath(cams_dir)
+            values.update(self.template_values(RunFolders(path, cams, _DATASETS.get(num_classes))))
+        return values
+
+    def continuation_commands(self, out_dir: os.PathLike, num_classes: int = 21,
+                              cams_dir: Optional[os.PathLike] = None) -> List[Tuple[str, str]]:
+        """``(purpose, command)`` for every command that continues the pipeline on ``out_dir``.
+
+        ``cams_dir``: the CAM folder refined (None: PNG labels were), for methods whose
+        commands read the CAMs again (:attr:`template_values`).
+        """
+        path = os.path.abspath(out_dir)
+        values = self._template(out_dir, num_classes, cams_dir)
         commands = []
-        for step in self.continuations:
-            if dataset not in step.datasets:
-                continue
+        for step in self._steps(num_classes):
             unsafe = [repr(text) for text in step.unsafe_in_path if text in path]
-            command = step.command.format(out=out) if not unsafe else (
+            command = step.command.format(**values) if not unsafe else (
                 f"# not printed: the output path contains {', '.join(unsafe)}, which this command cannot "
                 "carry; refine into a folder whose path has none of them")
-            commands.append((step.purpose.format(out=out), command))
+            commands.append((step.purpose.format(**values), command))
         return commands
 
-    def hint(self, out_dir: os.PathLike, palette: bool = False, num_classes: int = 21) -> str:
+    def notes_for(self, num_classes: int = 21) -> List[str]:
+        """The :attr:`notes` for labels of ``num_classes`` classes."""
+        dataset = _DATASETS.get(num_classes)
+        return [note if isinstance(note, str) else note.text for note in self.notes
+                if isinstance(note, str) or dataset in note.datasets]
+
+    def hint(self, out_dir: os.PathLike, palette: bool = False, num_classes: int = 21,
+             cams_dir: Optional[os.PathLike] = None) -> str:
         """What to run next with the refined labels in ``out_dir`` (printed by ``samcam-adapt``).
 
         Each command is one line starting with two spaces, ready to copy; ``{out}`` is
-        the absolute output path.
+        the absolute output path; ``cams_dir`` is the CAM folder refined (None: PNG labels).
         """
         out = os.path.abspath(out_dir)
         kind = "VOC-palette" if palette else "8-bit grayscale"
         lines = [f"Refined {self.title} pseudo labels are in {out}/ ({kind} PNG, 0 background, 255 ignore)."]
-        commands = self.continuation_commands(out_dir, num_classes)
+        commands = self.continuation_commands(out_dir, num_classes, cams_dir)
         if commands:
             lines.append(f"Continue the pipeline (run from {self.run_from}):" if self.run_from else "Continue with:")
             for purpose, command in commands:
                 lines.append(f"# {purpose}")
                 lines.append(f"  {command}")
-            lines += list(self.notes)
         else:
             lines.append(f"{self.title} has no stage for {num_classes}-class labels here; "
                          "train a segmentation network on them.")
-        return "\n".join(lines)
-
+        return "\n".join(lines + self.notes_for(num_classes))

@@ -140,17 +140,34 @@ class _FirstCams:
         # If another method reads them, the method is wrong, not the files: say whose they are.
         path, cam_dict, error = failing[0]
         name = self.adapter.name
-        readers = [other for other in available() if other != name and _reads(other, cam_dict, self.num_classes)]
+        readers = _readers(name, cam_dict, self.num_classes)
         count = f"the first {len(failing)} CAM file(s) read"
         if readers:
             raise JobError("method", "{name}: {path}: {error}; {count} all fail for {name}, but they read as "
-                           "{titles} CAM files: use {method} {readers}", name=name, path=path, error=error,
-                           count=count, titles=" and ".join(get(r).title for r in readers),
-                           readers=" or ".join(readers))
+                           "{titles} CAM files: use " + _use(readers), name=name, path=path, error=error,
+                           count=count, titles=" and ".join(get(r).title + (f" {layout}" if layout else "")
+                                                            for r, layout in readers))
         if not self.own_layout:
             raise JobError("method", "{name}: {path}: {error}; {count} are all in another layout, and no installed "
                            "method reads it (installed: {installed})", name=name, path=path, error=error,
                            count=count, installed=", ".join(available()))
+
+
+def _readers(method: str, cam_dict: Mapping, num_classes: int) -> List[Tuple[str, str]]:
+    """``(method, layout)`` of every other method that reads ``cam_dict`` (see :func:`_reading_layout`)."""
+    found = ((other, _reading_layout(other, cam_dict, num_classes)) for other in available() if other != method)
+    return [(other, layout) for other, layout in found if layout is not None]
+
+
+def _use(readers: Sequence[Tuple[str, str]]) -> str:
+    """``{method} clims or irn``, or with a layout only asked for ``{method} mctformer {layout} crf``:
+    a JobError template naming each reader (a name's braces escaped)."""
+    def text(value: str) -> str:
+        return value.replace("{", "{{").replace("}", "}}")
+    if not any(layout for _, layout in readers):
+        return "{method} " + " or ".join(text(method) for method, _ in readers)
+    return " or ".join("{method} " + text(method) + (" {layout} " + text(layout) if layout else "")
+                       for method, layout in readers)
 
 
 def check_first_cam(
@@ -189,16 +206,29 @@ def check_first_cam(
     return None
 
 
-def _reads(method: str, cam_dict: Mapping, num_classes: int) -> bool:
-    """Whether ``method`` reads ``cam_dict`` as its own (a layout of its own, not refused as another method's)."""
+def _reading_layout(method: str, cam_dict: Mapping, num_classes: int) -> Optional[str]:
+    """How ``method`` reads ``cam_dict`` as its own: ``""`` detected, a layout name when only asked
+    for (MCTformer's ``crf``, never detected), None when it does not."""
     adapter = get(method)
+    if _reads(adapter, cam_dict, num_classes):
+        return ""
+    for fmt in adapter.cam_formats:
+        if not fmt.auto and _reads(adapter, cam_dict, num_classes, fmt.layout):
+            return fmt.layout
+    return None
+
+
+def _reads(adapter: MethodAdapter, cam_dict: Mapping, num_classes: int, layout: Optional[str] = None) -> bool:
+    """Whether ``adapter`` reads ``cam_dict`` as its own, in ``layout`` or a detected one (not refused as
+    another method's or layout's)."""
     try:
-        adapter.cam_format(cam_dict)
-        classes, _, _ = adapter.foreground(cam_dict, num_classes)
+        adapter.cam_format(cam_dict, layout)
+        classes, _, _ = adapter.foreground(cam_dict, num_classes, layout=layout)
         if classes.size:
-            adapter.read(cam_dict, None, num_classes)
+            adapter.read(cam_dict, None, num_classes, layout=layout)
     except AdapterSetupError as error:
-        return "--method" not in str(error)  # only a missing threshold of its own: still its file
+        # detected: only a missing threshold of its own, still its file; asked for: a refusal
+        return layout is None and "--method" not in str(error)
     except (ValueError, KeyError, TypeError):
         return False
     return True

@@ -14,6 +14,12 @@ Facts (CVI-SZU/CLIMS master @ f9546d3):
 - Every output path is joined to ``--work_space`` (run_sample.py:117-124), so an
   absolute path escapes it: continuations use absolute paths. Stage flags:
   ``str2bool``, default False, ``if args.X is True`` (run_sample.py:25-33, 104-186).
+  ``make_sem_seg`` reads the CAMs of ``{work_space}/{--cam_out_dir}`` (default
+  ``cam_mask``, run_sample.py:97, 120; step/make_sem_seg_labels.py:40; COCO
+  run_sample_coco.py:118, step_coco/make_sem_seg_labels.py:36), whatever was refined:
+  the continuation that runs it passes ``--cam_out_dir`` = the refined ``--cams``
+  (absolute), and a ``--cams`` named ``cam_mask`` (CLIMS's own layout) gives the work
+  space, its parent. Refined PNG labels (no ``--cams``) leave ``--work_space`` to fill in.
 - ``previous_version/`` (camera-ready): ``inference_cam.py`` writes ``{"keys": numpy
   int64 [0, k1+1, ...], "cam": torch (K, h/4, w/4), "hr_cam": numpy (K, H, W)}``
   (inference_cam.py:227-228). Its ``evaluate.py`` has **no** threshold default: it
@@ -25,9 +31,31 @@ Facts (CVI-SZU/CLIMS master @ f9546d3):
 - DeepLabV2 (segmentation/deeplabv2) trains on ``DATASET.LABEL_DIR/{id}.png`` read with
   PIL (configs/voc12_imagenet_pretrained.yaml:8, main_v2.py:134, libs/datasets/voc.py:162).
 """
-from .base import CamFormat, Continuation, LabelSet, MethodAdapter, MethodFolder
+import os
+import shlex
+from typing import Dict
+
+from .base import CamFormat, Continuation, LabelSet, MethodAdapter, MethodFolder, Note, RunFolders
 
 _DRIVER = "run_sample.py"  # the stage driver every path below is joined in
+# the --work_space of CLIMS's README commands (README.md:48, 52, 86), left to fill in where samcam cannot tell
+_OWN_WORK_SPACE = {"voc": "clims_voc12", "coco": "clims_coco"}
+
+
+def _work_space(run: RunFolders) -> Dict[str, str]:
+    """``--work_space`` and ``--cam_out_dir`` of the continuations, from the CAMs refined.
+
+    make_sem_seg reads ``{work_space}/{cam_out_dir}`` (run_sample.py:120); an absolute
+    ``--cam_out_dir`` is kept by ``os.path.join``, so it reads the refined ``--cams``.
+    """
+    own = _OWN_WORK_SPACE.get(run.dataset or "voc", "clims_voc12")
+    if run.cams is None:
+        return {"work_space": own, "cam_out_dir": "",
+                "cams_read": f"CLIMS's CAMs in {own}/cam_mask (--work_space must be the one you ran CLIMS with)"}
+    work_space = os.path.dirname(run.cams) if os.path.basename(run.cams) == "cam_mask" else own
+    return {"work_space": shlex.quote(work_space), "cam_out_dir": f" --cam_out_dir {shlex.quote(run.cams)}",
+            "cams_read": "the CAMs you refined (--cams)"}
+
 
 ADAPTER = MethodAdapter(
     name="clims",
@@ -74,19 +102,20 @@ ADAPTER = MethodAdapter(
                      "previous_version inference_cam.py / inference_rw.py / make_pseudo_labels.py"),
     ),
     palette_allowed=False,
-    run_from="the CLIMS repository root; VOC2012 / COCO = your dataset folders, clims_voc12 / clims_coco = "
-             "the --work_space you ran CLIMS with",
+    run_from="the CLIMS repository root; VOC2012 / COCO = your dataset folders; a relative --work_space "
+             "(clims_voc12 / clims_coco) = the one you ran CLIMS with, where logs and new weights go",
+    template_values=_work_space,
     continuations=(
         Continuation(
             "evaluate them with CLIMS's eval_sem_seg on VOC train (only stages named True run)",
-            "python run_sample.py --voc12_root VOC2012 --work_space clims_voc12 --sem_seg_out_dir {out} "
+            "python run_sample.py --voc12_root VOC2012 --work_space {work_space} --sem_seg_out_dir {out} "
             "--eval_sem_seg_pass True --log_name eval_samcam",
         ),
         Continuation(
             "or train IRN on them as CLIMS's IR labels (needs all train_aug names), then random-walk new "
-            "labels into {out}_rw and evaluate those",
-            "python run_sample.py --voc12_root VOC2012 --work_space clims_voc12 --ir_label_out_dir {out} "
-            "--train_irn_pass True --irn_weights_name res50_irn_samcam.pth --make_sem_seg_pass True "
+            "labels from {cams_read} into {out}_rw and evaluate those",
+            "python run_sample.py --voc12_root VOC2012 --work_space {work_space}{cam_out_dir} --ir_label_out_dir "
+            "{out} --train_irn_pass True --irn_weights_name res50_irn_samcam.pth --make_sem_seg_pass True "
             "--sem_seg_out_dir {out}_rw --eval_sem_seg_pass True --log_name irn_samcam",
         ),
         Continuation(
@@ -97,13 +126,18 @@ ADAPTER = MethodAdapter(
         ),
         Continuation(
             "evaluate them with CLIMS's COCO eval_sem_seg (it does not map 255 to background)",
-            "python run_sample_coco.py --mscoco_root COCO --work_space clims_coco --sem_seg_out_dir {out} "
+            "python run_sample_coco.py --mscoco_root COCO --work_space {work_space} --sem_seg_out_dir {out} "
             "--eval_sem_seg_pass True --log_name eval_samcam",
             datasets=("coco",),
         ),
     ),
-    notes=("previous_version's own evaluate.py and make_pseudo_labels.py run only on the authors' hosts "
-           "(get_host_ip check, evaluate.py:26-40); evaluate its labels with the commands above.",),
+    notes=(
+        Note("previous_version's own evaluate.py and make_pseudo_labels.py run only on the authors' hosts "
+             "(get_host_ip check, evaluate.py:26-40); evaluate its labels with the commands above.", ("voc",)),
+        Note("CLIMS's COCO threshold: samcam's default with --num-classes 81 is 0.15, what CLIMS's README passes "
+             "to run_sample_coco.py (README.md:86); run_sample_coco.py's own default is 0.1 (:53): pass "
+             "--threshold 0.1 for that.", ("coco",)),
+    ),
 )
 
 load_cam = ADAPTER.load_cam

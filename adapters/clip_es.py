@@ -18,8 +18,11 @@ Facts (linyq2117/CLIP-ES @ 3893f81; kazuto1011/deeplab-pytorch @ 4219467):
   maps' dtype); argmax; ``keys + 1`` padded with 0. Default t = 2 (eval_cam.py:83),
   for VOC and COCO alike (one script). Its main block sweeps t over [1, 2] for
   ``attn`` CAMs and reports the best (:99-117). ``eval_cam_with_crf.py`` makes the
-  training masks: exponent 1 (:111), DenseCRF, 255 where the CRF's confidence is below
-  0.95 (:118-124), written with ``cv2.imwrite`` as 8-bit grayscale.
+  training masks: exponent 1 (:111; its own ``--cam_eval_thres``, :145, is never used
+  there), DenseCRF, 255 where the CRF's confidence is below 0.95 (:118-124), written
+  with ``cv2.imwrite`` as 8-bit grayscale. samcam's default is t = 2, the argparse
+  default; ``--threshold 1`` (``threshold=1``) is the one setting for the training
+  masks' exponent (without their CRF). The hint after a run says so.
 - Next stage: DeepLab-v2 with deeplab-pytorch (CLIP-ES README, Step 3). Its ``vocaug``
   dataset (configs/voc12.yaml:5-15) reads ``{DATASET.ROOT}/VOC2012/ImageSets/
   SegmentationAug/{split}.txt``, each line ``/JPEGImages/x.jpg /SegmentationClassAug/
@@ -42,7 +45,8 @@ ADAPTER = MethodAdapter(
             "cam", "generate_cams_voc12.py:209-214 (COCO: generate_cams_coco14.py:198-203)", "attn_highres",
             threshold=2.0,
             threshold_source="eval_cam.py:83 (--cam_eval_thres); t >= 1 is the exponent of (1 - max)^t, "
-                             "t < 1 a constant plane (eval_cam.py:57-62)",
+                             "t < 1 a constant plane (eval_cam.py:57-62); its main block reports the better "
+                             "of t = 1 and 2 (:99-117) and the training masks use 1 (eval_cam_with_crf.py:111)",
             coco_threshold=2.0, coco_source="eval_cam.py:83, the same script for COCO (eval_cam.py:87-93)",
             power_from=1.0,
         ),
@@ -91,9 +95,13 @@ ADAPTER = MethodAdapter(
         ),
         Continuation(
             "or train DeepLab on them with mmsegmentation",
-            "samcam mmseg-config --labels {out} --data-root VOC2012 --out deeplab_clip_es_samcam.py",
+            "samcam mmseg-config --labels {out} --data-root VOC2012 --out {out}_mmseg.py",
         ),
     ),
+    notes=("CLIP-ES's threshold: samcam's default t = 2 is eval_cam.py's --cam_eval_thres default (:83), the "
+           "exponent of (1 - max)^t; eval_cam.py itself reports the better of t = 1 and 2 (:99-117), and the masks "
+           "CLIP-ES trains DeepLab on use t = 1 before a DenseCRF (eval_cam_with_crf.py:111): pass --threshold 1 "
+           "for those.",),
 )
 
 load_cam = ADAPTER.load_cam

@@ -6,7 +6,9 @@ Facts (jiwoon-ahn/irn @ a2ece00):
   "cam": torch.float32 (K, ceil(H/4), ceil(W/4)), "high_res": numpy float32 (K, H, W)}``,
   each class divided by its max + 1e-5 (step/make_cam.py:46-56).
 - Own pseudo label (step/eval_cam.py:13-18): background plane ``--cam_eval_thres``
-  0.15 (run_sample.py:30), argmax, keys + 1. IRN has no COCO code.
+  0.15 (run_sample.py:30), argmax, keys + 1. IRN has no COCO code. AMN's repository
+  writes the same CAMs to ``result/cam`` and scores them at 0.25 (AMN voc12
+  run_sample.py:40, step/eval_cam.py:15): ``--threshold 0.25`` to match AMN's baseline.
 - Stage flags (run_sample.py:64-72) have no ``type`` and default ``True``; each stage
   runs ``if args.X is True`` (85-133). Passing *any* value, ``True`` included, gives
   the string and SKIPS the stage; every stage not named runs. So a continuation names
@@ -40,7 +42,9 @@ ADAPTER = MethodAdapter(
     cam_formats=(
         CamFormat(
             "cam", "step/make_cam.py:55-56", "high_res",
-            threshold=0.15, threshold_source="run_sample.py:30 (--cam_eval_thres), used by step/eval_cam.py:15",
+            threshold=0.15, threshold_source="run_sample.py:30 (--cam_eval_thres), used by step/eval_cam.py:15 "
+                                             "(AMN's repository scores its IRN result/cam at 0.25: AMN voc12 "
+                                             "run_sample.py:40, step/eval_cam.py:15)",
             coco_source="IRN has no COCO code; for AMN's coco14 IRN-format result/cam_coco files its "
                         "run_sample_coco.py:43 uses 0.25",
             required_key="cam", other_method="toco",
@@ -73,7 +77,7 @@ ADAPTER = MethodAdapter(
         ),
         Continuation(
             "or train DeepLab on them with mmsegmentation",
-            "samcam mmseg-config --labels {out} --data-root VOC2012 --out deeplab_irn_samcam.py",
+            "samcam mmseg-config --labels {out} --data-root VOC2012 --out {out}_mmseg.py",
         ),
     ),
 )

@@ -24,8 +24,17 @@ Facts (xulianuwa/MCTformer main @ 0acc27a = MCTformer+ code; branch MCTformerPlu
   refused.
 - Next stage: ``seg/train_seg.py --seg_pgt_path DIR`` reads ``{DIR}/{name}.png`` with
   PIL (seg/tool/exutils.py:125; train_seg.py:21-28, 44-47 for its flags), so a palette
-  PNG is fine. ``evaluation.py --type png`` evaluates a PNG folder (evaluation.py:23-25,
-  115-134; ``--comment`` required; its log is appended to ``--logfile``).
+  PNG is fine, for every name of ``--list_path`` (train_seg.py:56): the first name
+  without a label stops it with FileNotFoundError. ``evaluation.py --type png``
+  evaluates a PNG folder (evaluation.py:23-25, 115-134; ``--comment`` required; its log
+  is appended to ``--logfile``).
+- COCO: ``coco/train_id.txt`` lists all 82,783 train2014 images, about 700 of which
+  have no class (ToCo's and CLIP-ES's lists of images with classes have 82,081), so
+  they get no CAM file (engine.py:212) and no refined label. The COCO training command
+  therefore reads ``{out}/refined_names.txt``, which the adapt job writes for it: the
+  names of the labels in the folder. (MCTformer's own COCO CAM step names its files
+  from ``coco/train_aug_id.txt``, engine.py:155, which the repository lacks while the
+  dataset reads ``coco/train_id.txt``, datasets.py:61: copy the one to the other first.)
 """
 from .base import CamFormat, Continuation, LabelSet, MethodAdapter, MethodFolder
 
@@ -65,20 +74,23 @@ ADAPTER = MethodAdapter(
             "--predict_dir {out} --logfile evallog_samcam.txt --comment samcam",
         ),
         Continuation(
-            "train MCTformer's segmentation network on them (checkpoints and log go to {out}_seg)",
+            "train MCTformer's segmentation network on them (it needs a label for every name of "
+            "voc12/train_aug_id.txt: refine all 10,582; checkpoints and log go to {out}_seg)",
             "python seg/train_seg.py --network resnet38_seg --num_epochs 30 --seg_pgt_path {out} "
             "--init_weights res38_cls.pth --save_path {out}_seg --list_path voc12/train_aug_id.txt "
             "--img_path VOC2012/JPEGImages --num_classes 21 --batch_size 4",
         ),
         Continuation(
             "or train DeepLab on them with mmsegmentation",
-            "samcam mmseg-config --labels {out} --data-root VOC2012 --out deeplab_mctformer_samcam.py",
+            "samcam mmseg-config --labels {out} --data-root VOC2012 --out {out}_mmseg.py",
         ),
         Continuation(
-            "train MCTformer's segmentation network on them (coco/train_id.txt lists the COCO_train2014_... "
-            "names; checkpoints and log go to {out}_seg)",
+            "train MCTformer's segmentation network on the images refined, listed in {names}: "
+            "coco/train_id.txt also names the train2014 images without classes, which have no CAM "
+            "(engine.py:212) and so no label, and train_seg.py stops at the first name without one "
+            "(seg/tool/exutils.py:125); checkpoints and log go to {out}_seg",
             "python seg/train_seg.py --network resnet38_seg --num_epochs 30 --seg_pgt_path {out} "
-            "--init_weights res38_cls.pth --save_path {out}_seg --list_path coco/train_id.txt "
+            "--init_weights res38_cls.pth --save_path {out}_seg --list_path {names} "
             "--img_path COCO/train2014 --num_classes 81 --batch_size 4",
             datasets=("coco",),
         ),

@@ -28,15 +28,23 @@ from samcam import masks as samcam_masks
 from samcam.batch import BatchResult, run_batch
 from samcam.cams import label_from_cams, scores_from_cams
 from samcam.errors import ImageError
-from samcam.io import ensure_not_inside, list_names, read_label_png, read_name_list, unique_names, write_label_png
+from samcam.io import (
+    atomic_write_bytes,
+    ensure_not_inside,
+    list_names,
+    read_label_png,
+    read_name_list,
+    unique_names,
+    write_label_png,
+)
 from samcam.refine import get_rule, refine, rule_parameters
 from samcam.settings import Settings, SettingsError, setting
 
 from . import get
-from .base import MethodAdapter
+from .base import REFINED_NAMES, MethodAdapter
 from .checks import JobError, check_cam_classes, check_coco_names, check_first_cam, check_label_classes
 
-__all__ = ["AdaptJob", "AdaptPlan", "JobError", "adapt_dir", "adapt_one", "check_first_cam"]
+__all__ = ["AdaptJob", "AdaptPlan", "JobError", "adapt_dir", "adapt_one", "check_first_cam", "write_refined_names"]
 
 _PATHS = ("cams_dir", "labels_dir", "masks_dir", "out_dir", "list_file")
 
@@ -66,8 +74,9 @@ class AdaptJob(Settings):
                                          flag="--labels", metavar="DIR")
     threshold: Optional[float] = setting(
         None, "background threshold for CAMs, read as the method reads it (clip-es: T >= 1 is the exponent of "
-              "(1 - max)^T, T < 1 a constant); default: the method's own for the layout and --num-classes; some "
-              "layouts have none and need it", metavar="X")
+              "(1 - max)^T, T < 1 a constant; its default 2 is eval_cam.py's, 1 is what its training masks use); "
+              "default: the method's own for the layout and --num-classes; some layouts have none and need it",
+        metavar="X")
     layout: Optional[str] = setting(
         None, "insist on a CAM layout (default: detected). cam: the CAM stage's files; hr_cam / rw: CLIMS "
               "previous_version inference_cam.py / inference_rw.py; crf: MCTformer --out-crf dicts (key 0 "
@@ -78,8 +87,7 @@ class AdaptJob(Settings):
     use_scores: bool = setting(
         False, "samcam rule, --source cam: the CAM's peak, not the label's thick middle, locates each class "
                "region's core for the rescue (README: 'The rule')")
-    palette: bool = setting(False, "write VOC-palette PNGs (only for methods whose next stage reads with PIL: "
-                                   "mctformer)")
+    palette: bool = setting(False, "write VOC-palette PNGs, for methods whose next stage reads PNGs with PIL")
     num_classes: int = setting(21, "classes including background: 21 for VOC (default), 81 for COCO", low=2,
                                high=255, metavar="N")
     refine_params: Tuple[Tuple[str, Any], ...] = setting(
@@ -281,6 +289,10 @@ class AdaptJob(Settings):
     def run(self, plan: Optional["AdaptPlan"] = None) -> BatchResult:
         """Record the run in ``{out_dir}/samcam.json`` and refine every image (``plan`` or :meth:`plan`'s).
 
+        Where a continuation of the method reads the list of labels (MCTformer on COCO:
+        :meth:`~samcam.adapters.base.MethodAdapter.uses_names_file`), it is written last,
+        to ``{out_dir}/refined_names.txt`` (:func:`write_refined_names`).
+
         Returns:
             The :class:`~samcam.batch.BatchResult`; per-image failures are collected.
         """
@@ -292,8 +304,11 @@ class AdaptJob(Settings):
             inputs={"masks": self.masks_dir})
         # the per-image job goes to every worker with each image: without the names
         per_image = functools.partial(adapt_one, job=dataclasses.replace(self, image_names=None, command=None))
-        return run_batch(list(plan.names), per_image, self.output, workers=self.workers, overwrite=self.overwrite,
-                         desc=f"adapt {self.method}", progress=self.progress)
+        result = run_batch(list(plan.names), per_image, self.output, workers=self.workers, overwrite=self.overwrite,
+                           desc=f"adapt {self.method}", progress=self.progress)
+        if self.adapter.uses_names_file(self.num_classes):
+            write_refined_names(self.out_dir)
+        return result
 
     # ------------------------------------------------------------------ one image
     def pseudo_label(self, name: str, image_shape: Tuple[int, int]) -> Tuple[Path, np.ndarray, Optional[np.ndarray]]:
@@ -347,6 +362,22 @@ class AdaptPlan:
         job = self.job
         return (f"adapt {job.method}: {len(self.names)} image(s) from {job.input_dir}/ ({job.source}) -> "
                 f"{job.out_dir}/: {len(self.pending)} to write, {len(self.names) - len(self.pending)} already done")
+
+
+def write_refined_names(out_dir: os.PathLike) -> Path:
+    """Write ``{out_dir}/refined_names.txt``: the name of every label ``{name}.png`` in ``out_dir``, sorted,
+    one a line (atomically; rewritten by each run, so it covers every run into the folder).
+
+    Every label there has the folder's settings (:func:`samcam.provenance.claim` refuses to
+    mix). A method's next stage reads every name of its list (MCTformer's train_seg.py stops
+    at the first without a label, seg/tool/exutils.py:125): this list holds only the images
+    refined, without those that had no CAM file or failed. A ``.txt`` is never read as a label.
+
+    Returns:
+        The file's path.
+    """
+    names = list_names(out_dir, (".png",))
+    return atomic_write_bytes(Path(out_dir) / REFINED_NAMES, "".join(f"{name}\n" for name in names).encode("utf-8"))
 
 
 def _as_path(name: str, value: Any) -> Optional[Path]:

@@ -47,7 +47,7 @@ ADAPTER = MethodAdapter(
     continuations=(
         Continuation(
             "train a segmentation network on them, e.g. DeepLab with mmsegmentation",
-            "samcam mmseg-config --labels {out} --data-root VOC2012 --out deeplab_toco_samcam.py",
+            "samcam mmseg-config --labels {out} --data-root VOC2012 --out {out}_mmseg.py",
         ),
     ),
 )

@@ -26,10 +26,14 @@ Facts (liruiwen/TransCAM @ 4ffe693):
   MODEL_SAVE_DIR 'data' at :56, checkpoints named by model and dataset only,
   train_deeplab.py:121-131). ``VOCDataset`` reads ``{DATA_PSEUDO_GT}/{name}.png`` with
   PIL for the train period (deeplab/datasets/VOCDataset.py:35-38, 76-79;
-  BaseDataset.py:63-64), 255 ignored (BaseDataset.py:48-51). The continuation sets the
-  dict from ``python -c`` before running train_deeplab.py, so config.py stays as it is.
+  BaseDataset.py:63-64), 255 ignored (BaseDataset.py:48-51), for every name of
+  ``VOCdevkit/VOC2012/ImageSets/Segmentation/trainaug.txt`` (``DATA_AUG`` True,
+  deeplab/config.py:16; train_deeplab.py:34 ``period = 'train'``; VOCDataset.py:41-42
+  reads ``{period}aug.txt``): all 10,582 train_aug images need a label. The
+  continuation sets the dict from ``python -c`` before running train_deeplab.py, so
+  config.py stays as it is.
 """
-from .base import CamFormat, Continuation, LabelSet, MethodAdapter, MethodFolder
+from .base import CamFormat, Continuation, LabelSet, MethodAdapter, MethodFolder, Note
 
 ADAPTER = MethodAdapter(
     name="transcam",
@@ -68,7 +72,9 @@ ADAPTER = MethodAdapter(
         ),
         Continuation(
             "train TransCAM's DeepLab on them: DATA_PSEUDO_GT set to them, checkpoints to {out}_deeplab, "
-            "TensorBoard log to log/transcam_samcam (deeplab/config.py is not edited)",
+            "TensorBoard log to log/transcam_samcam (deeplab/config.py is not edited); it trains on every "
+            "name of VOCdevkit/VOC2012/ImageSets/Segmentation/trainaug.txt (deeplab/datasets/VOCDataset.py:41-42), "
+            "so refine all 10,582 train_aug images",
             "python -c \"import os, runpy, sys; from deeplab.config import config_dict as c; "
             "c.update(DATA_PSEUDO_GT=sys.argv[1], EXP_NAME='transcam_samcam', "
             "LOG_DIR=os.path.join(c['ROOT_DIR'], 'log', 'transcam_samcam'), MODEL_SAVE_DIR=sys.argv[1] + '_deeplab'); "
@@ -76,11 +82,11 @@ ADAPTER = MethodAdapter(
         ),
         Continuation(
             "or train DeepLab on them with mmsegmentation",
-            "samcam mmseg-config --labels {out} --data-root VOCdevkit/VOC2012 --out deeplab_transcam_samcam.py",
+            "samcam mmseg-config --labels {out} --data-root VOCdevkit/VOC2012 --out {out}_mmseg.py",
         ),
     ),
-    notes=("test_deeplab.py loads TEST_CKPT (deeplab/config.py:59-60): point it at "
-           "the _deeplab folder's deeplabv1_resnet38_VOCDataset_itr20000_all.pth to test that model.",),
+    notes=(Note("test_deeplab.py loads TEST_CKPT (deeplab/config.py:59-60): point it at "
+                "the _deeplab folder's deeplabv1_resnet38_VOCDataset_itr20000_all.pth to test that model.", ("voc",)),),
 )
 
 load_cam = ADAPTER.load_cam

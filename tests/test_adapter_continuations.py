@@ -379,23 +379,24 @@ def test_no_continuation_where_the_method_has_no_stage(tmp_path):
         assert get(method).continuation_commands(tmp_path, 81) == []
 
 
-README_EXAMPLES = [  # (method, the README's example --out, classes)
-    ("irn", "/work/irn/result/sem_seg_samcam", 21),
-    ("amn", "/work/amn/result/sem_seg_samcam", 21),
-    ("amn", "/work/amn/result/sem_seg_coco_samcam", 81),
-    ("clims", "/work/clims/clims_voc12/sem_seg_samcam", 21),
-    ("clims", "/work/clims/clims_coco/sem_seg_samcam", 81),
-    ("mctformer", "/work/MCTformer_results/pgt-samcam", 21),
-    ("toco", "/work/toco/work_dir/pseudo_samcam", 21),
-    ("clip-es", "/work/clip-es/output/voc12/pseudo_samcam", 21),
-    ("transcam", "/work/TransCAM/data/transcam/pseudo_samcam", 21),
+README_EXAMPLES = [  # (method, the README's example --out, classes, its --cams)
+    ("irn", "/work/irn/result/sem_seg_samcam", 21, "/work/irn/result/cam"),
+    ("amn", "/work/amn/result/sem_seg_samcam", 21, "/work/amn/result/amn_cam"),
+    ("amn", "/work/amn/result/sem_seg_coco_samcam", 81, "/work/amn/result/amn_cam_coco"),
+    ("clims", "/work/clims/clims_voc12/sem_seg_samcam", 21, "/work/clims/clims_voc12/cam_mask"),
+    ("clims", "/work/clims/clims_coco/sem_seg_samcam", 81, "/work/clims/clims_coco/cam_mask"),
+    ("mctformer", "/work/MCTformer_results/pgt-samcam", 21, "/work/MCTformer_results/attn-patchrefine-npy"),
+    ("mctformer", "/work/MCTformer_results/coco-samcam", 81, "/work/MCTformer_results/coco-npy"),
+    ("toco", "/work/toco/work_dir/pseudo_samcam", 21, "/work/toco/work_dir/cams"),
+    ("clip-es", "/work/clip-es/output/voc12/pseudo_samcam", 21, "/work/clip-es/output/voc12/cams"),
+    ("transcam", "/work/TransCAM/data/transcam/pseudo_samcam", 21, "/work/TransCAM/data/transcam/out_cam"),
 ]
 
 
-@pytest.mark.parametrize("method,out,num_classes", README_EXAMPLES)
-def test_readme_shows_exactly_the_printed_commands(method, out, num_classes):
+@pytest.mark.parametrize("method,out,num_classes,cams", README_EXAMPLES)
+def test_readme_shows_exactly_the_printed_commands(method, out, num_classes, cams):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").splitlines()
-    commands = get(method).continuation_commands(out, num_classes)
+    commands = get(method).continuation_commands(out, num_classes, cams_dir=cams)
     assert commands
     for _, command in commands:
         assert command in readme, f"README lacks the {method} command {command!r}"
