@@ -65,9 +65,11 @@ def test_mctformer_coco_training_reads_the_names_refined(tmp_path, monkeypatch, 
     for piece in open(args.list_path).read().splitlines():
         with Image.open(os.path.join(args.seg_pgt_path, piece.strip() + ".png")) as label:
             assert label.mode == "L"
-    # a later run into the folder (here: the missing CAM found) rewrites the list with every label
+    # a later run into the folder (here: the missing CAM found, with its masks: the mask folder
+    # changed, so the run must redo the folder, --overwrite) rewrites the list with every label
     build_dataset(repo, "mctformer", names=COCO[1:2], num_classes=81)
-    assert adapt(*flags) == 0
+    assert adapt(*flags) == 2  # the masks changed since the labels were written
+    assert adapt(*flags, "--overwrite") == 0
     assert names_file.read_text() == "".join(f"{name}\n" for name in sorted(COCO))
 
 
