@@ -2,7 +2,9 @@
 
 The core is numpy only: ``samcam.refine(label, masks)`` turns a method's pseudo label
 and SAM's class-agnostic masks into a refined pseudo label; :mod:`samcam.masks` reads
-and writes mask sets; :mod:`samcam.evaluate` computes mIoU the standard way.
+and writes mask sets (and takes the mask generators' own ``generate()`` output);
+:mod:`samcam.cams` turns CAMs into pseudo labels the way WSSS methods do;
+:mod:`samcam.evaluate` computes mIoU the standard way.
 """
 from __future__ import annotations
 
@@ -11,11 +13,11 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from . import evaluate, masks
+from . import cams, evaluate, masks
 from ._version import __version__
 from .refine import overlap_counts, refine
 
-__all__ = ["refine", "overlap_counts", "masks", "evaluate", "__version__"]
+__all__ = ["refine", "overlap_counts", "masks", "evaluate", "cams", "__version__"]
 
 
 class _CheckoutAdapters(importlib.abc.MetaPathFinder):
