@@ -2,7 +2,9 @@
 
 The core is numpy only: ``samcam.refine(label, masks)`` turns a method's pseudo label
 and SAM's class-agnostic masks into a refined pseudo label; :mod:`samcam.masks` reads
-and writes mask sets; :mod:`samcam.evaluate` computes mIoU the standard way.
+and writes mask sets (and takes the mask generators' own ``generate()`` output);
+:mod:`samcam.cams` turns CAMs into pseudo labels the way WSSS methods do;
+:mod:`samcam.evaluate` computes mIoU the standard way.
 """
 from __future__ import annotations
 
@@ -16,11 +18,11 @@ from . import _startup
 # Started as the samcam command, a Ctrl-C during the imports below exits 130 with one line.
 _startup.exit_quietly_on_interrupt()
 
-from . import evaluate, masks  # noqa: E402
+from . import cams, evaluate, masks  # noqa: E402
 from ._version import __version__  # noqa: E402
 from .refine import overlap_counts, refine  # noqa: E402
 
-__all__ = ["refine", "overlap_counts", "masks", "evaluate", "__version__"]
+__all__ = ["refine", "overlap_counts", "masks", "evaluate", "cams", "__version__"]
 
 
 class _CheckoutAdapters(importlib.abc.MetaPathFinder):

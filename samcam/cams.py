@@ -66,17 +66,47 @@ def background_plane(
 
 
 def label_from_cams(classes: np.ndarray, scores: np.ndarray, threshold: Union[float, np.ndarray]) -> np.ndarray:
-    """Pseudo label from foreground CAMs and a background plane.
+    """A pseudo label from foreground CAMs and a background plane, as WSSS methods make it.
+
+    The background plane goes in front of the K maps, the argmax over the K + 1
+    channels picks each pixel's channel, and channel k > 0 becomes ``classes[k - 1]``.
+    Ties go to the earlier channel, background first (``np.argmax``), as in the
+    methods' own code (IRN's step/eval_cam.py:13-18 pads the maps with the threshold,
+    takes the argmax and maps the channels back with ``keys + 1``). The method
+    adapters (``samcam-adapt``) call this after reading each method's CAM files; call
+    it yourself for CAMs you hold in memory, then :func:`samcam.refine` the label.
 
     Args:
-        classes: (K,) int label values (1..C-1) of the maps, in their stored order.
-        scores: (K, H, W) float foreground scores (K may be 0).
-        threshold: the constant background score, or an (H, W) background map
-            (see :func:`background_plane`).
+        classes: (K,) integer label values of the maps, in the maps' order: 1..C-1
+            (1..20 for VOC, 1..80 for COCO), e.g. IRN's 0-based ``keys`` + 1. At most
+            255 (the label is uint8).
+        scores: (K, H, W) real foreground scores, one map per class (K may be 0),
+            usually in 0..1; compared in float32 (float16 and float32 maps exactly,
+            float64 maps rounded to float32).
+        threshold: the background score: a float (the same everywhere, e.g. IRN's
+            ``--cam_eval_thres`` 0.15) or an (H, W) float map (e.g.
+            :func:`background_plane`'s ``"power"`` plane, or a method's stored
+            background probabilities).
 
     Returns:
-        H×W uint8 label: 0 where no class scores above the background, else the class
-        of the highest map.
+        (H, W) uint8 label: 0 (background) where no map scores above the background,
+        else the class of the highest map. It holds no ignore value (255).
+
+    Example:
+        Two maps of a 2×3 image, class 15 (VOC's person) and class 8 (cat), against a
+        background of 0.5:
+
+        >>> import numpy as np
+        >>> from samcam.cams import label_from_cams
+        >>> cams = np.zeros((2, 2, 3), np.float32)
+        >>> cams[0, 0] = [0.9, 0.2, 0.1]     # person: strong at the top left only
+        >>> cams[1, :, 2] = [0.8, 0.6]       # cat: the right column
+        >>> label_from_cams(np.array([15, 8]), cams, 0.5)
+        array([[15,  0,  8],
+               [ 0,  0,  8]], dtype=uint8)
+        >>> label_from_cams(np.array([15, 8]), cams, 0.9)   # a tie goes to the background
+        array([[0, 0, 0],
+               [0, 0, 0]], dtype=uint8)
     """
     scores = np.asarray(scores, dtype=np.float32)
     if scores.shape[0] == 0:

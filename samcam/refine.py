@@ -56,9 +56,13 @@ def refine(
     Args:
         label: H×W uint8 pseudo label: 0 background, 1..num_classes-1 classes,
             ``ignore_index`` (255) unknown.
-        masks: K×H×W bool array, a list of H×W bool arrays, or a
-            :class:`samcam.masks.MaskSet` (K may be 0). The result does not depend
-            on their order (either built-in rule).
+        masks: K×H×W bool array, a list of H×W bool arrays, a
+            :class:`samcam.masks.MaskSet` (K may be 0), or what the mask generators'
+            own ``generate()`` returns (segment-anything's, sam2's, HQ-SAM's,
+            MobileSAM's): a list of dicts whose ``segmentation`` is an H×W bool array
+            or a COCO RLE, their ``predicted_iou`` and ``stability_score`` kept as
+            mask scores (:func:`samcam.masks.annotations_to_maskset`). The result does
+            not depend on their order (either built-in rule).
         rule: ``"samcam"`` (default), ``"official"`` (the reference code's rule,
             bit-exact), the name of an installed plug-in rule (entry point group
             ``samcam.rules``, see :func:`available_rules`), a
@@ -80,7 +84,8 @@ def refine(
 
     Raises:
         ValueError: label/mask size mismatch, values outside the class range,
-            non-boolean masks, empty label, unknown rule or parameter, a parameter of
+            non-boolean masks or a generator's dict without a valid ``segmentation``
+            (naming the mask), empty label, unknown rule or parameter, a parameter of
             the wrong type or out of range (:class:`~samcam.settings.SettingsError`,
             naming it), bad scores, ``conflict="score"`` without ``predicted_iou``
             scores, a rule's result that is not a valid decision or label.

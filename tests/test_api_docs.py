@@ -22,6 +22,25 @@ def test_evaluate_is_an_attribute_after_import_samcam():
     assert result.stdout.split() == ["evaluate_dirs", "load"]
 
 
+def test_label_from_cams_is_reachable_and_its_example_runs():
+    """samcam.cams.label_from_cams after `import samcam` alone, and its docstring's example as written."""
+    import doctest
+
+    code = "import samcam; print(samcam.cams.label_from_cams.__name__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["label_from_cams"]
+    doc = samcam.cams.label_from_cams.__doc__
+    assert all(word in doc for word in ("(K,)", "(K, H, W)", "(H, W) uint8", "float32", "Example"))
+    finder = doctest.DocTestFinder()
+    tests = [t for t in finder.find(samcam.cams.label_from_cams, "label_from_cams") if t.examples]
+    assert tests and len(tests[0].examples) >= 6
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in tests:
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
+
+
 def test_overlap_counts_is_the_three_tuple_the_readme_shows():
     label = np.zeros((4, 6), np.uint8)
     label[:, 3:] = 2
@@ -83,3 +102,43 @@ def test_load_sam_reads_the_architecture_from_the_checkpoint(tmp_path):
     assert sam.image_encoder.patch_embed.proj.out_channels == TINY["embed_dim"]
     with pytest.raises(ValueError, match="not vit_h"):
         load_sam("vit_h", checkpoint=path)
+
+
+_BOTH_LOADERS = """
+import sys
+for blocked in sys.argv[2].split(","):
+    sys.modules[blocked] = None  # as if it were not installed
+from samcam.sam.families import MissingPackages, load_generator
+from samcam.sam.generate import load_sam
+messages = []
+for load in (load_sam, load_generator):
+    try:
+        load(checkpoint=sys.argv[1] or None)
+    except MissingPackages as error:
+        messages.append(str(error))
+print("\\n".join(messages))
+"""
+
+
+@pytest.mark.parametrize("blocked, checkpoint, needs", [
+    ("torch", False, "SAM masks needs torch, torchvision, not installed here"),
+    ("torch", True, "reading a checkpoint needs torch, torchvision, not installed here"),
+    ("segment_anything", False, "SAM masks needs segment-anything, not installed here"),
+    ("segment_anything", True, "SAM masks needs segment-anything, not installed here"),
+])
+def test_load_sam_says_what_to_install_as_load_generator_does(tmp_path, blocked, checkpoint, needs):
+    """Without torch (or segment-anything) load_sam gives load_generator's message, not a bare
+    ModuleNotFoundError: whether it loads an official model or reads a checkpoint file."""
+    path = ""
+    if checkpoint:  # a real SAM checkpoint: without segment-anything, its family is known first
+        pytest.importorskip("segment_anything", reason="the tiny checkpoint needs the [sam] extra")
+        from tiny_sam import save_tiny_checkpoint
+
+        path = str(save_tiny_checkpoint(tmp_path / "tiny.pth"))
+    blocked_modules = "torch,torchvision" if blocked == "torch" else blocked
+    result = subprocess.run([sys.executable, "-c", _BOTH_LOADERS, path, blocked_modules], capture_output=True,
+                            text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    from_load_sam, from_load_generator = result.stdout.splitlines()
+    assert from_load_sam == from_load_generator
+    assert from_load_sam.startswith(needs) and "pip install 'samcam[sam]'" in from_load_sam

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ METAVARS = {"DIR", "FILE", "NAME=DIR", "NAME=VALUE", "N", "X", "NAME", "I/N", "D
 SAME_METAVAR = {"--images": "DIR", "--masks": "DIR", "--gt": "DIR", "--cams": "DIR", "--list": "FILE",
                 "--workers": "N", "--num-classes": "N", "--baseline": "NAME", "--json": "FILE", "--report": "DIR",
                 "--per-image": "FILE", "--top": "N", "--seed": "N"}
+# Where several folders are compared side by side, the same flag names them: NAME=DIR.
+SEVERAL = {("compare", "--masks"), ("eval", "--labels")}
 
 
 def options(parser: argparse.ArgumentParser):
@@ -40,15 +43,38 @@ def test_every_value_has_a_known_metavar_and_every_default_is_shown(command):
             continue
         if action.choices is None and not str(action.metavar).startswith("{"):  # {a,b}: the choices shown
             assert action.metavar in METAVARS, f"samcam {command} {flag}: metavar {action.metavar!r}"
-        if flag in SAME_METAVAR:
+        if (command, flag) in SEVERAL:
+            assert action.metavar == "NAME=DIR", f"samcam {command} {flag}"
+        elif flag in SAME_METAVAR:
             assert action.metavar == SAME_METAVAR[flag], f"samcam {command} {flag}"
         if action.default not in (None, False, []):
             text = expanded_help(parser, action)
             assert "default" in text.lower(), f"samcam {command} {flag}: default {action.default!r} not shown: {text}"
 
 
+def _help_examples(text: str):
+    """The ``samcam COMMAND ...`` lines of a --help text (a line ending in a backslash goes on)."""
+    lines = iter(text.splitlines())
+    for line in lines:
+        if line.strip().startswith("samcam "):
+            while line.endswith("\\"):
+                line = line[:-1] + next(lines)
+            yield shlex.split(line.split(" #")[0])
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_the_examples_in_help_are_commands_that_parse(command):
+    """An example in a --help text uses the command's real flags (argparse exits 2 otherwise)."""
+    examples = list(_help_examples(COMMANDS[command].format_help()))
+    if command in ("masks", "compare"):
+        assert examples and all(argv[1] == command for argv in examples), command
+    for argv in examples:
+        args = build_parser().parse_args(argv[1:])
+        assert args.command == argv[1]
+
+
 def test_label_folders_are_labels_everywhere():
-    for command in ("refine", "adapt", "eval", "vis", "mmseg-config"):
+    for command in ("refine", "adapt", "eval", "vis", "mmseg-config", "compare"):
         flags = {flag for action in COMMANDS[command]._actions for flag in action.option_strings}
         assert "--labels" in flags, command
         assert not {"--pseudo", "--pred"} & {f for a in options(COMMANDS[command]) for f in a.option_strings}

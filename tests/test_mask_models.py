@@ -375,8 +375,10 @@ def test_offline_error_names_file_url_and_hash(name, images, tmp_path, monkeypat
 
 
 def test_missing_package_says_which_extra(monkeypatch, images, tmp_path, capsys):
-    real = families._importable
-    monkeypatch.setattr(families, "_importable", lambda module: module != "sam2" and real(module))
+    from samcam.sam import packages
+
+    real = packages._importable
+    monkeypatch.setattr(packages, "_importable", lambda module: module != "sam2" and real(module))
     code = main(["masks", "--images", str(images), "--out", str(tmp_path / "out"),
                  "--model", "sam2.1_hiera_tiny"] + CLI)
     err = capsys.readouterr().err

@@ -108,16 +108,16 @@ def test_eval_outputs_into_an_input_folder_under_a_reader_suffix_are_refused(dat
 
 
 def _compare(data, *extra):
-    return ["masks", "--compare", f"one={data / 'masks'}", f"two={data / 'masks2'}", "--labels", str(data / "labels"),
+    return ["compare", "--masks", f"one={data / 'masks'}", f"two={data / 'masks2'}", "--labels", str(data / "labels"),
             "--gt", str(data / "gt"), "--no-progress", *extra]
 
 
-def test_masks_compare_json_onto_an_input_png_or_mask_store_is_refused(data, capsys):
+def test_compare_json_onto_an_input_png_or_mask_store_is_refused(data, capsys):
     before = _snapshot(data)
     _refused(capsys, _compare(data, "--json", str(data / "labels" / "a.png")), "--json",
              "would replace a file inside --labels")
     _refused(capsys, _compare(data, "--json", str(data / "masks2" / "b.masks.npz")), "--json",
-             "would replace a file inside --compare")
+             "would replace a file inside --masks")
     _refused(capsys, _compare(data, "--json", str(data / "gt" / "c.png")), "--json", "inside --gt")
     _refused(capsys, _compare(data, "--report", str(data / "masks" / "r")), "--report", "lies inside")
     assert _snapshot(data) == before

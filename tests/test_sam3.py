@@ -15,7 +15,7 @@ import pytest
 
 from samcam import masks as mask_store
 from samcam.masks import MaskSet
-from samcam.sam import checkpoints, families, sam3_family
+from samcam.sam import checkpoints, families, packages, sam3_family
 from samcam.sam.sam3_family import Sam3Settings, check_concepts
 
 
@@ -130,14 +130,14 @@ def test_cache_without_download_says_where(tmp_path, monkeypatch):
 
 
 def test_missing_transformers_says_which_extra(monkeypatch, tmp_path):
-    real = families._importable
-    monkeypatch.setattr(families, "_importable", lambda module: module != "transformers" and real(module))
+    real = packages._importable
+    monkeypatch.setattr(packages, "_importable", lambda module: module != "transformers" and real(module))
     with pytest.raises(families.MissingPackages, match=r"transformers.*samcam\[sam3\]"):
         families.load_concept_generator(_complete_folder(tmp_path / "sam3"), device="cpu")
 
 
 def test_transformers_without_sam3_says_which_extra(monkeypatch, tmp_path):
-    monkeypatch.setattr(families, "_importable", lambda module: True)
+    monkeypatch.setattr(packages, "_importable", lambda module: True)
     monkeypatch.setattr(sam3_family, "transformers_without_sam3", lambda: "4.57.6")
     with pytest.raises(families.MissingPackages, match=r"transformers 4.57.6 is installed.*samcam\[sam3\]"):
         families.load_concept_generator(_complete_folder(tmp_path / "sam3"), device="cpu")

@@ -27,12 +27,12 @@ from ..limits import check_environment
 from ..names import clip_lines
 from ..sam.checkpoints import CheckpointError
 from ..sam.pipeline import MissingPackages
-from . import adapt, coco_gt, demo, evaluate, masks, mmseg_config, refine, vis
+from . import adapt, coco_gt, compare, demo, evaluate, masks, mmseg_config, refine, vis
 from .common import Parser, show_log
 
 __all__ = ["main", "adapt_main", "build_parser", "describe_os_error"]
 
-COMMANDS = (refine, adapt, masks, evaluate, vis, demo, mmseg_config, coco_gt)
+COMMANDS = (refine, adapt, masks, compare, evaluate, vis, demo, mmseg_config, coco_gt)
 
 
 def build_parser(adapt_prog: Optional[str] = None) -> argparse.ArgumentParser:

@@ -267,7 +267,7 @@ def names_or_list(list_file: Optional[str], default: Sequence[str]) -> List[str]
 
 
 def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of the refinement rule, shared by ``refine``, ``adapt`` and ``masks --compare``.
+    """Flags of the refinement rule, shared by ``refine``, ``adapt`` and ``compare``.
 
     The built-in rules' flags come from :class:`~samcam.rules.SamcamRuleParams` (the
     ``official`` rule reads ``--ratio-thresh`` and ``--cover-thresh`` of the same names).

@@ -1,9 +1,9 @@
-"""``samcam masks``: "segment everything" masks (or weight-free proposals) for every image,
-and ``samcam masks --compare``: several mask sources side by side.
+"""``samcam masks``: "segment everything" masks (or weight-free proposals) for every image.
 
-The work is :func:`samcam.sam.pipeline.compute_masks` and
-:func:`samcam.sam.compare.compare_mask_sources`; this module parses flags, picks the
-shard and reports.
+The work is :func:`samcam.sam.pipeline.compute_masks`; this module parses flags, picks
+the shard and reports. ``samcam masks --compare NAME=DIR ...``, the old spelling of
+``samcam compare``, still works: its flags are kept here, out of ``--help``, and run
+:func:`samcam.cli.compare.run_old_spelling`.
 """
 from __future__ import annotations
 
@@ -13,10 +13,6 @@ from pathlib import Path
 from typing import Any, Optional, Type
 
 from .. import inputs
-from ..evaluate import results_json
-from ..io import atomic_write_bytes
-from ..outputs import check_outputs
-from ..sam.compare import compare_mask_sources, format_comparison
 from ..sam.families import check_mode, family_of, require_packages
 from ..sam.pipeline import compute_masks, image_names, parse_shard, select_shard, shard_from_env
 from ..sam.registry import DEFAULT_MODEL, FAMILIES, MODEL_NAMES, models_of
@@ -30,16 +26,8 @@ from ..sam.settings import (
     settings_for,
 )
 from ..settings import Settings, SettingsError
-from ..vis.mask_report import write_mask_comparison
-from .common import (
-    add_option,
-    add_rule_arguments,
-    named_dir,
-    names_or_list,
-    positive_int,
-    report_batch,
-    rule_params,
-)
+from . import compare
+from .common import add_rule_arguments, named_dir, positive_int, report_batch
 from .flags import flag_error
 
 # Generator settings with a command-line flag (the rest keep the family's default), and SAM 2's.
@@ -92,20 +80,28 @@ def _value_kwargs(kind: type, spec, negated: bool) -> dict:
     return {"type": kind if kind in (int, float) else str, "metavar": metavar}
 
 
+EXAMPLE = """examples (VOC's train_aug images; an official checkpoint is downloaded on first use):
+  samcam masks --images VOC2012/JPEGImages --out sam_masks --list train_aug.txt
+  samcam masks --images VOC2012/JPEGImages --out sam2_masks --list train_aug.txt --model sam2.1_hiera_large
+  samcam masks --images VOC2012/JPEGImages --out sam_masks_fast --list train_aug.txt --fast
+
+To compare mask folders: samcam compare --help."""
+
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "masks", help="'segment everything' masks for every image (SAM, SAM 2.1, HQ-SAM, MobileSAM; resumable, "
-                      "sharded), or --compare mask sources",
+                      "sharded)",
         description="Run a mask model's automatic mask generator over an image folder and write "
                     "{out}/{name}.masks.npz per image: SAM (segment-anything's SamAutomaticMaskGenerator, same "
                     "masks, faster), SAM 2.1 (sam2's SAM2AutomaticMaskGenerator), HQ-SAM (segment-anything-hq's "
                     "generator) or MobileSAM (its generator is SAM's: same masks, faster). Finished images are "
                     "skipped unless --overwrite; {out}/samcam.json records the model, settings, mode and dtype, "
-                    "and a resume with others is refused. Under torchrun or srun each process takes its own shard and GPU. "
-                    "With --compare NAME=DIR ...: compare mask folders instead (masks per image, mask areas and, "
-                    "with --labels and --gt, the mIoU of the refined pseudo labels per source).")
-    parser.add_argument("--images", metavar="DIR", help="image folder ({name}.jpg or .png); required unless --compare")
-    parser.add_argument("--out", metavar="DIR", help="output folder (never the image folder); required unless --compare")
+                    "and a resume with others is refused. Under torchrun or srun each process takes its own shard "
+                    "and GPU.",
+        epilog=EXAMPLE)
+    parser.add_argument("--images", metavar="DIR", help="image folder ({name}.jpg or .png); required")
+    parser.add_argument("--out", metavar="DIR", help="output folder (never the image folder); required")
     _field_flag(parser, MaskRunOptions, "source")
     _field_flag(parser, MaskRunOptions, "model", default=None, choices=MODEL_NAMES, metavar="NAME", help=_model_help())
     _field_flag(parser, MaskRunOptions, "checkpoint")
@@ -124,8 +120,7 @@ def add_parser(subparsers) -> None:
     _field_flag(batch, MaskRunOptions, "workers", type=positive_int)
     _field_flag(batch, MaskRunOptions, "overwrite")
     _field_flag(batch, MaskRunOptions, "progress", default=True)  # the command shows a bar: --no-progress
-    _add_compare(parser)
-    add_rule_arguments(parser)
+    _add_old_compare(parser)
     parser.set_defaults(run=run)
 
 
@@ -162,20 +157,15 @@ def _add_fast_mode(parser) -> None:
                            "GPU: the first images take a minute or two longer; never on a CPU)")
 
 
-def _add_compare(parser) -> None:
-    compare = parser.add_argument_group(
-        "comparing mask sources (--compare)",
-        "The same images for every source: an image missing in any source (or without pseudo label or ground "
-        "truth) is left out of all and listed. The refinement rule flags below apply.")
-    compare.add_argument("--compare", nargs="+", type=named_dir, metavar="NAME=DIR",
-                         help="mask folders to compare (samcam stores, amg.py PNG folders or RLE JSON)")
-    add_option(compare, "--labels", aliases=["--pseudo"], metavar="DIR",
-               help="pseudo-label PNGs: score each source's refined labels")
-    compare.add_argument("--gt", metavar="DIR", help="ground truth PNGs for --labels")
-    compare.add_argument("--baseline", metavar="NAME",
-                         help="the --compare source the refined-mIoU deltas are taken against (default: the first)")
-    compare.add_argument("--report", metavar="DIR", help="write an HTML page (table and chart) into DIR")
-    compare.add_argument("--json", metavar="FILE", help="write every number as JSON")
+def _add_old_compare(parser) -> None:
+    """``--compare NAME=DIR ...`` (now ``samcam compare``) and the flags that went with it:
+    they still work, hidden from ``--help``."""
+    first = len(parser._actions)
+    parser.add_argument("--compare", nargs="+", type=named_dir, metavar="NAME=DIR")
+    compare.add_compare_flags(parser)
+    add_rule_arguments(parser)
+    for action in parser._actions[first:]:
+        action.help = argparse.SUPPRESS
 
 
 def _settings(args: argparse.Namespace) -> dict:
@@ -184,50 +174,9 @@ def _settings(args: argparse.Namespace) -> dict:
     return {key: value for key, value in given.items() if value is not None}
 
 
-def _run_compare(args: argparse.Namespace) -> int:
-    sources, names, folders = _compare_inputs(args)
-    params = rule_params(args)
-    comparison = compare_mask_sources(sources, names, pseudo_dir=args.labels, gt_dir=args.gt,
-                                      mask_order=args.mask_order, workers=args.workers,
-                                      progress=args.progress, **params)
-    print(format_comparison(comparison, args.baseline))
-    for name, reason in comparison["failed"][:20]:
-        print(f"  left out {name}: {reason}", file=sys.stderr)
-    _write_comparison(comparison, args, folders)
-    if not comparison["names"]:
-        print("masks --compare: no image could be compared", file=sys.stderr)
-        return 1
-    return 1 if comparison["failed"] else 0
-
-
-def _compare_inputs(args: argparse.Namespace):
-    """(sources, names or None, every input folder) of ``--compare``, refusing before the work
-    what would fail after it (two sources of one name, the report folder, the baseline)."""
-    sources = dict(args.compare)
-    if len(sources) != len(args.compare):
-        raise ValueError("--compare: two folders have the same NAME; name them NAME=DIR")
-    names = names_or_list(args.list_file, []) if args.list_file else None
-    folders = list(sources.values()) + [args.labels, args.gt]
-    check_outputs(files={"--json": args.json}, folders={"--report": args.report},  # before the work, not after
-                  reads={"--compare": list(sources.values()), "--labels": args.labels, "--gt": args.gt,
-                         "--list": args.list_file})
-    if args.baseline is not None and args.baseline not in sources:
-        raise ValueError(f"--baseline {args.baseline!r} is not one of the --compare sources: {', '.join(sources)}")
-    return sources, names, folders
-
-
-def _write_comparison(comparison: dict, args: argparse.Namespace, folders) -> None:
-    """``--json`` and ``--report``."""
-    if args.json:
-        atomic_write_bytes(Path(args.json), results_json(comparison).encode())  # NaN -> null
-    if args.report:
-        page = write_mask_comparison(comparison, args.report, inputs=folders, baseline=args.baseline)
-        print(f"report: {page}", file=sys.stderr)
-
-
 def run(args: argparse.Namespace) -> int:
     if args.compare:
-        return _run_compare(args)
+        return compare.run_old_spelling(args)
     fast = _check_flags(args)
     names, shard = _shard_names(args, _image_names(args))
     options = _run_options(args, fast, shard)
@@ -258,7 +207,7 @@ def _check_flags(args: argparse.Namespace):
     """The flags that go together, checked before any work -> the fast-mode options (None: exact mode)."""
     missing = [flag for flag, value in (("--images", args.images), ("--out", args.out)) if not value]
     if missing:
-        raise ValueError(f"{' and '.join(missing)} required (or --compare NAME=DIR ... to compare mask folders)")
+        raise ValueError(f"missing required flag{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
     fast = _fast_options(args)
     if args.source != "sam" and (args.fast or args.dtype is not None):
         raise ValueError("--fast and --dtype are for --source sam (a mask model)")

@@ -14,7 +14,7 @@ Layout written under ``out``::
     refined_proposals/           refined with the proposals
     refined_sam_like/            refined with the simulated SAM masks
     metrics.json                 every number
-    mask_comparison.json         the two mask sources compared (``samcam masks --compare``)
+    mask_comparison.json         the two mask sources compared (``samcam compare``)
     report/                      the HTML report, with a "Mask sources" section
 """
 from __future__ import annotations
@@ -138,7 +138,7 @@ def run_demo(out_dir, num_images: int = 40, seed: int = 0, workers: int = 1, pro
                   "+sam_like": out / "refined_sam_like"}
     results = evaluate_dirs(out / "SegmentationClass", label_sets, names)
     atomic_write_bytes(out / "metrics.json", results_json(results).encode())
-    # What `samcam masks --compare proposals=... sam_like=... --labels ... --gt ...` shows.
+    # What `samcam compare --masks proposals=... sam_like=... --labels ... --gt ...` shows.
     comparison = compare_mask_sources({"proposals": out / "masks_proposals", "sam_like": out / "masks_sam_like"},
                                       names, pseudo_dir=out / "cam_label", gt_dir=out / "SegmentationClass",
                                       workers=workers)

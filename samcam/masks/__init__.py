@@ -8,6 +8,9 @@ bit-packed). Three per-image forms are read, auto-detected:
 * ``{name}/`` — segment-anything's ``scripts/amg.py`` PNG folder with ``metadata.csv``;
 * ``{name}.json`` — ``amg.py --convert-to-rle`` (COCO RLE, :mod:`samcam.masks.rle`).
 
+In memory, :func:`as_maskset` also takes what the generators' own ``generate()``
+returns, a list of dicts (:func:`annotations_to_maskset`).
+
 >>> from samcam import masks
 >>> path = masks.write("out/2007_000032", dense)   # -> out/2007_000032.masks.npz  # doctest: +SKIP
 >>> masks.load(path) is not None and masks.load("out/2007_000032") is not None   # doctest: +SKIP
@@ -23,13 +26,14 @@ import numpy as np
 from .. import provenance
 from ..io import list_names
 from .amg import SCORE_FIELDS, load_png_folder, load_rle_json
-from .maskset import MaskSet, as_maskset, empty_maskset, pack_words, popcount
+from .maskset import MaskSet, annotations_to_maskset, as_maskset, empty_maskset, pack_words, popcount
 from .rle import decode_coco_rle, encode_coco_rle
 from .store import STORE_SUFFIX, load_store, write
 
 __all__ = [
     "MaskSet",
     "as_maskset",
+    "annotations_to_maskset",
     "empty_maskset",
     "pack_words",
     "popcount",

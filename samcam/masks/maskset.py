@@ -4,17 +4,35 @@ A *mask set* is K binary masks of one H×W image (SAM's "segment everything" out
 weight-free proposals). :class:`MaskSet` keeps them bit-packed (K × ceil(H·W/8) uint8),
 which is 8× smaller than a bool array and lets :func:`samcam.refine` count every
 mask×class overlap with AND + popcount instead of touching each pixel byte.
+
+:func:`as_maskset` makes one from any in-memory form, the mask generators' own
+``generate()`` output included (:func:`annotations_to_maskset`): segment-anything's
+``SamAutomaticMaskGenerator.generate``, sam2's ``SAM2AutomaticMaskGenerator.generate``,
+HQ-SAM's and MobileSAM's (copies of segment-anything's) return a list with one dict per
+mask (segment_anything/automatic_mask_generator.py:173-195, sam2/automatic_mask_generator.py:
+198-222; the same lines in segment_anything_hq and mobile_sam as in segment_anything):
+
+* ``segmentation``: ``output_mode="binary_mask"`` (their default) an H×W bool array;
+  ``"coco_rle"`` a COCO RLE dict ``{"size": [h, w], "counts": str}`` (pycocotools'
+  compressed string); ``"uncompressed_rle"`` the same with ``counts`` a list of runs;
+* ``area`` (int), ``bbox`` and ``crop_box`` ([x, y, w, h], integers),
+  ``predicted_iou`` and ``stability_score`` (floats), ``point_coords`` ([[x, y]]).
+
+The masks keep their order and those per-mask fields become the MaskSet's scores
+(``predicted_iou`` is what ``conflict="score"`` ranks by); anything else is ignored.
 """
 from __future__ import annotations
 
 import os
-from typing import Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..limits import limits
+from .rle import decode_coco_rle
 
-__all__ = ["MaskSet", "as_maskset", "pack_words", "popcount", "empty_maskset", "check_mask_count"]
+__all__ = ["MaskSet", "as_maskset", "annotations_to_maskset", "is_annotation_list", "ANNOTATION_SCORES", "pack_words",
+           "popcount", "empty_maskset", "check_mask_count"]
 
 try:  # numpy >= 2.0 has a vectorised popcount
     _bitwise_count = np.bitwise_count
@@ -156,10 +174,16 @@ class MaskSet:
         return f"MaskSet(K={len(self)}, H={self.image_shape[0]}, W={self.image_shape[1]}, scores={sorted(self.scores)})"
 
 
-def as_maskset(masks: Union[MaskSet, np.ndarray, Sequence[np.ndarray]], image_shape: Optional[Tuple[int, int]] = None) -> MaskSet:
-    """Turn a K×H×W bool array, a list of H×W bool arrays or a MaskSet into a MaskSet.
+def as_maskset(masks: Union[MaskSet, np.ndarray, Sequence[np.ndarray], Sequence[Mapping]],
+               image_shape: Optional[Tuple[int, int]] = None) -> MaskSet:
+    """Turn masks in any in-memory form into a MaskSet.
 
-    ``image_shape`` is needed only for an empty list (K = 0).
+    ``masks``: a MaskSet (returned as is), a K×H×W bool array, a list of H×W bool
+    arrays, or a mask generator's ``generate()`` output: a list of dicts whose
+    ``segmentation`` is an H×W bool array or a COCO RLE, their ``predicted_iou``,
+    ``stability_score``, ``area``, ``bbox``, ``point_coords`` and ``crop_box`` kept as
+    scores (:func:`annotations_to_maskset`).
+    ``image_shape`` (H, W) is needed only for an empty list (K = 0).
     """
     if isinstance(masks, MaskSet):
         return masks
@@ -170,6 +194,13 @@ def as_maskset(masks: Union[MaskSet, np.ndarray, Sequence[np.ndarray]], image_sh
         if image_shape is None:
             raise ValueError("an empty mask list needs image_shape")
         return empty_maskset(image_shape)
+    if is_annotation_list(masks):
+        return annotations_to_maskset(masks)
+    return _stacked(masks)
+
+
+def _stacked(masks: list) -> MaskSet:
+    """A non-empty list of H×W bool arrays -> MaskSet (ValueError naming a bad one)."""
     shapes = {np.shape(m) for m in masks}
     if len(shapes) != 1:
         raise ValueError(f"masks in the list have different shapes: {sorted(shapes)}")
@@ -183,3 +214,148 @@ def empty_maskset(image_shape: Tuple[int, int]) -> MaskSet:
     """A MaskSet of zero masks for an H×W image."""
     height, width = (int(v) for v in image_shape)
     return MaskSet(np.zeros((0, (height * width + 7) // 8), np.uint8), (height, width))
+
+
+# Per-mask fields kept as scores: the dtype they are kept in and the shape of one
+# mask's value. The integer fields fall back to float64 when a value is not whole.
+ANNOTATION_SCORES: Dict[str, Tuple[type, Tuple[int, ...]]] = {
+    "predicted_iou": (np.float32, ()),
+    "stability_score": (np.float32, ()),
+    "area": (np.int64, ()),
+    "bbox": (np.int64, (4,)),
+    "point_coords": (np.float64, (2,)),
+    "crop_box": (np.int64, (4,)),
+}
+_WHAT = {(): "a number", (4,): "4 numbers [x, y, w, h]", (2,): "a point [[x, y]]"}
+_FORMS = ("an H×W bool array (output_mode='binary_mask') or a COCO RLE dict "
+          "(output_mode='coco_rle' or 'uncompressed_rle')")
+
+
+def is_annotation_list(masks: Sequence[Any]) -> bool:
+    """True when any item of ``masks`` is a dict: a generator's annotations, not arrays."""
+    return any(isinstance(item, Mapping) for item in masks)
+
+
+def annotations_to_maskset(annotations: Sequence[Mapping[str, Any]],
+                           image_shape: Optional[Tuple[int, int]] = None) -> MaskSet:
+    """A mask generator's ``generate()`` output -> MaskSet, masks in order, with scores.
+
+    Args:
+        annotations: a list of dicts, each with ``segmentation``: an H×W bool array or
+            a COCO RLE dict (compressed string or uncompressed list ``counts``); every
+            mask the same H×W. Of ``predicted_iou``, ``stability_score`` (kept as
+            float32), ``area``, ``bbox``, ``crop_box`` (int64; float64 if a value is
+            not whole) and ``point_coords`` (float64, (K, 2) x, y; ``[[x, y]]`` or
+            ``[x, y]``), those the dicts have are kept as scores.
+        image_shape: (H, W), needed only for an empty list (K = 0).
+
+    Returns:
+        A :class:`MaskSet` of K masks with those fields as (K,) / (K, 4) / (K, 2) scores.
+
+    Raises:
+        ValueError: naming the mask's index and what is wrong: not a dict, no
+            ``segmentation``, a segmentation that is not a bool array or a valid RLE,
+            a size other than the first mask's, a field some masks have and others
+            lack, a field that is not finite numbers of the expected shape.
+    """
+    annotations = list(annotations)
+    if not annotations:
+        if image_shape is None:
+            raise ValueError("an empty mask list needs image_shape")
+        return empty_maskset(image_shape)
+    packed, shape = _packed_masks(annotations)
+    return MaskSet(np.stack(packed), shape, _scores(annotations))
+
+
+def _packed_masks(annotations: List[Any]) -> Tuple[List[np.ndarray], Tuple[int, int]]:
+    """Each annotation's mask, bit-packed as it is decoded, and their common (H, W)."""
+    packed = []
+    shape = None
+    for index, annotation in enumerate(annotations):
+        if not isinstance(annotation, Mapping):
+            raise ValueError(f"mask {index} is {type(annotation).__name__}, not an annotation dict like the others "
+                             "(a list mixes dicts and arrays?)")
+        if "segmentation" not in annotation:
+            keys = ", ".join(map(str, annotation)) or "none"
+            raise ValueError(f"mask {index} has no 'segmentation' (its keys: {keys})")
+        mask = _mask_of(index, annotation["segmentation"])
+        if shape is None:
+            shape = mask.shape
+        elif mask.shape != shape:
+            raise ValueError(f"mask {index} is {mask.shape[0]}×{mask.shape[1]}, mask 0 is {shape[0]}×{shape[1]}")
+        packed.append(np.packbits(mask.reshape(-1)))
+    return packed, shape
+
+
+def _mask_of(index: int, segmentation: Any) -> np.ndarray:
+    """One annotation's ``segmentation`` -> H×W bool (ValueError naming ``index`` otherwise)."""
+    if isinstance(segmentation, Mapping):
+        try:
+            return decode_coco_rle(segmentation)
+        except KeyError as error:
+            raise ValueError(f"mask {index}: segmentation is not a valid COCO RLE (no {error.args[0]!r})") from None
+        except (TypeError, ValueError, OverflowError) as error:
+            raise ValueError(f"mask {index}: segmentation is not a valid COCO RLE ({error})") from None
+    if not (isinstance(segmentation, np.ndarray) or hasattr(segmentation, "__array__")):
+        raise ValueError(f"mask {index}: segmentation is a {type(segmentation).__name__}; expected {_FORMS}")
+    mask = np.asarray(segmentation)
+    if mask.ndim != 2:
+        raise ValueError(f"mask {index}: segmentation has shape {mask.shape}; expected {_FORMS}")
+    if mask.dtype != np.bool_:
+        raise ValueError(f"mask {index}: segmentation is {mask.dtype}, not bool; pass `mask > 0`")
+    return mask
+
+
+def _scores(annotations: List[Mapping[str, Any]]) -> Dict[str, np.ndarray]:
+    """The score fields the annotations have (all of them or none), as K-leading arrays."""
+    scores = {}
+    for key in ANNOTATION_SCORES:
+        has = [key in annotation for annotation in annotations]
+        if not any(has):
+            continue
+        if not all(has):
+            raise ValueError(f"mask {has.index(False)} has no {key!r} but mask {has.index(True)} has one; "
+                             "give every mask the same fields")
+        scores[key] = _score_column(key, [annotation[key] for annotation in annotations])
+    return scores
+
+
+def _score_column(key: str, values: List[Any]) -> np.ndarray:
+    """One field of every mask -> (K,) + shape array in the field's dtype."""
+    dtype, shape = ANNOTATION_SCORES[key]
+    column = _numbers(values)
+    if key == "point_coords":
+        column = _one_point(column, 3)
+    if column is None or column.shape[1:] != shape or not np.isfinite(column).all():
+        raise ValueError(_bad_value(key, values, shape))
+    if dtype is np.int64 and not (column == np.round(column)).all():
+        return column
+    return column.astype(dtype)
+
+
+def _numbers(values: Any) -> Optional[np.ndarray]:
+    """``values`` as a float64 array, or None when they are not numbers of one shape
+    (None becomes NaN here: the callers refuse values that are not finite)."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _one_point(points: Optional[np.ndarray], ndim: int) -> Optional[np.ndarray]:
+    """SAM's ``[[x, y]]`` (the one point a mask came from) as ``[x, y]``: ``ndim`` 3 for
+    every mask's, 2 for one mask's; other arrays (and None) as they are."""
+    if points is not None and points.ndim == ndim and points.shape[-2] == 1:
+        return points[..., 0, :]
+    return points
+
+
+def _bad_value(key: str, values: List[Any], shape: Tuple[int, ...]) -> str:
+    """The message for a field whose values are not ``shape`` numbers each, naming the first bad mask."""
+    for index, value in enumerate(values):
+        one = _numbers(value)
+        if key == "point_coords":
+            one = _one_point(one, 2)
+        if one is None or one.shape != shape or not np.isfinite(one).all():
+            return f"mask {index}: {key} is {value!r:.60}, expected {_WHAT[shape]}"
+    return f"the masks' {key} values are not numbers of one shape"

@@ -7,6 +7,8 @@
 * :mod:`.shapes` — a checkpoint's family and size, read from its keys and shapes;
 * :mod:`.families` — one interface for every family: ``load_generator`` -> a mask
   source with ``prepare(image)`` and ``generate(prepared) -> MaskSet``;
+* :mod:`.packages` — what each family needs installed, and the error saying how to
+  install it (``MissingPackages``, raised by ``load_generator`` and ``load_sam`` alike);
 * :mod:`.networks` — SAM: reading checkpoints, building and loading the network;
 * :mod:`.generate` — exact mode's faster automatic mask generator for SAM (also
   MobileSAM's), same masks as segment-anything's (torch, lazily);
@@ -22,7 +24,7 @@
 * :mod:`.proposals` — weight-free region proposals, a weaker substitute for SAM;
 * :mod:`.pipeline` — a dataset run: resume, shards, prefetching, batches, one store file
   per image written by a background thread;
-* :mod:`.compare` — several mask sources side by side (``samcam masks --compare``);
+* :mod:`.compare` — several mask sources side by side (``samcam compare``);
 * :mod:`.agreement` — how closely two generators' masks agree (per-mask IoU matching).
 
 Importing this package never imports torch.

@@ -1,4 +1,4 @@
-"""Compare mask sources on the same images: ``samcam masks --compare A=DIR B=DIR``.
+"""Compare mask sources on the same images: ``samcam compare --masks A=DIR B=DIR``.
 
 For each source (a folder of per-image masks in any form :func:`samcam.masks.find`
 reads: samcam stores from any model, amg.py PNG folders or RLE JSON):
@@ -94,10 +94,10 @@ def _quantiles(values: np.ndarray, points=(0.1, 0.25, 0.5, 0.75, 0.9)) -> Dict[s
 def _check_folders(sources: Mapping[str, str], pseudo_dir, gt_dir) -> None:
     """Refuse a missing mask folder, or labels without ground truth, before any work."""
     if not sources:
-        raise ValueError("--compare needs at least one mask folder")
+        raise ValueError("--masks: no mask folder to compare")
     for source_name, folder in sources.items():
         if not Path(folder).is_dir():
-            raise FileNotFoundError(f"--compare {source_name}={folder}: folder does not exist")
+            raise FileNotFoundError(f"--masks {source_name}={folder}: folder does not exist")
     if (pseudo_dir is None) != (gt_dir is None):
         raise ValueError("--labels and --gt go together: the refined labels are scored against the ground truth")
     # A missing label folder is one configuration error, not one "left out" line per image.
@@ -231,7 +231,7 @@ def format_comparison(comparison: Mapping[str, Any], baseline: Optional[str] = N
     sources = comparison["sources"]
     columns = list(sources)
     if baseline is not None and baseline not in sources:
-        raise ValueError(f"--baseline {baseline!r} is not one of the --compare sources: {', '.join(columns)}")
+        raise ValueError(f"--baseline {baseline!r} is not one of the --masks sources: {', '.join(columns)}")
     table = _Table(sources, max(12, *(len(c) + 2 for c in columns)))
     lines = [table.row("", columns)] + _mask_rows(table)
     if comparison.get("pseudo") is not None:

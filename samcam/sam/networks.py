@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .checkpoints import resolve_checkpoint
+from .packages import require_packages
 from .registry import DEFAULT_MODEL, FAMILIES, SAM_MODELS, MaskModel
 from .shapes import count_indexed, decoder_config, detect_family
 
@@ -278,7 +279,14 @@ def load_sam(
         progress: show a progress bar while downloading.
 
     Other families (SAM 2.1, HQ-SAM, MobileSAM): :func:`samcam.sam.families.load_generator`.
+
+    Raises:
+        MissingPackages: torch or segment-anything is not installed; the message is
+            :func:`~samcam.sam.families.load_generator`'s, saying what to install.
     """
+    # as load_generator checks: the whole family for an official model (before a
+    # download), torch alone to read a checkpoint, then the family it holds
+    require_packages("sam", torch_only=checkpoint is not None)
     if device == "auto":
         device = resolve_device(device)
     path = resolve_checkpoint(model or DEFAULT_MODEL, checkpoint, allow_download=allow_download, progress=progress)
@@ -290,4 +298,5 @@ def load_sam(
     if family != "sam":
         raise ValueError(f"{path} holds a {FAMILIES[family].title} checkpoint, not SAM; "
                          "samcam.sam.families.load_generator loads every family")
+    require_packages("sam")
     return sam_from_state_dict(state_dict, path, model).to(device)

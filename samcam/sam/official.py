@@ -1,5 +1,7 @@
 """The families' own automatic mask generators behind samcam's interface, and what every
-generator shares: the dtypes, the image check, the conversion of official annotations.
+generator shares: the dtypes, the image check. Their annotations become MaskSets through
+:func:`samcam.masks.annotations_to_maskset` (re-exported here), as :func:`samcam.refine`
+converts them.
 
 SAM 2.1 and HQ-SAM run their own generators unchanged, through :class:`AutomaticGenerator`;
 :func:`official_masks` runs segment-anything's own generator, the reference exact mode
@@ -9,11 +11,11 @@ SAM 2.1 and HQ-SAM run their own generators unchanged, through :class:`Automatic
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Mapping, Optional, Sequence, Tuple
+from typing import Optional
 
 import numpy as np
 
-from ..masks import MaskSet, as_maskset
+from ..masks import MaskSet, annotations_to_maskset
 from .settings import DTYPES, SamSettings
 
 __all__ = ["DTYPES", "AutomaticGenerator", "annotations_to_maskset", "official_masks", "precision", "check_image"]
@@ -25,26 +27,6 @@ def check_image(image: np.ndarray) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"an image must be H×W×3 uint8 RGB, got {image.dtype} {image.shape}")
     return image
-
-
-def annotations_to_maskset(annotations: Sequence[Mapping[str, Any]], image_shape: Tuple[int, int]) -> MaskSet:
-    """``SamAutomaticMaskGenerator.generate`` output (binary_mask mode) -> MaskSet with scores.
-
-    Scores: ``predicted_iou``, ``stability_score`` (float32), ``area`` (int64), ``bbox``
-    and ``crop_box`` (int64, XYWH), ``point_coords`` (float64, (K, 2) x, y).
-    """
-    if not annotations:
-        return as_maskset([], image_shape=image_shape)
-    dense = np.stack([np.asarray(a["segmentation"], dtype=bool) for a in annotations])
-    scores = {
-        "predicted_iou": np.array([a["predicted_iou"] for a in annotations], np.float32),
-        "stability_score": np.array([a["stability_score"] for a in annotations], np.float32),
-        "area": np.array([a["area"] for a in annotations], np.int64),
-        "bbox": np.array([a["bbox"] for a in annotations], np.int64).reshape(-1, 4),
-        "point_coords": np.array([a["point_coords"][0] for a in annotations], np.float64).reshape(-1, 2),
-        "crop_box": np.array([a["crop_box"] for a in annotations], np.int64).reshape(-1, 4),
-    }
-    return MaskSet.from_dense(dense, scores)
 
 
 def official_masks(sam, image: np.ndarray, settings: Optional[SamSettings] = None) -> MaskSet:
@@ -114,7 +96,7 @@ class AutomaticGenerator:
     def generate(self, image: np.ndarray) -> MaskSet:
         """Masks of one H×W×3 uint8 RGB image -> MaskSet with the generator's per-mask
         scores (``predicted_iou``, ``stability_score``, ``area``, ``bbox``,
-        ``point_coords``, ``crop_box``; see :func:`annotations_to_maskset`)."""
+        ``point_coords``, ``crop_box``; see :func:`samcam.masks.annotations_to_maskset`)."""
         import torch
 
         image = check_image(image)

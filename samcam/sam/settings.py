@@ -226,8 +226,8 @@ class MaskRunOptions(Settings):
                                    choices=tuple(dict.fromkeys(DTYPES + FAST_DTYPES)))
     fast: Optional[Any] = setting(None, "fast mode (default: exact mode, the official masks)", cli=False)
     overwrite: bool = setting(False, "redo images whose output already exists (default: skip them, i.e. resume)")
-    workers: int = setting(1, "processes for --source proposals and --compare (a model runs in one process per "
-                              "GPU; default 1)", low=1, metavar="N")
+    workers: int = setting(1, "processes for --source proposals (a model runs in one process per GPU; "
+                              "default 1)", low=1, metavar="N")
     decode_threads: int = setting(2, "background threads decoding images for the model (default 2)", low=1,
                                   metavar="N")
     allow_download: bool = setting(True, "download the official checkpoint when it is not cached",
