@@ -1,7 +1,7 @@
 import json
 
 from samcam.cli import main
-from samcam.demo.pipeline import LAYOUT
+from samcam.demo.run import LAYOUT
 
 
 def test_demo_runs_and_refinement_helps(tmp_path, capsys):
@@ -45,7 +45,7 @@ def test_demo_lists_make_mmseg_config_run_on_it(tmp_path, capsys):
 
 def test_demo_report_compares_the_two_mask_sources(tmp_path):
     """The comparison's refined mIoU per source is the evaluation's (same rule, same labels)."""
-    from samcam.demo.pipeline import run_demo
+    from samcam.demo.run import run_demo
 
     demo = run_demo(tmp_path / "demo", num_images=4)
     comparison = json.loads((tmp_path / "demo" / "mask_comparison.json").read_text())

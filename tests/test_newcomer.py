@@ -12,7 +12,7 @@ from PIL import Image
 from samcam import masks as mask_store
 from samcam.batch import BatchResult, describe_failures, failure_pattern, group_failures
 from samcam.cli import main
-from samcam.demo.pipeline import run_demo
+from samcam.demo.run import run_demo
 from samcam.inputs import InputError, check_image_folder, check_label_folder, check_mask_folder, survey
 from samcam.io import read_name_list, write_label_png
 

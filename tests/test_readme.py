@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from samcam.demo.pipeline import run_demo
+from samcam.demo.run import run_demo
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"

@@ -149,7 +149,7 @@ def test_eval_cli_writes_report(tmp_path, capsys):
 
 
 def test_demo_ends_with_report(tmp_path, capsys):
-    from samcam.demo.pipeline import run_demo
+    from samcam.demo.run import run_demo
 
     demo = run_demo(tmp_path / "demo", num_images=3)
     page = tmp_path / "demo" / "report" / "index.html"
@@ -213,7 +213,7 @@ def test_report_support_baseline_and_top(tmp_path):
 
 
 def test_demo_report_ranks_its_headline_against_cam(tmp_path):
-    from samcam.demo.pipeline import run_demo
+    from samcam.demo.run import run_demo
 
     demo = run_demo(tmp_path / "demo", num_images=3)
     text = demo.report.read_text(encoding="utf-8")

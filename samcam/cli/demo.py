@@ -1,9 +1,9 @@
-"""``samcam demo``: the whole pipeline on a small SYNTHETIC dataset (:func:`samcam.demo.pipeline.run_demo`)."""
+"""``samcam demo``: the whole pipeline on a small SYNTHETIC dataset (:func:`samcam.demo.run.run_demo`)."""
 from __future__ import annotations
 
 import argparse
 
-from ..demo.pipeline import LAYOUT, run_demo
+from ..demo.run import LAYOUT, run_demo
 from ..evaluate import format_table
 from ..outputs import check_outputs
 from .common import positive_int
