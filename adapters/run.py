@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 
 from samcam import inputs, provenance
 from samcam import masks as samcam_masks
-from samcam.batch import BatchResult, run_batch
+from samcam.batch import BatchResult, ImageStats, run_batch
 from samcam.cams import label_from_cams, scores_from_cams
 from samcam.errors import ImageError
 from samcam.io import (
@@ -37,12 +38,14 @@ from samcam.io import (
     unique_names,
     write_label_png,
 )
-from samcam.refine import get_rule, refine, rule_parameters
+from samcam.refine import describe_rule, get_rule, refine_counted, rule_parameters
 from samcam.settings import Settings, SettingsError, setting
 
 from . import get
 from .base import REFINED_NAMES, MethodAdapter
 from .checks import JobError, check_cam_classes, check_coco_names, check_first_cam, check_label_classes
+
+log = logging.getLogger("samcam")
 
 __all__ = ["AdaptJob", "AdaptPlan", "JobError", "adapt_dir", "adapt_one", "check_first_cam", "write_refined_names"]
 
@@ -302,8 +305,9 @@ class AdaptJob(Settings):
             provenance.RunInfo(list(plan.names), overwrite=self.overwrite, command=self.command,
                                list_file=self.list_file),
             inputs={"masks": self.masks_dir})
+        log.info("%s: rule %s; recorded in %s", self.out_dir, describe_rule(plan.record["refine"]), _claim.path)
         # the per-image job goes to every worker with each image: without the names
-        per_image = functools.partial(adapt_one, job=dataclasses.replace(self, image_names=None, command=None))
+        per_image = functools.partial(_adapt_counted, job=dataclasses.replace(self, image_names=None, command=None))
         result = run_batch(list(plan.names), per_image, self.output, workers=self.workers, overwrite=self.overwrite,
                            desc=f"adapt {self.method}", progress=self.progress)
         if self.adapter.uses_names_file(self.num_classes):
@@ -412,7 +416,15 @@ def adapt_one(name: str, job: Optional[AdaptJob] = None, **settings: Any) -> Pat
     Raises:
         ImageError / FileNotFoundError: with a message naming the files.
     """
-    job = job if job is not None else AdaptJob(**settings)
+    return _adapt(name, job if job is not None else AdaptJob(**settings))[0]
+
+
+def _adapt_counted(name: str, job: AdaptJob) -> ImageStats:
+    """:func:`adapt_one` for the batch: the image's numbers for the run's summary."""
+    return _adapt(name, job)[1]
+
+
+def _adapt(name: str, job: AdaptJob) -> Tuple[Path, ImageStats]:
     mask_path = job.adapter.find_masks(job.masks_dir, name)
     maskset = samcam_masks.load(mask_path, png_order=job.mask_order)
     source, label, scores = job.pseudo_label(name, maskset.image_shape)
@@ -422,10 +434,11 @@ def adapt_one(name: str, job: Optional[AdaptJob] = None, **settings: Any) -> Pat
             f"{maskset.image_shape[0]}×{maskset.image_shape[1]} (height×width); the masks must come from the same image"
         )
     try:
-        refined = refine(label, maskset, scores=scores, **job.rule_params)
+        refined, used = refine_counted(label, maskset, scores=scores, **job.rule_params)
     except ValueError as error:
         raise ImageError(f"{source} with masks {mask_path}: {error}") from error
-    return write_label_png(job.output(name), refined, palette=job.palette)
+    path = write_label_png(job.output(name), refined, palette=job.palette)
+    return path, ImageStats.of_refinement(label, refined, used)
 
 
 def adapt_dir(

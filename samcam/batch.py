@@ -68,6 +68,17 @@ class ImageStats(Dict[str, float]):
     object to ``on_result``); the command line sums them (``samcam.cli.common``).
     """
 
+    @classmethod
+    def of_refinement(cls, before, after, masks_used: Optional[int] = None) -> "ImageStats":
+        """The numbers of one refined label: its pixels, those that changed, the masks used.
+
+        before, after: (H, W) uint8 labels; masks_used: None when the rule does not say.
+        """
+        values = {"pixels": int(before.size), "changed": int((before != after).sum())}
+        if masks_used is not None:
+            values["masks_used"] = int(masks_used)
+        return cls(values)
+
     def __init__(self, values: Optional[Mapping[str, float]] = None, **more: float):
         super().__init__(dict(values or {}, **more))
         for key, value in self.items():

@@ -7,6 +7,7 @@ failure list instead of an exception.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +15,14 @@ from typing import Any, Dict, Optional, Sequence
 
 from . import inputs, provenance
 from . import masks as mask_store
-from .batch import BatchResult, run_batch
+from .batch import BatchResult, ImageStats, run_batch
 from .images import read_label_png, write_label_png
 from .names import list_names, unique_names
 from .outputs import ensure_not_inside
-from .refine import refine, rule_parameters
+from .refine import describe_rule, refine_counted, rule_parameters
 from .settings import Settings, setting
+
+log = logging.getLogger(__name__)
 
 __all__ = ["refine_dir", "RefineOptions"]
 
@@ -44,7 +47,7 @@ class RefineOptions(Settings):
 
 
 def _refine_one(name: str, pseudo_dir: str, mask_dir: str, out_dir: str, params: Dict[str, object],
-                palette: bool, mask_order: str) -> None:
+                palette: bool, mask_order: str) -> ImageStats:
     label_path = Path(pseudo_dir) / f"{name}.png"
     if not os.path.lexists(label_path):  # a loop of links is no "missing": reading it says what it is
         raise FileNotFoundError(f"{label_path}: pseudo label missing")
@@ -52,10 +55,11 @@ def _refine_one(name: str, pseudo_dir: str, mask_dir: str, out_dir: str, params:
     mask_path = mask_store.find(mask_dir, name)
     masks = mask_store.load(mask_path, png_order=mask_order)
     try:
-        refined = refine(label, masks, **params)
+        refined, used = refine_counted(label, masks, **params)
     except ValueError as error:
         raise ValueError(f"{label_path} with {mask_path}: {error}") from None
     write_label_png(Path(out_dir) / f"{name}.png", refined, palette=palette)
+    return ImageStats.of_refinement(label, refined, used)  # for the run's summary
 
 
 def refine_dir(
@@ -102,7 +106,8 @@ def refine_dir(
     }
     run = provenance.RunInfo(names, overwrite=options.overwrite, command=options.command,
                              list_file=options.list_file)
-    with provenance.claim(out_dir, provenance.LABELS, settings, run, inputs={"masks": mask_dir}):
+    with provenance.claim(out_dir, provenance.LABELS, settings, run, inputs={"masks": mask_dir}) as claim:
+        log.info("%s: rule %s; recorded in %s", out_dir, describe_rule(settings["refine"]), claim.path)
         job = functools.partial(_refine_one, pseudo_dir=str(pseudo_dir), mask_dir=str(mask_dir),
                                 out_dir=str(out_dir), params=params, palette=options.palette,
                                 mask_order=options.mask_order)

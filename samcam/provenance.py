@@ -546,10 +546,6 @@ def _claim_locked(out: Path, kind: FolderKind, settings: Dict[str, Any], run: Ru
     same = _settle(check, run)
     if not run.write:
         return out / PROVENANCE_FILE
-    rule = settings.get("refine")
-    if isinstance(rule, dict):
-        log.info("%s: rule %s (%s); recorded in %s", out, rule.get("rule"),
-                 ", ".join(f"{k}={v}" for k, v in rule.items() if k != "rule"), out / PROVENANCE_FILE)
     masks = _normalised(describe_masks(inputs["masks"])) if inputs.get("masks") is not None else None
     record = _updated_record(check, run, masks, same)
     return atomic_write_bytes(out / PROVENANCE_FILE, (json.dumps(record, indent=1) + "\n").encode())

@@ -21,17 +21,17 @@ entry point group ``samcam.rules`` (:data:`samcam.rules.RULES`, the registry), a
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from .rules import CONFLICTS, RULES, Rule, RuleInputs, apply_decision, as_rule
+from .rules import CONFLICTS, RULES, Rule, RuleDecision, RuleInputs, apply_decision, as_rule
 from .rules.counting import check_label, check_masks, check_scores, class_counts, core_cover, overlap_counts
 from .rules.default import SAMCAM_RULE
 from .rules.official import OFFICIAL_RULE
 from .settings import SettingsError
 
-__all__ = ["refine", "overlap_counts", "core_cover", "rule_parameters", "RULES", "CONFLICTS", "BUILTIN_RULES",
+__all__ = ["refine", "refine_counted", "describe_rule", "overlap_counts", "core_cover", "rule_parameters", "RULES", "CONFLICTS", "BUILTIN_RULES",
            "available_rules", "get_rule", "rule_origin", "rule_problems", "refresh_rules"]
 
 BUILTIN_RULES: Dict[str, Rule] = {SAMCAM_RULE.name: SAMCAM_RULE, OFFICIAL_RULE.name: OFFICIAL_RULE}
@@ -90,6 +90,19 @@ def refine(
             naming it), bad scores, ``conflict="score"`` without ``predicted_iou``
             scores, a rule's result that is not a valid decision or label.
     """
+    return refine_counted(label, masks, rule=rule, num_classes=num_classes, scores=scores, ignore_index=ignore_index,
+                          **params)[0]
+
+
+def refine_counted(label: np.ndarray, masks, *, rule: Union[str, Rule, Callable[..., Any]] = "samcam",
+                   num_classes: int = 21, scores: Optional[np.ndarray] = None, ignore_index: int = 255,
+                   **params: Any) -> Tuple[np.ndarray, Optional[int]]:
+    """:func:`refine`, and how many masks the rule used -> ``(refined, masks_used)``.
+
+    ``masks_used`` counts the masks a :class:`~samcam.rules.RuleDecision` assigns (a class,
+    background or ignore); None for a rule that returns a label map (``official``), which
+    says no such thing. Arguments and errors as :func:`refine`.
+    """
     chosen = get_rule(rule)
     chosen_params = chosen.resolve(params)
     label, histogram = check_label(label, num_classes, ignore_index)
@@ -104,7 +117,10 @@ def refine(
         areas=_read_only(maskset.areas), class_area=_read_only(class_area), num_classes=num_classes,
         ignore_index=ignore_index, scores=scores, mask_scores=dict(maskset.scores),
     )
-    return apply_decision(chosen.decide(inputs, **chosen_params), inputs, chosen.name)
+    result = chosen.decide(inputs, **chosen_params)
+    refined = apply_decision(result, inputs, chosen.name)
+    used = int((np.asarray(result.assigned) >= 0).sum()) if isinstance(result, RuleDecision) else None
+    return refined, used
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -176,6 +192,19 @@ def rule_parameters(**params: Any) -> Dict[str, Any]:
     except ValueError as error:
         raise ValueError(f"unknown refine parameter(s): {error}") from None
     return resolved
+
+
+def describe_rule(recorded: Dict[str, Any]) -> str:
+    """``samcam`` or ``official (ratio_thresh=0.6)``: the rule of a :func:`rule_parameters`
+    record and the parameters that differ from their defaults (every one, for a rule that
+    is not registered)."""
+    try:
+        defaults = rule_parameters(rule=recorded["rule"])
+    except (KeyError, ValueError):
+        defaults = {}
+    changed = [f"{key}={value!r}" for key, value in recorded.items()
+               if key not in ("rule", "rule_origin") and defaults.get(key, not value) != value]
+    return f"{recorded.get('rule')}" + (f" ({', '.join(changed)})" if changed else " (defaults)")
 
 
 def _origin_for_record(chosen: Rule) -> str:

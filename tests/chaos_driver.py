@@ -29,8 +29,8 @@ def _slowed(function, delay):
     return slow
 
 
-samcam.folders.refine = _slowed(samcam.folders.refine, DELAY)
-samcam.adapters.run.refine = _slowed(samcam.adapters.run.refine, DELAY)
+samcam.folders.refine_counted = _slowed(samcam.folders.refine_counted, DELAY)
+samcam.adapters.run.refine_counted = _slowed(samcam.adapters.run.refine_counted, DELAY)
 os.fsync = _slowed(os.fsync, WRITE_DELAY)  # the temp file exists, the output does not yet
 
 if __name__ == "__main__":

@@ -113,3 +113,29 @@ def test_masks_without_torch_exits_2_and_says_what_to_install(tmp_path):
     assert "samcam masks: error:" in result.stderr and "pip install 'samcam[sam]'" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_ends_with_what_it_changed_and_names_only_non_default_parameters(dataset, capsys):
+    """Without ground truth (train_aug), the summary is all a user sees of the refinement."""
+    import statistics
+
+    from samcam.refine import refine_counted
+    tmp_path, names, labels, maskss = dataset
+    assert run(tmp_path, "--conflict", "ratio") == 0
+    err = capsys.readouterr().err
+    assert "rule samcam (conflict='ratio'); recorded in" in err  # not all 14 parameters
+    changed = pixels = 0
+    used = []
+    for name in names:
+        refined, count = refine_counted(labels[name], maskss[name], conflict="ratio")
+        changed += int((refined != labels[name]).sum())
+        pixels += refined.size
+        used.append(count)
+        assert isinstance(count, int)  # the samcam rule says how many masks it used
+    images = sum(int((refine_counted(labels[n], maskss[n], conflict="ratio")[0] != labels[n]).any()) for n in names)
+    assert (f"{images} of {len(names)} images changed, {100 * changed / pixels:.2f}% of their pixels; "
+            f"median {statistics.median(used):g} masks used per image") in err
+    assert main(["refine", "--pseudo", str(tmp_path / "pseudo"), "--masks", str(tmp_path / "masks"),
+                 "--out", str(tmp_path / "official"), "--no-progress", "--rule", "official"]) == 0
+    err = capsys.readouterr().err
+    assert "rule official (defaults)" in err and "masks used" not in err  # the official rule says no such thing

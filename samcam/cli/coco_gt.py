@@ -18,7 +18,9 @@ def add_parser(subparsers) -> None:
                     "without annotations is all background. Plain 8-bit PNGs. The file is read whole, as "
                     "pycocotools does (several GB of memory for train2014). Resumable: finished labels are "
                     "skipped unless --overwrite.",
-        epilog=f"--names (which name each method's evaluator reads):\n{namings}")
+        epilog=f"--names (which name each method's evaluator reads):\n{namings}\n\n"
+               "example (val2014's ground truth, named as AMN's evaluator reads it):\n"
+               "  samcam coco-gt --instances annotations/instances_val2014.json --out coco_seg_anno --names padded")
     parser.add_argument("--instances", required=True, metavar="FILE",
                         help="annotations/instances_train2014.json or instances_val2014.json")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder, one per split")

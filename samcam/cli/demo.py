@@ -14,7 +14,9 @@ def add_parser(subparsers) -> None:
         "demo", help="run the whole pipeline on a small SYNTHETIC dataset (no download)",
         description="Builds a small synthetic VOC-style dataset (rendered shapes, IRN-style CAMs with partial "
                     "and false activation), makes weight-free mask proposals, refines and prints mIoU "
-                    "before/after. The data is synthetic; the numbers say nothing about VOC.")
+                    "before/after. The data is synthetic; the numbers say nothing about VOC.",
+        epilog="example (what make demo runs; the command lists each folder it wrote and the flag that reads it):\n"
+               "  samcam demo --out out/demo")
     parser.add_argument("--out", default="out/demo", metavar="DIR", help="where to build it (default out/demo)")
     parser.add_argument("--num-images", type=positive_int, default=40, metavar="N",
                         help="number of synthetic images (default 40)")

@@ -35,7 +35,10 @@ def add_parser(subparsers) -> None:
         "eval", help="mIoU / per-class IoU / precision / recall of label folders",
         description="Dataset-level scores from one confusion matrix per label folder (not a mean of "
                     "per-image scores), in %. GT 255 is ignored; a label's 255 counts as a miss. With several "
-                    "--labels, a delta column per set against --baseline.")
+                    "--labels, a delta column per set against --baseline.",
+        epilog="example (VOC train: the CAM labels and the refined ones, with an HTML report):\n"
+               "  samcam eval --gt VOC2012/SegmentationClass --labels cam=result/cam_label "
+               "--labels samcam=result/refined --list train.txt --report report")
     parser.add_argument("--gt", required=True, metavar="DIR", help="ground-truth PNG folder (e.g. SegmentationClass)")
     add_option(parser, "--labels", aliases=["--pred"], required=True, action="append", type=named_dir,
                metavar="NAME=DIR", help="a label folder to score, optionally named (repeat: before/after side by side)")

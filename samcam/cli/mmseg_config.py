@@ -34,7 +34,10 @@ def add_parser(subparsers) -> None:
             "DATA_ROOT/train2014 and val2014, validation on DATA_ROOT/SegmentationClass/val2014 "
             "(samcam coco-gt's labels)."
         ),
-        epilog=f"--base choices:\n{bases}",
+        epilog=f"--base choices:\n{bases}\n\n"
+               "example (DeepLabV2 on refined VOC labels; it prints the train commands):\n"
+               "  samcam mmseg-config --labels result/refined --data-root VOC2012 --base deeplabv2_r101 "
+               "--out deeplab_samcam.py",
     )
     parser.add_argument("--labels", required=True, metavar="DIR", help="refined label directory ({name}.png)")
     parser.add_argument("--data-root", required=True, metavar="DIR",
@@ -96,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     out = write_config(args.out, labels=args.labels, data_root=args.data_root, options=options,
                        train_list=args.train_list, val_list=args.val_list, val_labels=args.val_labels,
                        check=not args.no_check)
+    out = Path(out).resolve()  # printed commands work from any folder (e.g. mmseg's own)
     print(f"wrote {out}", file=sys.stderr)
     for role in ("train", "val"):
         written = out.with_name(f"{out.stem}.{role}.txt")

@@ -14,7 +14,9 @@ def add_parser(subparsers) -> None:
         "refine", help="refine ready pseudo-label PNGs with masks",
         description="Refine pseudo-label PNGs ({labels}/{name}.png, 0 bg, 1..C-1, 255 ignore) with each "
                     "image's masks (samcam store, amg.py PNG folder or amg.py RLE JSON, auto-detected) and "
-                    "write {out}/{name}.png. Resumable: finished outputs are skipped unless --overwrite.")
+                    "write {out}/{name}.png. Resumable: finished outputs are skipped unless --overwrite.",
+        epilog="example (CAM pseudo labels and samcam masks' folder of VOC's train_aug images):\n"
+               "  samcam refine --labels result/cam_label --masks sam_masks --out result/refined --list train_aug.txt")
     add_option(parser, "--labels", aliases=["--pseudo"], required=True, metavar="DIR",
                help="folder of pseudo-label PNGs ({name}.png)")
     parser.add_argument("--masks", required=True, metavar="DIR", help="folder of per-image masks")

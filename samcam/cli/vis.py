@@ -32,6 +32,9 @@ def add_parser(subparsers) -> None:
             "green, broken in red. NAMEs choose the images (the reference code's --vis_sample); else --list "
             "(default: every label of the first --labels), of which --best/--worst/--random pick N."
         ),
+        epilog="example (the 5 images the refinement helped most):\n"
+               "  samcam vis --images VOC2012/JPEGImages --gt VOC2012/SegmentationClass --labels cam=result/cam_label "
+               "--labels samcam=result/refined --masks sam_masks --best 5 --out vis_best",
     )
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help="images to draw, by name (e.g. 2007_000032); instead of --list/--best/--worst/--random")
