@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from .files import read_text_file
+
 __all__ = [
     "VOC_CLASSES",
     "VOC_PHRASES",
@@ -105,21 +107,6 @@ def class_phrases(num_classes: int) -> List[str]:
     return list(builtin_class_names(num_classes).phrases)
 
 
-def _read_text(path: Path) -> str:
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder, not a class-names file (one class per line)")
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: class-names file does not exist")
-    if not path.is_file():  # a FIFO would block
-        raise ValueError(f"{path}: not a regular file; give a text file with one class per line")
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: class-names file is not UTF-8 text ({error})") from None
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read the class-names file ({error.strerror or error})") from None
-
-
 def _parse_line(path: Path, number: int, line: str) -> Tuple[str, str]:
     """``name`` or ``name: phrase`` -> (name, phrase), naming the file and line on error."""
     name, colon, phrase = line.partition(":")
@@ -148,7 +135,7 @@ def read_class_names(path: os.PathLike) -> ClassNames:
     names: List[str] = []
     phrases: List[str] = []
     first_line: Dict[str, int] = {}
-    for number, raw in enumerate(_read_text(path).splitlines(), 1):
+    for number, raw in enumerate(read_text_file(path, "class-names file", "one class per line", "give a text file with one class per line").splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

@@ -22,7 +22,8 @@ from typing import Optional
 from .errors import ImageError, OutputError
 from .limits import limits
 
-__all__ = ["atomic_write_bytes", "clean_stale_temp_files", "TEMP_SUFFIX", "check_input_file", "is_output_file"]
+__all__ = ["atomic_write_bytes", "clean_stale_temp_files", "TEMP_SUFFIX", "check_input_file", "is_output_file",
+           "read_text_file"]
 
 log = logging.getLogger(__name__)
 
@@ -202,3 +203,24 @@ def check_input_file(path: os.PathLike, what: str = "file") -> int:
             "(raise SAMCAM_MAX_FILE_BYTES if the file is genuine)"
         )
     return info.st_size
+
+
+def read_text_file(path: os.PathLike, what: str, folder_hint: str, kind_hint: str) -> str:
+    """The UTF-8 text of a small user file (a name list, a class-names file), or a ValueError /
+    FileNotFoundError a user can act on: ``what`` names the file (``"list file"``), ``folder_hint``
+    says what it should be when given a folder, ``kind_hint`` when given a FIFO or device
+    (which would block or never end)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a {what} ({folder_hint})")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: {what} does not exist")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a regular file; {kind_hint}")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: {what} is not UTF-8 text ({error})") from None
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read the {what} ({error.strerror or error})") from None
+

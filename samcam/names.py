@@ -14,6 +14,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
+from .files import read_text_file
+
 __all__ = ["check_name", "unique_names", "read_name_list", "list_names", "printable", "short", "shown", "clip_lines",
            "is_folder_entry"]
 
@@ -104,23 +106,6 @@ def _strip_suffix(text: str) -> str:
     return text
 
 
-def _list_text(path: Path) -> str:
-    """The text of a list file, or the error a user can act on."""
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder, not a list file (a text file of image names, one per line, "
-                         "e.g. ImageSets/Segmentation/train.txt)")
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: list file does not exist")
-    if not path.is_file():  # a FIFO or device would block or never end
-        raise ValueError(f"{path}: not a regular file; --list takes a text file of image names")
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: list file is not UTF-8 text ({error})") from None
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read the list file ({error.strerror or error})") from None
-
-
 def _deeplab_name(line: str) -> Optional[str]:
     """The name of a DeepLab list line ("/JPEGImages/x.jpg /SegmentationClassAug/x.png" or
     "/JPEGImages/x.jpg"), or None when the line is not one."""
@@ -169,7 +154,7 @@ def read_name_list(path: os.PathLike) -> List[str]:
     """
     path = Path(path)
     names = []
-    for number, raw in enumerate(_list_text(path).splitlines(), 1):
+    for number, raw in enumerate(read_text_file(path, "list file", "a text file of image names, one per line, e.g. ImageSets/Segmentation/train.txt", "--list takes a text file of image names").splitlines(), 1):
         line = raw.strip()
         if line and not line.startswith("#"):
             names.append(_name_of_line(line, path, number))
