@@ -62,6 +62,7 @@ __all__ = [
     "transformers_without_sam3",
     "results_to_maskset",
     "empty_concept_masks",
+    "folder_identity",
 ]
 
 # The Hugging Face repository of the official weights (gated) and its folder in samcam's cache.
@@ -218,6 +219,25 @@ def resolve_folder(checkpoint: Optional[os.PathLike] = None, *, allow_download: 
                                   f"{GET_WEIGHTS}, or put it at {folder}")
         return check_folder(folder)
     return download_folder(folder, progress=progress)
+
+
+def folder_identity(folder: os.PathLike) -> dict:
+    """What tells one SAM 3 folder's weights from another's, for ``samcam.json`` (as a checkpoint
+    file's name and size do for the other families): the folder's name, the bytes of its
+    weights (``model.safetensors``, or the shards its index names) and the SHA-256 of its
+    ``config.json`` (None where a file is missing; the load reports that)."""
+    folder = Path(folder)
+    shards = ["model.safetensors"]
+    if not (folder / "model.safetensors").is_file() and (folder / "model.safetensors.index.json").is_file():
+        try:
+            shards = sorted(set(json.loads((folder / "model.safetensors.index.json").read_text(encoding="utf-8"))
+                                ["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            shards = []
+    paths = [folder / shard for shard in shards]
+    size = sum(path.stat().st_size for path in paths) if paths and all(p.is_file() for p in paths) else None
+    config = folder / "config.json"
+    return {"folder": folder.name, "weights_bytes": size, "config_sha256": _sha256(config) if config.is_file() else None}
 
 
 def _sha256(path: Path) -> str:
