@@ -124,22 +124,29 @@ def _merges(out: _Output, things: Sequence, pairs: Sequence[Tuple[int, int]], cl
     return merged
 
 
+def _partners(layout, cls: int) -> set:
+    """The objects paired (rider and horse, bottle and table) with an object of ``cls``."""
+    return {i for pair in layout.pairs for i in pair if any(layout.things[j].cls == cls for j in pair)}
+
+
 def _false_positives(out: _Output, layout, cls: int, presence: float) -> None:
     """Hard negatives (other classes' objects, partners first) and background pieces, as ``cls``."""
     sim, rng = out.sim, out.rng
-    partners = {i for pair in layout.pairs for i in pair
-                if any(layout.things[j].cls == cls for j in pair)}
+    partners = _partners(layout, cls)
     for index, thing in enumerate(layout.things):
         if thing.cls == cls or thing.whole.sum() < 6:
             continue
-        rate = sim.hard_negative * (sim.partner_factor if index in partners else 1.0)
-        if rng.random() < rate:
+        if rng.random() < sim.hard_negative * (sim.partner_factor if index in partners else 1.0):
             out.add(thing.whole, thing.whole, cls, presence, -0.1)
-    background = [piece & ~layout.occupied for group in layout.pieces for piece in group]
-    background += [blob & ~layout.occupied for blob in layout.junk]
-    for region in background:
+    for region in _background(layout):
         if rng.random() < sim.stuff_fp:
             out.add(region, region, cls, presence, -0.25)
+
+
+def _background(layout) -> List[np.ndarray]:
+    """The visible pieces of background stuff and the small background things."""
+    return ([piece & ~layout.occupied for group in layout.pieces for piece in group]
+            + [blob & ~layout.occupied for blob in layout.junk])
 
 
 def concept_masks(sim: ConceptSim, rng, layout, shape: Tuple[int, int]) -> MaskSet:

@@ -157,7 +157,8 @@ class ClsLabels:
                              f"multi-hot vector), got {type(table).__name__}")
         self._by_key: Dict[Any, Tuple[int, ...]] = {}
         for key, vector in table.items():
-            self._by_key[self._key(key)] = self._vector_classes(key, vector)
+            key = self._key(key)
+            self._by_key[key] = self._vector_classes(key, vector)
 
     def _key(self, key: Any) -> Any:
         if isinstance(key, (bool, np.bool_)) or not isinstance(key, (int, np.integer, str)):

@@ -109,11 +109,22 @@ def run_concepts(args: argparse.Namespace, names: Sequence[str]) -> Optional[Con
     source = concepts.source
     listed = f"--list {args.list_file}" if args.list_file else ""
     if source.path.is_dir():
-        pattern = "{name}.png" if source.kind == "label folder" else "{name}.npy"
-        inputs.check_names_present(names, "--concepts-from", source.path, source.has, pattern, None, listed)
-    elif names and not any(source.has(name) for name in names):
-        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-        raise inputs.InputError(f"--concepts-from {source.path}: none of the {len(names)} image(s)"
-                                f"{' of ' + listed if listed else ''} ({shown}) has an entry there: is it the "
-                                "cls_labels file of these images?")
+        label_folder = source.kind == "label folder"
+        # a folder of colour images is no label folder: refused before any work, saying what it holds
+        check = inputs.check_label_folder if label_folder else inputs.check_cam_folder
+        contents = check(source.path, "--concepts-from")
+        inputs.check_names_present(names, "--concepts-from", source.path, source.has,
+                                   "{name}.png" if label_folder else "{name}.npy", contents, listed)
+    else:
+        _check_entries(source, names, listed)
     return concepts
+
+
+def _check_entries(source, names: Sequence[str], listed: str) -> None:
+    """Refuse a cls_labels file with an entry for none of ``names``."""
+    if not names or any(source.has(name) for name in names):
+        return
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    raise inputs.InputError(f"--concepts-from {source.path}: none of the {len(names)} image(s)"
+                            f"{' of ' + listed if listed else ''} ({shown}) has an entry there: is it the "
+                            "cls_labels file of these images?")

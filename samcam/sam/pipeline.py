@@ -183,11 +183,16 @@ def mask_settings(images_dir: Optional[os.PathLike] = None, options: Optional[Ma
     given = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings or {})
     record.update(_weights(options, in_memory))
     record["settings"] = {k: v for k, v in sorted(given.items()) if k not in _SPEED_ONLY}
-    record["mode"] = "fast" if options.fast else "exact"
-    record["dtype"] = options.dtype or ("bfloat16" if options.fast else "float32")
+    record.update(_mode_record(options))
     if concepts is not None:
         record["concepts"] = concepts.record() if hasattr(concepts, "record") else {"phrases": "given in memory"}
     return record
+
+
+def _mode_record(options: MaskRunOptions) -> Dict[str, Any]:
+    """The record's exact or fast mode and its dtype."""
+    return {"mode": "fast" if options.fast else "exact",
+            "dtype": options.dtype or ("bfloat16" if options.fast else "float32")}
 
 
 def _weights(options: MaskRunOptions, in_memory: Optional[str]) -> Dict[str, Any]:

@@ -439,7 +439,9 @@ def results_to_maskset(results: Sequence[Mapping[str, Any]], concepts: Sequence[
     ``results[i]`` belongs to ``concepts[i]``: ``masks`` (k, H, W) 0/1, ``scores`` (k,),
     ``boxes`` (k, 4) XYXY pixels; ``presence`` (N,) the prompts' presence scores.
     """
-    dense = [result["masks"].cpu().numpy().astype(bool) for result in results]
+    # A prompt with no mask kept keeps the low-resolution shape (0, 288, 288): transformers
+    # resizes only when something is kept (image_processing_sam3.py:924-925).
+    dense = [result["masks"].cpu().numpy().astype(bool).reshape(-1, *shape) for result in results]
     counts = [len(masks) for masks in dense]
     if sum(counts) == 0:
         return empty_concept_masks(shape)
