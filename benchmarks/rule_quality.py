@@ -537,6 +537,10 @@ CONCEPT_TRIED: Tuple[Variant, ...] = (
             {"rule": "concept", "concept_share": share, "concept_core": core, "concept_outside": outside},
             masks="sam3")
     for outside in ("keep", "regions", "background") for share in (0.3, 0.5, 0.7) for core in (0.3, 0.5, 0.7, 2.0)
+) + (
+    Variant("every tag of a present class trusted (share 0)", {"rule": "concept", "concept_share": 0.0},
+            masks="sam3"),
+    Variant("share 0.1, core 0.1", {"rule": "concept", "concept_share": 0.1, "concept_core": 0.1}, masks="sam3"),
 ) + tuple(
     Variant(f"{masks}, outside {outside}, disagree {disagree}",
             {"rule": "concept", "concept_outside": outside, "concept_disagree": disagree}, masks=masks)

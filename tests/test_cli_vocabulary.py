@@ -14,8 +14,8 @@ from samcam.io import write_label_png
 
 PARSER = build_parser()
 COMMANDS = dict(PARSER.commands)
-# The value forms an option may show (choices show as {a,b}).
-METAVARS = {"DIR", "FILE", "NAME=DIR", "NAME=VALUE", "N", "X", "NAME", "I/N", "DEVICE", "LAYOUT"}
+# The value forms an option may show (choices show as {a,b}; PATH: a file or a folder).
+METAVARS = {"DIR", "FILE", "PATH", "NAME=DIR", "NAME=VALUE", "N", "X", "NAME", "I/N", "DEVICE", "LAYOUT"}
 # One concept, one flag and one metavar, wherever the flag exists.
 SAME_METAVAR = {"--images": "DIR", "--masks": "DIR", "--gt": "DIR", "--cams": "DIR", "--list": "FILE",
                 "--workers": "N", "--num-classes": "N", "--baseline": "NAME", "--json": "FILE", "--report": "DIR",

@@ -4,10 +4,13 @@ SAM 3 (Carion et al., arXiv 2511.16719) segments every instance of a concept giv
 short noun phrase. samcam prompts it with the names of an image's classes (its
 image-level labels), so each mask comes tagged with the class it was found for.
 
-Why transformers and not Meta's ``sam3`` package: ``sam3`` pins ``numpy==1.26``
-(its pyproject.toml), which no numpy-2 environment can install beside it, while
-transformers runs SAM 3 on the CPU as well as CUDA and loads a local Hugging Face
-folder offline (``local_files_only=True``).
+Why transformers and not Meta's ``sam3`` package (facebookresearch/sam3 @ 99d02f2): ``sam3``
+requires ``numpy>=1.26,<2`` (its ``pyproject.toml:29``), which cannot be installed beside
+a numpy-2 environment, its README lists a CUDA GPU among its prerequisites
+(``README.md:62-64``), and its builder fetches ``sam3.pt`` from the Hub when no
+checkpoint path is given (``sam3/model_builder.py:645-649``); transformers runs SAM 3 on
+the CPU as well as CUDA, with numpy 2, and loads a local Hugging Face folder offline
+(``local_files_only=True``).
 
 The model is a local folder in the Hugging Face layout (``config.json``,
 ``model.safetensors`` or an index and its shards, ``processor_config.json`` or
