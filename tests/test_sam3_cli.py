@@ -50,12 +50,16 @@ def stores(data, folder):  # noqa: F811
     return out
 
 
+def _check_store(masks, classes) -> None:
+    """A SAM 3 store of an image of ``classes``: every mask tagged with one of them, SAM 3's scores."""
+    assert "class_index" in masks.scores and masks.scores["class_index"].dtype == np.int64
+    assert set(masks.scores["class_index"].tolist()) <= set(classes)
+    assert masks.scores["predicted_iou"].dtype == np.float32 and (masks.scores["predicted_iou"] > 0.3).all()
+
+
 def test_masks_carry_the_images_classes_and_samcam_json_says_what_made_them(stores, folder):  # noqa: F811
     for name, classes in CLASSES.items():
-        masks = samcam.masks.load(stores / f"{name}.masks.npz")
-        assert "class_index" in masks.scores and masks.scores["class_index"].dtype == np.int64
-        assert set(masks.scores["class_index"].tolist()) <= set(classes)
-        assert masks.scores["predicted_iou"].dtype == np.float32 and (masks.scores["predicted_iou"] > 0.3).all()
+        _check_store(samcam.masks.load(stores / f"{name}.masks.npz"), classes)
     assert sum(len(samcam.masks.load(stores / f"{n}.masks.npz")) for n in CLASSES) > 0, "the tiny model keeps some"
     assert len(samcam.masks.load(stores / "2009_000001.masks.npz")) == 0
     record = json.loads((stores / "samcam.json").read_text())
