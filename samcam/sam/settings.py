@@ -164,7 +164,7 @@ def check_setting_values(settings: Optional[GeneratorSettings]) -> None:
     """Check the values of a mapping of generator settings whatever the family (the ranges are
     the same for every family), before any weights load; a name no family has is left for
     :func:`settings_for`, which names the family that lacks it."""
-    if settings is None or dataclasses.is_dataclass(settings):
+    if settings is None or (dataclasses.is_dataclass(settings) and not isinstance(settings, type)):
         return  # a settings object checked itself; whether it fits the family is settings_for's question
     if not isinstance(settings, Mapping):
         raise SettingsError("settings", f"must be a settings object or a mapping, got {type(settings).__name__}")
