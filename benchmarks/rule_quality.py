@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-from scenes import FAMILIES, make_bench_scene
+from scene_concepts import with_untagged
+from scenes import SAM_FAMILIES, make_bench_scene
 from scipy import ndimage
 
 from samcam.batch import progress_bar
@@ -46,6 +47,9 @@ __all__ = [
     "TRIED",
     "EXPERIMENTS",
     "TUNED_FAMILIES",
+    "CONCEPT_VARIANTS",
+    "CONCEPT_TRIED",
+    "CONCEPT_TUNED_FAMILIES",
     "format_table",
     "scene_stats",
     "family_stats",
@@ -69,6 +73,9 @@ class Variant:
     ``"cam"`` as ``params["rule"]`` means no refinement (the CAM pseudo label itself).
     experiment: the name of a rule tried for the default and not kept (see
     :data:`EXPERIMENTS`); ``params`` then go to it instead of :func:`samcam.refine`.
+    masks: which masks: ``"sam"`` (SAM's class-agnostic masks, every family),
+    ``"sam3"`` (SAM 3's class-tagged masks, ``sam3_*`` families) or ``"both"`` (one
+    store of both, SAM's untagged).
     """
 
     name: str
@@ -76,12 +83,15 @@ class Variant:
     order: str = "sam"
     cam_scores: bool = False
     experiment: str = ""
+    masks: str = "sam"
 
     def key(self) -> str:
         """A stable identifier of what this variant computes (for the cache)."""
-        spec = json.dumps({"params": dict(self.params), "order": self.order, "scores": self.cam_scores,
-                           "experiment": self.experiment}, sort_keys=True, default=str)
-        return hashlib.sha1(spec.encode()).hexdigest()[:16]
+        spec = {"params": dict(self.params), "order": self.order, "scores": self.cam_scores,
+                "experiment": self.experiment}
+        if self.masks != "sam":  # the keys of the variants on SAM's masks stay what they were
+            spec["masks"] = self.masks
+        return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _reordered(masks: MaskSet, order: str, seed: int) -> MaskSet:
@@ -97,11 +107,20 @@ def _reordered(masks: MaskSet, order: str, seed: int) -> MaskSet:
     return MaskSet(masks.packed[index], masks.image_shape, {k: v[index] for k, v in masks.scores.items()})
 
 
+def _scene_masks(variant: Variant, scene) -> MaskSet:
+    """The masks a variant refines with (see :attr:`Variant.masks`)."""
+    if variant.masks == "sam":
+        return scene.masks
+    if scene.concept_masks is None:
+        raise ValueError(f"variant {variant.name!r} needs SAM 3's masks: run it on the sam3_* families")
+    return scene.concept_masks if variant.masks == "sam3" else with_untagged(scene.concept_masks, scene.masks)
+
+
 def _apply(variant: Variant, scene) -> np.ndarray:
     params = dict(variant.params)
     if params.get("rule") == "cam":
         return scene.label
-    masks = _reordered(scene.masks, variant.order, scene.index)
+    masks = _reordered(_scene_masks(variant, scene), variant.order, scene.index)
     scores = scene.cam_scores(NUM_CLASSES) if variant.cam_scores else None
     if variant.experiment:
         return EXPERIMENTS[variant.experiment](scene.label, masks, scores, **params)
@@ -140,7 +159,8 @@ def _fingerprinted_sources() -> List[Path]:
     """This file, the scene modules beside it, and the source of every module of
     :data:`_NUMBER_MODULES` (all of a package's ``.py`` files, should one of them become a package)."""
     here = Path(__file__).resolve().parent
-    paths = [here / name for name in ("scenes.py", "scene_objects.py", "scene_sam.py", "rule_quality.py")]
+    paths = [here / name for name in ("scenes.py", "scene_objects.py", "scene_sam.py", "scene_concepts.py",
+                                      "rule_quality.py")]
     for name in _NUMBER_MODULES:
         source = Path(importlib.import_module(name).__file__).resolve()
         paths += sorted(source.parent.rglob("*.py")) if source.name == "__init__.py" else [source]
@@ -347,7 +367,7 @@ def compare(
     progress: bool = False,
 ) -> Comparison:
     """Run ``variants`` on ``num_scenes`` scenes of each family and bootstrap the differences."""
-    families = list(families or FAMILIES)
+    families = list(families or SAM_FAMILIES)
     stats = {f: family_stats(f, num_scenes, variants, seed=seed, workers=workers, cache_dir=cache_dir,
                              progress=progress) for f in families}
     return bootstrap_differences(stats, [v.name for v in variants], reference, resamples, seed)
@@ -485,6 +505,46 @@ TRIED: Tuple[Variant, ...] = (
             experiment="soft_scores"),
     Variant("CAM scores as soft class shares, T=0.3", {"temperature": 0.3}, cam_scores=True,
             experiment="soft_scores"),
+)
+
+
+# ----------------------------------------------------------------------------- concept masks (SAM 3)
+# The concept rule's defaults were chosen on these families at seed 0 (CONCEPT_TRIED).
+CONCEPT_TUNED_FAMILIES = ("sam3_voc_like", "sam3_cooccur")
+
+# What the concept families report (docs/sam3.md): the reference is official on SAM's masks.
+CONCEPT_VARIANTS: Tuple[Variant, ...] = (
+    Variant("CAM pseudo label (no masks)", {"rule": "cam"}),
+    Variant("official", {"rule": "official"}),
+    Variant("samcam (default), SAM masks", {"rule": "samcam"}),
+    Variant("samcam, SAM 3 masks (tags ignored)", {"rule": "samcam"}, masks="sam3"),
+    Variant("concept (default), SAM 3 masks", {"rule": "concept"}, masks="sam3"),
+    Variant("concept, SAM 3 masks in reverse order", {"rule": "concept"}, masks="sam3", order="reverse"),
+    Variant("concept, concept_outside=keep", {"rule": "concept", "concept_outside": "keep"}, masks="sam3"),
+    Variant("concept, concept_outside=regions", {"rule": "concept", "concept_outside": "regions"}, masks="sam3"),
+    Variant("concept, share test only (concept_core=2)", {"rule": "concept", "concept_core": 2.0}, masks="sam3"),
+    Variant("concept, concept_disagree=samcam", {"rule": "concept", "concept_disagree": "samcam"}, masks="sam3"),
+    Variant("concept + CAM scores (scores=)", {"rule": "concept"}, masks="sam3", cam_scores=True),
+    Variant("concept, SAM 3 + SAM masks (untagged: samcam)", {"rule": "concept"}, masks="both"),
+)
+
+# The concept rule's parameters tried (bench_rules.py --concepts --tried: tuning families, seed 0).
+CONCEPT_TRIED: Tuple[Variant, ...] = (
+    Variant("official", {"rule": "official"}),
+    Variant("samcam (default), SAM masks", {"rule": "samcam"}),
+) + tuple(
+    Variant(f"share {share}, core {core}, outside {outside}",
+            {"rule": "concept", "concept_share": share, "concept_core": core, "concept_outside": outside},
+            masks="sam3")
+    for outside in ("keep", "regions", "background") for share in (0.3, 0.5, 0.7) for core in (0.3, 0.5, 0.7, 2.0)
+) + (
+    Variant("every tag of a present class trusted (share 0)", {"rule": "concept", "concept_share": 0.0},
+            masks="sam3"),
+    Variant("share 0.1, core 0.1", {"rule": "concept", "concept_share": 0.1, "concept_core": 0.1}, masks="sam3"),
+) + tuple(
+    Variant(f"{masks}, outside {outside}, disagree {disagree}",
+            {"rule": "concept", "concept_outside": outside, "concept_disagree": disagree}, masks=masks)
+    for masks in ("sam3", "both") for outside in ("keep", "regions", "background") for disagree in ("drop", "samcam")
 )
 
 

@@ -6,7 +6,7 @@ made of disjoint parts, with sub-parts and a discriminative part. SYNTHETIC shap
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import ndimage
@@ -90,6 +90,52 @@ def _halves(canvas: Canvas, region: np.ndarray, rng, axis: Optional[int] = None)
     cut = np.median(coords[:, axis]) + rng.normal(0, 1)
     grid = canvas.yy if axis == 0 else canvas.xx
     return [region & (grid < cut), region & (grid >= cut)]
+
+
+# ----------------------------------------------------------------------------- background
+def stuff_regions(family, canvas: Canvas, rng) -> Tuple[List[np.ndarray], List[List[np.ndarray]], List[np.ndarray]]:
+    """Background regions (a partition of the image), their pieces, and small things on them
+    (``family``: a :class:`scenes.Family`, whose ``extra_stuff``, ``stuff_pieces`` and ``junk`` ranges apply)."""
+    yy, xx = canvas.yy, canvas.xx
+    h, w = canvas.height, canvas.width
+    horizon = h * rng.uniform(0.25, 0.6) + h * 0.08 * np.sin(xx / w * rng.uniform(2, 6) + rng.uniform(0, 6))
+    regions = [yy < horizon]
+    ground = yy >= horizon
+    if rng.random() < 0.6:
+        split = w * rng.uniform(0.25, 0.75) + (yy - h) * rng.uniform(-0.5, 0.5)
+        regions += [ground & (xx < split), ground & (xx >= split)]
+    else:
+        regions.append(ground)
+    for _ in range(int(rng.integers(family.extra_stuff[0], family.extra_stuff[1] + 1))):
+        thing = canvas.ellipse(rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0.1, 0.35) * h,
+                               rng.uniform(0.1, 0.3) * w, rng.uniform(0, np.pi))
+        regions = [r & ~thing for r in regions] + [thing]
+    regions = [r for r in regions if r.sum() >= 20]
+    pieces = [_region_pieces(family, canvas, rng, region) for region in regions]
+    return regions, pieces, _junk(family, canvas, rng)
+
+
+def _region_pieces(family, canvas: Canvas, rng, region: np.ndarray) -> List[np.ndarray]:
+    """A background region cut into pieces (nearest of a few random seeds), pieces under 10 px dropped."""
+    count = int(rng.integers(family.stuff_pieces[0], family.stuff_pieces[1] + 1))
+    if count <= 1:
+        return [region]
+    coords = np.argwhere(region)
+    seeds = coords[rng.choice(len(coords), size=min(count, len(coords)), replace=False)].astype(np.float32)
+    distance = (canvas.yy[..., None] - seeds[:, 0]) ** 2 + (canvas.xx[..., None] - seeds[:, 1]) ** 2
+    nearest = np.argmin(distance, axis=-1)
+    return [region & (nearest == k) for k in range(len(seeds)) if (region & (nearest == k)).sum() >= 10]
+
+
+def _junk(family, canvas: Canvas, rng) -> List[np.ndarray]:
+    """Small background things (5 px or more) that get their own masks."""
+    junk = []
+    for _ in range(int(rng.integers(family.junk[0], family.junk[1] + 1))):
+        blob = canvas.ellipse(rng.uniform(0, canvas.height), rng.uniform(0, canvas.width), rng.uniform(1.5, 7),
+                              rng.uniform(1.5, 9), rng.uniform(0, np.pi))
+        if blob.sum() >= 5:
+            junk.append(blob)
+    return junk
 
 
 # ----------------------------------------------------------------------------- templates

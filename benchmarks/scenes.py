@@ -32,6 +32,9 @@ on more than one kind of picture:
 ``demo``       the demo's own scenes (:mod:`samcam.demo.synthetic`, written before this
                module, with other shapes, CAMs and masks): masks in random order and
                without SAM scores.
+``sam3_*``     concept-mask families: scenes of the layouts above that also carry SAM 3's
+               class-tagged masks (:mod:`scene_concepts`: misses, merged instances,
+               hard negatives of co-occurring classes, scores); :data:`CONCEPT_FAMILIES`.
 
 What every scene has:
 
@@ -67,7 +70,18 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from scene_objects import CLASS_WEIGHTS, CROWD_CLASSES, PAIRS, TABLE, TEMPLATES, THIN_CLASSES, Canvas, Thing
+from scene_concepts import ConceptSim, concept_masks
+from scene_objects import (
+    CLASS_WEIGHTS,
+    CROWD_CLASSES,
+    PAIRS,
+    TABLE,
+    TEMPLATES,
+    THIN_CLASSES,
+    Canvas,
+    Thing,
+    stuff_regions,
+)
 from scene_sam import (
     SAM_BOX_NMS_THRESH,
     SAM_PRED_IOU_THRESH,
@@ -83,8 +97,8 @@ from samcam.cams import label_from_cams, scores_from_cams
 from samcam.demo.synthetic import make_scene
 from samcam.masks.maskset import MaskSet
 
-__all__ = ["FAMILIES", "BenchScene", "make_bench_scene", "CAM_THRESHOLD", "SAM_PRED_IOU_THRESH",
-           "SAM_STABILITY_THRESH", "SAM_BOX_NMS_THRESH"]
+__all__ = ["FAMILIES", "SAM_FAMILIES", "CONCEPT_FAMILIES", "BenchScene", "make_bench_scene", "CAM_THRESHOLD",
+           "SAM_PRED_IOU_THRESH", "SAM_STABILITY_THRESH", "SAM_BOX_NMS_THRESH"]
 
 CAM_THRESHOLD = 0.15  # IRN's cam_eval_thres: the background plane of the pseudo label
 
@@ -101,6 +115,8 @@ class BenchScene:
         ``predicted_iou`` (K,) float32, ``stability_score`` (K,) float32, ``area`` (K,)
         int64 and ``bbox`` (K, 4) XYWH, as the mask store carries them.
     partial, spill: the scene's partial / false activation strengths in [0, 1].
+    concept_masks: ``sam3_*`` families: SAM 3's class-tagged masks (``class_index``,
+        ``predicted_iou``, ...), :mod:`scene_concepts`; None otherwise.
     """
 
     family: str
@@ -113,6 +129,7 @@ class BenchScene:
     masks: MaskSet
     partial: float
     spill: float
+    concept_masks: Optional[MaskSet] = None
 
     def cam_scores(self, num_classes: int = 21) -> np.ndarray:
         """(num_classes, H, W) float32 class scores for ``refine(..., scores=)`` (channel 0: 0.15)."""
@@ -142,6 +159,7 @@ class Family:
     cross_bleed: Tuple[float, float] = (0.0, 0.0)     # CAM of one class on its partner
     layout: str = ""                                  # object layout (default: the family's name)
     generator: str = "families"                       # "families" (this module) or "demo"
+    concepts: Optional[ConceptSim] = None             # also SAM 3's concept masks (scene_concepts)
 
 
 FAMILIES: Dict[str, Family] = {f.name: f for f in (
@@ -162,7 +180,23 @@ FAMILIES: Dict[str, Family] = {f.name: f for f in (
            labels="post", miss_instance=0.1, layout="voc_like"),
     Family("demo", "the demo's scenes (samcam.demo.synthetic, written before this module): masks shuffled, "
            "no SAM scores", generator="demo"),
+    Family("sam3_voc_like", "voc_like scenes with SAM 3's concept masks", layout="voc_like", concepts=ConceptSim()),
+    Family("sam3_instances", "instances: SAM 3 merges neighbours, misses some", layout="instances",
+           miss_instance=0.25, group=0.35, concepts=ConceptSim(found=0.8, merge=0.4)),
+    Family("sam3_cooccur", "cooccur: SAM 3 returns the partner object as the class (hard negatives)",
+           layout="cooccur", group=0.4, cross_bleed=(0.2, 0.8), concepts=ConceptSim(hard_negative=0.06)),
+    Family("sam3_partial", "partial: conservative CAMs, SAM 3's whole objects", layout="voc_like",
+           partial=(0.6, 1.0), spill=(0.0, 0.3), concepts=ConceptSim()),
+    Family("sam3_clutter", "clutter: severe spill and CAM misses; SAM 3 false positives on background",
+           layout="clutter", partial=(0.4, 1.0), spill=(0.6, 1.0), stuff_pieces=(2, 6), extra_stuff=(1, 4),
+           junk=(5, 15), miss_instance=0.3, miss_class=0.1, sam_found=0.8, sam_noise=(0.6, 1.8),
+           concepts=ConceptSim(found=0.85, stuff_fp=0.02)),
+    Family("sam3_misses", "voc_like with a pessimistic SAM 3: finds 60% of instances, misses 15% of prompts",
+           layout="voc_like", concepts=ConceptSim(found=0.6, miss_class=0.15)),
 )}
+# The families of SAM's class-agnostic masks (the rule table) and those with SAM 3's concept masks.
+SAM_FAMILIES = tuple(name for name, family in FAMILIES.items() if family.concepts is None)
+CONCEPT_FAMILIES = tuple(name for name, family in FAMILIES.items() if family.concepts is not None)
 
 
 # ----------------------------------------------------------------------------- layout
@@ -274,50 +308,6 @@ def _layout(family: Family, canvas: Canvas, rng) -> Tuple[List[Thing], List[Tupl
     if name not in _LAYOUTS:  # pragma: no cover - FAMILIES and _LAYOUTS change together
         raise ValueError(f"unknown family {name!r}")
     return _LAYOUTS[name](canvas, rng)
-
-
-def _stuff(family: Family, canvas: Canvas, rng) -> Tuple[List[np.ndarray], List[List[np.ndarray]], List[np.ndarray]]:
-    """Background regions (a partition of the image), their pieces, and small things on them."""
-    yy, xx = canvas.yy, canvas.xx
-    h, w = canvas.height, canvas.width
-    horizon = h * rng.uniform(0.25, 0.6) + h * 0.08 * np.sin(xx / w * rng.uniform(2, 6) + rng.uniform(0, 6))
-    regions = [yy < horizon]
-    ground = yy >= horizon
-    if rng.random() < 0.6:
-        split = w * rng.uniform(0.25, 0.75) + (yy - h) * rng.uniform(-0.5, 0.5)
-        regions += [ground & (xx < split), ground & (xx >= split)]
-    else:
-        regions.append(ground)
-    for _ in range(int(rng.integers(family.extra_stuff[0], family.extra_stuff[1] + 1))):
-        thing = canvas.ellipse(rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0.1, 0.35) * h,
-                               rng.uniform(0.1, 0.3) * w, rng.uniform(0, np.pi))
-        regions = [r & ~thing for r in regions] + [thing]
-    regions = [r for r in regions if r.sum() >= 20]
-    pieces = [_region_pieces(family, canvas, rng, region) for region in regions]
-    return regions, pieces, _junk(family, canvas, rng)
-
-
-def _region_pieces(family: Family, canvas: Canvas, rng, region: np.ndarray) -> List[np.ndarray]:
-    """A background region cut into pieces (nearest of a few random seeds), pieces under 10 px dropped."""
-    count = int(rng.integers(family.stuff_pieces[0], family.stuff_pieces[1] + 1))
-    if count <= 1:
-        return [region]
-    coords = np.argwhere(region)
-    seeds = coords[rng.choice(len(coords), size=min(count, len(coords)), replace=False)].astype(np.float32)
-    distance = (canvas.yy[..., None] - seeds[:, 0]) ** 2 + (canvas.xx[..., None] - seeds[:, 1]) ** 2
-    nearest = np.argmin(distance, axis=-1)
-    return [region & (nearest == k) for k in range(len(seeds)) if (region & (nearest == k)).sum() >= 10]
-
-
-def _junk(family: Family, canvas: Canvas, rng) -> List[np.ndarray]:
-    """Small background things (5 px or more) that get their own masks."""
-    junk = []
-    for _ in range(int(rng.integers(family.junk[0], family.junk[1] + 1))):
-        blob = canvas.ellipse(rng.uniform(0, canvas.height), rng.uniform(0, canvas.width), rng.uniform(1.5, 7),
-                              rng.uniform(1.5, 9), rng.uniform(0, np.pi))
-        if blob.sum() >= 5:
-            junk.append(blob)
-    return junk
 
 
 @dataclass
@@ -553,15 +543,19 @@ def make_bench_scene(family: str, index: int, seed: int = 0, height: int = 120, 
     canvas = Canvas(height, width)
     partial = float(rng.uniform(*spec.partial))
     spill = float(rng.uniform(*spec.spill))
-    regions, pieces, junk = _stuff(spec, canvas, rng)
+    regions, pieces, junk = stuff_regions(spec, canvas, rng)
     things, pairs = _layout(spec, canvas, rng)
     gt, occupied = _ground_truth(things, (height, width))
     layout = _Layout(things, pairs, regions, pieces, junk, occupied)
     cam_classes, cam_maps = _make_cams(spec, canvas, rng, layout, partial, spill)
     label = label_from_cams(cam_classes, cam_maps, CAM_THRESHOLD)
     masks = _make_masks(spec, canvas, rng, layout)
+    concepts = None
+    if spec.concepts is not None:  # its own stream: SAM 3 draws nothing from the scene's
+        concepts = concept_masks(spec.concepts, np.random.default_rng([int(seed), _family_code(family), int(index), 3]),
+                                 layout, (height, width))
     return BenchScene(family=family, index=int(index), seed=int(seed), gt=gt, label=label, cam_classes=cam_classes,
-                      cam_maps=cam_maps, masks=masks, partial=partial, spill=spill)
+                      cam_maps=cam_maps, masks=masks, partial=partial, spill=spill, concept_masks=concepts)
 
 
 def _demo_scene(rng, family: str, index: int, seed: int, height: int, width: int) -> BenchScene:

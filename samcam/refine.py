@@ -1,6 +1,6 @@
 """Refine a pseudo label with class-agnostic masks: arrays in, array out (numpy + scipy.ndimage).
 
-Two built-in rules, both independent of the masks' order (:mod:`samcam.rules`):
+Three built-in rules, all independent of the masks' order (:mod:`samcam.rules`):
 
 ``"samcam"`` (default, :mod:`samcam.rules.default`)
     Counts every mask against every class; a mask goes to the class holding most of it
@@ -12,6 +12,11 @@ Two built-in rules, both independent of the masks' order (:mod:`samcam.rules`):
 ``"official"`` (:mod:`samcam.rules.official`)
     The public reference code's rule, bit for bit. Parameters:
     :class:`~samcam.rules.OfficialRuleParams`.
+
+``"concept"`` (:mod:`samcam.rules.concept`)
+    For class-tagged masks (SAM 3's, ``class_index``): a tag is painted where the CAM
+    agrees, a tag of a class absent from the label never; untagged masks go to the
+    ``samcam`` rule. Parameters: :class:`~samcam.rules.ConceptRuleParams`.
 
 A rule is three steps, kept apart so that each can be tested and replaced: count
 (:mod:`samcam.rules.counting`), decide (the rule's), paint (samcam checks the decision
@@ -26,6 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from .rules import CONFLICTS, RULES, Rule, RuleDecision, RuleInputs, apply_decision, as_rule
+from .rules.concept import CONCEPT_RULE
 from .rules.counting import check_label, check_masks, check_scores, class_counts, core_cover, overlap_counts
 from .rules.default import SAMCAM_RULE
 from .rules.official import OFFICIAL_RULE
@@ -34,7 +40,8 @@ from .settings import SettingsError
 __all__ = ["refine", "refine_counted", "describe_rule", "overlap_counts", "core_cover", "rule_parameters", "RULES", "CONFLICTS", "BUILTIN_RULES",
            "available_rules", "get_rule", "rule_origin", "rule_problems", "refresh_rules"]
 
-BUILTIN_RULES: Dict[str, Rule] = {SAMCAM_RULE.name: SAMCAM_RULE, OFFICIAL_RULE.name: OFFICIAL_RULE}
+BUILTIN_RULES: Dict[str, Rule] = {SAMCAM_RULE.name: SAMCAM_RULE, OFFICIAL_RULE.name: OFFICIAL_RULE,
+                                  CONCEPT_RULE.name: CONCEPT_RULE}
 
 
 def refine(
@@ -62,9 +69,9 @@ def refine(
             MobileSAM's): a list of dicts whose ``segmentation`` is an H×W bool array
             or a COCO RLE, their ``predicted_iou`` and ``stability_score`` kept as
             mask scores (:func:`samcam.masks.annotations_to_maskset`). The result does
-            not depend on their order (either built-in rule).
+            not depend on their order (any built-in rule).
         rule: ``"samcam"`` (default), ``"official"`` (the reference code's rule,
-            bit-exact), the name of an installed plug-in rule (entry point group
+            bit-exact), ``"concept"`` (for SAM 3's class-tagged masks), the name of an installed plug-in rule (entry point group
             ``samcam.rules``, see :func:`available_rules`), a
             :class:`~samcam.rules.Rule`, or a function ``decide(inputs, **params)``.
         num_classes: classes including background (21 for VOC, 81 for COCO).
@@ -77,7 +84,8 @@ def refine(
         **params: the rule's parameters, checked before the rule runs:
             :class:`~samcam.rules.SamcamRuleParams` for ``"samcam"`` (``ratio_thresh``,
             ``cover_thresh``, ``conflict``...), :class:`~samcam.rules.OfficialRuleParams`
-            for ``"official"``; :func:`rule_parameters` lists any rule's with their defaults.
+            for ``"official"``, :class:`~samcam.rules.ConceptRuleParams` for ``"concept"``;
+            :func:`rule_parameters` lists any rule's with their defaults.
 
     Returns:
         H×W uint8 refined label with the same value conventions.

@@ -15,8 +15,8 @@ from samcam.io import write_label_png
 
 PARSER = build_parser()
 COMMANDS = dict(PARSER.commands)
-# The value forms an option may show (choices show as {a,b}).
-METAVARS = {"DIR", "FILE", "NAME=DIR", "NAME=VALUE", "N", "X", "NAME", "I/N", "DEVICE", "LAYOUT"}
+# The value forms an option may show (choices show as {a,b}; PATH: a file or a folder).
+METAVARS = {"DIR", "FILE", "PATH", "NAME=DIR", "NAME=VALUE", "N", "X", "NAME", "I/N", "DEVICE", "LAYOUT"}
 # One concept, one flag and one metavar, wherever the flag exists.
 SAME_METAVAR = {"--images": "DIR", "--masks": "DIR", "--gt": "DIR", "--cams": "DIR", "--list": "FILE",
                 "--workers": "N", "--num-classes": "N", "--baseline": "NAME", "--json": "FILE", "--report": "DIR",
@@ -56,7 +56,8 @@ def _help_examples(text: str):
     """The ``samcam COMMAND ...`` lines of a --help text (a line ending in a backslash goes on)."""
     lines = iter(text.splitlines())
     for line in lines:
-        if line.strip().startswith("samcam "):
+        words = line.split()
+        if words[:1] == ["samcam"] and len(words) > 1 and words[1] in COMMANDS:  # not a wrapped "samcam rule"
             while line.endswith("\\"):
                 line = line[:-1] + next(lines)
             yield shlex.split(line.split(" #")[0])

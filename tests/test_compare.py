@@ -178,9 +178,11 @@ def test_masks_help_leaves_comparing_to_compare_and_both_show_an_example(capsys)
             main([command, "--help"])
         helps[command] = capsys.readouterr().out
     for flag in ("--compare", "--labels", "--gt", "--baseline", "--report", "--ratio-thresh", "--rule"):
-        assert flag not in helps["masks"], flag
+        # (SAM 3's group says its masks are refined "with --rule concept": a mention, not the flag)
+        assert flag not in helps["masks"].replace("with --rule concept", ""), flag
         assert flag == "--compare" or flag in helps["compare"], flag
-    assert "samcam compare --help" in helps["masks"] and len(helps["masks"].splitlines()) < 130
+    # 192 lines with the comparing flags; SAM 3's group (--model sam3) added about 35 back
+    assert "samcam compare --help" in helps["masks"] and len(helps["masks"].splitlines()) < 165
     assert "\n  samcam masks --images " in helps["masks"]
     assert "\n  samcam compare --masks " in helps["compare"]
 

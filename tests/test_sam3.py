@@ -445,3 +445,22 @@ def test_gated_repository_says_how_to_get_access(hf, tmp_path, monkeypatch):
     with pytest.raises(checkpoints.CheckpointError, match="gated and this machine has no access.*hf auth login"):
         sam3_family.download_folder(tmp_path / "sam3")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_prompt_without_masks_does_not_break_the_image(hf):
+    """transformers leaves a prompt with nothing kept at the low resolution, (0, 288, 288)
+    (image_processing_sam3.py:924-925): the image's MaskSet still forms."""
+    import torch
+
+    from samcam.sam.sam3_family import results_to_maskset
+
+    kept = {"masks": torch.ones((1, 6, 8), dtype=torch.long), "scores": torch.tensor([0.7]),
+            "boxes": torch.tensor([[0.0, 0.0, 8.0, 6.0]])}
+    nothing = {"masks": torch.zeros((0, 4, 4), dtype=torch.long), "scores": torch.zeros(0),
+               "boxes": torch.zeros((0, 4))}
+    masks = results_to_maskset([nothing, kept, nothing], [(3, "bird"), (8, "cat"), (9, "chair")],
+                               np.array([0.1, 0.9, 0.2], np.float32), (6, 8))
+    assert len(masks) == 1 and masks.scores["class_index"].tolist() == [8] and masks.dense.all()
+    assert masks.scores["presence_score"].tolist() == [np.float32(0.9)]
+    empty = results_to_maskset([nothing], [(3, "bird")], np.array([0.1], np.float32), (6, 8))
+    assert len(empty) == 0 and empty.image_shape == (6, 8) and "class_index" in empty.scores

@@ -69,6 +69,22 @@ def snapshot_grid(scenes: int) -> list:
         for position, variant in enumerate(VARIANTS):
             digest = hashlib.sha256(stats[:, position].astype("<i8").tobytes()).hexdigest()
             lines.append(f"{digest}  grid/{family}/{variant.name}")
+    return lines + snapshot_concept_grid(scenes)
+
+
+def snapshot_concept_grid(scenes: int) -> list:
+    """The concept rule's grid (SAM 3's masks, the sam3_* families), where the benchmark has it."""
+    try:
+        from rule_quality import CONCEPT_VARIANTS, family_stats
+        from scenes import CONCEPT_FAMILIES
+    except ImportError:  # before the concept families
+        return []
+    lines = []
+    for family in sorted(CONCEPT_FAMILIES):
+        stats = family_stats(family, scenes, CONCEPT_VARIANTS, seed=3)
+        for position, variant in enumerate(CONCEPT_VARIANTS):
+            digest = hashlib.sha256(stats[:, position].astype("<i8").tobytes()).hexdigest()
+            lines.append(f"{digest}  concept-grid/{family}/{variant.name}")
     return lines
 
 

@@ -15,7 +15,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from ..batch import BatchResult, describe_failures, group_failures
 from ..names import read_name_list
 from ..refine import available_rules, get_rule, rule_origin, rule_problems
-from ..rules import RULES, OfficialRuleParams, SamcamRuleParams
+from ..rules import RULES, ConceptRuleParams, OfficialRuleParams, SamcamRuleParams
+from ..rules.concept import CONCEPT_FLAGS
 from .flags import add_settings_flags
 
 __all__ = [
@@ -270,21 +271,26 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the refinement rule, shared by ``refine``, ``adapt`` and ``compare``.
 
     The built-in rules' flags come from :class:`~samcam.rules.SamcamRuleParams` (the
-    ``official`` rule reads ``--ratio-thresh`` and ``--cover-thresh`` of the same names).
+    ``official`` rule reads ``--ratio-thresh`` and ``--cover-thresh`` of the same names,
+    the ``concept`` rule all of them, for its untagged masks) and
+    :class:`~samcam.rules.ConceptRuleParams` (``--concept-*``, the ``concept`` rule's own).
     """
     group = parser.add_argument_group("refinement rule (see README: 'The rule')")
     group.add_argument("--rule", type=installed(get_rule), default="samcam", action=list_or_choose(_rules_help),
                        metavar="NAME",
                        help="samcam (default): counts every mask against every class, rescues object masks by "
-                            "the cores of class regions; official: the reference code's rule, bit-exact; or an "
-                            "installed plug-in rule (--rule alone lists them)")
+                            "the cores of class regions; official: the reference code's rule, bit-exact; concept: "
+                            "for SAM 3's class-tagged masks (samcam masks --model sam3), a tag is painted where the "
+                            "CAM agrees, untagged masks go to the samcam rule; or an installed plug-in rule (--rule "
+                            "alone lists them)")
     group.add_argument("--rule-param", action="append", type=_rule_param, default=[], metavar="NAME=VALUE",
                        help="a parameter of the rule, repeatable (a plug-in rule's, or a built-in one's without a "
                             "flag, e.g. min_area=50); VALUE is read as a Python literal (0.3, True, 'x'), else as text")
     group.add_argument("--num-classes", type=class_count, default=21, metavar="N",
                        help="classes including background: 21 for VOC (default), 81 for COCO")
-    samcam_only = {name: "samcam: " for name in SamcamRuleParams.names() if name not in OfficialRuleParams.names()}
+    samcam_only = {name: "samcam, concept: " for name in SamcamRuleParams.names() if name not in OfficialRuleParams.names()}
     add_settings_flags(group, SamcamRuleParams, only=_RULE_FLAG_ORDER, help_prefix=samcam_only)
+    add_settings_flags(group, ConceptRuleParams, only=CONCEPT_FLAGS, help_prefix=dict.fromkeys(CONCEPT_FLAGS, "concept: "))
     group.add_argument("--mask-order", choices=("numeric", "listdir"), default="numeric",
                        help="order of amg.py PNG masks: 0.png, 1.png, ... (SAM's order, default) or the file "
                             "system's, as the reference code reads them (neither rule's result depends on it)")

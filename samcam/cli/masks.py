@@ -26,7 +26,7 @@ from ..sam.settings import (
     settings_for,
 )
 from ..settings import Settings, SettingsError
-from . import compare
+from . import compare, concept_masks
 from .common import add_rule_arguments, named_dir, positive_int, report_batch
 from .flags import flag_error
 
@@ -47,7 +47,8 @@ def _family_defaults(name: str) -> str:
 
 
 def _model_help() -> str:
-    parts = [f"{FAMILIES[family].title}: {', '.join(models_of(family))}" for family in FAMILIES]
+    parts = [f"{FAMILIES[family].title}: {', '.join(models_of(family))}" for family in FAMILIES
+             if models_of(family)] + [concept_masks.MODEL_HELP]
     return ("official model, its checkpoint taken from the cache or downloaded: " + "; ".join(parts)
             + f" (default {DEFAULT_MODEL}; with --checkpoint, default: whatever the file holds)")
 
@@ -84,6 +85,8 @@ EXAMPLE = """examples (VOC's train_aug images; an official checkpoint is downloa
   samcam masks --images VOC2012/JPEGImages --out sam_masks --list train_aug.txt
   samcam masks --images VOC2012/JPEGImages --out sam2_masks --list train_aug.txt --model sam2.1_hiera_large
   samcam masks --images VOC2012/JPEGImages --out sam_masks_fast --list train_aug.txt --fast
+  samcam masks --images VOC2012/JPEGImages --out sam3_masks --list train_aug.txt --model sam3 \
+      --checkpoint sam3 --concepts-from voc12/cls_labels.npy
 
 To compare mask folders: samcam compare --help."""
 
@@ -103,7 +106,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--images", metavar="DIR", help="image folder ({name}.jpg or .png); required")
     parser.add_argument("--out", metavar="DIR", help="output folder (never the image folder); required")
     _field_flag(parser, MaskRunOptions, "source")
-    _field_flag(parser, MaskRunOptions, "model", default=None, choices=MODEL_NAMES, metavar="NAME", help=_model_help())
+    _field_flag(parser, MaskRunOptions, "model", default=None, choices=MODEL_NAMES + (concept_masks.CONCEPT_MODEL,),
+                metavar="NAME", help=_model_help())
     _field_flag(parser, MaskRunOptions, "checkpoint")
     _field_flag(parser, MaskRunOptions, "config")
     _field_flag(parser, MaskRunOptions, "allow_download")
@@ -121,6 +125,7 @@ def add_parser(subparsers) -> None:
     _field_flag(batch, MaskRunOptions, "overwrite")
     _field_flag(batch, MaskRunOptions, "progress", default=True)  # the command shows a bar: --no-progress
     _add_old_compare(parser)
+    concept_masks.add_concept_arguments(parser, _field_flag)
     parser.set_defaults(run=run)
 
 
@@ -171,7 +176,8 @@ def _add_old_compare(parser) -> None:
 def _settings(args: argparse.Namespace) -> dict:
     """The settings given on the command line (None: the family's default)."""
     given = {name: getattr(args, name) for name in SETTING_FLAGS + SAM2_FLAGS}
-    return {key: value for key, value in given.items() if value is not None}
+    given = {key: value for key, value in given.items() if value is not None}
+    return concept_masks.concept_settings(args, given) if concept_masks.is_concept_run(args) else given
 
 
 def run(args: argparse.Namespace) -> int:
@@ -180,10 +186,11 @@ def run(args: argparse.Namespace) -> int:
     fast = _check_flags(args)
     names, shard = _shard_names(args, _image_names(args))
     options = _run_options(args, fast, shard)
-    if options.source == "sam" and args.checkpoint is None:
+    if options.source == "sam" and args.checkpoint is None and not concept_masks.is_concept_run(args):
         # the family is known: refuse a setting it lacks now, not after a download
         settings_for(family_of(args.model or DEFAULT_MODEL), options.settings)
-    return report_batch(compute_masks(args.images, args.out, names, options), args.prog)
+    concepts = concept_masks.run_concepts(args, names)  # SAM 3: each image's classes; None otherwise
+    return report_batch(compute_masks(args.images, args.out, names, options, concepts=concepts), args.prog)
 
 
 def _run_options(args: argparse.Namespace, fast: Optional[FastOptions], shard) -> MaskRunOptions:
@@ -194,7 +201,8 @@ def _run_options(args: argparse.Namespace, fast: Optional[FastOptions], shard) -
             source=args.source, model=model, checkpoint=args.checkpoint, config=args.config,
             settings=_settings(args) if args.source == "sam" else None, device=args.device, dtype=args.dtype,
             fast=fast, overwrite=args.overwrite, workers=args.workers, decode_threads=args.decode_threads,
-            allow_download=args.allow_download, progress=args.progress, command=args.command_line,
+            allow_download=args.allow_download, download=args.download, progress=args.progress,
+            command=args.command_line,
             list_file=args.list_file,
             # one writer per torchrun/srun job: the first shard, or any shard starting a folder of its own
             record=shard is None or shard[1] == 1 or shard[0] == 0 or not (Path(args.out) / "samcam.json").exists(),
@@ -211,7 +219,8 @@ def _check_flags(args: argparse.Namespace):
     fast = _fast_options(args)
     if args.source != "sam" and (args.fast or args.dtype is not None):
         raise ValueError("--fast and --dtype are for --source sam (a mask model)")
-    if args.source == "sam":
+    concept_masks.check_concept_flags(args, fast)
+    if args.source == "sam" and not concept_masks.is_concept_run(args):
         _check_model(args, fast)
     return fast
 

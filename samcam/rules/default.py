@@ -33,7 +33,8 @@ from ..settings import Settings, setting
 from .contract import Rule, RuleDecision, RuleInputs
 from .counting import candidate_core_cover
 
-__all__ = ["SamcamRuleParams", "SAMCAM_RULE", "CONFLICTS", "decide_masks", "paint_order"]
+__all__ = ["SamcamRuleParams", "SAMCAM_RULE", "CONFLICTS", "decide_masks", "paint_order", "samcam_assign",
+           "base_label", "predicted_iou_of"]
 
 CONFLICTS = ("smaller", "ratio", "score")
 _FRACTION = dict(low=0.0, high=1.0)
@@ -83,25 +84,42 @@ class SamcamRuleParams(Settings):
 def _samcam_rule(inputs: RuleInputs, **params) -> RuleDecision:
     """The ``samcam`` rule: one class per judged mask, the winner order, the base label."""
     p = SamcamRuleParams(**params)
-    predicted_iou = _predicted_iou(inputs) if p.conflict == "score" else None
+    predicted_iou = predicted_iou_of(inputs) if p.conflict == "score" else None
+    assigned, ratio = samcam_assign(inputs, p)
+    order = paint_order(assigned, inputs.areas, ratio, p.conflict, predicted_iou)
+    return RuleDecision(assigned=assigned, order=order, base=base_label(inputs, p))
+
+
+def samcam_assign(inputs: RuleInputs, p: SamcamRuleParams, rows: Optional[np.ndarray] = None):
+    """The ``samcam`` rule's per-mask decision (:func:`decide_masks`, with the core cover).
+
+    ``rows``: (K,) bool, the masks this rule decides (None: all); the core cover is
+    counted for those only (the others' decisions are computed but meant to be ignored).
+    Returns ``(assigned, ratio)`` as :func:`decide_masks`.
+    """
     cover = None
     if p.core_rescue:
         # Only masks that are at least cover_min_ratio of a class can be rescued for it.
         known = np.maximum(inputs.areas - inputs.ignored, 1)[:, None]
         candidates = inputs.counts >= p.cover_min_ratio * known
         candidates[:, 0] = False
+        if rows is not None:
+            candidates &= rows[:, None]
         cover = candidate_core_cover(inputs.label, inputs.masks, inputs.num_classes, inputs.scores, p.core_depth,
                                      p.core_score, candidates)
-    assigned, ratio = decide_masks(inputs.counts, inputs.ignored, inputs.class_area, inputs.areas, cover, p)
-    order = paint_order(assigned, inputs.areas, ratio, p.conflict, predicted_iou)
-    base = None
-    if p.ignore == "background":
-        base = inputs.label.copy()
-        base[base == inputs.ignore_index] = 0
-    return RuleDecision(assigned=assigned, order=order, base=base)
+    return decide_masks(inputs.counts, inputs.ignored, inputs.class_area, inputs.areas, cover, p)
 
 
-def _predicted_iou(inputs: RuleInputs) -> np.ndarray:
+def base_label(inputs: RuleInputs, p: SamcamRuleParams) -> Optional[np.ndarray]:
+    """The label under the masks: None (the pseudo label as it is) unless ``ignore="background"``."""
+    if p.ignore != "background":
+        return None
+    base = inputs.label.copy()
+    base[base == inputs.ignore_index] = 0
+    return base
+
+
+def predicted_iou_of(inputs: RuleInputs) -> np.ndarray:
     """SAM's per-mask predicted IoU for ``conflict="score"`` -> (K,) float64, checked."""
     predicted_iou = inputs.mask_scores.get("predicted_iou")
     if predicted_iou is None:

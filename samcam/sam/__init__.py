@@ -22,6 +22,9 @@
 * :mod:`.sam2_family`, :mod:`.hq_family`, :mod:`.mobilesam_family` — building those;
 * :mod:`.checkpoints` — the checkpoint cache and the verified download;
 * :mod:`.proposals` — weight-free region proposals, a weaker substitute for SAM;
+* :mod:`.sam3_family` — SAM 3's concept masks through transformers (prompted with class
+  names; each mask tagged with its class), :mod:`.concepts` — each image's prompts
+  (``--concepts-from``: a label folder, any method's CAM folder, IRN's cls_labels.npy);
 * :mod:`.pipeline` — a dataset run: resume, shards, prefetching, batches, one store file
   per image written by a background thread;
 * :mod:`.compare` — several mask sources side by side (``samcam compare``);

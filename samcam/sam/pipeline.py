@@ -4,7 +4,10 @@ Inputs: an image folder (``{name}.jpg`` / ``.png``) and optionally a name list.
 Output: one mask store file per image, ``{out}/{name}.masks.npz``, holding the masks
 in the generator's order with its per-mask ``predicted_iou``, ``stability_score``,
 ``bbox``, ``area``, ``point_coords`` and ``crop_box`` (see :mod:`samcam.masks`), for
-any mask model family (SAM, SAM 2.1, HQ-SAM, MobileSAM: :mod:`.families`).
+any mask model family (SAM, SAM 2.1, HQ-SAM, MobileSAM: :mod:`.families`). SAM 3
+(``model="sam3"``, :mod:`.sam3_family`) is prompted with each image's classes
+(``concepts``, :mod:`samcam.concepts`), and its masks carry ``class_index`` and SAM 3's
+score as ``predicted_iou``.
 
 Resumable (finished files are skipped, files appear atomically) and sharded: each
 process takes every N-th name from ``--shard I/N`` or, when launched by ``torchrun``
@@ -31,7 +34,7 @@ from .. import provenance
 from ..batch import BatchResult, run_batch
 from ..files import is_output_file
 from ..io import IMAGE_SUFFIXES, ensure_not_inside, find_image, list_names, read_image, read_name_list, unique_names
-from . import families, proposals
+from . import families, proposals, sam3_family
 from .families import MissingPackages
 from .settings import MaskRunOptions
 
@@ -44,6 +47,7 @@ __all__ = [
     "select_shard",
     "image_names",
     "MissingPackages",
+    "CONCEPT_MODEL",
 ]
 
 log = logging.getLogger(__name__)
@@ -156,7 +160,7 @@ def run_options(options: Optional[MaskRunOptions] = None, changes: Optional[Mapp
 
 
 def mask_settings(images_dir: Optional[os.PathLike] = None, options: Optional[MaskRunOptions] = None, *,
-                  in_memory: Optional[str] = None, **changes: Any) -> Dict[str, Any]:
+                  in_memory: Optional[str] = None, concepts: Any = None, **changes: Any) -> Dict[str, Any]:
     """What decides a mask folder's content, as ``samcam.json`` records and compares it (JSON-ready).
 
     The model (or checkpoint file: name and size), the generator settings given (the
@@ -169,6 +173,8 @@ def mask_settings(images_dir: Optional[os.PathLike] = None, options: Optional[Ma
         options, changes: the run's options (see :func:`run_options`): ``source``,
             ``model``, ``checkpoint``, ``config``, ``settings``, ``dtype`` and ``fast`` count.
         in_memory: what the mask source given in memory is (recorded as the model).
+        concepts: SAM 3's prompts (see :func:`compute_masks`): their phrases are recorded
+            (which images have which classes is the images' data, not a setting).
     """
     options = run_options(options, changes)
     record: Dict[str, Any] = {"tool": "masks", "source": options.source}
@@ -178,9 +184,16 @@ def mask_settings(images_dir: Optional[os.PathLike] = None, options: Optional[Ma
     given = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings or {})
     record.update(_weights(options, in_memory))
     record["settings"] = {k: v for k, v in sorted(given.items()) if k not in _SPEED_ONLY}
-    record["mode"] = "fast" if options.fast else "exact"
-    record["dtype"] = options.dtype or ("bfloat16" if options.fast else "float32")
+    record.update(_mode_record(options))
+    if concepts is not None:
+        record["concepts"] = concepts.record() if hasattr(concepts, "record") else {"phrases": "given in memory"}
     return record
+
+
+def _mode_record(options: MaskRunOptions) -> Dict[str, Any]:
+    """The record's exact or fast mode and its dtype."""
+    return {"mode": "fast" if options.fast else "exact",
+            "dtype": options.dtype or ("bfloat16" if options.fast else "float32")}
 
 
 def _weights(options: MaskRunOptions, in_memory: Optional[str]) -> Dict[str, Any]:
@@ -188,7 +201,9 @@ def _weights(options: MaskRunOptions, in_memory: Optional[str]) -> Dict[str, Any
     if in_memory is not None:
         return {"model": in_memory}
     weights: Dict[str, Any] = {"model": options.model, "config": options.config, "checkpoint": None}
-    if options.checkpoint is not None:
+    if options.checkpoint is not None and options.model == CONCEPT_MODEL:
+        weights["checkpoint"] = sam3_family.folder_identity(options.checkpoint)  # a folder, not one file
+    elif options.checkpoint is not None:
         path = Path(options.checkpoint)
         weights["checkpoint"] = {"file": path.name, "bytes": path.stat().st_size if path.is_file() else None}
     return weights
@@ -286,7 +301,8 @@ class _ModelJob:
 
 
 def compute_masks(images_dir: os.PathLike, out_dir: os.PathLike, names: Sequence[str],
-                  options: Optional[MaskRunOptions] = None, *, sam=None, generator=None, **changes: Any) -> BatchResult:
+                  options: Optional[MaskRunOptions] = None, *, sam=None, generator=None, concepts: Any = None,
+                  **changes: Any) -> BatchResult:
     """Write ``{out_dir}/{name}.masks.npz`` for every name, resumably.
 
     Args:
@@ -300,7 +316,9 @@ def compute_masks(images_dir: os.PathLike, out_dir: os.PathLike, names: Sequence
             * ``source``: ``"sam"`` (a mask model: any family of :mod:`samcam.sam.families`) or
               ``"proposals"`` (weight-free, :func:`samcam.sam.proposals.generate`);
             * ``model``, ``checkpoint``, ``config``, ``allow_download``: which weights (see
-              :func:`samcam.sam.families.load_generator`);
+              :func:`samcam.sam.families.load_generator`); ``model="sam3"``: SAM 3 from the
+              Hugging Face folder ``checkpoint`` (None: the cache's), downloaded only with
+              ``download=True`` (:func:`samcam.sam.families.load_concept_generator`);
             * ``settings``: generator settings: a settings object of the family's class, or a
               mapping of the settings to change from the family's own defaults;
             * ``device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``;
@@ -319,6 +337,10 @@ def compute_masks(images_dir: os.PathLike, out_dir: os.PathLike, names: Sequence
             ``model``/``checkpoint`` (e.g. one built in memory for a benchmark).
         generator: an already built mask source of any family (see
             :func:`samcam.sam.families.make_generator`); overrides all model arguments.
+        concepts: SAM 3 only (and required there): each image's prompts, a
+            :class:`samcam.concepts.Concepts` (:func:`samcam.sam.concepts.open_concepts`)
+            or any function ``name -> ((class_index, phrase), ...)``; an image whose
+            classes cannot be read fails alone. Every mask then carries ``class_index``.
 
     Returns:
         The :class:`~samcam.batch.BatchResult`; a bad image is a failure, never an exception.
@@ -329,11 +351,12 @@ def compute_masks(images_dir: os.PathLike, out_dir: os.PathLike, names: Sequence
             ``overwrite`` redoes them all.
     """
     options = run_options(options, changes)
+    _check_concepts(options, generator, concepts)
     out_dir = Path(out_dir)
     names = unique_names(names, "compute_masks")  # plain file names only, each once
     ensure_not_inside(out_dir, [images_dir])
     out_dir.mkdir(parents=True, exist_ok=True)
-    _held = _claim(out_dir, images_dir, names, options, _in_memory(generator, sam))  # the folder's lock  # noqa: F841
+    _held = _claim(out_dir, images_dir, names, options, _in_memory(generator, sam), concepts)  # the lock  # noqa: F841
     output_path = functools.partial(_output_path, out_dir)
     if options.source == "proposals":
         job = functools.partial(_proposals_one, images_dir=str(images_dir), out_dir=str(out_dir))
@@ -345,26 +368,55 @@ def compute_masks(images_dir: os.PathLike, out_dir: os.PathLike, names: Sequence
         return run_batch(names, lambda name: None, output_path, overwrite=False, desc="masks", progress=False)
     if generator is None:
         generator = _generator(options, sam)
+    if concepts is not None and hasattr(concepts, "table"):
+        generator.check_phrases(concepts.table())  # a phrase SAM 3 cannot read fails now, not on every image
     log.info("%s on %s, %s%s, %d images to do", generator.description or "a mask model", generator.device,
              generator.dtype, _mode(generator), len(todo))
-    return _run_model(generator, images_dir, out_dir, names, todo, options)
+    return _run_model(generator, images_dir, out_dir, names, todo, options, concepts)
+
+
+# The --model of SAM 3 (a family of one model, loaded from a folder: not in MASK_MODELS).
+CONCEPT_MODEL = "sam3"
+
+
+def _check_concepts(options: MaskRunOptions, generator, concepts: Any) -> None:
+    """SAM 3 needs each image's classes, and only SAM 3 takes them (ValueError otherwise)."""
+    concept_model = (getattr(generator, "family", None) == CONCEPT_MODEL if generator is not None
+                     else options.source == "sam" and options.model == CONCEPT_MODEL)
+    if concept_model and concepts is None:
+        raise ValueError("SAM 3 is prompted with each image's classes: pass concepts= (samcam masks "
+                         "--concepts-from: a label folder, a CAM folder or IRN's cls_labels.npy)")
+    if not concept_model and concepts is not None:
+        raise ValueError("concepts (--concepts-from) are for SAM 3's concept masks (model='sam3', --model sam3)")
+    if concepts is not None and not callable(concepts):
+        raise ValueError(f"concepts must be a samcam.concepts.Concepts or a function name -> ((class_index, phrase), "
+                         f"...), got {type(concepts).__name__}")
 
 
 def _claim(out_dir: Path, images_dir: os.PathLike, names: Sequence[str], options: MaskRunOptions,
-           in_memory: Optional[str]) -> provenance.Claim:
+           in_memory: Optional[str], concepts: Any = None) -> provenance.Claim:
     """Lock the folder and record the run in ``samcam.json``, or refuse a folder of masks made
     otherwise; the returned claim holds the lock until it is dropped."""
     checkpoint = options.checkpoint
+    extra = {"images": str(Path(images_dir).resolve()),
+             "checkpoint": str(Path(checkpoint).resolve()) if checkpoint is not None else None}
+    if hasattr(concepts, "describe"):
+        extra["concepts_from"] = concepts.describe()
     return provenance.claim(
-        out_dir, provenance.MASKS, mask_settings(options=options, in_memory=in_memory),
+        out_dir, provenance.MASKS, mask_settings(options=options, in_memory=in_memory, concepts=concepts),
         provenance.RunInfo(names, overwrite=options.overwrite, command=options.command, list_file=options.list_file,
-                           write=options.record,
-                           extra={"images": str(Path(images_dir).resolve()),
-                                  "checkpoint": str(Path(checkpoint).resolve()) if checkpoint is not None else None}))
+                           write=options.record, extra=extra))
 
 
 def _generator(options: MaskRunOptions, sam):
     """The mask source the options describe (``sam``: a SAM built in memory)."""
+    if sam is None and options.model == CONCEPT_MODEL:
+        if options.config is not None:
+            raise ValueError("--config is for SAM 2 checkpoints, not SAM 3")
+        families.check_mode(CONCEPT_MODEL, options.dtype, options.fast)
+        return families.load_concept_generator(options.checkpoint, device=options.device, settings=options.settings,
+                                               dtype=options.dtype, allow_download=options.download,
+                                               progress=options.progress)
     if sam is None:
         return families.load_generator(options.model, options.checkpoint, options=options)
     families.require_packages("sam")
@@ -388,11 +440,13 @@ def _mode(generator) -> str:
 
 
 def _run_model(generator, images_dir: os.PathLike, out_dir: Path, names: Sequence[str], todo: Sequence[str],
-               options: MaskRunOptions) -> BatchResult:
+               options: MaskRunOptions, concepts: Any = None) -> BatchResult:
     """The names through ``generator``: images decoded ahead in background threads, files
-    written by another; ``todo``, the names not done yet, in order."""
+    written by another; ``todo``, the names not done yet, in order. ``concepts``: each
+    image's prompts, read in the same threads (SAM 3)."""
     def load(name: str):
-        return generator.prepare(read_image(find_image(images_dir, name)))
+        image = read_image(find_image(images_dir, name))
+        return generator.prepare(image) if concepts is None else generator.prepare(image, concepts(name))
 
     batch = getattr(generator, "images_per_batch", 1)
     threads = options.decode_threads

@@ -4,10 +4,13 @@ SAM 3 (Carion et al., arXiv 2511.16719) segments every instance of a concept giv
 short noun phrase. samcam prompts it with the names of an image's classes (its
 image-level labels), so each mask comes tagged with the class it was found for.
 
-Why transformers and not Meta's ``sam3`` package: ``sam3`` pins ``numpy==1.26``
-(its pyproject.toml), which no numpy-2 environment can install beside it, while
-transformers runs SAM 3 on the CPU as well as CUDA and loads a local Hugging Face
-folder offline (``local_files_only=True``).
+Why transformers and not Meta's ``sam3`` package (facebookresearch/sam3 @ 99d02f2): ``sam3``
+requires ``numpy>=1.26,<2`` (its ``pyproject.toml:29``), which cannot be installed beside
+a numpy-2 environment, its README lists a CUDA GPU among its prerequisites
+(``README.md:62-64``), and its builder fetches ``sam3.pt`` from the Hub when no
+checkpoint path is given (``sam3/model_builder.py:645-649``); transformers runs SAM 3 on
+the CPU as well as CUDA, with numpy 2, and loads a local Hugging Face folder offline
+(``local_files_only=True``).
 
 The model is a local folder in the Hugging Face layout (``config.json``,
 ``model.safetensors`` or an index and its shards, ``processor_config.json`` or
@@ -62,6 +65,7 @@ __all__ = [
     "transformers_without_sam3",
     "results_to_maskset",
     "empty_concept_masks",
+    "folder_identity",
 ]
 
 # The Hugging Face repository of the official weights (gated) and its folder in samcam's cache.
@@ -218,6 +222,25 @@ def resolve_folder(checkpoint: Optional[os.PathLike] = None, *, allow_download: 
                                   f"{GET_WEIGHTS}, or put it at {folder}")
         return check_folder(folder)
     return download_folder(folder, progress=progress)
+
+
+def folder_identity(folder: os.PathLike) -> dict:
+    """What tells one SAM 3 folder's weights from another's, for ``samcam.json`` (as a checkpoint
+    file's name and size do for the other families): the folder's name, the bytes of its
+    weights (``model.safetensors``, or the shards its index names) and the SHA-256 of its
+    ``config.json`` (None where a file is missing; the load reports that)."""
+    folder = Path(folder)
+    shards = ["model.safetensors"]
+    if not (folder / "model.safetensors").is_file() and (folder / "model.safetensors.index.json").is_file():
+        try:
+            shards = sorted(set(json.loads((folder / "model.safetensors.index.json").read_text(encoding="utf-8"))
+                                ["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            shards = []
+    paths = [folder / shard for shard in shards]
+    size = sum(path.stat().st_size for path in paths) if paths and all(p.is_file() for p in paths) else None
+    config = folder / "config.json"
+    return {"folder": folder.name, "weights_bytes": size, "config_sha256": _sha256(config) if config.is_file() else None}
 
 
 def _sha256(path: Path) -> str:
@@ -419,7 +442,9 @@ def results_to_maskset(results: Sequence[Mapping[str, Any]], concepts: Sequence[
     ``results[i]`` belongs to ``concepts[i]``: ``masks`` (k, H, W) 0/1, ``scores`` (k,),
     ``boxes`` (k, 4) XYXY pixels; ``presence`` (N,) the prompts' presence scores.
     """
-    dense = [result["masks"].cpu().numpy().astype(bool) for result in results]
+    # A prompt with no mask kept keeps the low-resolution shape (0, 288, 288): transformers
+    # resizes only when something is kept (image_processing_sam3.py:924-925).
+    dense = [result["masks"].cpu().numpy().astype(bool).reshape(-1, *shape) for result in results]
     counts = [len(masks) for masks in dense]
     if sum(counts) == 0:
         return empty_concept_masks(shape)

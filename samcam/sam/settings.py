@@ -20,6 +20,7 @@ No torch here.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Mapping, Optional, Tuple, Type, Union
@@ -163,8 +164,8 @@ def check_setting_values(settings: Optional[GeneratorSettings]) -> None:
     """Check the values of a mapping of generator settings whatever the family (the ranges are
     the same for every family), before any weights load; a name no family has is left for
     :func:`settings_for`, which names the family that lacks it."""
-    if settings is None or isinstance(settings, SamSettings):
-        return
+    if settings is None or (dataclasses.is_dataclass(settings) and not isinstance(settings, type)):
+        return  # a settings object checked itself; whether it fits the family is settings_for's question
     if not isinstance(settings, Mapping):
         raise SettingsError("settings", f"must be a settings object or a mapping, got {type(settings).__name__}")
     known = set(Sam2Settings.names())
@@ -205,10 +206,12 @@ class MaskRunOptions(Settings):
                                  "weight-free regions, a weaker substitute", choices=("sam", "proposals"))
     model: Optional[str] = setting("vit_h", "official model, its checkpoint taken from the cache or downloaded "
                                             f"({', '.join(MODEL_NAMES)}); with a checkpoint, None accepts whatever "
-                                            "the file holds", metavar="NAME")
+                                            "the file holds; sam3: SAM 3 concept masks (a Hugging Face folder, "
+                                            "prompted with each image's classes)", metavar="NAME")
     checkpoint: Optional[Any] = setting(None, "local checkpoint of any family; its family and size are read from its "
                                               "weights (default: the official file of --model in $SAMCAM_CACHE or "
-                                              "~/.cache/samcam, downloaded and SHA-256 checked when missing)",
+                                              "~/.cache/samcam, downloaded and SHA-256 checked when missing); "
+                                              "SAM 3: its Hugging Face model folder",
                                         metavar="FILE")
     config: Optional[str] = setting(None, "SAM 2 only: the Hydra config of a checkpoint that is none of the "
                                           "official SAM 2.1 sizes (a YAML file, or a config inside the sam2 package "
@@ -232,6 +235,9 @@ class MaskRunOptions(Settings):
                                   metavar="N")
     allow_download: bool = setting(True, "download the official checkpoint when it is not cached",
                                    negate="--no-download", negate_help="never download a checkpoint")
+    download: bool = setting(False, "SAM 3 only (it is never downloaded unless asked): without --checkpoint, "
+                                    "download facebook/sam3 (gated: accept its licence on Hugging Face, then hf "
+                                    "auth login) into the cache, SHA-256 checked, when the cache has no copy")
     progress: bool = setting(False, "show a progress bar", negate="--no-progress", negate_help="no progress bar")
     command: Optional[Tuple[str, ...]] = setting(None, "the command line, recorded in samcam.json", cli=False)
     list_file: Optional[Any] = setting(None, "image names, one per line (default: every image)", flag="--list",
