@@ -89,7 +89,7 @@ class AdaptJob(Settings):
                "its next run would overwrite")
     use_scores: bool = setting(
         False, "samcam rule, --source cam: the CAM's peak, not the label's thick middle, locates each class "
-               "region's core for the rescue (README: 'The rule')")
+               "region's core for the rescue (docs/rule.md)")
     palette: bool = setting(False, "write VOC-palette PNGs, for methods whose next stage reads PNGs with PIL")
     num_classes: int = setting(21, "classes including background: 21 for VOC (default), 81 for COCO", low=2,
                                high=255, metavar="N")

@@ -3,7 +3,7 @@
 Runs every rule variant on ``--scenes`` synthetic scenes of each scene family
 (``benchmarks/scenes.py``), one confusion matrix per family, and prints each variant's
 mIoU difference to ``official`` with a paired bootstrap 95% interval, per family and
-pooled, then the decision rule for the default (README, "Rule quality"):
+pooled, then the decision rule for the default (docs/rule.md, "Rule quality"):
 
     ``samcam`` stays the default only if its pooled interval lies above zero and no
     family's interval lies wholly below zero; otherwise ``official`` becomes the default.

@@ -375,7 +375,7 @@ def compare(
 
 # ----------------------------------------------------------------------------- rules tried, not kept
 # Each was tried as a way to beat the reference rule and lost to the core rescue on the
-# tuning families (README, "Rule quality"). They reuse refine's steps (count, decide,
+# tuning families (docs/rule.md, "Rule quality"). They reuse refine's steps (count, decide,
 # paint) and change one of them; kept here so that those numbers can be reproduced.
 
 # The default rule's decision thresholds (its defaults).
@@ -466,10 +466,10 @@ EXPERIMENTS = {
 }
 
 # Families the default's parameters were chosen on (seed 0); every other family, and
-# every family at the seed the README reports (1), was not looked at while tuning.
+# every family at the seed docs/rule.md reports (1), was not looked at while tuning.
 TUNED_FAMILIES = ("voc_like", "instances", "thin")
 
-# The variants the benchmark reports (README, "Rule quality").
+# The variants the benchmark reports (docs/rule.md, "Rule quality").
 VARIANTS: Tuple[Variant, ...] = (
     Variant("CAM pseudo label (no masks)", {"rule": "cam"}),
     Variant("official", {"rule": "official"}),

@@ -1,4 +1,4 @@
-"""A deliberately naive re-statement of the reference code's rule (README, "The rule"),
+"""A deliberately naive re-statement of the reference code's rule (docs/rule.md),
 one class and one mask at a time, used as the oracle for rule='official'."""
 import numpy as np
 

@@ -379,7 +379,7 @@ def test_no_continuation_where_the_method_has_no_stage(tmp_path):
         assert get(method).continuation_commands(tmp_path, 81) == []
 
 
-README_EXAMPLES = [  # (method, the README's example --out, classes, its --cams)
+DOCS_EXAMPLES = [  # (method, docs/methods.md's example --out, classes, its --cams)
     ("irn", "/work/irn/result/sem_seg_samcam", 21, "/work/irn/result/cam"),
     ("amn", "/work/amn/result/sem_seg_samcam", 21, "/work/amn/result/amn_cam"),
     ("amn", "/work/amn/result/sem_seg_coco_samcam", 81, "/work/amn/result/amn_cam_coco"),
@@ -393,13 +393,13 @@ README_EXAMPLES = [  # (method, the README's example --out, classes, its --cams)
 ]
 
 
-@pytest.mark.parametrize("method,out,num_classes,cams", README_EXAMPLES)
-def test_readme_shows_exactly_the_printed_commands(method, out, num_classes, cams):
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").splitlines()
+@pytest.mark.parametrize("method,out,num_classes,cams", DOCS_EXAMPLES)
+def test_docs_show_exactly_the_printed_commands(method, out, num_classes, cams):
+    page = (Path(__file__).resolve().parents[1] / "docs" / "methods.md").read_text(encoding="utf-8").splitlines()
     commands = get(method).continuation_commands(out, num_classes, cams_dir=cams)
     assert commands
     for _, command in commands:
-        assert command in readme, f"README lacks the {method} command {command!r}"
+        assert command in page, f"docs/methods.md lacks the {method} command {command!r}"
 
 
 # --------------------------------------------------- CLIP-ES -> deeplab-pytorch

@@ -182,20 +182,22 @@ def test_clims_coco_hint_says_the_readme_and_parser_thresholds(tmp_path):
     assert "README.md:86" in coco_row and "run_sample_coco.py:53" in coco_row and "--threshold 0.1" in coco_row
 
 
-def _readme_section(title: str) -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index(f"### Using samcam with {title}")
-    return text[start:text.index("\n### ", start + 1)]
+def _method_section(title: str) -> str:
+    """The section of docs/methods.md on one method, e.g. "## IRN (jiwoon-ahn/irn @ a2ece00)"."""
+    text = (ROOT / "docs" / "methods.md").read_text(encoding="utf-8")
+    start = text.index(f"\n## {title} (")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else len(text)]
 
 
 def test_amns_irn_baseline_threshold_is_said_and_reproduced():
     """AMN voc12 step/eval_cam.py:13-18 scores result/cam (IRN's CAMs, run_sample.py:78) with
     --cam_eval_thres 0.25 (run_sample.py:40); --method irn uses IRN's 0.15."""
-    amn_text = " ".join(_readme_section("AMN").split())
+    amn_text = " ".join(_method_section("AMN").split())
     assert "`--method irn`" in amn_text and "`samcam-adapt --method irn --threshold 0.25`" in amn_text
     for citation in ("run_sample.py:78", "run_sample.py:40", "eval_cam.py:15"):
         assert citation in amn_text
-    assert "`--threshold 0.25` to match that baseline" in " ".join(_readme_section("IRN").split())
+    assert "`--threshold 0.25` to match that baseline" in " ".join(_method_section("IRN").split())
     assert "--method irn --threshold 0.25" in " ".join(amn.__doc__.split())
     keys, high_res, _ = make_scene(1)
     cam_dict = {"keys": keys, "cam": high_res[:, ::4, ::4], "high_res": high_res}  # IRN's layout, numpy

@@ -190,15 +190,16 @@ def test_eval_three_sets_have_deltas_against_the_baseline(tmp_path, capsys):
     assert "--baseline 'nope' is not one of the label sets: cam, mid, refined" in capsys.readouterr().err
 
 
-def test_readme_vocabulary_table_lists_the_commands_that_have_each_flag():
-    """The README's "One vocabulary" table: each row's flags exist in exactly the commands it names."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    table = readme.split("**One vocabulary.**", 1)[1].split("\n\n", 2)[1]
-    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+def test_docs_vocabulary_table_lists_the_commands_that_have_each_flag():
+    """docs/cli.md's "One vocabulary" table: each row's flags exist in exactly the commands it names."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
+    section = page.split("## One vocabulary", 1)[1].split("\n## ", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("|")]  # the section's one table
+    rows = [line.split(" | ") for line in table[2:]]
     assert len(rows) >= 10
     for _, flags, commands in rows:
         named = set(re.findall(r"`(--[a-z-]+)", re.sub(r"\([^)]*\)", "", flags)))  # not the notes in (...)
         listed = {re.sub(r" \(.*", "", c).strip(" |") for c in commands.split(", ")}
         having = {name for name, parser in COMMANDS.items()
                   if named & {f for a in options(parser) for f in a.option_strings}}
-        assert listed == having, f"README row {sorted(named)}: lists {sorted(listed)}, the parsers have {sorted(having)}"
+        assert listed == having, f"docs/cli.md row {sorted(named)}: lists {sorted(listed)}, the parsers have {sorted(having)}"

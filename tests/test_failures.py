@@ -685,7 +685,7 @@ def test_13_num_classes_accepts_2_to_255():
                                   str(value)]).num_classes == value
 
 
-# ------------------------------------------------- README "Size limits": every reader, every variable
+# ------------------------------------------- docs/failures.md "Size limits": every reader, every variable
 
 def _every_input_kind(root):
     """One small file of each kind samcam reads: {kind: (path, reader)}."""

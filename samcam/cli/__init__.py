@@ -2,7 +2,7 @@
 
 One module per subcommand, each with ``add_parser(subparsers)`` (which sets
 ``run``, a function ``(args) -> exit code``); :mod:`.common` holds the shared flags.
-Exit codes, the same for every command (see README, "Failure behaviour"):
+Exit codes, the same for every command (docs/failures.md, "Exit codes"):
 
 * 0 all done;
 * 1 some images failed on bad input (each listed with its reason; the others finished);

@@ -275,7 +275,7 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
     the ``concept`` rule all of them, for its untagged masks) and
     :class:`~samcam.rules.ConceptRuleParams` (``--concept-*``, the ``concept`` rule's own).
     """
-    group = parser.add_argument_group("refinement rule (see README: 'The rule')")
+    group = parser.add_argument_group("refinement rule (docs/rule.md)")
     group.add_argument("--rule", type=installed(get_rule), default="samcam", action=list_or_choose(_rules_help),
                        metavar="NAME",
                        help="samcam (default): counts every mask against every class, rescues object masks by "

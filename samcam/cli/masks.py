@@ -154,7 +154,7 @@ def _add_fast_mode(parser) -> None:
         "--fast: the same generator (point grid, thresholds, NMS, order) computed for speed: half-precision "
         "encoder and decoder with fused attention, several images per encoder pass, torch.compile on CUDA, "
         "filters, NMS and bit-packing on the GPU, files written in a background thread. Masks agree closely "
-        "with the official generator's but not exactly (README: Computing SAM masks, fast mode).")
+        "with the official generator's but not exactly (docs/mask_models.md, fast mode).")
     _field_flag(fast, MaskRunOptions, "fast", action="store_true", default=False)
     _field_flag(fast, FastOptions, "images_per_batch", type=positive_int)
     fast.add_argument("--no-compile", action="store_true",

@@ -59,7 +59,7 @@ class MaskFamily:
         requires: ``(pip name, import name)`` of every package a run needs, including
             ones the family's package uses without declaring them (timm).
         generator: the family's own automatic mask generator (the reference).
-        paper: the paper that introduced it (for the README's quality notes).
+        paper: the paper that introduced it (for docs/mask_models.md's quality notes).
         min_python: the package's own ``Requires-Python``.
         dtypes: the ``--dtype`` values samcam runs it with.
     """

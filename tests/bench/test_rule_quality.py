@@ -1,7 +1,7 @@
 """The rule benchmark on a small sample: its machinery and the default's standing.
 
 The decision itself needs ``benchmarks/bench_rules.py`` (500 scenes per family, with
-intervals; README, "Rule quality"); this sample only guards against a default that
+intervals; docs/rule.md, "Rule quality"); this sample only guards against a default that
 falls behind ``official`` by a wide margin, and checks the order-independence rows.
 """
 from rule_quality import VARIANTS, compare
