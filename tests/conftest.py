@@ -1,8 +1,29 @@
+"""What every test shares: the helper modules on sys.path, the ``refine_data`` fixture, and
+the rule that a skip says why (and that ``make test`` skips nothing).
+
+tests/README.md describes the layout (one test module per package module) and the markers.
+"""
 import os
 import sys
 
-# tests/reference_rule.py is imported by several tests as a plain module.
-sys.path.insert(0, os.path.dirname(__file__))
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The helpers in tests/support/ are imported as plain modules (``from tiny_sam import tiny_sam``);
+# pytest imports the test modules themselves with --import-mode=importlib (pyproject.toml), so
+# test files in different folders may share a name. tests/ stays on the path while test files
+# there still import each other (test_adapter_hints.py imports test_adapter_continuations.py).
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "support"))
+collect_ignore = ["support"]
+
+from refine_data import make_refine_data  # noqa: E402  (needs the path above)
+
+
+@pytest.fixture
+def refine_data(tmp_path):
+    """pseudo/{name}.png + masks/{name}.masks.npz for 6 small scenes; (root, labels, masks)."""
+    return make_refine_data(tmp_path)
 
 # What pytest reports for pytest.skip() / @pytest.mark.skip / skipif(reason="") without a reason.
 _NO_REASON = {"", "Skipped", "unconditional skip"}

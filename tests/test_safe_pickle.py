@@ -1,4 +1,5 @@
-"""The allow-listed unpickler for CAM .npy files: plain data loads, anything else is refused unexecuted."""
+"""The allow-listed unpickler for CAM .npy files (samcam.safe_pickle): plain data loads,
+anything else is refused unexecuted."""
 from __future__ import annotations
 
 import os
@@ -261,3 +262,18 @@ def test_genuine_files_load_within_the_budget(tmp_path):
     np.save(tmp_path / "irn.npy", {"keys": torch.arange(20), "cam": cam, "high_res": high_res})
     loaded = load_npy(tmp_path / "irn.npy")
     assert torch.equal(loaded["cam"], cam) and np.array_equal(loaded["high_res"], high_res)
+
+
+def test_2_numpy_dtypes_module_attributes_are_refused():
+    for name in ("_add_dtype_helper", "__builtins__", "__loader__", "__getattr__"):
+        with pytest.raises(UnsafePickleError, match=f"numpy.dtypes.{name}"):
+            loads(f"\x80\x03cnumpy.dtypes\n{name}\n.".encode("latin1"), source="x.npy")
+    # a DType class is allowed as a value, but it cannot receive state (BUILD)
+    with pytest.raises(UnsafePickleError, match="did not create"):
+        loads(b"\x80\x03cnumpy.dtypes\nFloat64DType\nN}X\x04\x00\x00\x00typeK\x01s\x86b.", source="x.npy")
+    # nor can a dtype the pickle did not make through numpy.dtype(...)
+    with pytest.raises(UnsafePickleError, match="did not create"):
+        loads(b"\x80\x03cnumpy.dtypes\nFloat64DType\n)R(K\x03X\x01\x00\x00\x00>NNNJ\xff\xff\xff\xff"
+              b"J\xff\xff\xff\xffK\x00tb.", source="x.npy")
+    assert np.dtype("f8").byteorder == "=" and np.dtype("f8").str == "<f8"
+    assert type(np.dtype("f8")) is np.dtypes.Float64DType
