@@ -19,6 +19,29 @@ collect_ignore = ["support"]
 
 from refine_data import make_refine_data  # noqa: E402  (needs the path above)
 
+# These suites are slow whatever their size: `-m "not slow"` (make check) leaves them out.
+SLOW_SUITES = ("mmseg", "install", "chaos", "fuzz")
+# Slow tests in files that cannot carry their markers yet (they are being edited elsewhere);
+# remove an entry once its file has its own `slow` marks. A file name alone: every test in it.
+SLOW_UNTIL_MARKED = {
+    "test_readme.py": (),
+    "test_rule_quality.py": (),
+    "test_rule_benchmark.py": ("test_family_stats_cache_and_workers_give_the_same_counts",),
+    "test_adapter_hints.py": ("test_summary_comes_before_the_commands_and_they_use_absolute_paths",),
+    "test_sam3.py": ("test_masks_are_transformers_own_post_processing", "test_thresholds_are_applied",
+                     "test_download_only_when_asked_verified_then_moved_into_place",
+                     "test_the_hubs_sam3_video_layout_loads"),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(item.get_closest_marker(name) for name in SLOW_SUITES):
+            item.add_marker(pytest.mark.slow)
+        names = SLOW_UNTIL_MARKED.get(item.path.name)
+        if names is not None and (not names or item.originalname in names):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def refine_data(tmp_path):

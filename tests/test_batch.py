@@ -88,6 +88,7 @@ def test_image_stats_are_finite_numbers():
             ImageStats(pixels=4, changed=bad)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", ["1", "2"])
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES, errno.EROFS])
 def test_11_disk_full_or_read_only_stops_the_batch_with_one_error(refine_data, capsys, monkeypatch, workers, code):

@@ -16,6 +16,7 @@ from samcam.cams import background_plane, label_from_cams, scores_from_cams
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_label_from_cams_is_reachable_and_its_example_runs():
     """samcam.cams.label_from_cams after `import samcam` alone, and its docstring's example as written."""
     import doctest

@@ -182,6 +182,7 @@ def test_size_limits_apply_to_every_reader_and_name_their_variable(tmp_path, mon
             read(path)
 
 
+@pytest.mark.slow
 def test_running_out_of_memory_reading_one_image_fails_that_image_with_its_file(tmp_path):
     """A mask store whose masks fit the limits but not the memory at hand (2 GB of masks
     under a 1 GiB address-space cap): MemoryError was an internal error (exit 3) naming no

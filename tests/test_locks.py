@@ -87,6 +87,7 @@ def _let_go(process: subprocess.Popen) -> None:
     process.stdout.close()
 
 
+@pytest.mark.slow
 def test_the_lock_keeps_a_second_run_out_and_lets_shards_of_one_job_share(tmp_path):
     alone = _hold(tmp_path, "k1", shared=False)
     try:
@@ -111,6 +112,7 @@ def test_the_lock_keeps_a_second_run_out_and_lets_shards_of_one_job_share(tmp_pa
     FolderLock.acquire(tmp_path, "k3").release()
 
 
+@pytest.mark.slow
 def test_a_killed_holder_leaves_the_folder_free(tmp_path):
     holder = _hold(tmp_path, "k1", shared=False)
     holder.kill()
@@ -122,6 +124,7 @@ def test_a_killed_holder_leaves_the_folder_free(tmp_path):
     assert not (tmp_path / LOCK_FILE).exists()
 
 
+@pytest.mark.slow
 def test_a_refine_into_a_folder_another_run_holds_is_refused_at_once(data, capsys):
     (data / "out").mkdir()
     holder = _hold(data / "out", "whatever", shared=False)
@@ -141,6 +144,7 @@ def _elsewhere(folder: Path) -> str:
     return {7: "busy", 0: "free"}[subprocess.run([sys.executable, "-c", code, str(folder)], cwd=REPO).returncode]
 
 
+@pytest.mark.slow
 def test_one_process_may_go_on_after_a_failed_run_into_the_same_folder(data):
     """A failed run's claim can outlive it (kept by the exception's traceback): the next run
     of the same process takes its lock over instead of being refused."""
@@ -152,6 +156,7 @@ def test_one_process_may_go_on_after_a_failed_run_into_the_same_folder(data):
     assert not (data / "out" / LOCK_FILE).exists() and _elsewhere(data / "out") == "free"
 
 
+@pytest.mark.slow
 def test_the_batch_writing_a_folder_ends_its_claim(data):
     """A claim kept alive after its run (a traceback cycle keeps the frame) holds the
     folder no longer than the batch that wrote it."""

@@ -40,6 +40,7 @@ def _refine(data, *extra):
             "--no-progress", *extra]
 
 
+@pytest.mark.slow
 def test_a_name_too_long_for_a_file_fails_alone_and_is_shortened_in_messages(data, capsys):
     long_name, huge = "x" * 252, "y" * 5_000_000
     (data / "list.txt").write_text(f"a\n{long_name}\nb\n{huge}\nc\n")
@@ -77,6 +78,7 @@ def test_a_loop_of_links_the_list_leaves_out_never_stops_the_batch(data, capsys)
     assert list_names(data / "labels", (".png",), folders=True) == ["a", "b", "c", "loop"]
 
 
+@pytest.mark.slow
 def test_names_that_are_not_utf8_are_printed_with_escapes(data, capsys):
 
     (data / "images").mkdir()

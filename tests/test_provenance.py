@@ -498,6 +498,7 @@ def _mutated_records(draw):
     return data
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=_mutated_records())
 def test_fuzz_records(tmp_path_factory, content):

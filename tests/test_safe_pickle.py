@@ -161,6 +161,7 @@ def test_broken_files_name_the_file(tmp_path):
         load_npy(odd)
 
 
+@pytest.mark.slow
 def test_works_without_torch_for_numpy_files(tmp_path):
     """numpy-only files load when torch cannot be imported; torch files say to install it."""
     torch = need_torch()
@@ -189,6 +190,7 @@ def test_works_without_torch_for_numpy_files(tmp_path):
 
 # ------------------------------------------------------------------ memory budget (issue 21)
 
+@pytest.mark.slow
 def test_a_pickle_of_millions_of_small_objects_is_refused(tmp_path, monkeypatch):
     """30 MB of EMPTY_LIST opcodes were 30 million lists: 2.1 GB and 37 s. Now refused once
     the budget is spent (benchmarks/bench_reader_bombs.py, default budget: 165 MB, 3 s; the
@@ -231,6 +233,7 @@ _BOMBS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(_BOMBS))
 def test_every_kind_of_object_counts_against_the_budget(name, monkeypatch):
     """Each opcode is charged at least what it builds: with a 256 KiB floor every such stream
@@ -247,6 +250,7 @@ def test_every_kind_of_object_counts_against_the_budget(name, monkeypatch):
     assert peak.bytes > budget + 2 * len(payload)
 
 
+@pytest.mark.slow
 def test_genuine_files_load_within_the_budget(tmp_path):
     """CAM files of real sizes, torch tensors and tens of thousands of small objects load untouched."""
     rng = np.random.default_rng(0)

@@ -38,6 +38,7 @@ def _count_siblings(name: str, marker: str) -> int:
     return _siblings()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="counts worker processes through /proc (Linux)")
 def test_workers_are_capped_at_the_number_of_images(tmp_path):
     """Before: 24 workers for 3 images started 24 processes (256 started 257; 1,000,000 forked

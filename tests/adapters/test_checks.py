@@ -78,6 +78,7 @@ def test_the_label_scan_looks_only_at_images_still_to_write(tmp_path):
         job.replace(overwrite=True).validate()
 
 
+@pytest.mark.slow
 def test_the_label_scan_reports_the_first_file_in_order_and_skips_unreadable_ones(tmp_path):
     names = [f"n{i:03d}" for i in range(300)]
     for index, name in enumerate(names):
@@ -123,6 +124,7 @@ def test_coco_cams_with_voc_settings_write_nothing(tmp_path, capsys):
     np.testing.assert_array_equal(read_png(out / f"{names[0]}.png")[1], expected)
 
 
+@pytest.mark.slow
 def test_renamed_coco_cams_are_caught_by_their_classes(tmp_path, capsys):
     """Names that do not say COCO: a sample of the files (the first 16 and 16 spread over the
     rest) shows a class beyond 20, although the first 50 files hold VOC-sized classes only."""

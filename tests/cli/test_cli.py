@@ -3,6 +3,7 @@ recursion and OS errors as one line, never a traceback."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from batch_data import scenes as _scenes
 from PIL import Image
 from refine_data import NAMES, refine_cli
@@ -66,6 +67,7 @@ def test_13_exit_codes_of_refine(refine_data, tmp_path, capsys, monkeypatch):
     assert "samcam refine: internal error" in err and "Traceback" in err and "ZeroDivisionError: a bug" in err
 
 
+@pytest.mark.slow
 def test_13_exit_codes_of_the_other_commands(refine_data, tmp_path, capsys, monkeypatch):
     root, labels, _ = refine_data
     images = tmp_path / "images"

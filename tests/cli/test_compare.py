@@ -13,6 +13,7 @@ from samcam.cli import main
 from samcam.io import write_label_png
 
 
+@pytest.mark.slow
 def test_command_table_json_report_and_left_out_images(tmp_path, capsys):
     names = _dataset(tmp_path)
     (tmp_path / "coarse" / f"{names[0]}.masks.npz").unlink()  # one source lacks an image
@@ -81,6 +82,7 @@ def test_bad_compare_arguments(tmp_path, capsys):
     assert capsys.readouterr().err == "samcam masks: error: missing required flags --images, --out\n"
 
 
+@pytest.mark.slow
 def test_the_old_spelling_masks_compare_does_the_same(tmp_path, capsys):
     """`samcam masks --compare NAME=DIR ...` with the flags it always took: the same table,
     JSON and exit code as `samcam compare --masks ...`, after a one-line note."""

@@ -148,6 +148,7 @@ def test_12_eval_json_is_strict_and_a_missing_gt_folder_is_one_error(tmp_path, c
 NAMES = ("a", "b", "c", "d", "e", "f")
 
 
+@pytest.mark.slow
 def test_eval_cli_writes_report(tmp_path, capsys):
     from samcam.cli import main
 

@@ -12,6 +12,7 @@ from samcam.sam import registry
 from samcam.sam.settings import FastOptions, MaskRunOptions, Sam2Settings, SamSettings
 
 
+@pytest.mark.slow
 def test_masks_without_torch_exits_2_and_says_what_to_install(tmp_path):
     """`samcam masks` on a core install: a one-line error and exit 2, no traceback."""
     import subprocess

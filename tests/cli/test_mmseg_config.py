@@ -21,6 +21,7 @@ def dataset(tmp_path):
     return make_voc_dataset(tmp_path)
 
 
+@pytest.mark.slow
 def test_cli_writes_config_with_absolute_user_paths(dataset, tmp_path, capsys):
     out = tmp_path / "cfg" / "train_refined.py"
     code = main(["mmseg-config", "--labels", str(dataset["refined"]), "--data-root", str(dataset["voc"]),
@@ -39,6 +40,7 @@ def test_cli_writes_config_with_absolute_user_paths(dataset, tmp_path, capsys):
     assert "train.py" in err and "dist_train.sh" in err
 
 
+@pytest.mark.slow
 def test_cli_reports_missing_labels_and_writes_nothing(dataset, tmp_path, capsys):
     (dataset["refined"] / f"{TRAIN_NAMES[3]}.png").unlink()
     out = tmp_path / "cfg.py"
@@ -50,6 +52,7 @@ def test_cli_reports_missing_labels_and_writes_nothing(dataset, tmp_path, capsys
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_cli_rejects_deeplab_style_list_and_bad_out(dataset, tmp_path, capsys):
     deeplab_list = tmp_path / "train_aug_deeplab.txt"
     deeplab_list.write_text("".join(f"/JPEGImages/{n}.jpg /SegmentationClassAug/{n}.png\n" for n in TRAIN_NAMES))

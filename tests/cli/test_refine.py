@@ -41,6 +41,7 @@ def test_refine_cli_writes_what_the_api_computes(dataset):
     assert not list((tmp_path / "out").glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_resume_overwrite_and_workers_give_identical_results(dataset, capsys):
     tmp_path, names, labels, maskss = dataset
     (tmp_path / "list.txt").write_text("\n".join(names[:3]) + "\n")

@@ -2,10 +2,13 @@
 ends with the report."""
 import json
 
+import pytest
 from html_links import links as _links
 
 from samcam.cli import main
 from samcam.demo.run import LAYOUT
+
+pytestmark = pytest.mark.slow  # every test runs the demo
 
 
 def test_demo_runs_and_refinement_helps(tmp_path, capsys):

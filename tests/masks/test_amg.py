@@ -52,6 +52,7 @@ def test_amg_png_masks_of_0_1_read_like_0_255(tmp_path):
         assert np.allclose(loaded.scores["predicted_iou"], scores)
 
 
+@pytest.mark.slow
 def test_rle_json_of_millions_of_lists_is_refused_before_parsing(tmp_path):
     """60 MB of [[],[],...] were 20 million lists (1.4 GB, 22 s) before the mask count was
     checked. Now the lists and objects are counted in the bytes first."""

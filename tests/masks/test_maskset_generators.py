@@ -70,6 +70,7 @@ def _label(shape):
     return label
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", list(GENERATORS))
 def test_refine_takes_the_generators_own_output_in_every_mode(family):
     generator_class = _generator_class(family)

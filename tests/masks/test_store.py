@@ -30,6 +30,7 @@ def test_4_store_declaring_a_million_spans_is_refused_before_allocating(tmp_path
     assert peak.bytes < 64 * 2**20, peak.bytes  # the spans themselves (16 MB), not K x width words (31 GB)
 
 
+@pytest.mark.slow
 def test_4_lzma_payload_is_decompressed_no_further_than_the_spans(tmp_path):
     bomb = lzma.compress(b"\x00" * (64 * 2**20), preset=1)
     path = tmp_path / "x.masks.npz"

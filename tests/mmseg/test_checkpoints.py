@@ -87,6 +87,7 @@ def _assert_allow_list_is_exactly_what_it_holds(checkpoint: Path):
     torch.load(checkpoint, map_location="cpu")
 
 
+@pytest.mark.slow
 @needs_mmseg_models
 @pytest.mark.skipif(bool(TORCH_WEIGHTS_ONLY_DEFAULT), reason=str(TORCH_WEIGHTS_ONLY_DEFAULT))
 def test_resume_reads_mmengine_checkpoints_with_weights_only(dataset, tmp_path, empty_allow_list):

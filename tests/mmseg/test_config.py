@@ -62,6 +62,7 @@ def test_every_base_names_an_mmseg_config_that_exists():
             assert mmseg_config.mmseg_config_file(scoped).is_file(), (name, schedule, scoped)
 
 
+@pytest.mark.slow
 @needs_config_parser
 @pytest.mark.parametrize("base", ["deeplabv3plus_r101", "deeplabv3_r101", "deeplabv2_r101"])
 def test_written_config_parses_with_mmengine(dataset, tmp_path, base):
@@ -97,6 +98,7 @@ def test_written_config_parses_with_mmengine(dataset, tmp_path, base):
         assert cfg.custom_imports == {"imports": ["samcam.mmseg.checkpoints"], "allow_failed_imports": True}
 
 
+@pytest.mark.slow
 @needs_config_parser
 @pytest.mark.parametrize("own, expected", [
     (None, {"imports": ["samcam.mmseg.checkpoints"], "allow_failed_imports": True}),
@@ -124,6 +126,7 @@ def test_a_base_configs_own_custom_imports_are_kept(tmp_path, own, expected):
 # ---------------------------------------------------------------- training
 
 
+@pytest.mark.slow
 @needs_mmseg_models
 @pytest.mark.parametrize("base", ["deeplabv3plus_r101", "deeplabv2_r101"])
 def test_runner_trains_on_refined_labels(dataset, tmp_path, base, monkeypatch):
@@ -203,6 +206,7 @@ def test_rendered_coco_defaults():
     assert [name for name, base in BASES.items() if not base.coco] == ["fcn_r101"]
 
 
+@pytest.mark.slow
 @needs_config_parser
 @pytest.mark.parametrize("base, head", [("deeplabv3plus_r101", "DepthwiseSeparableASPPHead"),
                                         ("deeplabv2_r101", "DeepLabV2Head"), ("deeplabv3_r50", "ASPPHead"),
@@ -238,6 +242,7 @@ def test_coco_config_parses_with_mmengine(coco_dataset, tmp_path, base, head):
         assert cfg.model.decode_head.c1_in_channels == 256 and cfg.model.backbone.depth == 101
 
 
+@pytest.mark.slow
 @needs_mmseg_models
 @pytest.mark.parametrize("base", ["deeplabv3plus_r101", "deeplabv2_r101"])
 def test_runner_trains_two_iterations_on_coco(coco_dataset, tmp_path, base):

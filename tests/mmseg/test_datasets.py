@@ -14,6 +14,7 @@ def coco_dataset(tmp_path):
     return make_coco_dataset(tmp_path)
 
 
+@pytest.mark.slow
 @needs_mmseg_models
 def test_coco_dataset_maps_bare_ids_to_images(coco_dataset, tmp_path):
     from samcam.mmseg.datasets import COCO2014ObjectDataset

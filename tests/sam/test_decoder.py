@@ -7,6 +7,7 @@ torch = pytest.importorskip("torch", reason="samcam masks needs torch ([sam] ext
 pytest.importorskip("segment_anything", reason="samcam masks needs segment-anything ([sam] extra)")
 
 
+@pytest.mark.slow
 def test_shared_image_decoder_matches_sams_decoder():
     """decode_shared_image == MaskDecoder.forward for SAM's real decoder size (256-d, 8 heads)."""
     import torch

@@ -17,6 +17,7 @@ from samcam.cli import main  # noqa: E402
 from samcam.sam import families, registry, shapes  # noqa: E402
 
 
+@pytest.mark.slow
 def test_official_sizes_build_from_their_weights():
     """The light official models (random weights, real sizes) rebuild from their state
     dicts as themselves, every tensor loaded (strictly) into the right place."""
@@ -43,6 +44,7 @@ def test_official_sizes_build_from_their_weights():
         assert all(torch.equal(rebuilt[key], value) for key, value in state.items()), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_command_writes_the_familys_own_masks(kind, tiny, family_images, tmp_path, capsys):
     model = tiny(kind)
@@ -65,6 +67,7 @@ def test_command_writes_the_familys_own_masks(kind, tiny, family_images, tmp_pat
     assert "0 written, 2 already done" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_defaults_are_the_familys_and_thresholds_filter(kind, tiny):
     """Without settings, the family's own defaults (SAM 2.1: pred_iou_thresh 0.8)."""
@@ -82,6 +85,7 @@ def test_defaults_are_the_familys_and_thresholds_filter(kind, tiny):
         assert len(sam_threshold) < len(ours), "SAM 2's 0.8 keeps masks SAM's 0.88 would drop"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind,dtype", [("sam2.1", "bfloat16"), ("mobilesam", "bfloat16"), ("hq", "tf32")])
 def test_other_dtypes_run_and_keep_the_format(kind, dtype, tiny):
     model = tiny(kind)
@@ -93,6 +97,7 @@ def test_other_dtypes_run_and_keep_the_format(kind, dtype, tiny):
         assert_same_family(result, model.official(_image((48, 60), 0), **model.kwargs), exact=True, where=kind)
 
 
+@pytest.mark.slow
 def test_wrong_model_for_the_file_is_refused(tiny, family_images, tmp_path, capsys):
     import tiny_sam
 

@@ -46,6 +46,7 @@ def _no_cli_log_handler():
 # ------------------------------------------------------------- post-processing
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("changes", [
     {},
     {"box_nms_thresh": 0.7},
@@ -80,6 +81,7 @@ def test_an_image_without_masks(rel_pos_sam):
     assert len(result) == 0 and result.image_shape == (48, 60) and result.scores["bbox"].shape == (0, 4)
 
 
+@pytest.mark.slow
 def test_fast_float32_agreement_over_many_masks(rel_pos_sam):
     """The agreement the benchmark reports, on the CPU: fast mode in float32 against the
     official generator over hundreds of masks (filters off), above the issue's bar."""
@@ -107,6 +109,7 @@ def test_bfloat16_fast_mode_runs_on_the_cpu(rel_pos_sam):
     assert scores["reference_matched_90"] >= 0.8 and scores["other_matched_90"] >= 0.8, scores
 
 
+@pytest.mark.slow
 def test_compiled_graphs_have_no_breaks_and_give_the_same_masks(rel_pos_sam):
     """torch.compile with fixed shapes: one graph each for the encoder and the decoder,
     padded batches, same masks. (The aot_eager backend traces exactly as inductor does
@@ -128,6 +131,7 @@ def test_compiled_graphs_have_no_breaks_and_give_the_same_masks(rel_pos_sam):
         assert_same_fast(got, want, str(image.shape))
 
 
+@pytest.mark.slow
 def test_a_failing_compiler_falls_back_to_running_uncompiled(rel_pos_sam, caplog):
     def broken_backend(graph, example_inputs):
         raise RuntimeError("no C++ compiler here (simulated)")
@@ -141,6 +145,7 @@ def test_a_failing_compiler_falls_back_to_running_uncompiled(rel_pos_sam, caplog
     assert_same_fast(result, official_masks(rel_pos_sam, image, SETTINGS))
 
 
+@pytest.mark.slow
 def test_mobile_sam_fast_mode_gives_its_generators_masks():
     import warnings
 
@@ -165,6 +170,7 @@ def test_mobile_sam_fast_mode_gives_its_generators_masks():
 
 # ------------------------------------------------------------------ the command
 
+@pytest.mark.slow
 def test_fast_command_writes_the_official_masks(images, tmp_path, rel_pos_checkpoint, rel_pos_sam, capsys):
     out = tmp_path / "masks"
     args = ["masks", "--images", str(images), "--out", str(out), "--checkpoint", str(rel_pos_checkpoint), "--fast",

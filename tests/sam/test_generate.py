@@ -19,6 +19,7 @@ from samcam.sam.generate import (  # noqa: E402
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("changes", [
     {},
     {"box_nms_thresh": 0.7},

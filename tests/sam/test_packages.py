@@ -30,6 +30,7 @@ print("\\n".join(messages))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("blocked, checkpoint, needs", [
     ("torch", False, "SAM masks needs torch, torchvision, not installed here"),
     ("torch", True, "reading a checkpoint needs torch, torchvision, not installed here"),

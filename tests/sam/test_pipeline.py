@@ -87,6 +87,7 @@ def test_batches_bad_images_and_failed_writes(images, tmp_path, rel_pos_sam, mon
     assert result.done == ["img_a", "img_b", "img_d"] and failing.batches == [2]
 
 
+@pytest.mark.slow
 def test_writer_keeps_files_whole_and_the_run_resumable(images, tmp_path, rel_pos_sam):
     names = list(SHAPES)
     out = tmp_path / "out"
@@ -105,6 +106,7 @@ def test_writer_keeps_files_whole_and_the_run_resumable(images, tmp_path, rel_po
         assert_same_fast(mask_store.load(out / f"{name}.masks.npz"), official_masks(rel_pos_sam, image, SETTINGS), name)
 
 
+@pytest.mark.slow
 def test_command_writes_official_masks(images, tmp_path, checkpoint, sam, capsys):
     out = tmp_path / "masks"
     code = main(["masks", "--images", str(images), "--out", str(out), "--checkpoint", str(checkpoint)] + CLI_SETTINGS)
@@ -129,6 +131,7 @@ def test_command_writes_official_masks(images, tmp_path, checkpoint, sam, capsys
     assert "4 written" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_resume_skips_finished_and_redoes_missing(images, tmp_path, checkpoint, capsys):
     out = tmp_path / "masks"
     args = ["masks", "--images", str(images), "--out", str(out), "--checkpoint", str(checkpoint)] + CLI_SETTINGS
@@ -148,6 +151,7 @@ def test_resume_skips_finished_and_redoes_missing(images, tmp_path, checkpoint, 
     assert "4 written, 0 already done" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_shards_split_the_names(images, tmp_path, checkpoint, capsys, monkeypatch):
     base = ["masks", "--images", str(images), "--checkpoint", str(checkpoint)] + CLI_SETTINGS
     written = []
@@ -186,6 +190,7 @@ def test_shard_helpers():
     assert shard_from_env({"SLURM_PROCID": "5", "SLURM_NTASKS": "6"}) == (5, 6)
 
 
+@pytest.mark.slow
 def test_corrupt_image_is_reported_and_skipped(images, tmp_path, checkpoint, capsys):
     (images / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG")
     good = np.asarray(Image.open(images / "img_a.png"))

@@ -22,6 +22,7 @@ from samcam.sam import families  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_sam2_one_step_refinement_is_sam2s(tiny, family_images, tmp_path):
     model = tiny("sam2.1")
     out = tmp_path / "m2m"

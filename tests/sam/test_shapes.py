@@ -20,6 +20,7 @@ def test_family_detection_reads_keys(tiny):
         shapes.detect_family({"image_encoder.x": torch.zeros(1)})
 
 
+@pytest.mark.slow
 def test_official_architectures_are_recognised():
     """Each official model's state dict (random weights; SAM's ViTs on the meta device)
     is recognised as that model from its shapes alone."""

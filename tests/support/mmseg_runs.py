@@ -53,11 +53,17 @@ needs_config_parser = pytest.mark.skipif(
 )
 
 
-needs_mmseg_models = pytest.mark.skipif(
+_MMSEG_MODELS = pytest.mark.skipif(
     bool(MMSEG_MODELS_MISSING),
     reason=f"`import mmseg.models` fails ({MMSEG_MODELS_MISSING}); `make test` installs the [mmseg] extra "
     "with compiled mmcv.ops",
 )
+
+
+def needs_mmseg_models(test):
+    """Mark a test ``mmseg`` (it builds or trains mmseg's models; slow) and skip it, with the
+    reason, where ``mmseg.models`` does not import."""
+    return pytest.mark.mmseg(_MMSEG_MODELS(test))
 
 
 def make_voc_dataset(root: Path, seed: int = 0) -> dict:

@@ -11,6 +11,8 @@ import ast
 from pathlib import Path
 from typing import Dict, List, Set, Tuple
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 FEATURES = ("samcam.adapters", "samcam.sam", "samcam.vis", "samcam.mmseg", "samcam.demo", "samcam.datasets")
 
@@ -129,6 +131,7 @@ def test_argparse_and_print_only_in_the_cli():
     assert not found, "library code must return values and raise, not parse argv or print:\n" + "\n".join(found)
 
 
+@pytest.mark.slow
 def test_torch_is_imported_lazily():
     """A module-level `import torch` only where the module exists for torch (the mmseg head)."""
     files = module_files()

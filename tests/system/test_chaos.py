@@ -29,8 +29,9 @@ from samcam.cli import main
 from samcam.demo.synthetic import cam_to_label, make_scene
 from samcam.io import write_label_png
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
-                                reason="finds worker processes through /proc (Linux)")
+pytestmark = [pytest.mark.chaos,
+              pytest.mark.skipif(not Path("/proc/self/stat").exists(),
+                                 reason="finds worker processes through /proc (Linux)")]
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).resolve().parents[1] / "support" / "chaos_driver.py"

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.fuzz
+
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).resolve().parents[1] / "support" / "fuzz_runner.py"
 EXAMPLES = int(os.environ.get("SAMCAM_FUZZ_EXAMPLES", "40"))

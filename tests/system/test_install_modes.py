@@ -23,6 +23,8 @@ import pytest
 
 import samcam
 
+pytestmark = pytest.mark.install
+
 REPO = Path(__file__).resolve().parents[2]
 PROBE = "import samcam, samcam.adapters; print(samcam.__file__); print(samcam.adapters.__file__)"
 

@@ -15,6 +15,8 @@ from samcam.demo.run import run_demo
 from samcam.inputs import InputError, check_image_folder, check_label_folder, check_mask_folder, survey
 from samcam.io import read_name_list, write_label_png
 
+pytestmark = pytest.mark.slow  # every test runs on the demo it builds first
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:

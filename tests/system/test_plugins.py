@@ -24,6 +24,8 @@ from samcam import adapters, provenance
 from samcam import masks as samcam_masks
 from samcam.io import read_label_png, write_label_png
 
+pytestmark = pytest.mark.install
+
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
 REPO = Path(__file__).resolve().parents[2]
 H, W = 23, 31

@@ -1,7 +1,10 @@
 """The mask sources' comparison page (samcam.vis.mask_report), on the demo."""
 import json
 
+import pytest
 
+
+@pytest.mark.slow
 def test_demo_report_compares_the_two_mask_sources(tmp_path):
     """The comparison's refined mIoU per source is the evaluation's (same rule, same labels)."""
     from samcam.demo.run import run_demo

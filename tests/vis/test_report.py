@@ -80,6 +80,7 @@ def _chromium() -> str:
     return ""
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(report, tmp_path):
     browser = _chromium()
     if not browser:
@@ -160,6 +161,7 @@ def test_report_support_baseline_and_top(tmp_path):
         write_report(ReportData(results), tmp_path / "r2", ReportOptions(baseline="x"))
 
 
+@pytest.mark.slow
 def test_demo_report_ranks_its_headline_against_cam(tmp_path):
     from samcam.demo.run import run_demo
 
