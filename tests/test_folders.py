@@ -20,14 +20,14 @@ from samcam.io import read_label_png
 def test_refine_reports_an_out_of_memory_image_by_name_and_finishes_the_others(tmp_path, monkeypatch, capsys,
                                                                               workers):
     labels, masks = _scenes(tmp_path)
-    real, hungry = samcam.folders.refine, read_label_png(labels / "im2.png")
+    real, hungry = samcam.folders.refine_counted, read_label_png(labels / "im2.png")
 
     def refine_or_run_out(label, masks, **params):
         if np.array_equal(label, hungry):
             raise MemoryError()
         return real(label, masks, **params)
 
-    monkeypatch.setattr(samcam.folders, "refine", refine_or_run_out)  # forked workers inherit it
+    monkeypatch.setattr(samcam.folders, "refine_counted", refine_or_run_out)  # forked workers inherit it
     out = tmp_path / "out"
     code = main(["refine", "--labels", str(labels), "--masks", str(masks), "--out", str(out), "--no-progress",
                  "--workers", workers])

@@ -48,7 +48,7 @@ def test_13_exit_codes_of_refine(refine_data, tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     import samcam.folders
 
-    real = samcam.folders.refine
+    real = samcam.folders.refine_counted
     calls = []
 
     def sometimes_buggy(label, masks, **params):
@@ -57,7 +57,7 @@ def test_13_exit_codes_of_refine(refine_data, tmp_path, capsys, monkeypatch):
             raise ZeroDivisionError("a bug in one image")
         return real(label, masks, **params)
 
-    monkeypatch.setattr(samcam.folders, "refine", sometimes_buggy)
+    monkeypatch.setattr(samcam.folders, "refine_counted", sometimes_buggy)
     assert refine_cli(root, "--overwrite") == 3                             # 3: a bug on one image
     err = capsys.readouterr().err
     assert "4 written" in err and "internal error" in err and "Traceback" in err and "ZeroDivisionError" in err
