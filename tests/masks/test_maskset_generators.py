@@ -1,7 +1,7 @@
 """`samcam.refine` takes what the mask generators' own ``generate()`` returns, a list of
 dicts, in every output mode: segment-anything's ``SamAutomaticMaskGenerator``, sam2's
 ``SAM2AutomaticMaskGenerator``, HQ-SAM's and MobileSAM's, each run on a tiny
-random-weight model built with its own code (tests/tiny_sam.py, tests/tiny_models.py).
+random-weight model built with its own code (tests/support/tiny_sam.py, tests/support/tiny_models.py).
 The refined label is the one the stacked masks give, and the per-mask scores come along."""
 from __future__ import annotations
 

@@ -192,7 +192,7 @@ def _write(dataset, out: Path, *extra) -> int:
 
 
 def test_voc_examples_unchanged_by_the_coco_path():
-    """The VOC text is what it was (examples/mmseg are byte-compared in test_mmseg)."""
+    """The VOC text is what it was (examples/mmseg are byte-compared by test_examples_are_what_the_writer_renders)."""
     text = render_config(ConfigOptions(base="deeplabv2_r101"))
     assert "COCO" not in text and "num_classes=21" in text
 

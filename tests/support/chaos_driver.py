@@ -1,6 +1,6 @@
 """``samcam`` with each image slowed down, so that the chaos tests can kill it mid-batch.
 
-    python tests/chaos_driver.py refine --pseudo ... --out ... --workers 2
+    python tests/support/chaos_driver.py refine --pseudo ... --out ... --workers 2
 
 Each image's refinement sleeps SAMCAM_CHAOS_DELAY seconds (default 0.03) and each
 output write SAMCAM_CHAOS_WRITE_DELAY seconds between writing its temp file and moving

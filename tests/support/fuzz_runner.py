@@ -1,6 +1,6 @@
-"""Fuzz targets for every input samcam reads; run by tests/test_fuzz.py, one target per process.
+"""Fuzz targets for every input samcam reads; run by tests/system/test_fuzz.py, one target per process.
 
-    python tests/fuzz_runner.py TARGET [--examples N] [--seed S] [--budget-mb M] [--stats FILE] [--last DIR]
+    python tests/support/fuzz_runner.py TARGET [--examples N] [--seed S] [--budget-mb M] [--stats FILE] [--last DIR]
 
 Each target generates inputs with hypothesis (random byte mutations of valid files, and
 structured mutations of their fields), feeds them to samcam's reader or per-image job,
@@ -758,7 +758,7 @@ def _transcam_normalised(high_res):
 
 
 def _cam_dict(method, keys, high_res):
-    """The CAM dict ``method`` saves (see tests/test_adapters.py for each method's np.save)."""
+    """The CAM dict ``method`` saves (see tests/support/cam_files.py for each method's np.save)."""
     if method in CLASS_DICTS:
         return {int(key): high_res[index] for index, key in enumerate(keys)}
     if method == "clip-es":  # keys unsorted (the order of the image's XML objects), float16 maps
@@ -800,7 +800,7 @@ def _cam_seeds():
         buffer = io.BytesIO()
         np.save(buffer, _cam_dict(method, keys, high_res), allow_pickle=True)
         seeds.append((method, buffer.getvalue(), {}))
-    # The other layouts samcam reads (see tests/test_adapters.py's writers): CLIMS's
+    # The other layouts samcam reads (see tests/support/cam_files.py's writers): CLIMS's
     # previous version (hr_cam: no threshold of its own, one is given) and its random walk
     # (rw), MCTformer+'s CRF marginals (--layout crf).
     keys = np.array([2, 14])

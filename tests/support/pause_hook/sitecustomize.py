@@ -1,4 +1,4 @@
-"""Test hook for tests/test_chaos.py: stop the ``samcam`` command at one point of its start-up.
+"""Test hook for tests/system/test_chaos.py: stop the ``samcam`` command at one point of its start-up.
 
 On ``PYTHONPATH``, Python imports this module at start-up (``sitecustomize``). With
 
