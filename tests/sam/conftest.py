@@ -1,7 +1,7 @@
 """Fixtures of the SAM tests: the tiny random-weight models, their checkpoints, test images.
 
 Nothing here imports torch when this file is imported: where torch is missing (make
-test-core) the modules that need it skip themselves (pytest.importorskip) with the reason.
+test-core) the fixtures that need it skip their tests, with the reason.
 """
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ import pytest
 from family_models import FAMILY_SHAPES, Tiny, family_image
 from PIL import Image
 from sam_checks import SHAPES
+
+
+def _torch():
+    return pytest.importorskip("torch", reason="the tiny SAMs need torch ([sam] extra)")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -29,7 +33,7 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """The tiny SAM (tests/support/tiny_sam.py) saved as a checkpoint file."""
-    import torch
+    torch = _torch()
     from tiny_sam import tiny_sam
 
     path = tmp_path_factory.mktemp("ckpt") / "tiny_sam.pth"
@@ -49,6 +53,7 @@ def sam(checkpoint):
 def rel_pos_sam():
     """The tiny SAM with random relative position tables (SAM's are zero until trained),
     so that fast mode's fused attention is checked with them."""
+    _torch()
     from tiny_sam import random_rel_pos, tiny_sam
 
     return random_rel_pos(tiny_sam())
@@ -57,7 +62,7 @@ def rel_pos_sam():
 @pytest.fixture(scope="module")
 def rel_pos_checkpoint(rel_pos_sam, tmp_path_factory):
     """``rel_pos_sam`` saved as a checkpoint file."""
-    import torch
+    torch = _torch()
 
     path = tmp_path_factory.mktemp("ckpt") / "tiny_sam.pth"
     torch.save(rel_pos_sam.state_dict(), path)
@@ -67,6 +72,7 @@ def rel_pos_checkpoint(rel_pos_sam, tmp_path_factory):
 @pytest.fixture()
 def images(tmp_path):
     """images/{name}.png, one noise image of each of sam_checks.SHAPES."""
+    _torch()  # tests/support/tiny_sam.py imports it
     from tiny_sam import write_test_images
 
     return write_test_images(tmp_path / "images", SHAPES)

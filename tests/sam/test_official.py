@@ -20,12 +20,12 @@ def test_an_image_must_be_h_w_3_uint8():
 def test_dtypes_are_checked_before_anything_runs():
     with pytest.raises(ValueError, match="--dtype must be one of"):
         AutomaticGenerator(object(), "cpu", dtype="float8")
+
+
+def test_tf32_is_restored_and_bfloat16_autocasts_and_other_dtypes_are_refused():
+    torch = pytest.importorskip("torch", reason="the dtypes need torch ([sam] extra)")
     with pytest.raises(ValueError, match="--dtype must be one of"), precision("int8", "cpu"):
         pass
-
-
-def test_tf32_is_restored_and_bfloat16_autocasts():
-    torch = pytest.importorskip("torch", reason="the dtypes need torch ([sam] extra)")
     before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     with precision("tf32", "cpu"):
         assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
