@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # The torch/torchvision pair that installs from this machine's local disk.
 PIP_INSTALL := $(PIP) install -c constraints.txt
 
-.PHONY: venv demo test test-core bench clean mmseg
+.PHONY: venv demo check test test-core bench clean mmseg
 
 $(VENV)/.core-installed: setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,16 @@ venv: $(VENV)/.core-installed
 demo: $(VENV)/.core-installed
 	$(VENV)/bin/samcam demo --out out/demo
 
-# Every extra is installed here, so SAMCAM_NO_SKIP=1 turns any skipped test into a failure.
+# Tests come in two tiers (markers in pyproject.toml, layout in tests/README.md):
+# `make check` is ruff and the unit tier, every test not marked slow: under a minute on
+# 2 cores, for the edit-test loop. `make test`, which CI runs (.ci/run), is ruff and every
+# test: subprocesses, install modes, mmseg training, chaos, fuzz, the README's commands.
+# Every extra is installed in the venv both use, so SAMCAM_NO_SKIP=1 turns any skipped
+# test into a failure.
+check: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check .
+	SAMCAM_NO_SKIP=1 $(PY) -m pytest -q -rs -p no:cacheprovider -m "not slow" tests
+
 test: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 	SAMCAM_NO_SKIP=1 $(PY) -m pytest -q -rs -p no:cacheprovider tests

@@ -61,7 +61,7 @@ setup(
         # `samcam coco-gt` (COCO's semantic ground truth from its instance annotations).
         "coco": ["pycocotools>=2.0.6"],
         "dev": [
-            # tests/test_plugins.py builds its plug-in packages offline with this environment's
+            # tests/system/test_plugins.py builds its plug-in packages offline with this environment's
             # own setuptools (no build isolation): their pyproject [project] tables need >= 61,
             # and setuptools < 70.1 (a fresh venv's 65.5 on Python 3.10/3.11) builds wheels only
             # with the wheel package; a fresh venv on Python >= 3.12 has no setuptools at all.

@@ -1,16 +1,15 @@
-"""Class names: VOC's and COCO's built in, a class-names file, and `samcam eval` using them."""
+"""Class names (samcam.classes): VOC's and COCO's built in, and class-names files.
+
+``samcam eval`` printing them is in tests/cli/test_evaluate.py.
+"""
 from __future__ import annotations
 
-import json
 import re
 
-import numpy as np
 import pytest
 
 from samcam import classes
 from samcam.classes import COCO_CATEGORY_IDS, COCO_CLASSES, VOC_CLASSES, class_names, class_phrases, read_class_names
-from samcam.cli import main
-from samcam.io import write_label_png
 
 
 def test_builtin_names():
@@ -73,46 +72,3 @@ def test_read_class_names_bad_files(tmp_path):
         read_class_names(tmp_path / "latin1.txt")
     assert classes.MAX_CLASSES == 255
 
-
-def _folders(tmp_path, num_classes, count=3, seed=0):
-    rng = np.random.default_rng(seed)
-    for index in range(count):
-        gt = rng.integers(0, num_classes, (8, 9)).astype(np.uint8)
-        pred = np.where(rng.random((8, 9)) < 0.7, gt, 0).astype(np.uint8)
-        write_label_png(tmp_path / "gt" / f"im{index}.png", gt)
-        write_label_png(tmp_path / "pred" / f"im{index}.png", pred)
-    return ["eval", "--gt", str(tmp_path / "gt"), "--labels", f"pred={tmp_path / 'pred'}", "--no-progress"]
-
-
-def test_eval_with_81_classes_prints_coco_names(tmp_path, capsys):
-    command = _folders(tmp_path, 81)
-    assert main(command + ["--num-classes", "81", "--json", str(tmp_path / "m.json")]) == 0
-    table = capsys.readouterr().out
-    assert "  person" in table and "  toothbrush" in table and "class 80" not in table
-    assert json.loads((tmp_path / "m.json").read_text())["class_names"] == list(COCO_CLASSES)
-
-
-def test_eval_with_a_class_names_file(tmp_path, capsys):
-    command = _folders(tmp_path, 4)
-    names = tmp_path / "classes.txt"
-    names.write_text("background\nroad: paved road\nzebra crossing\nkerb\n")
-    report = tmp_path / "report"
-    assert main(command + ["--class-names", str(names), "--json", str(tmp_path / "m.json"),
-                           "--report", str(report)]) == 0
-    table = capsys.readouterr().out
-    assert "  road" in table and "  zebra crossing" in table and "  kerb" in table
-    results = json.loads((tmp_path / "m.json").read_text())
-    assert results["num_classes"] == 4 and results["class_names"] == ["background", "road", "zebra crossing", "kerb"]
-    assert "zebra crossing" in (report / "index.html").read_text()
-    # the file decides the count; a --num-classes that disagrees is a usage error, before any work
-    assert main(command + ["--class-names", str(names), "--num-classes", "21"]) == 2
-    err = capsys.readouterr().err
-    assert "lists 4 classes" in err and "--num-classes is 21" in err
-    assert main(command + ["--class-names", str(names), "--num-classes", "4"]) == 0
-    capsys.readouterr()
-    # an output file may not replace it
-    assert main(command + ["--class-names", str(names), "--json", str(names)]) == 2
-    assert "is the --class-names file" in capsys.readouterr().err
-    names.write_text("background\nroad\nroad\n")
-    assert main(command + ["--class-names", str(names)]) == 2
-    assert f"{names} line 3" in capsys.readouterr().err

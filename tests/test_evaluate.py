@@ -1,11 +1,13 @@
-import json
+"""Evaluation (samcam.evaluate): confusion matrices, dataset-level mIoU, absent classes,
+per-image numbers, and the keyword-only API."""
+
 
 import numpy as np
 import pytest
 
 from samcam.cli import main
-from samcam.evaluate import confusion_matrix, evaluate_arrays, evaluate_dirs, metrics_from_confusion
-from samcam.io import write_label_png
+from samcam.evaluate import confusion_matrix, evaluate_arrays, evaluate_dirs, format_table, metrics_from_confusion
+from samcam.io import read_label_png, write_label_png
 
 
 def test_confusion_matrix_by_hand():
@@ -46,38 +48,6 @@ def test_absent_classes_are_nan_and_skipped_in_the_mean():
     metrics = evaluate_arrays(gts=[gt], preds=[gt], num_classes=21)
     assert metrics["miou"] == 1.0
     assert np.isnan(metrics["iou"][5])
-
-
-def test_eval_cli_side_by_side_json_and_failures(tmp_path, capsys):
-    rng = np.random.default_rng(0)
-    names = [f"im{i}" for i in range(4)]
-    gts, before, after = [], [], []
-    for name in names:
-        gt = rng.integers(0, 3, (6, 7)).astype(np.uint8)
-        b = np.where(rng.random((6, 7)) < 0.5, gt, 0).astype(np.uint8)
-        a = np.where(rng.random((6, 7)) < 0.9, gt, 0).astype(np.uint8)
-        for folder, array in (("gt", gt), ("before", b), ("after", a)):
-            write_label_png(tmp_path / folder / f"{name}.png", array, palette=folder == "gt")
-        gts.append(gt), before.append(b), after.append(a)
-    code = main(["eval", "--gt", str(tmp_path / "gt"), "--pred", f"cam={tmp_path / 'before'}",
-                 "--pred", f"refined={tmp_path / 'after'}", "--num-classes", "3",
-                 "--json", str(tmp_path / "m.json"), "--no-progress"])
-    assert code == 0
-    out = capsys.readouterr().out
-    assert "cam" in out and "refined" in out and "Δ refined" in out and "against cam" in out
-    saved = json.loads((tmp_path / "m.json").read_text())
-    assert saved["sets"]["cam"]["miou"] == pytest.approx(evaluate_arrays(gts=gts, preds=before, num_classes=3)["miou"])
-    assert saved["sets"]["refined"]["miou"] == pytest.approx(evaluate_arrays(gts=gts, preds=after, num_classes=3)["miou"])
-    # a missing prediction and a size mismatch: reported, left out of every set, exit 1
-    (tmp_path / "after" / "im1.png").unlink()
-    write_label_png(tmp_path / "before" / "im2.png", np.zeros((3, 3), np.uint8))
-    result = evaluate_dirs(tmp_path / "gt", {"cam": tmp_path / "before", "refined": tmp_path / "after"},
-                           names, num_classes=3, progress=False)
-    failed = dict(result["failed"])
-    assert set(failed) == {"im1", "im2"} and "im2.png" in failed["im2"]
-    assert result["sets"]["cam"]["num_images"] == 2
-    assert main(["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "before"),
-                 "--pred", str(tmp_path / "after"), "--num-classes", "3", "--no-progress"]) == 1
 
 
 def _restated_image_numbers(pred, gt, num_classes=3, ignore=255):
@@ -137,32 +107,6 @@ def test_per_image_csv_cli_and_api(tmp_path, capsys):
     assert image_metrics(confusion_matrix(gt=gt, pred=preds["refined"], num_classes=3))["miou"] == float(rows[4][2])
 
 
-def test_per_image_and_json_files_never_replace_an_input(tmp_path, capsys):
-    """A typo'd --per-image/--json path is refused before any work (exit 2), the inputs untouched."""
-    gt = np.array([[0, 1], [1, 1]], np.uint8)
-    for folder in ("gt", "pred"):
-        write_label_png(tmp_path / folder / "a.png", gt)
-    (tmp_path / "list.txt").write_text("a\n")
-    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
-    base = ["eval", "--gt", str(tmp_path / "gt"), "--labels", f"p={tmp_path / 'pred'}", "--no-progress",
-            "--num-classes", "2"]
-    for extra, message in (
-        (["--per-image", str(tmp_path / "gt" / "a.png")], "--per-image " + str(tmp_path / "gt" / "a.png")
-         + " would replace a file inside --gt"),
-        (["--json", str(tmp_path / "pred" / "a.png")], "would replace a file inside --labels"),
-        (["--per-image", str(tmp_path / "list.txt"), "--list", str(tmp_path / "list.txt")], "is the --list file"),
-        (["--per-image", str(tmp_path / "x.csv"), "--json", str(tmp_path / "x.csv")], "are the same file"),
-        (["--per-image", str(tmp_path / "gt")], "is a folder"),
-    ):
-        assert main(base + extra) == 2, extra
-        captured = capsys.readouterr()
-        assert message in captured.err and captured.out == "", extra
-    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
-    # beside the labels, under another name, is fine
-    assert main(base + ["--per-image", str(tmp_path / "pred" / "per_image.csv")]) == 0
-    assert (tmp_path / "pred" / "per_image.csv").read_text().startswith("name,set,miou")
-
-
 def test_per_image_csv_names_a_file_name_that_is_not_utf8(tmp_path, capsys):
     """Before: exit 2 with "'utf-8' codec can't encode character '\\udcff'", naming no file."""
     import os
@@ -180,3 +124,37 @@ def test_per_image_csv_names_a_file_name_that_is_not_utf8(tmp_path, capsys):
     assert "per-image numbers written" in capsys.readouterr().err
     lines = csv_path.read_bytes().decode("utf-8").splitlines()  # valid UTF-8
     assert [line.split(",")[0] for line in lines] == ["name", "a", "b\\xff"]
+
+
+def test_confusion_matrix_and_evaluate_arrays_take_gt_and_pred_by_keyword_only():
+    gt = np.array([[0, 1, 1, 255]], np.uint8)
+    pred = np.array([[0, 0, 255, 1]], np.uint8)
+    with pytest.raises(TypeError):
+        confusion_matrix(pred, gt)  # the order it used to take: now refused
+    with pytest.raises(TypeError):
+        evaluate_arrays([pred], [gt])
+    cm = confusion_matrix(gt=gt, pred=pred, num_classes=2)
+    # GT 255 skipped; the prediction's 255 on GT class 1 is a miss (last column)
+    assert cm.tolist() == [[1, 0, 0], [1, 0, 1]]
+    swapped = confusion_matrix(gt=pred, pred=gt, num_classes=2)
+    assert swapped.tolist() != cm.tolist()  # why the order must be explicit
+    assert evaluate_arrays(gts=[gt], preds=[pred], num_classes=2)["confusion"] == cm.tolist()
+    with pytest.raises(ValueError, match="1 ground truths but 2 predictions"):
+        evaluate_arrays(gts=[gt], preds=[pred, pred], num_classes=2)
+
+
+def test_evaluate_dirs_names_default_to_every_png_of_the_first_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("a", "b", "c"):
+        gt = rng.integers(0, 3, (5, 6)).astype(np.uint8)
+        write_label_png(tmp_path / "gt" / f"{name}.png", gt)
+        write_label_png(tmp_path / "pred" / f"{name}.png", np.where(rng.random((5, 6)) < 0.7, gt, 0).astype(np.uint8))
+    write_label_png(tmp_path / "gt" / "extra.png", np.zeros((5, 6), np.uint8))  # GT only: not evaluated
+    default = evaluate_dirs(tmp_path / "gt", {"p": tmp_path / "pred"}, num_classes=3)
+    explicit = evaluate_dirs(tmp_path / "gt", {"p": tmp_path / "pred"}, ["a", "b", "c"], num_classes=3)
+    assert default["sets"] == explicit["sets"] and default["sets"]["p"]["num_images"] == 3
+    # support: each class's GT pixels and the images holding it
+    gts = [read_label_png(tmp_path / "gt" / f"{n}.png") for n in "abc"]
+    assert default["support"]["pixels"] == [int(sum((g == c).sum() for g in gts)) for c in range(3)]
+    assert default["support"]["images"] == [sum(bool((g == c).any()) for g in gts) for c in range(3)]
+    assert "against" not in format_table(default)  # one set: no delta

@@ -1,20 +1,31 @@
-"""samcam.limits: the SAMCAM_MAX_* variables, checked once at start; memory errors and PIL's
-refusals as per-image errors naming the file."""
+"""samcam.limits: the SAMCAM_MAX_* variables, checked once at start and applied by every
+reader; memory errors and PIL's refusals as per-image errors naming the file."""
 from __future__ import annotations
 
 import io
+import json
+import lzma
 
 import numpy as np
 import pytest
-from hostile import png_header_only
+from hostile import (
+    npz_bytes,
+    png_header_only,
+)
 from PIL import Image
+from refine_data import run_python
 
 from samcam import limits as limits_module
 from samcam import masks as store
 from samcam.cli import main
 from samcam.errors import ImageError
-from samcam.io import write_label_png
+from samcam.io import (
+    read_image,
+    read_label_png,
+    write_label_png,
+)
 from samcam.limits import Limits, LimitsError, check_environment, image_open_error, limits, on_memory_error
+from samcam.safe_pickle import load_npy
 
 
 def test_limits_come_from_the_variables_and_follow_their_changes(monkeypatch):
@@ -113,3 +124,85 @@ def test_image_readers_say_pil_refusals_with_samcams_limit_and_no_buffer_repr(tm
     with pytest.raises(ImageError) as caught:
         read_label_png(tmp_path / "junk.png")
     assert " object at 0x" not in str(caught.value) and str(tmp_path / "junk.png") in str(caught.value)
+
+
+def _every_input_kind(root):
+    """One small file of each kind samcam reads: {kind: (path, reader)}."""
+    masks = np.zeros((3, 8, 10), bool)
+    masks[0, :4] = masks[1, 2:6, 3:9] = masks[2] = True
+    store.write(root / "store", masks)
+    amg = root / "amg"
+    amg.mkdir()
+    for index, mask in enumerate(masks):
+        Image.fromarray(mask.astype(np.uint8) * 255).save(amg / f"{index}.png")
+    (amg / "metadata.csv").write_text("id,area,bbox_x0,bbox_y0,bbox_w,bbox_h,point_input_x,point_input_y,"
+                                      "predicted_iou,stability_score,crop_box_x0,crop_box_y0,crop_box_w,crop_box_h\n"
+                                      + "".join(f"{i},1,0,0,1,1,0,0,0.9,0.9,0,0,10,8\n" for i in range(3)))
+
+    def runs(mask):  # uncompressed COCO RLE: column-major runs, starting with zeros
+        flat = mask.T.ravel().astype(np.int8)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], flat, [1 - flat[-1]]])))
+        return np.diff(np.concatenate([[0], edges])).tolist()
+
+    (root / "rle.json").write_text(json.dumps([{"segmentation": {"size": [8, 10], "counts": runs(m)}} for m in masks]))
+    Image.fromarray(np.full((8, 10, 3), 90, np.uint8)).save(root / "image.jpg")
+    write_label_png(root / "label.png", np.arange(80, dtype=np.uint8).reshape(8, 10) % 21)
+    np.save(root / "cam.npy", {"keys": np.array([1]), "high_res": np.ones((1, 8, 10), np.float32)})
+    return {"mask store": (root / "store.masks.npz", store.load), "amg.py folder": (amg, store.load),
+            "RLE JSON": (root / "rle.json", store.load), "JPEG image": (root / "image.jpg", read_image),
+            "label PNG": (root / "label.png", read_label_png), "CAM .npy": (root / "cam.npy", load_npy)}
+
+
+def test_size_limits_apply_to_every_reader_and_name_their_variable(tmp_path, monkeypatch):
+    kinds = _every_input_kind(tmp_path)
+    for path, read in kinds.values():
+        read(path)  # within the default limits: read
+    loaded = store.load(kinds["RLE JSON"][0])
+    assert len(loaded) == 3 and np.array_equal(loaded.dense, store.load(kinds["mask store"][0]).dense)
+    monkeypatch.setenv("SAMCAM_MAX_FILE_BYTES", "40")
+    for kind, (path, read) in kinds.items():
+        with pytest.raises(ValueError, match=r"more than the limit of 40 \(raise SAMCAM_MAX_FILE_BYTES") as info:
+            read(path)
+        assert str(path) in str(info.value), kind
+    monkeypatch.delenv("SAMCAM_MAX_FILE_BYTES")
+    for variable, value, message in (("SAMCAM_MAX_MASKS", "2", "3 masks, more than the limit of 2"),
+                                     ("SAMCAM_MAX_MASK_BYTES", "16", "more than the limit of 16"),
+                                     ("SAMCAM_MAX_PIXELS", "79", "more than the limit of 79")):
+        monkeypatch.setenv(variable, value)
+        for kind in ("mask store", "amg.py folder", "RLE JSON"):
+            path, read = kinds[kind]
+            with pytest.raises(ValueError, match=rf"{message}.*{variable}") as info:
+                read(path)
+            assert str(path) in str(info.value), (variable, kind)
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("SAMCAM_MAX_PIXELS", "79")
+    for kind in ("JPEG image", "label PNG"):
+        path, read = kinds[kind]
+        with pytest.raises(ValueError, match=rf"{path.name}.*more than the limit of 79 \(raise SAMCAM_MAX_PIXELS"):
+            read(path)
+
+
+@pytest.mark.slow
+def test_running_out_of_memory_reading_one_image_fails_that_image_with_its_file(tmp_path):
+    """A mask store whose masks fit the limits but not the memory at hand (2 GB of masks
+    under a 1 GiB address-space cap): MemoryError was an internal error (exit 3) naming no
+    file. Now that image fails with its file named, and the other is written (exit 1)."""
+    write_label_png(tmp_path / "pseudo" / "a.png", np.zeros((8, 10), np.uint8))
+    store.write(tmp_path / "masks" / "a", np.ones((1, 8, 10), bool))
+    write_label_png(tmp_path / "pseudo" / "b.png", np.zeros((2000, 2000), np.uint8))
+    big = tmp_path / "masks" / "b.masks.npz"  # 4,000 empty masks of 2000×2000: 2.0 GB bit-packed, 2 GiB allowed
+    big.write_bytes(npz_bytes(format=np.array("samcam-masks/1"), image_shape=np.array([2000, 2000]),
+                              spans=np.zeros((4000, 2), np.int64), words_lzma=np.frombuffer(lzma.compress(b""), np.uint8)))
+    result = run_python(f"""
+        import re, resource, sys
+        from samcam.cli import main
+        with open("/proc/self/status") as handle:
+            size = int(re.search(r"VmSize:\\s+(\\d+)", handle.read()).group(1)) * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (size + 2**30, size + 2**30))
+        sys.exit(main(["refine", "--pseudo", {str(tmp_path / "pseudo")!r}, "--masks", {str(tmp_path / "masks")!r},
+                       "--out", {str(tmp_path / "out")!r}, "--no-progress"]))
+    """)
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+    assert f"{big}: out of memory while reading this mask store file" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["a.png"]

@@ -157,12 +157,6 @@ def test_refine_and_vis_and_mmseg_config_outputs_are_guarded(data, capsys):
     assert _snapshot(data) == before
 
 
-def test_demo_out_that_is_a_file_is_refused_before_anything_is_built(tmp_path, capsys):
-    (tmp_path / "demo").write_text("notes")
-    _refused(capsys, ["demo", "--out", str(tmp_path / "demo"), "--num-images", "2"], "--out", "is a file")
-    assert (tmp_path / "demo").read_text() == "notes"
-
-
 def test_a_folder_at_an_output_path_is_not_already_done(data, capsys):
     """It used to count as "already done": now that image fails, saying why, and the others are written."""
     (data / "out" / "b.png").mkdir(parents=True)
@@ -200,3 +194,4 @@ def test_the_guard_itself(tmp_path):
             check_outputs(files=files, folders=folders, reads=reads)
     with pytest.raises(ValueError, match="never writes into its inputs"):
         ensure_not_inside(tmp_path / "in" / "deep" / "er", [None, tmp_path / "in"])
+

@@ -1,8 +1,13 @@
-"""samcam.json: what `samcam refine`, `samcam adapt` and their Python forms record, and what they refuse."""
+"""samcam.json (samcam.provenance): what `samcam refine`, `samcam adapt`, `samcam masks`
+and their Python forms record, what they refuse, and hostile records read as one line."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
 
 import samcam
 from samcam import masks as store
@@ -10,8 +15,10 @@ from samcam.adapters.run import adapt_dir
 from samcam.cli import main
 from samcam.demo.synthetic import cam_to_label, make_scene
 from samcam.folders import refine_dir
-from samcam.io import list_names, write_label_png
-from samcam.provenance import FORMAT, PROVENANCE_FILE, read
+from samcam.images import write_label_png
+from samcam.io import list_names
+from samcam.locks import LOCK_FILE
+from samcam.provenance import FORMAT, LABELS, MAX_RECORD_BYTES, PROVENANCE_FILE, RunInfo, claim, read
 from samcam.refine import rule_parameters
 
 
@@ -340,8 +347,172 @@ def test_vis_rerun_with_other_labels_is_refused_not_stale(dataset, capsys):
     assert "labels cam samcam.json settings.refine.rule: 'samcam' there, 'official' now" in capsys.readouterr().err
 
 
-def test_no_lock_file_is_left_after_a_run(dataset):
-    tmp_path, names = dataset
-    assert refine_dir(tmp_path / "pseudo", tmp_path / "masks", tmp_path / "out", names).ok
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([f"{n}.png" for n in names] +
-                                                                           [PROVENANCE_FILE])
+def _exit_and_err(argv, capsys):
+    """(exit code, stderr) of ``samcam argv``, whether main returns or argparse exits."""
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    return code, capsys.readouterr().err
+
+
+def _one_line(err: str, prefix: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(prefix) and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_13_a_record_nested_too_deep_to_read_is_one_line_exit_2(refine_data, capsys):
+    """Before: RecursionError, printed as an internal error with its traceback (exit 3)."""
+    root, _, _ = refine_data
+    (root / "out").mkdir()
+    (root / "out" / "samcam.json").write_text("[" * 100_000 + "]" * 100_000)
+    code, err = _exit_and_err(["refine", "--pseudo", str(root / "pseudo"), "--masks", str(root / "masks"),
+                               "--out", str(root / "out"), "--no-progress"], capsys)
+    assert code == 2
+    _one_line(err, "samcam refine: error: ")
+    assert not list((root / "out").glob("*.png"))
+
+
+NAMES = ["a", "b"]
+
+
+DEEP = '{"format": "%s", "settings": {}, "runs": [], "x": %s}' % (FORMAT, "[" * 100_000 + "]" * 100_000)
+
+
+HOSTILE = {
+    "nested 100,000 deep": (DEEP, "nested more than 32 deep"),
+    "runs: 7": ('{"format": "%s", "what": "w", "settings": {}, "runs": 7}' % FORMAT, "runs must be a list"),
+    "settings: [1, 2]": ('{"format": "%s", "settings": [1, 2], "runs": []}' % FORMAT, "settings must be an object"),
+    'settings: "x"': ('{"format": "%s", "settings": "x", "runs": []}' % FORMAT, "settings must be an object"),
+    "runs: [1]": ('{"format": "%s", "settings": {}, "runs": [1]}' % FORMAT, "runs must be a list of objects"),
+    "settings.refine: 5": ('{"format": "%s", "settings": {"refine": 5}, "runs": []}' % FORMAT,
+                           "settings.refine must be an object or null"),
+    "masks.formats: [1]": ('{"format": "%s", "settings": {}, "runs": [], "masks": {"formats": [1]}}' % FORMAT,
+                           "masks.formats must be a list of text"),
+    "no settings": ('{"format": "%s", "runs": []}' % FORMAT, "has no settings"),
+    "too large": ('{"format": "%s", "settings": {}, "runs": [], "pad": "%s"}' % (FORMAT, "x" * (MAX_RECORD_BYTES + 1)),
+                  "more than a record's 1,048,576"),
+    "not UTF-8": (b'{"format": "\xff"}', "UnicodeDecodeError"),
+    "a list": ("[]", "not a samcam provenance file"),
+}
+
+
+@pytest.fixture
+def data(tmp_path):
+    rng = np.random.default_rng(2)
+    for name in NAMES:
+        scene = make_scene(rng, 32, 40)
+        write_label_png(tmp_path / "labels" / f"{name}.png", cam_to_label(scene.cam))
+        write_label_png(tmp_path / "gt" / f"{name}.png", cam_to_label(scene.cam))
+        store.write(tmp_path / "masks" / name, scene.masks)
+        (tmp_path / "images").mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (32, 40, 3), np.uint8)).save(tmp_path / "images" / f"{name}.png")
+    return tmp_path
+
+
+def _write_record(folder: Path, content) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / PROVENANCE_FILE
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+def _refine(data, out, masks="masks"):
+    return ["refine", "--labels", str(data / "labels"), "--masks", str(data / masks), "--out", str(out),
+            "--no-progress"]
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_record_in_the_output_folder_is_one_line(data, capsys, case):
+    content, message = HOSTILE[case]
+    path = _write_record(data / "out", content)
+    assert main(_refine(data, data / "out")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err[:2000]
+    assert f"{path}: " in err and message in err, err[:2000]
+    assert not list((data / "out").glob("*.png")) and path.read_bytes() == (
+        content if isinstance(content, bytes) else content.encode())
+    assert not (data / "out" / LOCK_FILE).exists()  # let go on the way out
+
+
+def test_a_hostile_record_on_a_masks_resume_is_one_line(data, capsys):
+    path = _write_record(data / "m", DEEP)
+    assert main(["masks", "--source", "proposals", "--images", str(data / "images"), "--out", str(data / "m"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: " in err and "nested more than 32 deep" in err
+
+
+@pytest.mark.parametrize("case", ["nested 100,000 deep", "runs: 7", "too large"])
+def test_a_hostile_record_in_the_masks_folder_is_a_warning_and_the_masks_are_used(data, capsys, case):
+    path = _write_record(data / "masks", HOSTILE[case][0])
+    assert main(_refine(data, data / "out")) == 0
+    err = capsys.readouterr().err
+    assert f"{path}: " in err and "described by its files instead" in err and "Traceback" not in err
+    assert sorted(p.name for p in (data / "out").glob("*.png")) == ["a.png", "b.png"]
+    record = read(data / "out")
+    assert "provenance" not in record["masks"] and record["fingerprint"]["masks"]["entries"] == 2
+
+
+def test_a_hostile_record_of_a_label_set_is_said_on_the_report(data, capsys):
+    path = _write_record(data / "labels", DEEP)
+    assert main(["eval", "--gt", str(data / "gt"), "--labels", f"cam={data / 'labels'}", "--report",
+                 str(data / "report"), "--images", str(data / "images"), "--no-progress"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    page = (data / "report" / "index.html").read_text()
+    assert "samcam.json unreadable" in page and "nested more than 32 deep" in page and str(path) in page
+
+
+def _valid_record():
+    return {"format": FORMAT, "what": LABELS.what, "settings": {"tool": "refine", "refine": {"rule": "samcam"},
+                                                                "inputs": {"masks": "/m"}},
+            "fingerprint": {"masks": {"entries": 2}}, "masks": {"path": "/m", "formats": ["x"]},
+            "samcam_version": "1", "created": "d", "updated": "d", "runs": [{"date": "d", "names": 2}]}
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                     max_leaves=12)
+
+
+@st.composite
+def _mutated_records(draw):
+    """A valid record with some fields replaced, deleted or deepened, or its bytes edited."""
+    record = _valid_record()
+    for _ in range(draw(st.integers(1, 4))):
+        path = draw(st.sampled_from([("format",), ("settings",), ("runs",), ("masks",), ("fingerprint",),
+                                     ("settings", "refine"), ("settings", "inputs"), ("masks", "formats"),
+                                     ("runs", 0), ("unrecorded",), ("what",)]))
+        parent = record
+        for key in path[:-1]:
+            parent = parent[key] if isinstance(parent, dict) and key in parent else {}
+        if isinstance(parent, dict):
+            parent[path[-1]] = draw(_json)
+        elif isinstance(parent, list) and parent:
+            parent[0] = draw(_json)
+    data = json.dumps(record).encode()
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(data) - 1))
+        data = data[:at] + draw(st.binary(min_size=0, max_size=3)) + data[at + 1:]
+    return data
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=_mutated_records())
+def test_fuzz_records(tmp_path_factory, content):
+    """Whatever a record holds: read() returns a record of the right shape or a ValueError naming
+    the file, and claiming the folder is a clean refusal or a new record, never another error."""
+    folder = tmp_path_factory.mktemp("record")
+    path = _write_record(folder, content)
+    try:
+        record = read(folder)
+    except ValueError as error:
+        assert str(path) in str(error)
+        return
+    assert isinstance(record["settings"], dict) and all(isinstance(run, dict) for run in record["runs"])
+    try:
+        claim(folder, LABELS, {"tool": "refine"}, RunInfo(["a"])).release()
+    except ValueError as error:
+        assert str(folder) in str(error)

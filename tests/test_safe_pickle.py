@@ -1,4 +1,5 @@
-"""The allow-listed unpickler for CAM .npy files: plain data loads, anything else is refused unexecuted."""
+"""The allow-listed unpickler for CAM .npy files (samcam.safe_pickle): plain data loads,
+anything else is refused unexecuted."""
 from __future__ import annotations
 
 import os
@@ -160,6 +161,7 @@ def test_broken_files_name_the_file(tmp_path):
         load_npy(odd)
 
 
+@pytest.mark.slow
 def test_works_without_torch_for_numpy_files(tmp_path):
     """numpy-only files load when torch cannot be imported; torch files say to install it."""
     torch = need_torch()
@@ -188,6 +190,7 @@ def test_works_without_torch_for_numpy_files(tmp_path):
 
 # ------------------------------------------------------------------ memory budget (issue 21)
 
+@pytest.mark.slow
 def test_a_pickle_of_millions_of_small_objects_is_refused(tmp_path, monkeypatch):
     """30 MB of EMPTY_LIST opcodes were 30 million lists: 2.1 GB and 37 s. Now refused once
     the budget is spent (benchmarks/bench_reader_bombs.py, default budget: 165 MB, 3 s; the
@@ -230,6 +233,7 @@ _BOMBS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(_BOMBS))
 def test_every_kind_of_object_counts_against_the_budget(name, monkeypatch):
     """Each opcode is charged at least what it builds: with a 256 KiB floor every such stream
@@ -246,6 +250,7 @@ def test_every_kind_of_object_counts_against_the_budget(name, monkeypatch):
     assert peak.bytes > budget + 2 * len(payload)
 
 
+@pytest.mark.slow
 def test_genuine_files_load_within_the_budget(tmp_path):
     """CAM files of real sizes, torch tensors and tens of thousands of small objects load untouched."""
     rng = np.random.default_rng(0)
@@ -261,3 +266,18 @@ def test_genuine_files_load_within_the_budget(tmp_path):
     np.save(tmp_path / "irn.npy", {"keys": torch.arange(20), "cam": cam, "high_res": high_res})
     loaded = load_npy(tmp_path / "irn.npy")
     assert torch.equal(loaded["cam"], cam) and np.array_equal(loaded["high_res"], high_res)
+
+
+def test_2_numpy_dtypes_module_attributes_are_refused():
+    for name in ("_add_dtype_helper", "__builtins__", "__loader__", "__getattr__"):
+        with pytest.raises(UnsafePickleError, match=f"numpy.dtypes.{name}"):
+            loads(f"\x80\x03cnumpy.dtypes\n{name}\n.".encode("latin1"), source="x.npy")
+    # a DType class is allowed as a value, but it cannot receive state (BUILD)
+    with pytest.raises(UnsafePickleError, match="did not create"):
+        loads(b"\x80\x03cnumpy.dtypes\nFloat64DType\nN}X\x04\x00\x00\x00typeK\x01s\x86b.", source="x.npy")
+    # nor can a dtype the pickle did not make through numpy.dtype(...)
+    with pytest.raises(UnsafePickleError, match="did not create"):
+        loads(b"\x80\x03cnumpy.dtypes\nFloat64DType\n)R(K\x03X\x01\x00\x00\x00>NNNJ\xff\xff\xff\xff"
+              b"J\xff\xff\xff\xffK\x00tb.", source="x.npy")
+    assert np.dtype("f8").byteorder == "=" and np.dtype("f8").str == "<f8"
+    assert type(np.dtype("f8")) is np.dtypes.Float64DType

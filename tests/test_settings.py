@@ -1,29 +1,17 @@
-"""Settings objects (samcam.settings) and the flags the CLI builds from them (samcam.cli.flags)."""
+"""Settings objects (samcam.settings): checked when built, normalised, frozen.
+
+The flags the CLI builds from them are in tests/cli/test_flags.py.
+"""
 from __future__ import annotations
 
-import argparse
 import math
-from dataclasses import FrozenInstanceError, dataclass
-from typing import Optional
+from dataclasses import FrozenInstanceError
 
 import numpy as np
 import pytest
+from toy_settings import Toy
 
-import samcam
-from samcam.cli.flags import add_settings_flags, flag_error, settings_from_args
-from samcam.rules import OfficialRuleParams, SamcamRuleParams
-from samcam.settings import Settings, SettingsError, parse_value, setting
-
-
-@dataclass(frozen=True)
-class Toy(Settings):
-    share: float = setting(0.5, "a fraction", low=0.0, high=1.0)
-    count: int = setting(3, "a count", low=1)
-    mode: str = setting("a", "a choice", choices=("a", "b"))
-    fast: bool = setting(False, "go fast")
-    careful: bool = setting(True, "be careful", negate="--careless", negate_help="do not be careful")
-    limit: Optional[int] = setting(None, "optional", low=0)
-    hidden: float = setting(0.1, "no flag", cli=False, low=0.0)
+from samcam.settings import SettingsError, parse_value, setting
 
 
 @pytest.mark.parametrize("name, value, problem", [
@@ -71,65 +59,7 @@ def test_parse_value_refuses_bad_text(text):
         parse_value("share", text, float, Toy.specs()["share"])
 
 
-def test_flags_come_from_the_fields():
-    parser = argparse.ArgumentParser()
-    add_settings_flags(parser, Toy)
-    args = parser.parse_args([])
-    assert settings_from_args(Toy, args) == Toy()
-    assert not hasattr(args, "hidden")  # cli=False: no flag
-    args = parser.parse_args(["--share", "0.75", "--count", "9", "--mode", "b", "--fast", "--careless",
-                              "--limit", "4"])
-    assert settings_from_args(Toy, args) == Toy(share=0.75, count=9, mode="b", fast=True, careful=False, limit=4)
-    help_text = parser.format_help()
-    assert "do not be careful" in help_text and "--careful " not in help_text
-
-
-@pytest.mark.parametrize("argv, flag", [(["--share", "nan"], "--share"), (["--share", "-5"], "--share"),
-                                        (["--count", "0"], "--count"), (["--count", "x"], "--count")])
-def test_a_bad_flag_value_is_a_one_line_usage_error_under_the_flag(argv, flag, capsys):
-    parser = argparse.ArgumentParser(prog="toy")
-    add_settings_flags(parser, Toy)
-    with pytest.raises(SystemExit) as caught:
-        parser.parse_args(argv)
-    assert caught.value.code == 2
-    last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith(f"toy: error: argument {flag}:")
-
-
-def test_library_errors_are_reworded_under_the_flag():
-    error = SettingsError("unclaimed_background", "must be True or False, got 1")
-    assert flag_error(error, SamcamRuleParams) == "--keep-unclaimed must be True or False, got 1"
-    assert flag_error(SettingsError("min_area", "must be >= 0, got -1"), SamcamRuleParams) == \
-        "min_area must be >= 0, got -1"
-
-
 def test_settings_refuse_mutable_defaults():
     with pytest.raises(TypeError, match="immutable"):
         setting([1], "a list")
 
-
-# The rules' parameters are settings: refine checks them before any work.
-LABEL = np.zeros((6, 6), np.uint8)
-LABEL[1:4, 1:4] = 2
-MASKS = np.zeros((1, 6, 6), bool)
-MASKS[0, :5, :5] = True
-
-
-@pytest.mark.parametrize("params, name", [
-    (dict(ratio_thresh=math.nan), "ratio_thresh"), (dict(ratio_thresh=-5), "ratio_thresh"),
-    (dict(cover_thresh=math.inf), "cover_thresh"), (dict(min_evidence=[1]), "min_evidence"),
-    (dict(min_area="x"), "min_area"), (dict(conflict="largest"), "conflict"), (dict(core_rescue="no"), "core_rescue"),
-    (dict(rule="official", ratio_thresh=math.nan), "ratio_thresh"),
-])
-def test_refine_refuses_bad_rule_parameters(params, name):
-    with pytest.raises(SettingsError) as caught:
-        samcam.refine(LABEL, MASKS, **params)
-    assert caught.value.parameter == name
-
-
-def test_rule_parameters_record_every_field_in_declaration_order():
-    from samcam.refine import rule_parameters
-    recorded = rule_parameters(rule="samcam", ratio_thresh=0.4)
-    assert list(recorded)[3:] == SamcamRuleParams.names()
-    assert recorded["ratio_thresh"] == 0.4
-    assert list(rule_parameters(rule="official"))[3:] == OfficialRuleParams.names()

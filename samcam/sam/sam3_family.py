@@ -27,7 +27,7 @@ runs them all, and ``Sam3Processor.post_process_instance_segmentation`` turns th
 output into masks with its own defaults (``threshold=0.3``, ``mask_threshold=0.5``:
 transformers ``models/sam3/processing_sam3.py:612-617``, the same in
 ``image_processing_sam3.py:857-862``). The result is transformers' own post-processing,
-masks bit for bit (tests/test_sam3.py).
+masks bit for bit (tests/sam/test_sam3_family.py).
 
 torch and transformers are imported only inside functions.
 """
@@ -362,7 +362,7 @@ class Sam3ConceptGenerator:
         self.description = description
         # A fast (Rust) tokenizer called with padding options changes its own state: called
         # from several threads at once (prepare runs in background threads) it returned
-        # unpadded ids or failed to build the batch (tests/test_sam3.py).
+        # unpadded ids or failed to build the batch (tests/sam/test_sam3_family.py).
         self._text_lock = threading.Lock()
 
     def prepare(self, image: np.ndarray, concepts: Sequence[Concept]) -> Sam3Prepared:

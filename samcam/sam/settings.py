@@ -6,7 +6,7 @@ SAM, HQ-SAM and MobileSAM share SAM's generator and its defaults
 copies keep them). SAM 2's generator differs (``sam2/automatic_mask_generator.py:37-56``):
 ``pred_iou_thresh`` 0.8 instead of 0.88, and three settings SAM lacks:
 ``mask_threshold`` (0.0), ``use_m2m`` (False: no second, mask-prompted pass) and
-``multimask_output`` (True). ``tests/test_mask_models.py`` checks these dataclasses
+``multimask_output`` (True). ``tests/sam/test_settings.py`` checks these dataclasses
 against the installed packages' signatures. The help texts follow the generators'
 docstrings (``segment_anything/automatic_mask_generator.py:54-97``) and code (crop layers and
 their overlap: ``segment_anything/utils/amg.py:200-234``).

@@ -17,6 +17,7 @@ def test_concept_families_are_apart_from_the_rule_table():
     assert all(make_bench_scene(name, 0).concept_masks is None for name in SAM_FAMILIES[:3])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", CONCEPT_FAMILIES)
 def test_sam3_masks_come_as_a_sam3_store_holds_them(family):
     for index in range(6):
@@ -35,6 +36,7 @@ def test_sam3_masks_come_as_a_sam3_store_holds_them(family):
         # SAM's class-agnostic masks are made as for every family
         assert len(scene.masks) > 0 and "class_index" not in scene.masks.scores
 
+@pytest.mark.slow
 
 def test_sam3_finds_most_instances_and_makes_the_mistakes_it_should():
     """Over many scenes: most masks are of their own class's objects, some are hard

@@ -67,6 +67,7 @@ def test_scene_stats_sum_to_the_dataset_confusion():
         total += confusion_matrix(gt=scene.gt, pred=refine(scene.label, scene.masks, rule="official"))
     assert miou_from_stats(stats[:, 1].sum(axis=0)) == pytest.approx(metrics_from_confusion(total)["miou"])
 
+@pytest.mark.slow
 
 def test_family_stats_cache_and_workers_give_the_same_counts(tmp_path):
     variants = [Variant("official", {"rule": "official"}), Variant("samcam", {"rule": "samcam"})]

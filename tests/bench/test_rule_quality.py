@@ -1,10 +1,14 @@
+
 """The rule benchmark on a small sample: its machinery and the default's standing.
 
 The decision itself needs ``benchmarks/bench_rules.py`` (500 scenes per family, with
 intervals; docs/rule.md, "Rule quality"); this sample only guards against a default that
 falls behind ``official`` by a wide margin, and checks the order-independence rows.
 """
+import pytest
 from rule_quality import VARIANTS, compare
+
+pytestmark = pytest.mark.slow  # the benchmark on a sample of every family
 
 
 def test_default_rule_is_not_behind_official_on_a_sample_of_every_family():
