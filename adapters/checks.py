@@ -21,17 +21,13 @@ line can show its flags instead (:meth:`JobError.worded`).
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-import numpy as np
-
-from samcam.io import read_label_png
+from samcam.labels import class_count_hint, wrong_class_count
 from samcam.settings import SettingsError
 
 from . import available, get
@@ -47,7 +43,6 @@ FIRST_FILES_CHECKED = 20
 SAMPLE_FIRST = 16
 SAMPLE_SPREAD = 16
 # Label scans at least this long say so in the log (the command line shows it).
-_SAY_SCAN_FROM = 2000
 log = logging.getLogger(__name__)
 
 # What a file that cannot be read raises; the batch reports it with the others.
@@ -236,15 +231,6 @@ def _reads(adapter: MethodAdapter, cam_dict: Mapping, num_classes: int, layout: 
 
 # ------------------------------------------------------------------ the data set
 
-def _class_count_hint(value: int) -> Tuple[int, str]:
-    """The class count (background included) to suggest for labels holding ``value``."""
-    if value < 21:
-        return 21, "VOC"
-    if value < 81:
-        return 81, "COCO"
-    return value + 1, "this data set"
-
-
 def check_coco_names(names: Sequence[str], num_classes: int, threshold: Optional[float]) -> None:
     """Refuse COCO-named images run with VOC settings: 21 classes and the method's own threshold.
 
@@ -292,33 +278,12 @@ def check_cam_classes(adapter: MethodAdapter, cams_dir: os.PathLike, names: Sequ
             continue
         value = int(classes.max(initial=0))
         if value >= num_classes:
-            count, dataset = _class_count_hint(value)
+            count, dataset = class_count_hint(value)
             raise JobError(
                 "num_classes", "is {num}, but {path} holds class key {key} (label {value}), beyond the {num} "
                 "classes: these look like {dataset} CAMs; pass {num_classes} {count} (classes including "
                 "background: VOC 21, COCO 81)", num=num_classes, path=path, key=value - 1, value=value,
                 dataset=dataset, count=count)
-
-
-def _highest_class(path: Path, ignore_index: int) -> Optional[int]:
-    """The highest label value in a label PNG other than ``ignore_index``; None if it cannot be read."""
-    try:
-        label = read_label_png(path)
-    except _UNREADABLE:
-        return None
-    high = int(label.max(initial=0))
-    if high == ignore_index:  # uint8 passes, much faster than a histogram
-        high = int(np.where(label == ignore_index, 0, label).max(initial=0))
-    return high
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    iterator = iter(items)
-    while True:
-        chunk = list(itertools.islice(iterator, size))
-        if not chunk:
-            return
-        yield chunk
 
 
 def check_label_classes(labels_dir: os.PathLike, names: Sequence[str], num_classes: int, ignore_index: int = 255,
@@ -332,17 +297,11 @@ def check_label_classes(labels_dir: os.PathLike, names: Sequence[str], num_class
     Raises:
         JobError: naming ``num_classes``, the first such file and its class, with the count to pass.
     """
-    paths = [Path(labels_dir) / f"{name}.png" for name in names]
-    threads = max(1, min(threads, os.cpu_count() or 1))
-    if len(paths) >= _SAY_SCAN_FROM:
-        log.info("checking the classes of %d label PNGs against num_classes=%d before writing", len(paths),
-                 num_classes)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for chunk in _chunks(paths, 64 * threads):
-            for path, value in zip(chunk, pool.map(lambda p: _highest_class(p, ignore_index), chunk)):
-                if value is not None and value >= num_classes:
-                    raise JobError(
-                        "num_classes", "is {num}, but {path} holds class {value}, beyond 0..{top} (and {ignore} "
-                        "ignore): pass {num_classes} {count} (classes including background: VOC 21, COCO 81)",
-                        num=num_classes, path=path, value=value, top=num_classes - 1, ignore=ignore_index,
-                        count=_class_count_hint(value)[0])
+    found = wrong_class_count(labels_dir, names, num_classes, ignore_index, threads)
+    if found is not None:  # (one label alone with a value beyond VOC's and COCO's: broken, it fails alone)
+        path, value = found
+        raise JobError(
+            "num_classes", "is {num}, but {path} holds class {value}, beyond 0..{top} (and {ignore} "
+            "ignore): pass {num_classes} {count} (classes including background: VOC 21, COCO 81)",
+            num=num_classes, path=path, value=value, top=num_classes - 1, ignore=ignore_index,
+            count=class_count_hint(value)[0])

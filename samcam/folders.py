@@ -16,7 +16,9 @@ from typing import Any, Dict, Optional, Sequence
 from . import inputs, provenance
 from . import masks as mask_store
 from .batch import BatchResult, ImageStats, run_batch
+from .files import is_output_file
 from .images import read_label_png, write_label_png
+from .labels import class_count_hint, wrong_class_count
 from .names import list_names, unique_names
 from .outputs import ensure_not_inside
 from .refine import describe_rule, refine_counted, rule_parameters
@@ -97,6 +99,7 @@ def refine_dir(
     options = RefineOptions.split(options, params)
     ensure_not_inside(out_dir, [pseudo_dir, mask_dir])
     names = _checked_names(pseudo_dir, mask_dir, names, options.list_file)
+    _check_classes(pseudo_dir, out_dir, names, params, options)
     settings = {
         "tool": "refine",
         "refine": rule_parameters(**params),
@@ -113,6 +116,21 @@ def refine_dir(
                                 mask_order=options.mask_order)
         return run_batch(names, job, lambda n: Path(out_dir) / f"{n}.png", workers=options.workers,
                          overwrite=options.overwrite, desc="refine", progress=options.progress)
+
+
+def _check_classes(pseudo_dir: os.PathLike, out_dir: os.PathLike, names: Sequence[str], params: Dict[str, Any],
+                   options: RefineOptions) -> None:
+    """Refuse a ``num_classes`` below a class the labels still to refine hold, before anything is
+    written (else the images whose classes fit would be written and the others fail)."""
+    num_classes, ignore_index = params.get("num_classes", 21), params.get("ignore_index", 255)
+    pending = [n for n in names if options.overwrite or not is_output_file(Path(out_dir) / f"{n}.png")]
+    found = wrong_class_count(pseudo_dir, pending, num_classes, ignore_index, threads=options.workers)
+    if found is not None:
+        path, value = found
+        count, dataset = class_count_hint(value)
+        raise ValueError(f"num_classes (--num-classes) is {num_classes}, but {path} holds class {value}, beyond "
+                         f"0..{num_classes - 1} (and {ignore_index} ignore): pass --num-classes {count} ({dataset}; "
+                         "classes including background: VOC 21, COCO 81)")
 
 
 def _checked_names(pseudo_dir: os.PathLike, mask_dir: os.PathLike, names: Optional[Sequence[str]],

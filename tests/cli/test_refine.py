@@ -122,3 +122,14 @@ def test_a_run_ends_with_what_it_changed_and_names_only_non_default_parameters(d
     err = capsys.readouterr().err
     assert "rule official (defaults)" in err and "masks used" not in err  # the official rule says no such thing
 
+
+
+def test_too_few_classes_are_refused_before_any_label_is_written(dataset, capsys):
+    """--num-classes 20 on VOC labels used to write the images whose classes fit, then fail the rest."""
+    tmp_path, names, labels, maskss = dataset
+    top = max(int(label[label != 255].max(initial=0)) for label in labels.values())
+    assert run(tmp_path, "--num-classes", str(top)) == 2
+    err = capsys.readouterr().err
+    assert f"num_classes (--num-classes) is {top}, but " in err and "pass --num-classes 21 (VOC" in err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.png"))
+    assert run(tmp_path, "--num-classes", str(top + 1)) == 0
