@@ -133,3 +133,36 @@ def test_too_few_classes_are_refused_before_any_label_is_written(dataset, capsys
     assert f"num_classes (--num-classes) is {top}, but " in err and "pass --num-classes 21 (VOC" in err
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.png"))
     assert run(tmp_path, "--num-classes", str(top + 1)) == 0
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--ratio-thresh", "nan"], "argument --ratio-thresh: must be a finite number, got nan"),
+    (["--ratio-thresh", "-5"], "argument --ratio-thresh: must lie in [0, 1], got -5.0"),
+    (["--cover-thresh", "inf"], "argument --cover-thresh: must be a finite number, got inf"),
+    (["--rule-param", "min_evidence=[1]"], "min_evidence must be a number, got [1]"),
+    (["--rule-param", "min_area='x'"], "min_area must be an integer, got 'x'"),
+])
+def test_rule_settings_out_of_range_are_one_line_and_nothing_is_written(dataset, capsys, flags, says):
+    """They used to exit 0 with other labels (nan, -5, inf, [1]) or a TypeError traceback ('x')."""
+    tmp_path = dataset[0]
+    try:
+        code = run(tmp_path, *flags)
+    except SystemExit as stop:  # a flag's own type refuses it while parsing
+        code = stop.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_conflict_score_refuses_nan_or_misshapen_predicted_iou(dataset):
+    """NaN or wrong-shape scores used to be accepted with conflict='score'."""
+    tmp_path, names, labels, maskss = dataset
+    dense = np.asarray(maskss[names[0]])
+    for scores, says in ((np.full(len(dense), np.nan), "NaN or infinite"),
+                         (np.zeros((len(dense), 2)), "one number per mask")):
+        with_scores = store.MaskSet.from_dense(dense, scores={"predicted_iou": scores})
+        with pytest.raises(ValueError, match=says):
+            samcam.refine(labels[names[0]], with_scores, conflict="score")
+    scored = store.MaskSet.from_dense(dense, scores={"predicted_iou": np.linspace(0, 1, len(dense))})
+    assert samcam.refine(labels[names[0]], scored, conflict="score").shape == labels[names[0]].shape
