@@ -192,7 +192,11 @@ def test_readme_bash_blocks_are_marked_or_run_on_the_demo():
 
 def _make_demo_recipe() -> str:
     """The last command `make demo` runs, read from the Makefile (a dry run)."""
-    result = subprocess.run(["make", "-n", "demo"], cwd=REPO, capture_output=True, text=True, check=True)
+    # Under `make test` the parent make's MAKEFLAGS/MAKELEVEL make a child print "make[1]: ..."
+    # directory lines; the recipe is read as a top-level make would run it.
+    env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    result = subprocess.run(["make", "--no-print-directory", "-n", "demo"], cwd=REPO, env=env,
+                            capture_output=True, text=True, check=True)
     return result.stdout.strip().splitlines()[-1]
 
 
