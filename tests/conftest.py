@@ -3,6 +3,7 @@ the rule that a skip says why (and that ``make test`` skips nothing).
 
 tests/README.md describes the layout (one test module per package module) and the markers.
 """
+import logging
 import os
 import sys
 
@@ -25,6 +26,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if any(item.get_closest_marker(name) for name in SLOW_SUITES):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_log_handler():
+    """``samcam.cli.main`` logs to the stderr it found (in a test: pytest's capture, closed after
+    the test); later library calls in the same process must not write there."""
+    yield
+    logger = logging.getLogger("samcam")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_samcam_cli", False):
+            logger.removeHandler(handler)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from cli_calls import TWO_NAMES, two_image_folder
 
 from samcam import masks as store
 from samcam.cli import main
@@ -41,20 +41,12 @@ def test_no_lock_file_is_left_after_a_run(dataset):
 REPO = Path(__file__).resolve().parents[1]
 
 
-NAMES = ["a", "b"]
+NAMES = TWO_NAMES
 
 
 @pytest.fixture
 def data(tmp_path):
-    rng = np.random.default_rng(2)
-    for name in NAMES:
-        scene = make_scene(rng, 32, 40)
-        write_label_png(tmp_path / "labels" / f"{name}.png", cam_to_label(scene.cam))
-        write_label_png(tmp_path / "gt" / f"{name}.png", cam_to_label(scene.cam))
-        store.write(tmp_path / "masks" / name, scene.masks)
-        (tmp_path / "images").mkdir(exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (32, 40, 3), np.uint8)).save(tmp_path / "images" / f"{name}.png")
-    return tmp_path
+    return two_image_folder(tmp_path)
 
 
 def _refine(data, out, masks="masks"):
@@ -168,4 +160,3 @@ def test_the_batch_writing_a_folder_ends_its_claim(data):
                        lambda name: data / "out" / f"{name}.png")
     assert result.ok and _elsewhere(data / "out") == "free" and not (data / "out" / LOCK_FILE).exists()
     kept.release()  # nothing left to let go
-

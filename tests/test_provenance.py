@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_calls import TWO_NAMES, exit_and_err, one_line, two_image_folder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -164,8 +165,6 @@ def test_a_provenance_record_in_a_mask_folder_is_not_a_mask_name(dataset):
 # --------------------------------------------------------------- mask folders (samcam masks)
 
 def _images(tmp_path, names):
-    from PIL import Image
-
     rng = np.random.default_rng(5)
     for name in names:
         (tmp_path / "images").mkdir(exist_ok=True)
@@ -347,34 +346,19 @@ def test_vis_rerun_with_other_labels_is_refused_not_stale(dataset, capsys):
     assert "labels cam samcam.json settings.refine.rule: 'samcam' there, 'official' now" in capsys.readouterr().err
 
 
-def _exit_and_err(argv, capsys):
-    """(exit code, stderr) of ``samcam argv``, whether main returns or argparse exits."""
-    try:
-        code = main(argv)
-    except SystemExit as stop:
-        code = stop.code
-    return code, capsys.readouterr().err
-
-
-def _one_line(err: str, prefix: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(prefix) and "Traceback" not in err, err
-    return lines[0]
-
-
 def test_13_a_record_nested_too_deep_to_read_is_one_line_exit_2(refine_data, capsys):
     """Before: RecursionError, printed as an internal error with its traceback (exit 3)."""
     root, _, _ = refine_data
     (root / "out").mkdir()
     (root / "out" / "samcam.json").write_text("[" * 100_000 + "]" * 100_000)
-    code, err = _exit_and_err(["refine", "--pseudo", str(root / "pseudo"), "--masks", str(root / "masks"),
+    code, err = exit_and_err(["refine", "--pseudo", str(root / "pseudo"), "--masks", str(root / "masks"),
                                "--out", str(root / "out"), "--no-progress"], capsys)
     assert code == 2
-    _one_line(err, "samcam refine: error: ")
+    one_line(err, "samcam refine: error: ")
     assert not list((root / "out").glob("*.png"))
 
 
-NAMES = ["a", "b"]
+NAMES = TWO_NAMES
 
 
 DEEP = '{"format": "%s", "settings": {}, "runs": [], "x": %s}' % (FORMAT, "[" * 100_000 + "]" * 100_000)
@@ -400,15 +384,7 @@ HOSTILE = {
 
 @pytest.fixture
 def data(tmp_path):
-    rng = np.random.default_rng(2)
-    for name in NAMES:
-        scene = make_scene(rng, 32, 40)
-        write_label_png(tmp_path / "labels" / f"{name}.png", cam_to_label(scene.cam))
-        write_label_png(tmp_path / "gt" / f"{name}.png", cam_to_label(scene.cam))
-        store.write(tmp_path / "masks" / name, scene.masks)
-        (tmp_path / "images").mkdir(exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (32, 40, 3), np.uint8)).save(tmp_path / "images" / f"{name}.png")
-    return tmp_path
+    return two_image_folder(tmp_path)
 
 
 def _write_record(folder: Path, content) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from batch_data import scenes as _scenes
+from cli_calls import exit_and_err, one_line
 from PIL import Image
 from refine_data import NAMES, refine_cli
 
@@ -101,21 +102,6 @@ def test_13_exit_codes_of_the_other_commands(refine_data, tmp_path, capsys, monk
     assert "internal error" in err and "ZeroDivisionError" in err
 
 
-def _exit_and_err(argv, capsys):
-    """(exit code, stderr) of ``samcam argv``, whether main returns or argparse exits."""
-    try:
-        code = main(argv)
-    except SystemExit as stop:
-        code = stop.code
-    return code, capsys.readouterr().err
-
-
-def _one_line(err: str, prefix: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(prefix) and "Traceback" not in err, err
-    return lines[0]
-
-
 def test_13_recursion_and_memory_errors_never_print_a_traceback(refine_data, capsys, monkeypatch):
     root, _, _ = refine_data
     import samcam.cli.refine
@@ -125,9 +111,8 @@ def test_13_recursion_and_memory_errors_never_print_a_traceback(refine_data, cap
             raise _error
 
         monkeypatch.setattr(samcam.cli.refine, "refine_dir", raise_it)
-        code, err = _exit_and_err(["refine", "--pseudo", str(root / "pseudo"), "--masks", str(root / "masks"),
+        code, err = exit_and_err(["refine", "--pseudo", str(root / "pseudo"), "--masks", str(root / "masks"),
                                    "--out", str(root / "out")], capsys)
         assert code == 2, err
-        line = _one_line(err, "samcam refine: error: ")
+        line = one_line(err, "samcam refine: error: ")
         assert ("nested too deeply" if isinstance(error, RecursionError) else "out of memory") in line
-

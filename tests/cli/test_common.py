@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from batch_data import scenes as _scenes
 from batch_data import with_stats as _with_stats
+from cli_calls import exit_and_err, one_line
 
 import samcam
 import samcam.folders
@@ -40,21 +41,6 @@ def test_change_summary_sums_the_images_numbers(capsys):
     assert capsys.readouterr().err.splitlines() == ["samcam refine: 1 written, 0 already done (skipped), 0 failed"]
 
 
-def _exit_and_err(argv, capsys):
-    """(exit code, stderr) of ``samcam argv``, whether main returns or argparse exits."""
-    try:
-        code = main(argv)
-    except SystemExit as stop:
-        code = stop.code
-    return code, capsys.readouterr().err
-
-
-def _one_line(err: str, prefix: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(prefix) and "Traceback" not in err, err
-    return lines[0]
-
-
 @pytest.mark.parametrize("flags", [("--num-classes", "0"), ("--num-classes", "1"), ("--num-classes", "256"),
                                    ("--num-classes", "300"), ("--num-classes", "x"), ("--workers", "0"),
                                    ("--workers", "-3")])
@@ -69,9 +55,9 @@ def test_13_out_of_range_flags_are_one_usage_line_for_every_command(refine_data,
         "vis": ["vis", "--images", str(root / "pseudo"), "--labels", str(root / "pseudo"), "--out", str(tmp_path / "v")],
     }
     for name, argv in commands.items():
-        code, err = _exit_and_err(argv + list(flags), capsys)
+        code, err = exit_and_err(argv + list(flags), capsys)
         assert code == 2, (name, err)
-        line = _one_line(err, f"samcam {name}: error: ")
+        line = one_line(err, f"samcam {name}: error: ")
         assert flags[0] in line, line
     assert not any((tmp_path / out).exists() for out in "rav")
 
@@ -84,4 +70,3 @@ def test_13_num_classes_accepts_2_to_255():
         assert parser.parse_args(["eval", "--gt", "g", "--labels", "l", "--num-classes", str(value)]).num_classes == value
         assert parser.parse_args(["refine", "--labels", "l", "--masks", "m", "--out", "o", "--num-classes",
                                   str(value)]).num_classes == value
-

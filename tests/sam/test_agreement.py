@@ -12,19 +12,6 @@ from samcam.masks import MaskSet  # noqa: E402
 from samcam.sam.agreement import agreement, mask_ious  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _no_cli_log_handler():
-    """The CLI logs to the stderr it found (here: pytest's capture, closed after the
-    test); later library calls in this file must not write there."""
-    import logging
-
-    yield
-    logger = logging.getLogger("samcam")
-    for handler in list(logger.handlers):
-        if getattr(handler, "_samcam_cli", False):
-            logger.removeHandler(handler)
-
-
 def test_agreement_counts_matches_both_ways():
     base = np.zeros((4, 10, 10), bool)
     base[0, :5] = True          # 50 px
@@ -44,4 +31,3 @@ def test_agreement_counts_matches_both_ways():
     assert scores["other_matched_90"] == 0.75 and scores["other_matched_99"] == 0.5
     assert scores["reference_min_iou"] == pytest.approx(1 / 21) and scores["identical_images"] == 0
     assert agreement([(reference, reference)])["identical_images"] == 1
-

@@ -11,19 +11,6 @@ pytest.importorskip("segment_anything", reason="fast mode needs segment-anything
 from samcam.sam.device_masks import MASK_FIELDS, pack_bits, to_host  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _no_cli_log_handler():
-    """The CLI logs to the stderr it found (here: pytest's capture, closed after the
-    test); later library calls in this file must not write there."""
-    import logging
-
-    yield
-    logger = logging.getLogger("samcam")
-    for handler in list(logger.handlers):
-        if getattr(handler, "_samcam_cli", False):
-            logger.removeHandler(handler)
-
-
 def test_bits_are_packed_on_the_device_as_numpy_packs_them():
     rng = np.random.default_rng(0)
     for shape in [(5, 7, 9), (3, 8, 8), (0, 4, 5), (2, 1, 1)]:
@@ -37,4 +24,3 @@ def test_bits_are_packed_on_the_device_as_numpy_packs_them():
     assert np.array_equal(packed, np.packbits(masks.numpy().reshape(4, -1), axis=1))
     assert np.array_equal(values["predicted_iou"].astype(np.float32), fields["predicted_iou"].numpy())
     assert values["crop_index"].tolist() == [0, 9, 18, 27]
-

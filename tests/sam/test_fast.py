@@ -26,20 +26,6 @@ from samcam.sam.agreement import agreement  # noqa: E402
 from samcam.sam.fast import FastMaskGenerator  # noqa: E402
 from samcam.sam.generate import SamSettings, official_masks  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _no_cli_log_handler():
-    """The CLI logs to the stderr it found (here: pytest's capture, closed after the
-    test); later library calls in this file must not write there."""
-    import logging
-
-    yield
-    logger = logging.getLogger("samcam")
-    for handler in list(logger.handlers):
-        if getattr(handler, "_samcam_cli", False):
-            logger.removeHandler(handler)
-
-
 # --------------------------------------------------------------- fused attention
 
 
@@ -213,4 +199,3 @@ def test_fast_flags_are_checked_before_any_model_loads(images, tmp_path, flags, 
 
 
 # --------------------------------------------------------- batches and the writer
-

@@ -15,19 +15,6 @@ from samcam.sam.fast_encoder import SdpaEncoder, sdpa_attention  # noqa: E402
 from samcam.sam.generate import build_sam  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _no_cli_log_handler():
-    """The CLI logs to the stderr it found (here: pytest's capture, closed after the
-    test); later library calls in this file must not write there."""
-    import logging
-
-    yield
-    logger = logging.getLogger("samcam")
-    for handler in list(logger.handlers):
-        if getattr(handler, "_samcam_cli", False):
-            logger.removeHandler(handler)
-
-
 @pytest.mark.parametrize("grid,window", [(4, 0), (6, 4), (5, 2)])  # global, windowed with padding
 def test_sdpa_attention_equals_sams_attention(grid, window):
     from segment_anything.modeling.image_encoder import Block
@@ -72,4 +59,3 @@ def test_batched_encoder_equals_per_image_encoder(rel_pos_sam):
                             for crop in crops])
     assert batched.shape == single.shape == (4, 32, 4, 4)
     torch.testing.assert_close(batched, single, rtol=1e-5, atol=1e-5)
-

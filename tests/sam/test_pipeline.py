@@ -22,19 +22,6 @@ from samcam.sam.generate import official_masks  # noqa: E402
 from samcam.sam.pipeline import _Prefetcher, parse_shard, select_shard, shard_from_env  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _no_cli_log_handler():
-    """The CLI logs to the stderr it found (here: pytest's capture, closed after the
-    test); later library calls in this file must not write there."""
-    import logging
-
-    yield
-    logger = logging.getLogger("samcam")
-    for handler in list(logger.handlers):
-        if getattr(handler, "_samcam_cli", False):
-            logger.removeHandler(handler)
-
-
 class _Recorder:
     """A mask source with batches that records what it was given and fails on demand."""
 
@@ -252,4 +239,3 @@ def test_prefetcher_order_errors_and_unforeseen_names():
     finally:
         prefetcher.close()
     assert sorted(loaded) == ["a", "bad", "c", "d", "zz"]
-
