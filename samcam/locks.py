@@ -75,6 +75,17 @@ def _holder(fd: int) -> Dict[str, Any]:
     return holder if isinstance(holder, dict) else {}
 
 
+def _holder_soon(fd: int) -> Dict[str, Any]:
+    """The holder as it names itself: a run that has just taken the lock writes its pid a moment
+    later, so an empty file is read again for up to a quarter second before giving up."""
+    for _ in range(25):
+        holder = _holder(fd)
+        if holder:
+            return holder
+        time.sleep(0.01)
+    return {}
+
+
 def _note_holder(fd: int, key: str, shared: bool) -> None:
     """Write who holds the lock into its file (for the refusal's message and for shards)."""
     try:
@@ -168,7 +179,7 @@ class FolderLock:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 raise FolderBusy(_busy(path, holder, "with other settings"))
             if time.monotonic() >= deadline:
-                raise FolderBusy(_busy(path, _holder(fd)))
+                raise FolderBusy(_busy(path, _holder_soon(fd)))
             time.sleep(0.05)
 
     def share(self) -> None:

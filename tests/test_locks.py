@@ -104,6 +104,33 @@ def test_the_lock_keeps_a_second_run_out_and_lets_shards_of_one_job_share(tmp_pa
     FolderLock.acquire(tmp_path, "k3").release()
 
 
+NAMES_ITSELF_LATE = textwrap.dedent("""
+    import fcntl, json, os, sys, time
+    fd = os.open(os.path.join(sys.argv[1], sys.argv[2]), os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    time.sleep(0.1)  # a run between taking the lock and writing its pid into the file
+    os.pwrite(fd, json.dumps({"pid": os.getpid(), "key": "k", "shared": False}).encode(), 0)
+    sys.stdin.read()
+""")
+
+
+@pytest.mark.slow
+def test_a_run_refused_in_the_moment_the_holder_starts_still_names_its_pid(tmp_path):
+    """The window that once left "(pid N)" out of the refusal: the holder has the lock and has
+    not yet written who it is."""
+    process = subprocess.Popen([sys.executable, "-c", NAMES_ITSELF_LATE, str(tmp_path), LOCK_FILE],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert process.stdout.readline() == b"locked\n"
+        with pytest.raises(FolderBusy, match=rf"another samcam run \(pid {process.pid}\) is writing"):
+            FolderLock.acquire(tmp_path, "k")
+    finally:
+        process.stdin.close()
+        process.wait(timeout=30)
+        process.stdout.close()
+
+
 @pytest.mark.slow
 def test_a_killed_holder_leaves_the_folder_free(tmp_path):
     holder = _hold(tmp_path, "k1", shared=False)
