@@ -77,8 +77,8 @@ def _holder(fd: int) -> Dict[str, Any]:
 
 def _holder_soon(fd: int) -> Dict[str, Any]:
     """The holder as it names itself: a run that has just taken the lock writes its pid a moment
-    later, so an empty file is read again for up to a quarter second before giving up."""
-    for _ in range(25):
+    later (later still on a loaded machine), so an empty file is read again for up to a second."""
+    for _ in range(100):
         holder = _holder(fd)
         if holder:
             return holder
