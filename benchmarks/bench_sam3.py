@@ -15,8 +15,14 @@ and CPU seconds per image (the first image is a warm-up, not counted; the prepar
 resize and tokenization, is not timed) and the peak memory; with ``--encoder`` also the
 image encoder alone (computed once per image, whatever the number of prompts).
 
+With ``--everything``: SAM 3's class-agnostic everything masks instead
+(samcam.sam.sam3_everything): a real-size random-weight ``Sam3TrackerModel`` (default
+``Sam3TrackerConfig``) over SAM's 32x32 point grid through transformers' mask-generation
+pipeline, the encoder included (the pipeline encodes the image itself).
+
     PYTHONPATH=. python benchmarks/bench_sam3.py                 # CPU, float32
     PYTHONPATH=. python benchmarks/bench_sam3.py --device cuda --dtype bfloat16
+    PYTHONPATH=. python benchmarks/bench_sam3.py --everything --images 2
 """
 from __future__ import annotations
 
@@ -47,6 +53,8 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--encoder", action="store_true",
                         help="also time the image encoder alone (the part an image's prompts share)")
+    parser.add_argument("--everything", action="store_true",
+                        help="time SAM 3's everything masks (its tracker over a 32x32 point grid) instead")
     return parser.parse_args(argv)
 
 
@@ -68,6 +76,55 @@ def build(device: str, dtype: str):
                                 description="random-weight SAM 3")
 
 
+def build_everything(device: str, dtype: str):
+    """samcam's SAM 3 everything-mask source over a real-size random-weight Sam3TrackerModel."""
+    import torch
+    from transformers import Sam3ImageProcessor, Sam3TrackerConfig, Sam3TrackerModel
+
+    from samcam.sam.generate import resolve_device
+    from samcam.sam.sam3_everything import Sam3EverythingGenerator
+    from samcam.sam.sam3_family import Sam3Settings
+
+    torch.manual_seed(0)
+    model = Sam3TrackerModel(Sam3TrackerConfig()).eval()
+    device = resolve_device(device)
+    return Sam3EverythingGenerator(model.to(device), Sam3ImageProcessor(), Sam3Settings(everything=True),
+                                   device=device, dtype=dtype, description="random-weight SAM 3 tracker")
+
+
+def main_everything(args) -> None:
+    """Seconds per image of the everything masks (SAM's default grid and thresholds)."""
+    import torch
+
+    width, height = (int(v) for v in args.size.split("x"))
+    start = time.perf_counter()
+    generator = build_everything(args.device, args.dtype)
+    built = time.perf_counter() - start
+    model = generator.pipeline.model
+    print(f"SAM 3 tracker (transformers Sam3TrackerModel, default Sam3TrackerConfig, random weights): "
+          f"{sum(p.numel() for p in model.parameters()):,} parameters, built in {built:.1f} s")
+    print(f"device {generator.device}, dtype {args.dtype}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} CPU threads, {platform.processor() or platform.machine()}; "
+          f"{generator.settings.points_per_side}x{generator.settings.points_per_side} points, "
+          f"{generator.settings.points_per_batch} per batch")
+    rng = np.random.default_rng(0)
+    wall, cpu, kept = [], [], 0
+    for index in range(args.images + 1):
+        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        if generator.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        tick, tock = time.perf_counter(), time.process_time()
+        masks = generator.generate(generator.prepare(image))
+        if generator.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        if index:  # the first image is a warm-up
+            wall.append(time.perf_counter() - tick)
+            cpu.append(time.process_time() - tock)
+            kept += len(masks)
+    print(f"seconds per image over {args.images} image(s) after a warm-up: wall {_spread(wall)}, CPU {_spread(cpu)}; "
+          f"{kept} masks kept (random weights), peak memory {peak_memory(generator.device)}")
+
+
 def peak_memory(device: str) -> str:
     import torch
 
@@ -82,6 +139,8 @@ def main(argv=None) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.everything:
+        return main_everything(args)
     width, height = (int(v) for v in args.size.split("x"))
     start = time.perf_counter()
     generator = build(args.device, args.dtype)

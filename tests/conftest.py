@@ -68,6 +68,14 @@ def folder(hf, tmp_path_factory):
 
     return tiny_sam3.save_tiny_sam3(tmp_path_factory.mktemp("sam3") / "tiny")
 
+
+@pytest.fixture(scope="module")
+def video_folder(hf, tmp_path_factory):
+    """The tiny SAM 3 in the official folder's layout (sam3_video: detector and tracker)."""
+    import tiny_sam3
+
+    return tiny_sam3.save_tiny_sam3_video(tmp_path_factory.mktemp("sam3video") / "tiny")
+
 # What pytest reports for pytest.skip() / @pytest.mark.skip / skipif(reason="") without a reason.
 _NO_REASON = {"", "Skipped", "unconditional skip"}
 

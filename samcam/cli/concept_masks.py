@@ -10,7 +10,7 @@ adds the flags to ``samcam masks`` and turns them into its arguments.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from .. import inputs
 from ..concepts import Concepts
@@ -18,15 +18,25 @@ from ..sam import sam3_family
 from ..sam.concepts import open_concepts
 from ..sam.families import check_mode, require_packages
 from ..sam.pipeline import CONCEPT_MODEL
+from ..sam.sam3_everything import check_tracker_folder
 from ..sam.sam3_family import Sam3Settings
 from ..sam.settings import MaskRunOptions
 from .common import positive_int
 
-__all__ = ["CONCEPT_MODEL", "add_concept_arguments", "is_concept_run", "check_concept_flags", "concept_settings",
+__all__ = ["CONCEPT_MODEL", "EVERYTHING_FLAGS", "add_concept_arguments", "is_concept_run", "check_concept_flags", "concept_settings",
            "run_concepts", "MODEL_HELP"]
 
 # flag -> Sam3Settings field
 _THRESHOLD_FLAGS = {"sam3_threshold": "threshold", "sam3_mask_threshold": "mask_threshold"}
+# The automatic mask generator flags that SAM 3's everything masks take (Sam3Settings fields).
+EVERYTHING_FLAGS = ("points_per_side", "points_per_batch", "pred_iou_thresh", "stability_score_thresh",
+                    "box_nms_thresh")
+# Sam3Settings field -> its flag, for messages.
+_SETTING_FLAGS = {"threshold": "--sam3-threshold", "mask_threshold": "--sam3-mask-threshold",
+                  **{name: "--" + name.replace("_", "-") for name in EVERYTHING_FLAGS}}
+# The flags that only --model sam3 takes, and those only its concept masks take.
+_CONCEPT_ONLY_FLAGS = ("--class-names", "--sam3-threshold", "--sam3-mask-threshold")
+_SAM3_FLAGS = ("--concepts-from", *_CONCEPT_ONLY_FLAGS, "--download", "--sam3-everything")
 
 
 # --model's help on SAM 3 (a family of one model, with no checkpoint file).
@@ -65,52 +75,92 @@ def add_concept_arguments(parser: argparse.ArgumentParser, field_flag) -> None:
     group.add_argument("--sam3-mask-threshold", type=float, metavar="X", default=None,
                        help=f"a pixel is in a mask where its probability is above this (default: "
                             f"{defaults.mask_threshold}, transformers' default)")
+    group.add_argument("--sam3-everything", action="store_true",
+                       help="also store SAM 3's class-agnostic masks (its tracker over a point grid, through "
+                            "transformers' mask-generation pipeline; untagged: class_index 0), so the samcam and "
+                            "official rules run on SAM 3 too; without --concepts-from, these masks alone. Takes "
+                            f"{', '.join('--' + n.replace('_', '-') for n in EVERYTHING_FLAGS)} (defaults: SAM's, "
+                            "as the pipeline's). Needs the official folder (type sam3_video), which holds the tracker")
 
 
 def is_concept_run(args: argparse.Namespace) -> bool:
     return getattr(args, "model", None) == CONCEPT_MODEL and args.source == "sam"
 
 
+def _flags_given(args: argparse.Namespace, names: Sequence[str]) -> List[str]:
+    """The SAM 3 flags among ``names`` (``--concepts-from``, ...) given a value."""
+    return [name for name in names if getattr(args, name[2:].replace("-", "_"))]
+
+
 def check_concept_flags(args: argparse.Namespace, fast: Any) -> None:
     """Before any work: SAM 3's flags only with ``--model sam3``, its packages, mode and folder."""
-    given = [flag for flag, value in (("--concepts-from", args.concepts_from), ("--class-names", args.class_names),
-                                      ("--download", args.download), ("--sam3-threshold", args.sam3_threshold),
-                                      ("--sam3-mask-threshold", args.sam3_mask_threshold)) if value]
     if not is_concept_run(args):
+        given = _flags_given(args, _SAM3_FLAGS)
         if given:
-            raise ValueError(f"{', '.join(given)}: for SAM 3 concept masks (--model sam3)")
+            raise ValueError(f"{', '.join(given)}: for SAM 3 (--model sam3): its concept masks or its "
+                             "everything masks")
         return
-    if not args.concepts_from:
-        raise ValueError("--model sam3 needs --concepts-from: each image's classes (a label folder, a CAM folder or "
-                         "IRN's cls_labels.npy)")
+    _check_what_to_make(args)
     if args.config is not None:
         raise ValueError("--config is for SAM 2 checkpoints, not SAM 3")
     require_packages(CONCEPT_MODEL)
     check_mode(CONCEPT_MODEL, args.dtype, fast)
     if args.checkpoint is not None or not args.download:
         # the folder, or the cache's copy when no download is asked for: before any work
-        sam3_family.resolve_folder(args.checkpoint, allow_download=False)
+        folder = sam3_family.resolve_folder(args.checkpoint, allow_download=False)
+        if args.sam3_everything:
+            check_tracker_folder(folder)
+
+
+def _check_what_to_make(args: argparse.Namespace) -> None:
+    """Concept masks (``--concepts-from``), everything masks (``--sam3-everything``) or both;
+    the concept masks' own flags only with them."""
+    if args.concepts_from:
+        return
+    if not args.sam3_everything:
+        raise ValueError("--model sam3 needs --concepts-from: each image's classes (a label folder, a CAM folder or "
+                         "IRN's cls_labels.npy); or --sam3-everything for its class-agnostic masks alone")
+    given = _flags_given(args, _CONCEPT_ONLY_FLAGS)
+    if given:
+        raise ValueError(f"{', '.join(given)}: for SAM 3's concept masks, which need --concepts-from")
 
 
 def concept_settings(args: argparse.Namespace, sam_settings: Dict[str, Any]) -> Dict[str, Any]:
-    """SAM 3's thresholds given on the command line; ``sam_settings`` (the other families'
-    generator flags given) are refused: SAM 3 has none of them."""
-    if sam_settings:
-        flags = ", ".join("--" + name.replace("_", "-") for name in sorted(sam_settings))
-        raise ValueError(f"{flags}: not a setting of SAM 3 (it has --sam3-threshold and --sam3-mask-threshold)")
+    """SAM 3's settings given on the command line: its thresholds, ``--sam3-everything`` and,
+    with it, the generator flags its everything masks take (``sam_settings``: the generator
+    flags given); any other generator flag is refused."""
+    _refuse_other_generator_flags(sam_settings, args.sam3_everything)
     given = {field: getattr(args, flag) for flag, field in _THRESHOLD_FLAGS.items() if getattr(args, flag) is not None}
+    if args.sam3_everything:
+        given.update(sam_settings, everything=True)
     try:
         Sam3Settings.of(given)
     except ValueError as error:
-        raise ValueError(str(error).replace("SAM 3's threshold", "--sam3-threshold")
-                         .replace("SAM 3's mask_threshold", "--sam3-mask-threshold")) from None
+        message = str(error)
+        for name, flag in _SETTING_FLAGS.items():
+            message = message.replace(f"SAM 3's {name}", flag)
+        raise ValueError(message) from None
     return given
+
+
+def _refuse_other_generator_flags(sam_settings: Dict[str, Any], everything: bool) -> None:
+    takes = EVERYTHING_FLAGS if everything else ()
+    refused = sorted(name for name in sam_settings if name not in takes)
+    if not refused:
+        return
+    more = "" if everything else f"; with --sam3-everything: {', '.join(_flag(n) for n in EVERYTHING_FLAGS)}"
+    raise ValueError(f"{', '.join(_flag(n) for n in refused)}: not a setting of SAM 3 (it has --sam3-threshold and "
+                     f"--sam3-mask-threshold{more})")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def run_concepts(args: argparse.Namespace, names: Sequence[str]) -> Optional[Concepts]:
     """Each image's prompts for a SAM 3 run (None for the other models), refusing a source
     that has the classes of none of ``names``."""
-    if not is_concept_run(args):
+    if not is_concept_run(args) or not args.concepts_from:
         return None
     concepts = open_concepts(args.concepts_from, args.num_classes, args.class_names)
     source = concepts.source

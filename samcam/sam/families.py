@@ -248,9 +248,12 @@ def load_concept_generator(
     dtype: Optional[str] = None,
     allow_download: bool = False,
     progress: bool = False,
-) -> sam3_family.Sam3ConceptGenerator:
+    detector: bool = True,
+):
     """SAM 3 concept masks: a mask source whose ``prepare(image, concepts)`` takes the
-    image's ``(class_index, phrase)`` prompts (see :mod:`samcam.sam.sam3_family`).
+    image's ``(class_index, phrase)`` prompts (see :mod:`samcam.sam.sam3_family`); with
+    ``settings`` ``everything=True`` its class-agnostic masks too
+    (:mod:`samcam.sam.sam3_everything`), and with ``detector=False`` those alone.
 
     ``checkpoint`` is a Hugging Face model folder (``None``: the cache's ``sam3``
     folder); nothing is downloaded unless ``allow_download``. Raises
@@ -264,4 +267,4 @@ def load_concept_generator(
         raise MissingPackages(f"SAM 3 masks need transformers 5 (Sam3Model); transformers {version} is installed "
                               f"here; install the tested version with {install_hint('sam3')}")
     return sam3_family.load(checkpoint, device=device, settings=settings, dtype=dtype,
-                            allow_download=allow_download, progress=progress)
+                            allow_download=allow_download, progress=progress, detector=detector)

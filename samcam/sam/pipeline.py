@@ -7,7 +7,8 @@ in the generator's order with its per-mask ``predicted_iou``, ``stability_score`
 any mask model family (SAM, SAM 2.1, HQ-SAM, MobileSAM: :mod:`.families`). SAM 3
 (``model="sam3"``, :mod:`.sam3_family`) is prompted with each image's classes
 (``concepts``, :mod:`samcam.concepts`), and its masks carry ``class_index`` and SAM 3's
-score as ``predicted_iou``.
+score as ``predicted_iou``; with ``settings={"everything": True}`` its class-agnostic
+masks follow, untagged (or come alone, without concepts: :mod:`.sam3_everything`).
 
 Resumable (finished files are skipped, files appear atomically) and sharded: each
 process takes every N-th name from ``--shard I/N`` or, when launched by ``torchrun``
@@ -337,7 +338,8 @@ def compute_masks(images_dir: os.PathLike, out_dir: os.PathLike, names: Sequence
             ``model``/``checkpoint`` (e.g. one built in memory for a benchmark).
         generator: an already built mask source of any family (see
             :func:`samcam.sam.families.make_generator`); overrides all model arguments.
-        concepts: SAM 3 only (and required there): each image's prompts, a
+        concepts: SAM 3 only (and required there, unless its settings ask for its
+            class-agnostic masks alone: ``{"everything": True}``): each image's prompts, a
             :class:`samcam.concepts.Concepts` (:func:`samcam.sam.concepts.open_concepts`)
             or any function ``name -> ((class_index, phrase), ...)``; an image whose
             classes cannot be read fails alone. Every mask then carries ``class_index``.
@@ -367,7 +369,7 @@ def compute_masks(images_dir: os.PathLike, out_dir: os.PathLike, names: Sequence
     if not todo:
         return run_batch(names, lambda name: None, output_path, overwrite=False, desc="masks", progress=False)
     if generator is None:
-        generator = _generator(options, sam)
+        generator = _generator(options, sam, concepts)
     if concepts is not None and hasattr(concepts, "table"):
         generator.check_phrases(concepts.table())  # a phrase SAM 3 cannot read fails now, not on every image
     log.info("%s on %s, %s%s, %d images to do", generator.description or "a mask model", generator.device,
@@ -383,14 +385,23 @@ def _check_concepts(options: MaskRunOptions, generator, concepts: Any) -> None:
     """SAM 3 needs each image's classes, and only SAM 3 takes them (ValueError otherwise)."""
     concept_model = (getattr(generator, "family", None) == CONCEPT_MODEL if generator is not None
                      else options.source == "sam" and options.model == CONCEPT_MODEL)
-    if concept_model and concepts is None:
+    if concept_model and concepts is None and not _everything(options, generator):
         raise ValueError("SAM 3 is prompted with each image's classes: pass concepts= (samcam masks "
-                         "--concepts-from: a label folder, a CAM folder or IRN's cls_labels.npy)")
+                         "--concepts-from: a label folder, a CAM folder or IRN's cls_labels.npy), or ask for its "
+                         "class-agnostic masks alone (settings everything=True, --sam3-everything)")
     if not concept_model and concepts is not None:
         raise ValueError("concepts (--concepts-from) are for SAM 3's concept masks (model='sam3', --model sam3)")
     if concepts is not None and not callable(concepts):
         raise ValueError(f"concepts must be a samcam.concepts.Concepts or a function name -> ((class_index, phrase), "
                          f"...), got {type(concepts).__name__}")
+
+
+def _everything(options: MaskRunOptions, generator) -> bool:
+    """Whether the run makes SAM 3's everything masks (its settings say so)."""
+    if generator is not None:
+        return bool(getattr(getattr(generator, "settings", None), "everything", False))
+    settings = options.settings
+    return bool(settings.get("everything") if isinstance(settings, Mapping) else getattr(settings, "everything", False))
 
 
 def _claim(out_dir: Path, images_dir: os.PathLike, names: Sequence[str], options: MaskRunOptions,
@@ -408,15 +419,16 @@ def _claim(out_dir: Path, images_dir: os.PathLike, names: Sequence[str], options
                            write=options.record, extra=extra))
 
 
-def _generator(options: MaskRunOptions, sam):
-    """The mask source the options describe (``sam``: a SAM built in memory)."""
+def _generator(options: MaskRunOptions, sam, concepts: Any = None):
+    """The mask source the options describe (``sam``: a SAM built in memory; ``concepts``:
+    SAM 3's prompts, without which only its everything masks are made)."""
     if sam is None and options.model == CONCEPT_MODEL:
         if options.config is not None:
             raise ValueError("--config is for SAM 2 checkpoints, not SAM 3")
         families.check_mode(CONCEPT_MODEL, options.dtype, options.fast)
         return families.load_concept_generator(options.checkpoint, device=options.device, settings=options.settings,
                                                dtype=options.dtype, allow_download=options.download,
-                                               progress=options.progress)
+                                               progress=options.progress, detector=concepts is not None)
     if sam is None:
         return families.load_generator(options.model, options.checkpoint, options=options)
     families.require_packages("sam")

@@ -46,6 +46,7 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..masks import MaskSet, empty_maskset
+from . import sam3_everything
 from .checkpoints import CheckpointError, cache_dir
 from .generate import DTYPES, check_image, precision, resolve_device
 
@@ -87,19 +88,49 @@ GET_WEIGHTS = (
 
 Concept = Tuple[int, str]
 
+# Whole-number settings and their upper bounds (a 256×256 grid is 16 times SAM's default).
+_COUNTS = {"points_per_side": 256, "points_per_batch": 4096}
+
+
+def _problem(name: str, value: Any) -> str:
+    """What a Sam3Settings value must be, when it is not ("" when it is fine)."""
+    if name == "everything":
+        return "" if isinstance(value, bool) else "True or False"
+    if isinstance(value, bool):
+        return "a number in [0, 1]" if name not in _COUNTS else f"a whole number in [1, {_COUNTS[name]}]"
+    if name in _COUNTS:
+        fine = isinstance(value, (int, np.integer)) and 1 <= value <= _COUNTS[name]
+        return "" if fine else f"a whole number in [1, {_COUNTS[name]}]"
+    fine = isinstance(value, (int, float, np.floating)) and 0.0 <= value <= 1.0
+    return "" if fine else "a number in [0, 1]"
+
 
 @dataclass(frozen=True)
 class Sam3Settings:
-    """SAM 3's post-processing thresholds (defaults: transformers' own, see the module docstring).
+    """SAM 3's settings: the concept masks' thresholds (defaults: transformers' own, see the
+    module docstring) and the optional everything masks (:mod:`.sam3_everything`; defaults:
+    transformers' mask-generation pipeline's, which are SAM's).
 
     Attributes:
-        threshold: a mask is kept when its score (query score × presence score, both
-            sigmoids) is above this; stored as ``predicted_iou``.
-        mask_threshold: a pixel is in the mask when its sigmoid probability is above this.
+        threshold: a concept mask is kept when its score (query score × presence score,
+            both sigmoids) is above this; stored as ``predicted_iou``.
+        mask_threshold: a pixel is in a concept mask when its sigmoid probability is above this.
+        everything: also store SAM 3's class-agnostic masks (its tracker over a point grid).
+        points_per_side: the everything masks' point grid, N×N points.
+        points_per_batch: points the tracker decodes at once (speed and memory only).
+        pred_iou_thresh: keep an everything mask whose predicted IoU is above this.
+        stability_score_thresh: ... whose stability score is at least this.
+        box_nms_thresh: box NMS between the everything masks.
     """
 
     threshold: float = 0.3
     mask_threshold: float = 0.5
+    everything: bool = False
+    points_per_side: int = 32
+    points_per_batch: int = 64
+    pred_iou_thresh: float = 0.88
+    stability_score_thresh: float = 0.95
+    box_nms_thresh: float = 0.7
 
     def __post_init__(self):
         self.validate()
@@ -107,9 +138,16 @@ class Sam3Settings:
     def validate(self) -> None:
         """Raise ValueError naming the first setting out of range."""
         for item in fields(self):
-            value = getattr(self, item.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"SAM 3's {item.name} must be a number in [0, 1], got {value!r}")
+            problem = _problem(item.name, getattr(self, item.name))
+            if problem:
+                raise ValueError(f"SAM 3's {item.name} must be {problem}, got {getattr(self, item.name)!r}")
+
+    def pipeline_kwargs(self) -> dict:
+        """The everything masks' settings as transformers' mask-generation pipeline names them."""
+        return {"points_per_crop": int(self.points_per_side), "points_per_batch": int(self.points_per_batch),
+                "pred_iou_thresh": float(self.pred_iou_thresh),
+                "stability_score_thresh": float(self.stability_score_thresh),
+                "crops_nms_thresh": float(self.box_nms_thresh)}
 
     @classmethod
     def of(cls, settings: Union[None, "Sam3Settings", Mapping[str, Any]]) -> "Sam3Settings":
@@ -489,8 +527,9 @@ def _quiet_transformers(progress: bool):
 
 def load(checkpoint: Optional[os.PathLike] = None, *, device: str = "auto",
          settings: Union[None, Sam3Settings, Mapping[str, Any]] = None, dtype: str = "float32",
-         allow_download: bool = False, progress: bool = False) -> Sam3ConceptGenerator:
-    """SAM 3 from a local Hugging Face folder -> :class:`Sam3ConceptGenerator`.
+         allow_download: bool = False, progress: bool = False, detector: bool = True):
+    """SAM 3 from a local Hugging Face folder -> :class:`Sam3ConceptGenerator`, or with
+    ``settings.everything`` a :class:`samcam.sam.sam3_everything.Sam3WithEverything`.
 
     Args:
         checkpoint: the folder; ``None``: ``<cache>/sam3`` (see :func:`resolve_folder`).
@@ -499,6 +538,8 @@ def load(checkpoint: Optional[os.PathLike] = None, *, device: str = "auto",
         dtype: ``float32``, ``tf32`` or ``bfloat16``.
         allow_download: fetch the official folder into the cache when it is not there.
         progress: progress bars while downloading.
+        detector: load the concept detector (False: everything masks only, no concepts;
+            needs ``settings.everything``).
 
     The packages and ``dtype`` are checked by :func:`samcam.sam.families.load_concept_generator`,
     the entry point (it raises MissingPackages saying what to install).
@@ -507,26 +548,46 @@ def load(checkpoint: Optional[os.PathLike] = None, *, device: str = "auto",
 
     Raises:
         CheckpointError: no folder, an incomplete one, or a failed download.
-        ValueError: the folder's files cannot be read as SAM 3, or settings out of range.
+        ValueError: the folder's files cannot be read as SAM 3 (or, for the everything
+            masks, hold no tracker), or settings out of range.
     """
+    settings = Sam3Settings.of(settings)
+    if not detector and not settings.everything:
+        raise ValueError("SAM 3 without its concept detector makes only everything masks (settings everything=True)")
+    folder = resolve_folder(checkpoint, allow_download=allow_download, progress=progress)
+    if settings.everything:
+        sam3_everything.check_tracker_folder(folder)  # before the detector's seconds of loading
+    device = resolve_device(device)
+    model, processor = _load_detector(folder, progress, detector)
+    size = os.path.getsize(folder / "model.safetensors") if (folder / "model.safetensors").is_file() else None
+    description = f"SAM 3 from {folder}" + (f" ({size / 2**30:.2f} GiB)" if size else "")
+    concepts = None if model is None else Sam3ConceptGenerator(model.to(device).eval(), processor, settings,
+                                                               device=device, dtype=dtype, description=description)
+    if not settings.everything:
+        return concepts
+    with _quiet_transformers(progress):
+        tracker = sam3_everything.load_tracker(folder, device)
+    everything = sam3_everything.Sam3EverythingGenerator(
+        tracker, processor.image_processor, settings, device=device, dtype=dtype,
+        description=description + (" with its everything masks" if detector else ", its everything masks"))
+    return sam3_everything.Sam3WithEverything(everything, concepts)
+
+
+def _load_detector(folder: Path, progress: bool, detector: bool):
+    """(``Sam3Model`` on the CPU, or None when not ``detector``; ``Sam3Processor``) from
+    ``folder``, strictly: ValueError when a tensor is missing or mis-shaped."""
     from safetensors import SafetensorError
     from transformers import Sam3Model, Sam3Processor
 
-    settings = Sam3Settings.of(settings)
-    folder = resolve_folder(checkpoint, allow_download=allow_download, progress=progress)
-
     try:
         with _quiet_transformers(progress):
-            model, info = Sam3Model.from_pretrained(folder, local_files_only=True, output_loading_info=True)
             processor = Sam3Processor.from_pretrained(folder, local_files_only=True)
+            model, info = (Sam3Model.from_pretrained(folder, local_files_only=True, output_loading_info=True)
+                           if detector else (None, {}))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as error:
         raise ValueError(f"{folder}: cannot load SAM 3 from it ({type(error).__name__}: {error})") from error
     bad = {key: sorted(info.get(key) or ()) for key in ("missing_keys", "mismatched_keys")}
     if any(bad.values()):
         raise ValueError(f"{folder}: its weights do not fit its config.json (missing {bad['missing_keys'][:3]}, "
                          f"mis-shaped {[str(k) for k in bad['mismatched_keys'][:3]]})")
-    device = resolve_device(device)
-    size = os.path.getsize(folder / "model.safetensors") if (folder / "model.safetensors").is_file() else None
-    description = f"SAM 3 from {folder}" + (f" ({size / 2**30:.2f} GiB)" if size else "")
-    return Sam3ConceptGenerator(model.to(device).eval(), processor, settings, device=device,
-                                dtype=dtype, description=description)
+    return model, processor

@@ -138,7 +138,7 @@ def test_offline_and_usage_errors_before_any_work(data, folder, tmp_path, monkey
          "--sam3-threshold must be a number in \\[0, 1\\]"),
         ((*base, "--checkpoint", folder, "--concepts-from", data / "labels", "--fast"), "--fast is for SAM"),
         (("--images", data / "images", "--out", out, "--model", "vit_b", "--concepts-from", data / "labels"),
-         "--concepts-from: for SAM 3 concept masks"),
+         "--concepts-from: for SAM 3 \\(--model sam3\\)"),
         ((*base, "--checkpoint", folder, "--concepts-from", data / "images"),
          "--concepts-from .*expected label PNGs .* found 5 PNG images \\(colour\\)"),
         ((*base, "--checkpoint", folder, "--concepts-from", data / "labels", "--list", data / "list.txt"),
@@ -176,3 +176,75 @@ def test_compute_masks_takes_a_function_of_concepts(data, folder, tmp_path):  # 
     assert result.done == ["2007_000032"]
     masks = samcam.masks.load(tmp_path / "m" / "2007_000032.masks.npz")
     assert set(masks.scores["class_index"].tolist()) <= {3, 15}
+
+
+# ------------------------------------------------- SAM 3's everything masks (--sam3-everything)
+
+KEEP_ALL = ("--points-per-side", "4", "--pred-iou-thresh", "0", "--stability-score-thresh", "0",
+            "--box-nms-thresh", "1")
+
+
+@pytest.mark.slow
+def test_everything_masks_alone_and_after_the_concept_masks(data, video_folder, tmp_path, capsys):
+    """--sam3-everything alone: class-agnostic stores (the samcam rule runs on them); with
+    --concepts-from: the concept masks, then the same everything masks untagged (the concept
+    rule runs on them); samcam.json records the settings, and a resume with others is refused."""
+    listed = tmp_path / "list.txt"  # the images of CLASSES (another test adds one to the module's folder)
+    listed.write_text("\n".join(CLASSES) + "\n")
+    common = ("--images", data / "images", "--list", listed, "--model", "sam3", "--checkpoint", video_folder,
+              "--sam3-everything", *KEEP_ALL)
+    alone, both = tmp_path / "alone", tmp_path / "both"
+    assert masks_cli(*common, "--out", alone) == 0
+    assert masks_cli(*common, "--out", both, "--concepts-from", data / "labels") == 0
+    for name, classes in CLASSES.items():
+        untagged = samcam.masks.load(alone / f"{name}.masks.npz")
+        assert len(untagged) == 3 * 4 * 4 and "class_index" not in untagged.scores
+        mixed = samcam.masks.load(both / f"{name}.masks.npz")
+        tags = mixed.scores["class_index"]
+        tagged = int((tags > 0).sum())
+        assert tags[tagged:].tolist() == [0] * len(untagged) and set(tags[:tagged].tolist()) <= set(classes)
+        assert np.array_equal(mixed.dense[tagged:], untagged.dense)
+        np.testing.assert_array_equal(mixed.scores["predicted_iou"][tagged:], untagged.scores["predicted_iou"])
+    record = json.loads((alone / "samcam.json").read_text())["settings"]
+    assert record["settings"] == {"everything": True, "points_per_side": 4, "pred_iou_thresh": 0.0,
+                                  "stability_score_thresh": 0.0, "box_nms_thresh": 1.0}
+    assert "concepts" not in record and "concepts" in json.loads((both / "samcam.json").read_text())["settings"]
+    for masks, rule in ((alone, "samcam"), (alone, "official"), (both, "concept")):
+        out = tmp_path / f"refined_{masks.name}_{rule}"
+        assert main(["refine", "--labels", data / "labels", "--masks", masks, "--out", out, "--rule", rule,
+                     "--list", listed, "--no-progress"]) == 0
+        for name in CLASSES:
+            label = read_label_png(data / "labels" / f"{name}.png")
+            expected = samcam.refine(label, samcam.masks.load(masks / f"{name}.masks.npz"), rule=rule)
+            assert np.array_equal(read_label_png(out / f"{name}.png"), expected)
+    capsys.readouterr()
+    assert masks_cli(*common, "--out", alone, "--points-per-side", "5") == 2
+    assert "settings.points_per_side" in capsys.readouterr().err
+
+
+def test_everything_flags_are_checked_before_any_work(data, folder, video_folder, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "m"
+    names = tmp_path / "names.txt"
+    names.write_text("background\nperson\n")
+    base = ("--images", data / "images", "--out", out, "--model", "sam3")
+    cases = [
+        ((*base, "--checkpoint", video_folder), "needs --concepts-from.*or --sam3-everything"),
+        ((*base, "--checkpoint", video_folder, "--concepts-from", data / "labels", "--points-per-side", "4"),
+         "--points-per-side: not a setting of SAM 3 .*with --sam3-everything: --points-per-side, --points-per-batch"),
+        ((*base, "--checkpoint", video_folder, "--sam3-everything", "--crop-n-layers", "1"),
+         "--crop-n-layers: not a setting of SAM 3"),
+        ((*base, "--checkpoint", folder, "--sam3-everything"), "need its tracker.*type 'sam3'.*sam3_video"),
+        ((*base, "--checkpoint", video_folder, "--sam3-everything", "--class-names", names),
+         "--class-names: for SAM 3's concept masks, which need --concepts-from"),
+        ((*base, "--checkpoint", video_folder, "--sam3-everything", "--pred-iou-thresh", "1.5"),
+         "--pred-iou-thresh"),
+        (("--images", data / "images", "--out", out, "--model", "vit_b", "--sam3-everything"),
+         "--sam3-everything: for SAM 3 \\(--model sam3\\)"),
+    ]
+    for argv, message in cases:
+        capsys.readouterr()
+        assert masks_cli(*argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.search(message, err), err
+    assert not out.exists(), "nothing is written before the checks pass"
+

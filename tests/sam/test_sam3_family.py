@@ -51,8 +51,21 @@ def test_settings_ranges_and_mappings():
                 {"mask_threshold": "0.5"}):
         with pytest.raises(ValueError, match="must be a number in \\[0, 1\\]"):
             Sam3Settings.of(bad)
-    with pytest.raises(ValueError, match="not a setting of SAM 3: points_per_side"):
-        Sam3Settings.of({"points_per_side": 8})
+    with pytest.raises(ValueError, match="not a setting of SAM 3: crop_n_layers"):
+        Sam3Settings.of({"crop_n_layers": 1})
+    # the everything masks' settings (samcam.sam.sam3_everything)
+    for bad in ({"points_per_side": 0}, {"points_per_side": 1.5}, {"points_per_side": True},
+                {"points_per_batch": 5000}):
+        with pytest.raises(ValueError, match="must be a whole number in \\[1, "):
+            Sam3Settings.of(bad)
+    for bad in ({"pred_iou_thresh": float("nan")}, {"box_nms_thresh": 2}, {"stability_score_thresh": -1}):
+        with pytest.raises(ValueError, match="must be a number in \\[0, 1\\]"):
+            Sam3Settings.of(bad)
+    with pytest.raises(ValueError, match="everything must be True or False"):
+        Sam3Settings.of({"everything": "yes"})
+    assert Sam3Settings(points_per_side=np.int64(8)).points_per_side == 8
+    assert Sam3Settings().pipeline_kwargs() == {"points_per_crop": 32, "points_per_batch": 64, "pred_iou_thresh": 0.88,
+                                                "stability_score_thresh": 0.95, "crops_nms_thresh": 0.7}
     with pytest.raises(AttributeError):
         Sam3Settings().threshold = 0.1  # frozen
 
