@@ -35,19 +35,24 @@ import numpy as np
 from ..masks import MaskSet
 from .generate import DTYPES, check_image, precision
 
-__all__ = ["TRACKER_MODEL_TYPES", "check_tracker_folder", "load_tracker", "Sam3EverythingGenerator",
+__all__ = ["TRACKER_MODEL_TYPES", "model_type_of", "check_tracker_folder", "load_tracker", "Sam3EverythingGenerator",
            "Sam3WithEverything", "everything_maskset", "tagged_untagged", "mask_boxes"]
 
-# Folder types that hold SAM 3's tracker: the official folder, or a tracker saved alone.
-TRACKER_MODEL_TYPES = ("sam3_video", "sam3_tracker")
+# The folder type that holds SAM 3's tracker: the official folder (detector and tracker).
+TRACKER_MODEL_TYPES = ("sam3_video",)
+
+
+def model_type_of(folder: Path) -> object:
+    """The ``model_type`` of ``folder``'s config.json (ValueError when it cannot be read)."""
+    try:
+        return json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError) as error:
+        raise ValueError(f"{folder / 'config.json'}: not a readable JSON config ({error})") from error
 
 
 def check_tracker_folder(folder: Path) -> None:
     """ValueError unless ``folder``'s config is of a type that holds SAM 3's tracker."""
-    try:
-        model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
-    except (OSError, ValueError, AttributeError) as error:
-        raise ValueError(f"{folder / 'config.json'}: not a readable JSON config ({error})") from error
+    model_type = model_type_of(folder)
     if model_type not in TRACKER_MODEL_TYPES:
         raise ValueError(f"{folder}: SAM 3's everything masks need its tracker, and this folder's config is of type "
                          f"{model_type!r} (the detector alone); the official folder (facebook/sam3, type "

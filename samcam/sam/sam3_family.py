@@ -238,9 +238,9 @@ def check_folder(folder: os.PathLike) -> Path:
     if missing:
         raise CheckpointError(f"{folder} is not a complete SAM 3 folder: missing {', '.join(missing)}. {GET_WEIGHTS}")
     try:
-        model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
-    except (OSError, ValueError, AttributeError) as error:
-        raise CheckpointError(f"{folder / 'config.json'}: not a readable JSON config ({error})") from error
+        model_type = sam3_everything.model_type_of(folder)
+    except ValueError as error:
+        raise CheckpointError(str(error)) from error
     if model_type not in _MODEL_TYPES:
         raise CheckpointError(f"{folder / 'config.json'}: model_type {model_type!r} is not SAM 3 "
                               f"(expected {' or '.join(_MODEL_TYPES)}). {GET_WEIGHTS}")
