@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -125,10 +126,12 @@ def test_refine_with_the_concept_rule_from_the_cli_and_the_api(data, stores, tmp
 
 def test_offline_and_usage_errors_before_any_work(data, folder, tmp_path, monkeypatch, capsys):  # noqa: F811
     monkeypatch.setenv("SAMCAM_CACHE", str(tmp_path / "cache"))
-    (data / "images" / "2010_000001.png").write_bytes((data / "images" / "2007_000032.png").read_bytes())
-    (data / "list.txt").write_text("2010_000001\n")
+    images = tmp_path / "images"  # the module's images and one without a label (the module's folder stays as it is)
+    shutil.copytree(data / "images", images)
+    (images / "2010_000001.png").write_bytes((images / "2007_000032.png").read_bytes())
+    (tmp_path / "list.txt").write_text("2010_000001\n")
     out = tmp_path / "m"
-    base = ["--images", data / "images", "--out", out, "--model", "sam3"]
+    base = ["--images", images, "--out", out, "--model", "sam3"]
     cases = [
         ((*base, "--concepts-from", data / "labels"), "no SAM 3 folder in the cache .* downloads are off.*hf download"),
         ((*base,), "--model sam3 needs --concepts-from"),
@@ -137,11 +140,11 @@ def test_offline_and_usage_errors_before_any_work(data, folder, tmp_path, monkey
         ((*base, "--checkpoint", folder, "--concepts-from", data / "labels", "--sam3-threshold", "2"),
          "--sam3-threshold must be a number in \\[0, 1\\]"),
         ((*base, "--checkpoint", folder, "--concepts-from", data / "labels", "--fast"), "--fast is for SAM"),
-        (("--images", data / "images", "--out", out, "--model", "vit_b", "--concepts-from", data / "labels"),
+        (("--images", images, "--out", out, "--model", "vit_b", "--concepts-from", data / "labels"),
          "--concepts-from: for SAM 3 \\(--model sam3\\)"),
-        ((*base, "--checkpoint", folder, "--concepts-from", data / "images"),
+        ((*base, "--checkpoint", folder, "--concepts-from", images),
          "--concepts-from .*expected label PNGs .* found 5 PNG images \\(colour\\)"),
-        ((*base, "--checkpoint", folder, "--concepts-from", data / "labels", "--list", data / "list.txt"),
+        ((*base, "--checkpoint", folder, "--concepts-from", data / "labels", "--list", tmp_path / "list.txt"),
          "--concepts-from .*none of the 1 image\\(s\\) of --list .* \\(2010_000001\\) has its file here"),
     ]
     for argv, message in cases:
@@ -189,7 +192,7 @@ def test_everything_masks_alone_and_after_the_concept_masks(data, video_folder, 
     """--sam3-everything alone: class-agnostic stores (the samcam rule runs on them); with
     --concepts-from: the concept masks, then the same everything masks untagged (the concept
     rule runs on them); samcam.json records the settings, and a resume with others is refused."""
-    listed = tmp_path / "list.txt"  # the images of CLASSES (another test adds one to the module's folder)
+    listed = tmp_path / "list.txt"  # the images of CLASSES
     listed.write_text("\n".join(CLASSES) + "\n")
     common = ("--images", data / "images", "--list", listed, "--model", "sam3", "--checkpoint", video_folder,
               "--sam3-everything", *KEEP_ALL)
