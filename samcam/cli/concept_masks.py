@@ -2,7 +2,9 @@
 
 SAM 3 is prompted with each image's classes (``--concepts-from``: a label folder, a
 CAM folder of any method, or IRN's ``cls_labels.npy``) under their names (built in for
-VOC and COCO, ``--class-names FILE`` otherwise). It loads from a Hugging Face folder
+VOC and COCO, ``--class-names FILE`` otherwise); ``--sam3-everything`` adds its
+class-agnostic masks (or, without ``--concepts-from``, makes them alone:
+:mod:`samcam.sam.sam3_everything`). It loads from a Hugging Face folder
 (``--checkpoint DIR``, or the cache's ``sam3`` folder), downloaded only with
 ``--download``. The work is :func:`samcam.sam.pipeline.compute_masks`; this module
 adds the flags to ``samcam masks`` and turns them into its arguments.
