@@ -42,7 +42,8 @@ _SAM3_FLAGS = ("--concepts-from", *_CONCEPT_ONLY_FLAGS, "--download", "--sam3-ev
 
 
 # --model's help on SAM 3 (a family of one model, with no checkpoint file).
-MODEL_HELP = "SAM 3: sam3 (concept masks of each image's classes, from a Hugging Face folder: --checkpoint DIR)"
+MODEL_HELP = ("SAM 3: sam3 (concept masks of each image's classes, and with --sam3-everything its class-agnostic "
+              "masks, from a Hugging Face folder: --checkpoint DIR)")
 
 
 def add_concept_arguments(parser: argparse.ArgumentParser, field_flag) -> None:
