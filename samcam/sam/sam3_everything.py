@@ -26,7 +26,6 @@ torch and transformers are imported only inside functions.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Optional, Sequence, Tuple
 
@@ -199,8 +198,3 @@ class Sam3WithEverything:
         if concept_input is None:
             return everything
         return tagged_untagged(self.concepts.generate(concept_input), everything)
-
-
-def describe(folder: os.PathLike, size: Optional[int]) -> str:
-    """What runs, for messages."""
-    return f"SAM 3 (tracker: everything masks) from {folder}" + (f" ({size / 2**30:.2f} GiB)" if size else "")
