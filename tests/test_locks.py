@@ -7,28 +7,18 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
-from cli_calls import TWO_NAMES, two_image_folder
+from cli_calls import TWO_NAMES, four_scene_folder, two_image_folder
 
-from samcam import masks as store
 from samcam.cli import main
-from samcam.demo.synthetic import cam_to_label, make_scene
 from samcam.folders import refine_dir
-from samcam.images import write_label_png
 from samcam.locks import LOCK_FILE, FolderBusy, FolderLock
 from samcam.provenance import LABELS, PROVENANCE_FILE, RunInfo, claim
 
 
 @pytest.fixture
 def dataset(tmp_path):
-    rng = np.random.default_rng(3)
-    names = [f"img{i}" for i in range(4)]
-    for name in names:
-        scene = make_scene(rng, 40, 56)
-        write_label_png(tmp_path / "pseudo" / f"{name}.png", cam_to_label(scene.cam))
-        store.write(tmp_path / "masks" / name, scene.masks, scores={"predicted_iou": np.ones(len(scene.masks))})
-    return tmp_path, names
+    return four_scene_folder(tmp_path)
 
 
 def test_no_lock_file_is_left_after_a_run(dataset):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_calls import TWO_NAMES, exit_and_err, one_line, two_image_folder
+from cli_calls import TWO_NAMES, exit_and_err, four_scene_folder, one_line, two_image_folder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -14,7 +14,7 @@ import samcam
 from samcam import masks as store
 from samcam.adapters.run import adapt_dir
 from samcam.cli import main
-from samcam.demo.synthetic import cam_to_label, make_scene
+from samcam.demo.synthetic import make_scene
 from samcam.folders import refine_dir
 from samcam.images import write_label_png
 from samcam.io import list_names
@@ -25,13 +25,7 @@ from samcam.refine import rule_parameters
 
 @pytest.fixture
 def dataset(tmp_path):
-    rng = np.random.default_rng(3)
-    names = [f"img{i}" for i in range(4)]
-    for name in names:
-        scene = make_scene(rng, 40, 56)
-        write_label_png(tmp_path / "pseudo" / f"{name}.png", cam_to_label(scene.cam))
-        store.write(tmp_path / "masks" / name, scene.masks, scores={"predicted_iou": np.ones(len(scene.masks))})
-    return tmp_path, names
+    return four_scene_folder(tmp_path)
 
 
 def refine_cli(tmp_path, *extra):

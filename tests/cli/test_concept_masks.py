@@ -42,6 +42,16 @@ def masks_cli(*argv) -> int:
     return main(["masks", "--no-progress", "--device", "cpu", *map(str, argv)])
 
 
+def _refused_before_any_work(cases, out, capsys) -> None:
+    """Each (argv, message regex) of ``cases`` exits 2 with one line matching it; ``out`` is never made."""
+    for argv, message in cases:
+        capsys.readouterr()
+        assert masks_cli(*argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.search(message, err), err
+    assert not out.exists(), "nothing is written before the checks pass"
+
+
 @pytest.fixture(scope="module")
 def stores(data, folder):  # noqa: F811
     out = data / "m"
@@ -147,12 +157,7 @@ def test_offline_and_usage_errors_before_any_work(data, folder, tmp_path, monkey
         ((*base, "--checkpoint", folder, "--concepts-from", data / "labels", "--list", tmp_path / "list.txt"),
          "--concepts-from .*none of the 1 image\\(s\\) of --list .* \\(2010_000001\\) has its file here"),
     ]
-    for argv, message in cases:
-        capsys.readouterr()
-        assert masks_cli(*argv) == 2, argv
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and re.search(message, err), err
-    assert not out.exists(), "nothing is written before the checks pass"
+    _refused_before_any_work(cases, out, capsys)
 
 
 def test_an_image_without_classes_in_the_source_fails_alone(data, folder, tmp_path, capsys):  # noqa: F811
@@ -244,10 +249,5 @@ def test_everything_flags_are_checked_before_any_work(data, folder, video_folder
         (("--images", data / "images", "--out", out, "--model", "vit_b", "--sam3-everything"),
          "--sam3-everything: for SAM 3 \\(--model sam3\\)"),
     ]
-    for argv, message in cases:
-        capsys.readouterr()
-        assert masks_cli(*argv) == 2, argv
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and re.search(message, err), err
-    assert not out.exists(), "nothing is written before the checks pass"
+    _refused_before_any_work(cases, out, capsys)
 

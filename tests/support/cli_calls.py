@@ -1,5 +1,5 @@
 """Calling ``samcam`` in-process and reading what it said, for the CLI tests; and the small
-two-image folder (labels, gt, masks, images) that the record and lock tests run commands on."""
+folders (labels, gt, masks, images) that the record and lock tests run commands on."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,3 +42,15 @@ def two_image_folder(root: Path) -> Path:
         (root / "images").mkdir(exist_ok=True)
         Image.fromarray(rng.integers(0, 255, (32, 40, 3), np.uint8)).save(root / "images" / f"{name}.png")
     return root
+
+
+def four_scene_folder(root: Path):
+    """pseudo/ labels and masks/ stores (predicted_iou 1) of four 40x56 synthetic scenes
+    -> (root, names)."""
+    rng = np.random.default_rng(3)
+    names = [f"img{i}" for i in range(4)]
+    for name in names:
+        scene = make_scene(rng, 40, 56)
+        write_label_png(root / "pseudo" / f"{name}.png", cam_to_label(scene.cam))
+        store.write(root / "masks" / name, scene.masks, scores={"predicted_iou": np.ones(len(scene.masks))})
+    return root, names
