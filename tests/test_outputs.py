@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_calls import refused
 from PIL import Image
 
 from samcam import masks as store
@@ -45,24 +46,13 @@ def _snapshot(root: Path):
     return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _refused(capsys, argv, *phrases):
-    """The command exits 2 with one error line holding every phrase, and prints nothing on stdout."""
-    code = main(argv)
-    captured = capsys.readouterr()
-    assert code == 2, (argv, captured.err)
-    assert captured.out == ""
-    assert captured.err.startswith("samcam") and captured.err.count("\n") == 1, captured.err
-    for phrase in phrases:
-        assert phrase in captured.err, (phrase, captured.err)
-
-
 def _eval(data, *extra):
     return ["eval", "--gt", str(data / "gt"), "--labels", f"cam={data / 'labels'}", "--no-progress", *extra]
 
 
 def test_eval_json_onto_a_mask_store_of_the_report_masks_is_refused(data, capsys):
     before = _snapshot(data)
-    _refused(capsys, _eval(data, "--report", str(data / "report"), "--images", str(data / "images"), "--masks",
+    refused(capsys, _eval(data, "--report", str(data / "report"), "--images", str(data / "images"), "--masks",
                            str(data / "masks"), "--json", str(data / "masks" / "a.masks.npz")),
              "--json", "would replace a file inside --masks")
     assert _snapshot(data) == before and not (data / "report").exists()
@@ -70,7 +60,7 @@ def test_eval_json_onto_a_mask_store_of_the_report_masks_is_refused(data, capsys
 
 def test_eval_per_image_onto_an_image_is_refused(data, capsys):
     before = _snapshot(data)
-    _refused(capsys, _eval(data, "--report", str(data / "report"), "--images", str(data / "images"),
+    refused(capsys, _eval(data, "--report", str(data / "report"), "--images", str(data / "images"),
                            "--per-image", str(data / "images" / "a.jpg")),
              "--per-image", "would replace a file inside --images")
     assert _snapshot(data) == before
@@ -82,25 +72,25 @@ def test_eval_json_onto_a_label_folders_record_is_refused(data, capsys):
     capsys.readouterr()
     before = _snapshot(data)
     # the folder is read: replacing a file there is refused
-    _refused(capsys, _eval(data, "--labels", f"out={data / 'out'}", "--json", str(data / "out" / "samcam.json")),
+    refused(capsys, _eval(data, "--labels", f"out={data / 'out'}", "--json", str(data / "out" / "samcam.json")),
              "--json", "samcam.json is the record samcam keeps")
     # not read by this command: still never a record samcam did not write as one
-    _refused(capsys, _eval(data, "--json", str(data / "out" / "samcam.json")), "--json", "samcam.json is the record")
+    refused(capsys, _eval(data, "--json", str(data / "out" / "samcam.json")), "--json", "samcam.json is the record")
     assert _snapshot(data) == before
 
 
 def test_eval_report_into_an_input_folder_blames_report(data, capsys):
     before = _snapshot(data)
-    _refused(capsys, _eval(data, "--report", str(data / "gt" / "report")), "--report", "lies inside the input folder --gt")
+    refused(capsys, _eval(data, "--report", str(data / "gt" / "report")), "--report", "lies inside the input folder --gt")
     assert "--out" not in capsys.readouterr().err
-    _refused(capsys, _eval(data, "--report", str(data / "list.txt")), "--report", "is a file, not a folder")
+    refused(capsys, _eval(data, "--report", str(data / "list.txt")), "--report", "is a file, not a folder")
     assert _snapshot(data) == before
 
 
 def test_eval_outputs_into_an_input_folder_under_a_reader_suffix_are_refused(data, capsys):
     """A new file the folder's readers would take for an input (an RLE JSON among masks)."""
     before = _snapshot(data)
-    _refused(capsys, _eval(data, "--report", str(data / "r"), "--images", str(data / "images"), "--masks",
+    refused(capsys, _eval(data, "--report", str(data / "r"), "--images", str(data / "images"), "--masks",
                            str(data / "masks"), "--json", str(data / "masks" / "metrics.json")),
              "--json", "would add a .json file to --masks")
     assert _snapshot(data) == before
@@ -114,12 +104,12 @@ def _compare(data, *extra):
 
 def test_compare_json_onto_an_input_png_or_mask_store_is_refused(data, capsys):
     before = _snapshot(data)
-    _refused(capsys, _compare(data, "--json", str(data / "labels" / "a.png")), "--json",
+    refused(capsys, _compare(data, "--json", str(data / "labels" / "a.png")), "--json",
              "would replace a file inside --labels")
-    _refused(capsys, _compare(data, "--json", str(data / "masks2" / "b.masks.npz")), "--json",
+    refused(capsys, _compare(data, "--json", str(data / "masks2" / "b.masks.npz")), "--json",
              "would replace a file inside --masks")
-    _refused(capsys, _compare(data, "--json", str(data / "gt" / "c.png")), "--json", "inside --gt")
-    _refused(capsys, _compare(data, "--report", str(data / "masks" / "r")), "--report", "lies inside")
+    refused(capsys, _compare(data, "--json", str(data / "gt" / "c.png")), "--json", "inside --gt")
+    refused(capsys, _compare(data, "--report", str(data / "masks" / "r")), "--report", "lies inside")
     assert _snapshot(data) == before
     assert main(_compare(data, "--json", str(data / "comparison.json"))) == 0
 
@@ -128,20 +118,20 @@ def test_an_output_reaching_an_input_through_a_link_is_refused(data, capsys):
     os.symlink(data / "list.txt", data / "link.json")
     os.link(data / "list.txt", data / "hard.csv")
     before = _snapshot(data)
-    _refused(capsys, _eval(data, "--list", str(data / "list.txt"), "--json", str(data / "link.json")), "--json",
+    refused(capsys, _eval(data, "--list", str(data / "list.txt"), "--json", str(data / "link.json")), "--json",
              "is the --list file")
-    _refused(capsys, _eval(data, "--list", str(data / "list.txt"), "--per-image", str(data / "hard.csv")),
+    refused(capsys, _eval(data, "--list", str(data / "list.txt"), "--per-image", str(data / "hard.csv")),
              "--per-image", "is the --list file")
     assert _snapshot(data) == before
 
 
 def test_refine_and_vis_and_mmseg_config_outputs_are_guarded(data, capsys):
     before = _snapshot(data)
-    _refused(capsys, ["refine", "--labels", str(data / "labels"), "--masks", str(data / "masks"), "--out",
+    refused(capsys, ["refine", "--labels", str(data / "labels"), "--masks", str(data / "masks"), "--out",
                       str(data / "masks" / "sub")], "--out", "lies inside the input folder --masks")
-    _refused(capsys, ["refine", "--labels", str(data / "labels"), "--masks", str(data / "masks"), "--out",
+    refused(capsys, ["refine", "--labels", str(data / "labels"), "--masks", str(data / "masks"), "--out",
                       str(data / "list.txt")], "--out", "is a file, not a folder")
-    _refused(capsys, ["vis", "--images", str(data / "images"), "--labels", f"cam={data / 'labels'}", "--gt",
+    refused(capsys, ["vis", "--images", str(data / "images"), "--labels", f"cam={data / 'labels'}", "--gt",
                       str(data / "gt"), "--out", str(data / "gt" / "panels")], "--out", "inside the input folder --gt")
     (data / "voc" / "ImageSets" / "Segmentation").mkdir(parents=True)
     (data / "voc" / "JPEGImages").mkdir()
@@ -149,9 +139,9 @@ def test_refine_and_vis_and_mmseg_config_outputs_are_guarded(data, capsys):
     train = data / "voc" / "ImageSets" / "Segmentation" / "train_aug.txt"
     train.write_text("a\n")
     before = _snapshot(data)
-    _refused(capsys, ["mmseg-config", "--labels", str(data / "refined"), "--data-root", str(data / "voc"),
+    refused(capsys, ["mmseg-config", "--labels", str(data / "refined"), "--data-root", str(data / "voc"),
                       "--no-check", "--out", str(train)], "--out", "is the --train-list file")
-    _refused(capsys, ["mmseg-config", "--labels", str(data / "refined"), "--data-root", str(data / "voc"),
+    refused(capsys, ["mmseg-config", "--labels", str(data / "refined"), "--data-root", str(data / "voc"),
                       "--no-check", "--out", str(data / "refined" / "a.png")], "--out",
              "would replace a file inside --labels")
     assert _snapshot(data) == before

@@ -24,6 +24,17 @@ def exit_and_err(argv, capsys):
     return code, capsys.readouterr().err
 
 
+def refused(capsys, argv, *phrases):
+    """The command exits 2 with one error line holding every phrase, and prints nothing on stdout."""
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 2, (argv, captured.err)
+    assert captured.out == ""
+    assert captured.err.startswith("samcam") and captured.err.count("\n") == 1, captured.err
+    for phrase in phrases:
+        assert phrase in captured.err, (phrase, captured.err)
+
+
 def one_line(err: str, prefix: str) -> str:
     """The single line of ``err``, asserted to start with ``prefix`` and carry no traceback."""
     lines = err.strip().splitlines()
