@@ -2,8 +2,6 @@
 lists, and the refusals (missing labels, DeepLab-style lists, bad --out)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from mmseg_runs import (
     TRAIN_IDS,
@@ -11,6 +9,7 @@ from mmseg_runs import (
     VAL_IDS,
     make_coco_dataset,
     make_voc_dataset,
+    write_coco_config,
 )
 
 from samcam.cli import main
@@ -72,14 +71,9 @@ def coco_dataset(tmp_path):
     return make_coco_dataset(tmp_path)
 
 
-def _write(dataset, out: Path, *extra) -> int:
-    return main(["mmseg-config", "--dataset", "coco", "--labels", str(dataset["labels"]), "--data-root",
-                 str(dataset["coco"]), "--out", str(out), *extra])
-
-
 def test_coco_config_and_its_name_lists(coco_dataset, tmp_path, capsys):
     out = tmp_path / "cfg" / "coco.py"
-    assert _write(coco_dataset, out) == 0
+    assert write_coco_config(coco_dataset, out) == 0
     text = out.read_text()
     assert "_base_ = 'mmseg::deeplabv3/deeplabv3_r101-d8_4xb4-80k_coco-stuff164k-512x512.py'" in text
     assert "type='COCO2014ObjectDataset'" in text and "custom_imports = dict(imports=['samcam.mmseg.checkpoints', 'samcam.mmseg.datasets']" in text
@@ -97,12 +91,12 @@ def test_coco_config_and_its_name_lists(coco_dataset, tmp_path, capsys):
 
 def test_coco_config_refusals(coco_dataset, tmp_path, capsys):
     out = tmp_path / "c.py"
-    assert _write(coco_dataset, out, "--base", "fcn_r101") == 2
+    assert write_coco_config(coco_dataset, out, "--base", "fcn_r101") == 2
     assert "fcn_r101 has no COCO config" in capsys.readouterr().err
-    assert _write(coco_dataset, out, "--schedule", "20k") == 2
+    assert write_coco_config(coco_dataset, out, "--schedule", "20k") == 2
     assert "'20k' is not one of ['160k', '80k'] for --dataset coco" in capsys.readouterr().err
     (coco_dataset["coco"] / "train2014" / f"COCO_train2014_{TRAIN_IDS[1]:012d}.jpg").unlink()
-    assert _write(coco_dataset, out) == 2
+    assert write_coco_config(coco_dataset, out) == 2
     err = capsys.readouterr().err
     assert f"COCO_train2014_{TRAIN_IDS[1]:012d}.jpg" in err and "1 of 4 names" in err
     assert not out.exists() and not out.with_name("c.train.txt").exists(), "a failed check writes nothing"

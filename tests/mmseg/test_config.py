@@ -9,7 +9,6 @@ only when ``mmseg.models`` does not import. The command is in tests/cli/test_mms
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 from mmseg_runs import (
@@ -23,6 +22,7 @@ from mmseg_runs import (
     make_voc_dataset,
     needs_config_parser,
     needs_mmseg_models,
+    write_coco_config,
 )
 from mmseg_runs import tiny_config as _tiny
 
@@ -186,11 +186,6 @@ def coco_dataset(tmp_path):
     return make_coco_dataset(tmp_path)
 
 
-def _write(dataset, out: Path, *extra) -> int:
-    return main(["mmseg-config", "--dataset", "coco", "--labels", str(dataset["labels"]), "--data-root",
-                 str(dataset["coco"]), "--out", str(out), *extra])
-
-
 def test_voc_examples_unchanged_by_the_coco_path():
     """The VOC text is what it was (examples/mmseg are byte-compared by test_examples_are_what_the_writer_renders)."""
     text = render_config(ConfigOptions(base="deeplabv2_r101"))
@@ -215,7 +210,7 @@ def test_coco_config_parses_with_mmengine(coco_dataset, tmp_path, base, head):
     from mmengine.config import Config
 
     out = tmp_path / f"{base}.py"
-    assert _write(coco_dataset, out, "--base", base, "--schedule", "160k", "--batch-size", "2") == 0
+    assert write_coco_config(coco_dataset, out, "--base", base, "--schedule", "160k", "--batch-size", "2") == 0
     cfg = Config.fromfile(str(out), import_custom_modules=False)
     train = cfg.train_dataloader
     assert train.batch_size == 2
@@ -252,7 +247,7 @@ def test_runner_trains_two_iterations_on_coco(coco_dataset, tmp_path, base):
     label = read_label_png(coco_dataset["labels"] / f"{TRAIN_IDS[0]:012d}.png")
     assert label.shape == (SIZE, SIZE) and label.max() > 20, "labels use COCO's upper classes too"
     out = tmp_path / "config.py"
-    assert _write(coco_dataset, out, "--base", base) == 0
+    assert write_coco_config(coco_dataset, out, "--base", base) == 0
     iters = 2
     cfg = _tiny(Config.fromfile(str(out)), tmp_path / "work", iters)
     runner = Runner.from_cfg(cfg)

@@ -188,3 +188,9 @@ def make_coco_dataset(root: Path, seed: int = 0) -> dict:
     assert main(["coco-gt", "--instances", str(root / "instances_val2014.json"), "--out",
                  str(coco / "SegmentationClass" / "val2014"), "--no-progress"]) == 0
     return {"coco": coco, "labels": root / "train_labels"}
+
+
+def write_coco_config(dataset: dict, out: Path, *extra) -> int:
+    """``samcam mmseg-config --dataset coco`` on a :func:`make_coco_dataset` folder -> exit code."""
+    return main(["mmseg-config", "--dataset", "coco", "--labels", str(dataset["labels"]), "--data-root",
+                 str(dataset["coco"]), "--out", str(out), *extra])
